@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prost-platform/prost/pkg/postgres"
+)
+
+// env is PROST's configuration, read from environment variables. Every
+// variable and its default is listed in docs/configuration.md.
+type env struct {
+	DatabaseURL        string // DATABASE_URL
+	NATSURL            string // NATS_URL; empty => embedded server in `prost dev`
+	HTTPAddr           string // PROST_HTTP_ADDR
+	AdminToken         string // PROST_ADMIN_TOKEN
+	DataDir            string // PROST_DATA_DIR
+	EmbeddedNATSAddr   string // PROST_EMBEDDED_NATS_ADDR
+	NATSDir            string // PROST_NATS_DIR
+	URL                string // PROST_URL (admin CLI)
+	LogLevel           string // PROST_LOG_LEVEL
+	LogFormat          string // PROST_LOG_FORMAT
+	MaxBodyBytes       int64  // PROST_MAX_BODY_BYTES
+	MaxBatch           int    // PROST_MAX_BATCH
+	Partitions         int    // PROST_PARTITIONS
+	RateLimit          float64
+	StreamReplicas     int           // PROST_STREAM_REPLICAS
+	ShutdownTimeout    time.Duration // PROST_SHUTDOWN_TIMEOUT
+	RelayPollInterval  time.Duration // PROST_RELAY_POLL_INTERVAL
+	OutboxRetention    time.Duration // PROST_OUTBOX_RETENTION
+	DBMaxConns         int           // PROST_DB_MAX_CONNS
+	IngestWriters      int           // PROST_INGEST_WRITERS
+	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
+}
+
+func envFromOS() env {
+	return env{
+		DatabaseURL:        getenv("DATABASE_URL", postgres.DefaultURL),
+		NATSURL:            os.Getenv("NATS_URL"),
+		HTTPAddr:           getenv("PROST_HTTP_ADDR", "127.0.0.1:8080"),
+		AdminToken:         os.Getenv("PROST_ADMIN_TOKEN"),
+		DataDir:            getenv("PROST_DATA_DIR", "./.prost"),
+		EmbeddedNATSAddr:   getenv("PROST_EMBEDDED_NATS_ADDR", "127.0.0.1:4223"),
+		NATSDir:            getenv("PROST_NATS_DIR", "./nats"),
+		URL:                strings.TrimRight(getenv("PROST_URL", "http://127.0.0.1:8080"), "/"),
+		LogLevel:           getenv("PROST_LOG_LEVEL", "info"),
+		LogFormat:          getenv("PROST_LOG_FORMAT", "json"),
+		MaxBodyBytes:       int64(getint("PROST_MAX_BODY_BYTES", 1<<20)),
+		MaxBatch:           getint("PROST_MAX_BATCH", 1000),
+		Partitions:         getint("PROST_PARTITIONS", 16),
+		RateLimit:          getfloat("PROST_RATE_LIMIT", 10_000),
+		StreamReplicas:     getint("PROST_STREAM_REPLICAS", 0),
+		ShutdownTimeout:    getduration("PROST_SHUTDOWN_TIMEOUT", 20*time.Second),
+		RelayPollInterval:  getduration("PROST_RELAY_POLL_INTERVAL", 500*time.Millisecond),
+		OutboxRetention:    getduration("PROST_OUTBOX_RETENTION", 72*time.Hour),
+		DBMaxConns:         getint("PROST_DB_MAX_CONNS", 24),
+		IngestWriters:      getint("PROST_INGEST_WRITERS", 4),
+		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
+	}
+}
+
+func (e env) logger(w *os.File) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(e.LogLevel)); err != nil {
+		return nil, fmt.Errorf("PROST_LOG_LEVEL: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch e.LogFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("PROST_LOG_FORMAT must be json or text, not %q", e.LogFormat)
+	}
+}
+
+func getenv(k, def string) string {
+	if v, ok := os.LookupEnv(k); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// The typed getters fall back to the default for an unparsable value; validate
+// reports it so a typo never silently changes behaviour.
+var badVars []string
+
+func getint(k string, def int) int {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		badVars = append(badVars, k)
+		return def
+	}
+	return n
+}
+
+func getfloat(k string, def float64) float64 {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		badVars = append(badVars, k)
+		return def
+	}
+	return n
+}
+
+func getbool(k string, def bool) bool {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		badVars = append(badVars, k)
+		return def
+	}
+	return b
+}
+
+func getduration(k string, def time.Duration) time.Duration {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		badVars = append(badVars, k)
+		return def
+	}
+	return d
+}
+
+func (e env) validate() error {
+	if len(badVars) > 0 {
+		return fmt.Errorf("cannot parse environment variable(s) %s; see docs/configuration.md", strings.Join(badVars, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prost-platform/prost/pkg/apps"
+)
+
+// devApp is the demo App's credentials, kept in PROST_DATA_DIR/demo-app.json
+// (mode 0600) so `prost dev` can print them on every start. Only dev mode
+// keeps a secret on disk; production never stores one in clear.
+type devApp = apps.Credentials
+
+func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
+	if err := e.validate(); err != nil {
+		return err
+	}
+	log, err := e.logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(e.DataDir, 0o700); err != nil {
+		return err
+	}
+	token := e.AdminToken
+	tokenSource := "PROST_ADMIN_TOKEN"
+	if token == "" {
+		if token, err = devAdminToken(e.DataDir); err != nil {
+			return err
+		}
+		tokenSource = filepath.Join(e.DataDir, "admin-token")
+	}
+	p, err := openPlatform(ctx, e, log, true)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	demo, err := devDemoApp(ctx, p, e.DataDir)
+	if err != nil {
+		return err
+	}
+	return p.run(ctx, services, token, func(addr string) {
+		printWelcome(stdout, addr, token, tokenSource, demo)
+	})
+}
+
+func devAdminToken(dir string) (string, error) {
+	path := filepath.Join(dir, "admin-token")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	var r [24]byte
+	_, _ = rand.Read(r[:])
+	tok := "prost_admin_" + hex.EncodeToString(r[:])
+	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
+}
+
+// devDemoApp creates the demo App when the database has no App yet, and
+// otherwise reads the credentials saved when it was created.
+func devDemoApp(ctx context.Context, p *platform, dir string) (*devApp, error) {
+	path := filepath.Join(dir, "demo-app.json")
+	store := apps.NewStore(p.pool, apps.Config{})
+	if b, err := os.ReadFile(path); err == nil {
+		var d devApp
+		if json.Unmarshal(b, &d) == nil {
+			if _, err := store.Get(ctx, d.AppID); err == nil {
+				return &d, nil
+			}
+		}
+	}
+	n, err := store.Count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		return nil, nil // Apps exist, made by someone else: do not add a demo.
+	}
+	_, creds, err := store.Create(ctx, "demo")
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.MarshalIndent(creds, "", "  ")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	return &creds, nil
+}
+
+func printWelcome(w io.Writer, addr, token, tokenSource string, demo *devApp) {
+	base := "http://" + addr
+	fmt.Fprintf(w, `
+PROST is running at %s  (Ctrl-C stops it)
+
+Admin token (%s):
+  export PROST_URL=%s
+  export PROST_ADMIN_TOKEN=%s
+`, base, tokenSource, base, token)
+	if demo == nil {
+		fmt.Fprintf(w, `
+No demo App (this database already had Apps). Create one with:
+  bin/prost apps create --name my-app
+`)
+		return
+	}
+	fmt.Fprintf(w, `
+Demo App:
+  app_id:     %s
+  api_key:    %s
+  api_secret: %s
+
+Record an event:
+  curl -i %s/v1/events \
+    -H 'X-Prost-App-Key: %s' \
+    -H 'X-Prost-App-Secret: %s' \
+    -H 'Content-Type: application/cloudevents+json' \
+    -d '{"specversion":"1.0","id":"evt-1","source":"/demo","type":"user.signup","actorid":"user-42","action":"signup","data":{"email":"ada@example.com"}}'
+
+Read it back, and its audit entry:
+  curl -s %s/v1/events -H 'X-Prost-App-Key: %s' -H 'X-Prost-App-Secret: %s'
+  curl -s %s/v1/audit  -H 'X-Prost-App-Key: %s' -H 'X-Prost-App-Secret: %s'
+
+Manage Apps and check the audit chains (with the exports above):
+  bin/prost apps list
+  bin/prost audit verify
+`, demo.AppID, demo.APIKey, demo.APISecret,
+		base, demo.APIKey, demo.APISecret,
+		base, demo.APIKey, demo.APISecret,
+		base, demo.APIKey, demo.APISecret)
+}
+
+func runServe(ctx context.Context, e env, args []string, _ io.Writer) error {
+	names, err := parseServices(args)
+	if err != nil {
+		return err
+	}
+	if err := e.validate(); err != nil {
+		return err
+	}
+	log, err := e.logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	if e.AdminToken == "" && contains(names, "gateway") {
+		log.Warn("PROST_ADMIN_TOKEN is not set: the admin API refuses every request")
+	}
+	p, err := openPlatform(ctx, e, log, false)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	return p.run(ctx, names, e.AdminToken, nil)
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}

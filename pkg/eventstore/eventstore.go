@@ -1,0 +1,202 @@
+// Package eventstore is PROST's append-only record of accepted CloudEvents and
+// the transactional outbox that feeds NATS JetStream.
+//
+// AppendTx writes events and their outbox rows in the caller's transaction, so
+// a consumer that emits events does so atomically with its other effects.
+// Committer is the ingest path: it coalesces concurrent appends into shared
+// transactions (group commit) and answers each caller only after the shared
+// commit, so nothing is acknowledged before it is durable.
+package eventstore
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/prost-platform/prost/pkg/eventstore/internal/eventsdb"
+)
+
+// NewEvent is an event ready to be stored: its identity, the columns it is
+// indexed by, and its canonical structured-mode JSON.
+type NewEvent struct {
+	TenantID uuid.UUID
+	Source   string
+	ID       string
+	Type     string
+	// Subject, Time and PartitionKey are empty when absent.
+	Subject      string
+	Time         time.Time
+	PartitionKey string
+	// Envelope is the structured-mode JSON of the event, tenantid included.
+	Envelope []byte
+	// OutboxSubject is the NATS subject the relay publishes the event on.
+	OutboxSubject string
+}
+
+// Outcome is what became of one NewEvent.
+type Outcome struct {
+	// Seq is the event's position in the store; 0 for a duplicate.
+	Seq int64
+	// Duplicate is true when (tenant, source, id) was already stored, or
+	// appeared earlier in the same append.
+	Duplicate bool
+}
+
+// DB is what AppendTx needs: a transaction, or a connection inside one.
+type DB = eventsdb.DBTX
+
+// AppendTx stores evs with their outbox rows using db, which must be a
+// transaction the caller commits. It returns one Outcome per event, in order.
+// A (tenant, source, id) seen before, in the store or earlier in evs, is a
+// duplicate: not stored again and given no outbox row.
+func AppendTx(ctx context.Context, db DB, evs []NewEvent) ([]Outcome, error) {
+	out := make([]Outcome, len(evs))
+	if len(evs) == 0 {
+		return out, nil
+	}
+	type ident struct {
+		tenant     uuid.UUID
+		source, id string
+	}
+	first := make(map[ident]int, len(evs))
+	n := len(evs)
+	p := eventsdb.AppendEventsParams{
+		Ords: make([]int32, 0, n), TenantIds: make([]uuid.UUID, 0, n), Sources: make([]string, 0, n),
+		Ids: make([]string, 0, n), Types: make([]string, 0, n), Subjects: make([]string, 0, n),
+		Times: make([]string, 0, n), PartitionKeys: make([]string, 0, n), Envelopes: make([]string, 0, n),
+		OutboxSubjects: make([]string, 0, n),
+	}
+	for i := range evs {
+		e := &evs[i]
+		k := ident{e.TenantID, e.Source, e.ID}
+		if _, seen := first[k]; seen {
+			out[i].Duplicate = true
+			continue
+		}
+		first[k] = i
+		var ts string
+		if !e.Time.IsZero() {
+			ts = e.Time.Format(time.RFC3339Nano)
+		}
+		p.Ords = append(p.Ords, int32(i))
+		p.TenantIds = append(p.TenantIds, e.TenantID)
+		p.Sources = append(p.Sources, e.Source)
+		p.Ids = append(p.Ids, e.ID)
+		p.Types = append(p.Types, e.Type)
+		p.Subjects = append(p.Subjects, e.Subject)
+		p.Times = append(p.Times, ts)
+		p.PartitionKeys = append(p.PartitionKeys, e.PartitionKey)
+		p.Envelopes = append(p.Envelopes, string(e.Envelope))
+		p.OutboxSubjects = append(p.OutboxSubjects, e.OutboxSubject)
+	}
+	rows, err := eventsdb.New(db).AppendEvents(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("append events: %w", err)
+	}
+	// Everything not returned was already stored: a duplicate.
+	stored := make(map[ident]int64, len(rows))
+	for _, r := range rows {
+		stored[ident{r.TenantID, r.Source, r.ID}] = r.Seq
+	}
+	for i := range evs {
+		if out[i].Duplicate {
+			continue
+		}
+		if seq, ok := stored[ident{evs[i].TenantID, evs[i].Source, evs[i].ID}]; ok {
+			out[i].Seq = seq
+		} else {
+			out[i].Duplicate = true
+		}
+	}
+	return out, nil
+}
+
+// NotifyTx wakes relays listening on the prost_outbox channel when the
+// transaction commits.
+func NotifyTx(ctx context.Context, db DB) error { return eventsdb.New(db).NotifyOutbox(ctx) }
+
+// ListParams selects a page of one tenant's events.
+type ListParams struct {
+	TenantID uuid.UUID
+	// Type and Source, when non-empty, must match exactly.
+	Type, Source string
+	// Since, when non-zero, keeps events recorded at or after it.
+	Since time.Time
+	// Cursor continues a previous page ("" for the first).
+	Cursor string
+	// Limit is the page size. Defaults to 100; at most 1,000.
+	Limit int
+}
+
+// ErrBadCursor means a cursor was not one this package issued.
+var ErrBadCursor = errors.New("invalid cursor")
+
+// Page is a page of events as structured-mode JSON documents.
+type Page struct {
+	Items [][]byte
+	// NextCursor is "" on the last page.
+	NextCursor string
+}
+
+// List returns a page of one tenant's events in the order they were stored.
+func List(ctx context.Context, pool *pgxpool.Pool, p ListParams) (Page, error) {
+	after, err := DecodeCursor(p.Cursor)
+	if err != nil {
+		return Page{}, err
+	}
+	if p.Limit <= 0 {
+		p.Limit = 100
+	}
+	p.Limit = min(p.Limit, 1000)
+	arg := eventsdb.ListEventsParams{TenantID: p.TenantID, AfterSeq: after, MaxRows: int32(p.Limit + 1)}
+	if p.Type != "" {
+		arg.Type = &p.Type
+	}
+	if p.Source != "" {
+		arg.Source = &p.Source
+	}
+	if !p.Since.IsZero() {
+		arg.Since = &p.Since
+	}
+	rows, err := eventsdb.New(pool).ListEvents(ctx, arg)
+	if err != nil {
+		return Page{}, fmt.Errorf("list events: %w", err)
+	}
+	var page Page
+	if len(rows) > p.Limit {
+		rows = rows[:p.Limit]
+		page.NextCursor = EncodeCursor(rows[len(rows)-1].Seq)
+	}
+	page.Items = make([][]byte, len(rows))
+	for i, r := range rows {
+		page.Items[i] = []byte(r.Envelope)
+	}
+	return page, nil
+}
+
+// EncodeCursor makes an opaque cursor from a position.
+func EncodeCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("s:" + strconv.FormatInt(seq, 10)))
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor; "" is position 0.
+func DecodeCursor(c string) (int64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) < 3 || string(b[:2]) != "s:" {
+		return 0, ErrBadCursor
+	}
+	n, err := strconv.ParseInt(string(b[2:]), 10, 64)
+	if err != nil || n < 0 {
+		return 0, ErrBadCursor
+	}
+	return n, nil
+}

@@ -1,0 +1,49 @@
+-- name: AppendEvents :many
+-- Inserts events and their outbox rows in one statement. The caller removes
+-- repeats of the same (tenant, source, id) from the input first. An empty
+-- subject, time or partition key is stored as NULL; a repeat of
+-- an event already stored is skipped by ON CONFLICT and gets no outbox row.
+WITH input AS (
+    SELECT unnest(@ords::int4[]) AS ord,
+           unnest(@tenant_ids::uuid[]) AS tenant_id,
+           unnest(@sources::text[]) AS source,
+           unnest(@ids::text[]) AS id,
+           unnest(@types::text[]) AS type,
+           unnest(@subjects::text[]) AS subject,
+           unnest(@times::text[]) AS time,
+           unnest(@partition_keys::text[]) AS partition_key,
+           unnest(@envelopes::text[]) AS envelope,
+           unnest(@outbox_subjects::text[]) AS outbox_subject
+), ins AS (
+    INSERT INTO events (tenant_id, source, id, type, subject, time, partition_key, envelope)
+    SELECT i.tenant_id, i.source, i.id, i.type, NULLIF(i.subject, ''), NULLIF(i.time, '')::timestamptz,
+           NULLIF(i.partition_key, ''), i.envelope::json
+    FROM input i
+    ORDER BY i.ord
+    ON CONFLICT ON CONSTRAINT events_identity DO NOTHING
+    RETURNING events.seq, events.tenant_id, events.source, events.id
+), ob AS (
+    INSERT INTO outbox (event_seq, subject)
+    SELECT ins.seq, i.outbox_subject
+    FROM ins JOIN input i ON i.tenant_id = ins.tenant_id AND i.source = ins.source AND i.id = ins.id
+    ORDER BY ins.seq
+    RETURNING event_seq
+)
+SELECT ins.seq, ins.tenant_id, ins.source, ins.id FROM ins;
+
+-- name: NotifyOutbox :exec
+SELECT pg_notify('prost_outbox', '');
+
+-- name: ListEvents :many
+SELECT seq, envelope::text AS envelope
+FROM events
+WHERE tenant_id = @tenant_id
+  AND seq > @after_seq
+  AND (sqlc.narg(type)::text IS NULL OR type = sqlc.narg(type))
+  AND (sqlc.narg(source)::text IS NULL OR source = sqlc.narg(source))
+  AND (sqlc.narg(since)::timestamptz IS NULL OR recorded_at >= sqlc.narg(since))
+ORDER BY seq
+LIMIT @max_rows;
+
+-- name: CountTenantEvents :one
+SELECT count(*) FROM events WHERE tenant_id = @tenant_id;

@@ -1,0 +1,3 @@
+DROP TABLE outbox;
+DROP TABLE events;
+DROP FUNCTION prost_refuse_change();

@@ -1,0 +1,305 @@
+// Package outbox relays the transactional outbox to NATS JetStream.
+//
+// One relay at a time is the leader: it holds a Postgres session advisory
+// lock on a dedicated connection, so any number of relays can run (for
+// availability) while exactly one publishes, and the lock is released by
+// Postgres the moment the leader's connection dies, however it dies.
+//
+// The leader reads the oldest unpublished rows in outbox order, publishes them
+// asynchronously with Nats-Msg-Id set to the event's stable id, waits for every
+// acknowledgement, and only then marks the acknowledged rows published. A
+// relay that dies between publish and mark leaves the rows unmarked; the next
+// leader publishes them again and JetStream drops the copies within the
+// stream's duplicate window (consumers are idempotent beyond it). When a
+// publish fails, only the rows before the first failure are marked, so a
+// retry never runs ahead of an earlier failure.
+//
+// New rows are noticed through LISTEN prost_outbox (sent by the ingest
+// transaction), an in-process Wake, or, as a fallback that never depends on
+// either, polling every PollInterval.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prost-platform/prost/pkg/outbox/internal/outboxdb"
+	"github.com/prost-platform/prost/pkg/subjects"
+)
+
+// DefaultLockKey is the advisory lock that elects the leader ("prost-rl").
+const DefaultLockKey int64 = 0x70726f73742d726c
+
+// Config tunes a Relay. The zero value is usable.
+type Config struct {
+	// BatchSize is the number of rows read and published per round.
+	// Defaults to 1,000.
+	BatchSize int
+	// PollInterval is the longest a new row waits when no notification
+	// arrives, and how often a standby relay tries to become the leader.
+	// Defaults to 500ms.
+	PollInterval time.Duration
+	// AckTimeout bounds the wait for JetStream's acknowledgements of one
+	// round. Defaults to 10s.
+	AckTimeout time.Duration
+	// Retention is how long published rows stay in the outbox before the
+	// leader prunes them (the events table keeps every event forever).
+	// Defaults to 72h.
+	Retention time.Duration
+	// LockKey is the advisory lock key relays elect their leader with.
+	// Defaults to DefaultLockKey.
+	LockKey int64
+	// Logger receives leadership changes and failures. Defaults to discarding.
+	Logger *slog.Logger
+
+	// beforeMark, set only by tests, runs after the acks and before the rows
+	// are marked; an error ends the round as a crash would.
+	beforeMark func(ids []int64) error
+}
+
+// Relay publishes outbox rows to JetStream. Run it with Run.
+type Relay struct {
+	pool *pgxpool.Pool
+	js   jetstream.JetStream
+	cfg  Config
+	wake chan struct{}
+
+	published atomic.Int64
+	leader    atomic.Bool
+}
+
+// New returns a Relay that reads from pool and publishes with js.
+func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) *Relay {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 500 * time.Millisecond
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 10 * time.Second
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 72 * time.Hour
+	}
+	if cfg.LockKey == 0 {
+		cfg.LockKey = DefaultLockKey
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{pool: pool, js: js, cfg: cfg, wake: make(chan struct{}, 1)}
+}
+
+// Wake asks the relay to look for new rows now. It never blocks.
+func (r *Relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Published is the number of rows this relay has published and marked.
+func (r *Relay) Published() int64 { return r.published.Load() }
+
+// Leader reports whether this relay currently holds the leader lock.
+func (r *Relay) Leader() bool { return r.leader.Load() }
+
+// Run relays until ctx ends, then returns nil. Errors (a lost database
+// connection, NATS unavailable) are logged and retried after PollInterval.
+func (r *Relay) Run(ctx context.Context) error {
+	go r.listen(ctx)
+	for {
+		err := r.lead(ctx)
+		r.leader.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, errNotLeader) {
+			r.cfg.Logger.Warn("relay round failed; retrying", "error", err, "retry_in", r.cfg.PollInterval)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.cfg.PollInterval):
+		}
+	}
+}
+
+var errNotLeader = errors.New("another relay is the leader")
+
+// lead takes the leader lock on a dedicated connection and relays until an
+// error or ctx ends. The connection is closed, not returned to the pool, so
+// the session lock goes with it.
+func (r *Relay) lead(ctx context.Context) error {
+	pc, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	q := outboxdb.New(conn)
+	got, err := q.TryAdvisoryLock(ctx, r.cfg.LockKey)
+	if err != nil {
+		return fmt.Errorf("leader lock: %w", err)
+	}
+	if !got {
+		return errNotLeader
+	}
+	r.leader.Store(true)
+	r.cfg.Logger.Info("relay is the leader")
+	defer r.cfg.Logger.Info("relay stopped leading")
+
+	lastPrune := time.Time{}
+	for {
+		n, err := r.round(ctx, q)
+		if err != nil {
+			return err
+		}
+		if time.Since(lastPrune) > time.Minute {
+			lastPrune = time.Now()
+			if pruned, err := q.PrunePublished(ctx, outboxdb.PrunePublishedParams{
+				Before: time.Now().Add(-r.cfg.Retention), MaxRows: 10_000,
+			}); err != nil {
+				r.cfg.Logger.Warn("outbox prune failed", "error", err)
+			} else if pruned > 0 {
+				r.cfg.Logger.Debug("outbox pruned", "rows", pruned)
+			}
+		}
+		if n == r.cfg.BatchSize {
+			continue // more are waiting
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-time.After(r.cfg.PollInterval):
+		}
+	}
+}
+
+// round publishes one batch and returns how many rows it read.
+func (r *Relay) round(ctx context.Context, q *outboxdb.Queries) (int, error) {
+	rows, err := q.PendingBatch(ctx, int32(r.cfg.BatchSize))
+	if err != nil {
+		return 0, fmt.Errorf("read outbox: %w", err)
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(rows))
+	var pubErr error
+	for _, row := range rows {
+		msg := &nats.Msg{
+			Subject: row.Subject,
+			Data:    row.Envelope,
+			Header: nats.Header{
+				"Content-Type": []string{"application/cloudevents+json"},
+			},
+		}
+		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(subjects.MsgID(row.TenantID, row.Source, row.EventID)))
+		if err != nil {
+			pubErr = err
+			break
+		}
+		futures = append(futures, f)
+	}
+	// Count the acknowledged prefix: rows after the first failure stay
+	// pending, so a retry never runs ahead of an earlier failure.
+	acked := 0
+	timeout := time.NewTimer(r.cfg.AckTimeout)
+	defer timeout.Stop()
+wait:
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+			acked++
+		case err := <-f.Err():
+			pubErr = err
+			break wait
+		case <-timeout.C:
+			pubErr = errors.New("timed out waiting for JetStream acknowledgements")
+			break wait
+		case <-ctx.Done():
+			return 0, nil
+		}
+	}
+	if acked > 0 {
+		ids := make([]int64, acked)
+		for i := range acked {
+			ids[i] = rows[i].ID
+		}
+		if r.cfg.beforeMark != nil {
+			if err := r.cfg.beforeMark(ids); err != nil {
+				return 0, err
+			}
+		}
+		if err := q.MarkPublished(ctx, ids); err != nil {
+			return 0, fmt.Errorf("mark published: %w", err)
+		}
+		r.published.Add(int64(acked))
+	}
+	if pubErr != nil {
+		return 0, fmt.Errorf("publish: %w", pubErr)
+	}
+	return len(rows), nil
+}
+
+// listen wakes the relay on NOTIFY prost_outbox, reconnecting as needed.
+func (r *Relay) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := r.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		r.cfg.Logger.Debug("outbox listener reconnecting", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.cfg.PollInterval):
+		}
+	}
+}
+
+func (r *Relay) listenOnce(ctx context.Context) error {
+	pc, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN prost_outbox"); err != nil {
+		return err
+	}
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		r.Wake()
+	}
+}
+
+// Stats is the outbox backlog.
+type Stats struct {
+	// Pending is the number of rows not yet published.
+	Pending int64
+	// OldestAge is how long the oldest pending row has waited.
+	OldestAge time.Duration
+}
+
+// PendingStats reports the outbox backlog.
+func PendingStats(ctx context.Context, pool *pgxpool.Pool) (Stats, error) {
+	s, err := outboxdb.New(pool).PendingStats(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	return Stats{Pending: s.Pending, OldestAge: time.Duration(s.OldestAgeSeconds * float64(time.Second))}, nil
+}

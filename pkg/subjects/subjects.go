@@ -1,0 +1,118 @@
+// Package subjects defines where PROST events live in NATS: the subject scheme
+// and the partition of an event.
+//
+// Every accepted event is published on
+//
+//	prost.events.<tenant>.<partition>.<type>
+//
+// where <tenant> is the App id (a UUID), <partition> a decimal number in
+// [0, partitions) and <type> the CloudEvents type with each dot-separated token
+// kept when it is a safe NATS token and percent-encoded otherwise (see Token).
+// A consumer of one tenant subscribes to prost.events.<tenant>.>, of one type
+// to prost.events.*.*.<type>, of one partition to prost.events.*.<n>.>.
+package subjects
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"hash/fnv"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Root is the first token of every event subject.
+const Root = "prost.events"
+
+// All matches every event subject.
+const All = Root + ".>"
+
+// Event returns the subject of an event.
+func Event(tenant uuid.UUID, partition int, eventType string) string {
+	var b strings.Builder
+	b.Grow(len(Root) + 40 + 4 + len(eventType)*2)
+	b.WriteString(Root)
+	b.WriteByte('.')
+	b.WriteString(tenant.String())
+	b.WriteByte('.')
+	b.WriteString(strconv.Itoa(partition))
+	b.WriteByte('.')
+	b.WriteString(TypeTokens(eventType))
+	return b.String()
+}
+
+// Tenant matches every event of one tenant.
+func Tenant(tenant uuid.UUID) string { return Root + "." + tenant.String() + ".>" }
+
+// TypeTokens turns an event type into subject tokens: split at dots, each
+// token kept if safe (see Token).
+func TypeTokens(eventType string) string {
+	parts := strings.Split(eventType, ".")
+	for i, p := range parts {
+		parts[i] = Token(p)
+	}
+	return strings.Join(parts, ".")
+}
+
+// Token returns s if it is a safe NATS subject token (non-empty; letters,
+// digits, '-', '_' only) and otherwise s percent-encoded ('%' followed by two
+// hex digits for every other byte; an empty token becomes "%"). '%' itself is
+// always encoded, so the mapping is one-to-one.
+func Token(s string) string {
+	if s == "" {
+		return "%"
+	}
+	safe := true
+	for i := 0; i < len(s); i++ {
+		if !safeByte(s[i]) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if safeByte(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
+
+func safeByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// Partition maps a partition key to a partition in [0, n) with 32-bit FNV-1a.
+// The same key always maps to the same partition while n stays the same.
+func Partition(key string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// MsgID is the stable identity of an event in NATS, sent as Nats-Msg-Id so
+// JetStream drops a republished copy within the stream's duplicate window, and
+// used by consumers as their idempotency key: base64url (no padding) of the
+// first 24 bytes of SHA-256(tenant NUL source NUL id).
+func MsgID(tenant uuid.UUID, source, id string) string {
+	h := sha256.New()
+	_, _ = h.Write(tenant[:])
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(source))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:24])
+}

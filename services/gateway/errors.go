@@ -1,0 +1,78 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/prost-platform/prost/pkg/apps"
+	"github.com/prost-platform/prost/pkg/audit"
+	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/problem"
+)
+
+// errTenantMismatch is a request naming a tenant other than the caller's.
+var errTenantMismatch = errors.New("the event names a tenant other than the authenticated App")
+
+// problemFor maps every error the gateway can meet to its HTTP problem: the
+// one place where errors become statuses.
+func problemFor(err error) *problem.Problem {
+	var p *problem.Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var verr *cloudevent.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		out := problem.New(http.StatusBadRequest, "the request is not a valid CloudEvents request")
+		for _, vp := range verr.Problems {
+			out.Errors = append(out.Errors, fieldError(vp.Index, vp.Field, vp.Detail))
+		}
+		return out
+	case errors.Is(err, cloudevent.ErrUnsupportedMediaType):
+		return problem.New(http.StatusUnsupportedMediaType, err.Error())
+	case errors.Is(err, cloudevent.ErrTooLarge):
+		return problem.New(http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, apps.ErrUnauthenticated):
+		return problem.New(http.StatusUnauthorized, "missing or invalid X-Prost-App-Key / X-Prost-App-Secret")
+	case errors.Is(err, apps.ErrDisabled):
+		return problem.New(http.StatusForbidden, "this App is disabled")
+	case errors.Is(err, apps.ErrNotFound):
+		return problem.New(http.StatusNotFound, "no App with that id")
+	case errors.Is(err, apps.ErrInvalidName):
+		p := problem.New(http.StatusUnprocessableEntity, err.Error())
+		p.Errors = []problem.FieldError{{Field: "name", Detail: err.Error()}}
+		return p
+	case errors.Is(err, eventstore.ErrBadCursor), errors.Is(err, audit.ErrBadCursor):
+		p := problem.New(http.StatusBadRequest, "invalid cursor")
+		p.Errors = []problem.FieldError{{Field: "cursor", Detail: "use the next_cursor of a previous page"}}
+		return p
+	case errors.Is(err, eventstore.ErrOverloaded), errors.Is(err, eventstore.ErrClosed):
+		p := problem.New(http.StatusServiceUnavailable, "PROST is overloaded or shutting down; retry later")
+		p.RetryAfter = 1
+		return p
+	case errors.Is(err, context.DeadlineExceeded):
+		p := problem.New(http.StatusServiceUnavailable, "the request timed out; retry later")
+		p.RetryAfter = 1
+		return p
+	default:
+		return problem.New(http.StatusInternalServerError, "internal error; the request id identifies it in the logs")
+	}
+}
+
+func fieldError(index int, field, detail string) problem.FieldError {
+	fe := problem.FieldError{Field: field, Detail: detail}
+	if index >= 0 {
+		i := index
+		fe.Index = &i
+	}
+	return fe
+}
+
+// badParam is a 400 naming a query parameter.
+func badParam(name, detail string) *problem.Problem {
+	p := problem.New(http.StatusBadRequest, "invalid query parameter "+name)
+	p.Errors = []problem.FieldError{{Field: name, Detail: detail}}
+	return p
+}

@@ -1,0 +1,219 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/prost-platform/prost/pkg/audit"
+	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/subjects"
+)
+
+// TenantExtension is the CloudEvents extension the gateway stamps with the
+// authenticated App's id.
+const TenantExtension = "tenantid"
+
+// IngestResult is the 202 answer of POST /v1/events.
+type IngestResult struct {
+	Accepted   int           `json:"accepted"`
+	Duplicates int           `json:"duplicates"`
+	Results    []EventResult `json:"results"`
+}
+
+// EventResult is what became of one event: status "accepted" or "duplicate".
+type EventResult struct {
+	ID     string `json:"id"`
+	Source string `json:"source"`
+	Status string `json:"status"`
+}
+
+func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
+	app, _ := AppFrom(r.Context())
+	_, evs, err := cloudevent.ParseRequest(r, cloudevent.Limits{MaxBodyBytes: s.cfg.MaxBodyBytes, MaxBatch: s.cfg.MaxBatch})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ri, ok := r.Context().Value(reqInfoKey).(*reqInfo); ok {
+		ri.events = len(evs)
+	}
+	if ok, wait := s.allow(app.ID, len(evs)); !ok {
+		p := problem.New(http.StatusTooManyRequests, fmt.Sprintf("rate limit of %.0f events/s for this App exceeded", s.cfg.RateLimit))
+		p.RetryAfter = int(math.Ceil(wait.Seconds()))
+		s.fail(w, r, p)
+		return
+	}
+	// The tenant comes from the authenticated App only: an event naming any
+	// other tenant is refused, and the whole request with it.
+	var mismatches []problem.FieldError
+	batch := len(evs) > 1 || strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/cloudevents-batch")
+	idx := func(i int) int {
+		if batch {
+			return i
+		}
+		return -1
+	}
+	for i := range evs {
+		if field, ok := namesOtherTenant(&evs[i], app.ID); !ok {
+			mismatches = append(mismatches, fieldError(idx(i), field, errTenantMismatch.Error()))
+		}
+	}
+	if len(mismatches) > 0 {
+		p := problem.New(http.StatusForbidden, "an App may only record events of its own tenant; the tenant is taken from the credentials")
+		p.Errors = mismatches
+		s.fail(w, r, p)
+		return
+	}
+	tenant := app.ID.String()
+	news := make([]eventstore.NewEvent, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		e.SetExtension(TenantExtension, tenant)
+		var pkey string
+		if v, ok := e.Extension("partitionkey"); ok {
+			pkey = fmt.Sprint(v)
+		}
+		partKey := pkey
+		if partKey == "" {
+			partKey = e.Source + "\x00" + e.ID
+		}
+		news[i] = eventstore.NewEvent{
+			TenantID: app.ID, Source: e.Source, ID: e.ID, Type: e.Type, Subject: e.Subject, Time: e.Time,
+			PartitionKey:  pkey,
+			Envelope:      e.AppendJSON(nil),
+			OutboxSubject: subjects.Event(app.ID, subjects.Partition(partKey, s.cfg.Partitions), e.Type),
+		}
+	}
+	out, err := s.deps.Committer.Append(r.Context(), news)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res := IngestResult{Results: make([]EventResult, len(evs))}
+	for i, o := range out {
+		st := "accepted"
+		if o.Duplicate {
+			st = "duplicate"
+			res.Duplicates++
+		} else {
+			res.Accepted++
+		}
+		res.Results[i] = EventResult{ID: evs[i].ID, Source: evs[i].Source, Status: st}
+	}
+	writeJSON(w, http.StatusAccepted, res)
+}
+
+// namesOtherTenant checks the tenantid extension and data.tenant_id against
+// the App; it returns the offending field and false on a mismatch.
+func namesOtherTenant(e *cloudevent.Event, app uuid.UUID) (string, bool) {
+	if v, ok := e.Extension(TenantExtension); ok {
+		s, isStr := v.(string)
+		id, err := uuid.Parse(s)
+		if !isStr || err != nil || id != app {
+			return TenantExtension, false
+		}
+	}
+	if len(e.Data) > 0 && e.Data[0] == '{' && bytes.Contains(e.Data, []byte(`tenant_id`)) {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(e.Data, &obj) == nil {
+			if raw, ok := obj["tenant_id"]; ok && string(raw) != "null" {
+				var s string
+				if json.Unmarshal(raw, &s) != nil {
+					return "data.tenant_id", false
+				}
+				id, err := uuid.Parse(s)
+				if err != nil || id != app {
+					return "data.tenant_id", false
+				}
+			}
+		}
+	}
+	return "", true
+}
+
+func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
+	app, _ := AppFrom(r.Context())
+	q := r.URL.Query()
+	p := eventstore.ListParams{TenantID: app.ID, Type: q.Get("type"), Source: q.Get("source"), Cursor: q.Get("cursor")}
+	var err error
+	if p.Limit, err = limitParam(q.Get("limit")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v := q.Get("since"); v != "" {
+		if p.Since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			s.fail(w, r, badParam("since", "must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z"))
+			return
+		}
+	}
+	page, err := eventstore.List(r.Context(), s.deps.Pool, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Items are stored JSON documents: write them as they are.
+	var b bytes.Buffer
+	b.WriteString(`{"items":[`)
+	for i, it := range page.Items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(it)
+	}
+	b.WriteString(`],"next_cursor":`)
+	if page.NextCursor == "" {
+		b.WriteString("null")
+	} else {
+		c, _ := json.Marshal(page.NextCursor)
+		b.Write(c)
+	}
+	b.WriteString("}\n")
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b.Bytes())
+}
+
+// AuditPage is the answer of GET /v1/audit.
+type AuditPage struct {
+	Items      []audit.Entry `json:"items"`
+	NextCursor *string       `json:"next_cursor"`
+}
+
+func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
+	app, _ := AppFrom(r.Context())
+	limit, err := limitParam(r.URL.Query().Get("limit"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page, err := audit.List(r.Context(), s.deps.Pool, app.ID, r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := AuditPage{Items: page.Items}
+	if page.NextCursor != "" {
+		out.NextCursor = &page.NextCursor
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func limitParam(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, badParam("limit", "must be an integer from 1 to 1000")
+	}
+	return n, nil
+}

@@ -1,0 +1,298 @@
+// Package gateway is PROST's HTTP edge: the authenticated CloudEvents ingest
+// API, the tenant read APIs, the admin API and the health endpoints.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/time/rate"
+
+	"github.com/prost-platform/prost/pkg/apps"
+	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/problem"
+)
+
+// Header names of App credentials.
+const (
+	HeaderAppKey    = "X-Prost-App-Key"
+	HeaderAppSecret = "X-Prost-App-Secret"
+)
+
+// Config tunes the gateway. Zero values take the defaults given.
+type Config struct {
+	// AdminToken guards /admin/v1/ (Authorization: Bearer <token>). Required:
+	// with none, every admin request is refused.
+	AdminToken string
+	// MaxBodyBytes caps a request body. Defaults to 1 MiB.
+	MaxBodyBytes int64
+	// MaxBatch caps the events in one batch request. Defaults to 1,000.
+	MaxBatch int
+	// Partitions is the number of partitions per tenant that events are
+	// spread over by partition key. Defaults to 16.
+	Partitions int
+	// RateLimit is each App's sustained ingest rate in events per second;
+	// RateBurst the burst above it. Defaults to 10,000 and 2 x RateLimit.
+	// A negative RateLimit switches limiting off.
+	RateLimit float64
+	RateBurst int
+	// RequestTimeout bounds one request's work. Defaults to 30s.
+	RequestTimeout time.Duration
+	// Logger receives one line per request. Defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Deps are the parts the gateway drives.
+type Deps struct {
+	Pool      *pgxpool.Pool
+	Apps      *apps.Store
+	Committer *eventstore.Committer
+	// Ready reports whether every dependency (database, NATS, services) is
+	// usable; GET /readyz answers 503 with its error otherwise.
+	Ready func(ctx context.Context) error
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	mux      *http.ServeMux
+	adminSum [32]byte
+
+	limMu    sync.Mutex
+	limiters map[uuid.UUID]*rate.Limiter
+}
+
+// New returns a gateway; serve Handler() with an http.Server.
+func New(deps Deps, cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 16
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 10_000
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = int(2 * cfg.RateLimit)
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux(), limiters: map[uuid.UUID]*rate.Limiter{}}
+	s.adminSum = sha256.Sum256([]byte(cfg.AdminToken))
+	s.routes()
+	return s
+}
+
+// Handler is the gateway's HTTP handler, with request ids, logging, timeouts
+// and panic recovery around every route.
+func (s *Server) Handler() http.Handler { return s.observe(s.mux) }
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+
+	m.Handle("POST /v1/events", s.tenant(s.postEvents))
+	m.Handle("GET /v1/events", s.tenant(s.getEvents))
+	m.Handle("GET /v1/audit", s.tenant(s.getAudit))
+
+	m.Handle("POST /admin/v1/apps", s.admin(s.createApp))
+	m.Handle("GET /admin/v1/apps", s.admin(s.listApps))
+	m.Handle("GET /admin/v1/apps/{id}", s.admin(s.getApp))
+	m.Handle("POST /admin/v1/apps/{id}/rotate-secret", s.admin(s.rotateSecret))
+	m.Handle("POST /admin/v1/apps/{id}/disable", s.admin(s.setStatus(apps.StatusDisabled)))
+	m.Handle("POST /admin/v1/apps/{id}/enable", s.admin(s.setStatus(apps.StatusActive)))
+	m.Handle("GET /admin/v1/audit/verify", s.admin(s.verifyAudit))
+
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
+	})
+}
+
+type ctxKey int
+
+const (
+	appKey ctxKey = iota
+	reqInfoKey
+)
+
+// reqInfo is filled in by handlers for the request log line.
+type reqInfo struct {
+	id     string
+	tenant string
+	events int
+}
+
+// AppFrom returns the authenticated App of a tenant request.
+func AppFrom(ctx context.Context) (apps.App, bool) {
+	a, ok := ctx.Value(appKey).(apps.App)
+	return a, ok
+}
+
+// tenant authenticates the App before h runs; on failure the request ends here.
+func (s *Server) tenant(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		app, err := s.deps.Apps.Authenticate(r.Context(), r.Header.Get(HeaderAppKey), r.Header.Get(HeaderAppSecret))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if ri, ok := r.Context().Value(reqInfoKey).(*reqInfo); ok {
+			ri.tenant = app.ID.String()
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), appKey, app)))
+	})
+}
+
+// admin checks the Bearer admin token in constant time.
+func (s *Server) admin(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(tok))
+		if !ok || s.cfg.AdminToken == "" || subtle.ConstantTimeCompare(sum[:], s.adminSum[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="prost-admin"`)
+			problem.Write(w, problem.New(http.StatusUnauthorized, "admin routes need Authorization: Bearer <PROST_ADMIN_TOKEN>"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// allow applies the App's rate limit to n events.
+func (s *Server) allow(app uuid.UUID, n int) (bool, time.Duration) {
+	if s.cfg.RateLimit < 0 || n == 0 {
+		return true, 0
+	}
+	s.limMu.Lock()
+	l, ok := s.limiters[app]
+	if !ok {
+		if len(s.limiters) > 100_000 {
+			clear(s.limiters)
+		}
+		l = rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
+		s.limiters[app] = l
+	}
+	s.limMu.Unlock()
+	if n > s.cfg.RateBurst {
+		n = s.cfg.RateBurst
+	}
+	res := l.ReserveN(time.Now(), n)
+	if d := res.Delay(); d > 0 {
+		res.Cancel()
+		return false, d
+	}
+	return true, 0
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if s.deps.Ready != nil {
+		if err := s.deps.Ready(ctx); err != nil {
+			p := problem.New(http.StatusServiceUnavailable, "not ready: "+err.Error())
+			p.RetryAfter = 1
+			problem.Write(w, p)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// fail answers with the problem for err, logging server-side failures.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(err)
+	if p.Status >= 500 {
+		s.cfg.Logger.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	p.Instance = r.URL.Path
+	problem.Write(w, p)
+}
+
+func requestID(r *http.Request) string {
+	if ri, ok := r.Context().Value(reqInfoKey).(*reqInfo); ok {
+		return ri.id
+	}
+	return ""
+}
+
+// observe adds a request id, a deadline, panic recovery and one log line per request.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{id: r.Header.Get("X-Request-Id")}
+		if ri.id == "" || len(ri.id) > 128 {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			ri.id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", ri.id)
+		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), reqInfoKey, ri), s.cfg.RequestTimeout)
+		defer cancel()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				s.cfg.Logger.Error("panic serving request", "request_id", ri.id, "panic", v)
+				if sw.status == 0 {
+					problem.Write(sw, problem.New(http.StatusInternalServerError, "internal error"))
+				}
+			}
+			lvl := slog.LevelInfo
+			if sw.status >= 500 {
+				lvl = slog.LevelError
+			}
+			s.cfg.Logger.Log(ctx, lvl, "http request", "request_id", ri.id, "method", r.Method, "path", r.URL.Path,
+				"status", sw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000,
+				"tenant", ri.tenant, "events", ri.events)
+		}()
+		next.ServeHTTP(sw, r.WithContext(ctx))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

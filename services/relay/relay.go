@@ -1,0 +1,43 @@
+// Package relay is PROST's outbox relay service: it publishes every committed
+// outbox row to NATS JetStream (see pkg/outbox for the guarantees). Run as
+// many as you like: one is the leader, the others stand by.
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prost-platform/prost/pkg/outbox"
+)
+
+// Config tunes the relay service. The zero value is usable.
+type Config struct {
+	// PollInterval is the fallback wake-up when no notification arrives.
+	// Defaults to 500ms.
+	PollInterval time.Duration
+	// BatchSize is the rows published per round. Defaults to 1,000.
+	BatchSize int
+	// Retention is how long published outbox rows are kept. Defaults to 72h.
+	Retention time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// New returns the relay; run it with Run(ctx), wake it with Wake.
+func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) *outbox.Relay {
+	return outbox.New(pool, js, outbox.Config{
+		BatchSize:    cfg.BatchSize,
+		PollInterval: cfg.PollInterval,
+		Retention:    cfg.Retention,
+		Logger:       cfg.Logger,
+	})
+}
+
+// Run runs a relay until ctx ends.
+func Run(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) error {
+	return New(pool, js, cfg).Run(ctx)
+}
