@@ -3,14 +3,8 @@
 package governance
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
-	"strings"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -39,46 +33,5 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*consumer.Cons
 		Name:      ConsumerName,
 		BatchSize: cfg.BatchSize,
 		Logger:    cfg.Logger,
-	}, Handle)
-}
-
-// envelope is the part of a structured CloudEvent the audit log records.
-type envelope struct {
-	ID       string          `json:"id"`
-	Source   string          `json:"source"`
-	Type     string          `json:"type"`
-	TenantID string          `json:"tenantid"`
-	ActorID  json.RawMessage `json:"actorid"`
-	Action   json.RawMessage `json:"action"`
-}
-
-// Handle appends msgs to their tenants' audit chains inside tx.
-func Handle(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-	recs := make([]audit.Record, 0, len(msgs))
-	for _, m := range msgs {
-		var e envelope
-		if err := json.Unmarshal(m.Data, &e); err != nil {
-			return consumer.Permanent(fmt.Errorf("message %s is not a structured CloudEvent: %w", m.ID, err))
-		}
-		tenant, err := uuid.Parse(e.TenantID)
-		if err != nil {
-			return consumer.Permanent(fmt.Errorf("message %s has no valid tenantid: %w", m.ID, err))
-		}
-		recs = append(recs, audit.Record{TenantID: tenant, EventID: e.ID, EventSource: e.Source, EventType: e.Type,
-			ActorID: extString(e.ActorID), Action: extString(e.Action)})
-	}
-	_, err := audit.AppendTx(ctx, tx, recs)
-	return err
-}
-
-// extString renders an extension value (string, boolean or integer) as text.
-func extString(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return strings.TrimSpace(string(raw))
+	}, audit.HandleEvents)
 }
