@@ -1,0 +1,15 @@
+# Builds the prost binary from source; every PROST service runs from this image.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/prost ./cmd/prost
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/prost /usr/local/bin/prost
+COPY nats /etc/prost/nats
+ENV PROST_NATS_DIR=/etc/prost/nats \
+    PROST_HTTP_ADDR=0.0.0.0:8080 \
+    PROST_LOG_FORMAT=json
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/prost"]

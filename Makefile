@@ -1,0 +1,50 @@
+# PROST: `make run` starts the platform, `make test` runs the whole suite.
+SHELL := /bin/bash
+GO ?= go
+# Every module of the workspace (pkg, services/*, cmd/prost).
+MODULES := $(shell $(GO) list -f '{{.Dir}}' -m)
+PKGS := $(addsuffix /...,$(MODULES))
+TESTFLAGS ?= -count=1 -timeout 20m
+
+.PHONY: all build run test test-short lint fmt tidy sqlc sqlc-check help
+
+all: build
+
+help:
+	@echo "make run      build bin/prost and start every service (prost dev, embedded NATS)"
+	@echo "make test     run the whole test suite (needs Postgres at 127.0.0.1:5432)"
+	@echo "make build    build bin/prost"
+	@echo "make lint     go vet, gofmt and a check that sqlc output is current"
+	@echo "make sqlc     regenerate the typed SQL code from pkg/**/queries.sql"
+
+build:
+	$(GO) build -o bin/prost ./cmd/prost
+
+run: build
+	bin/prost dev
+
+test:
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+test-short:
+	$(GO) test -short $(TESTFLAGS) $(PKGS)
+
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@if command -v sqlc >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH)/bin/sqlc" ]; then $(MAKE) --no-print-directory sqlc-check; fi
+
+fmt:
+	gofmt -w $(MODULES)
+
+tidy:
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
+
+SQLC := $(shell command -v sqlc 2>/dev/null || echo $$($(GO) env GOPATH)/bin/sqlc)
+
+sqlc:
+	@test -x "$(SQLC)" || $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
+	cd pkg && $(SQLC) generate
+
+sqlc-check:
+	cd pkg && $(SQLC) diff
