@@ -36,8 +36,8 @@ type decoder struct {
 	sawWS bool // whitespace was skipped since last reset
 }
 
-func newDecoder(body []byte) *decoder {
-	return &decoder{buf: body, str: string(body)}
+func newDecoder(body []byte) decoder {
+	return decoder{buf: body, str: string(body)}
 }
 
 func (d *decoder) errorf(format string, args ...any) error {
@@ -459,7 +459,7 @@ func (d *decoder) decodeEvent(ev *Event, v *validator) error {
 		}
 		switch {
 		case duplicate:
-			v.add(name, "duplicate member")
+			v.addMalformed(name, "duplicate member")
 			reported |= bit
 			err = d.skipValue(0)
 		case bit == 0:
@@ -538,9 +538,9 @@ func (d *decoder) attribute(ev *Event, v *validator, name string, bit fieldSet) 
 			ev.Subject = s
 		}
 	case bitTime:
-		t, ok := parseTime(s)
-		if !ok {
-			v.add(name, "must be an RFC 3339 timestamp such as 2006-01-02T15:04:05Z, got "+strconv.Quote(truncate(s)))
+		t, detail := parseTime(s)
+		if detail != "" {
+			v.add(name, detail+", got "+strconv.Quote(truncate(s)))
 			return false, nil
 		}
 		ev.Time = t
@@ -558,9 +558,19 @@ func (d *decoder) attribute(ev *Event, v *validator, name string, bit fieldSet) 
 	return true, nil
 }
 
-func parseTime(s string) (time.Time, bool) {
+// parseTime parses an RFC 3339 timestamp, returning a problem detail if it
+// is not one. Go's parser also takes a comma before the fraction, which RFC
+// 3339 does not; and the zero instant (0001-01-01T00:00:00Z) is refused
+// because the zero Time means "absent".
+func parseTime(s string) (time.Time, string) {
 	t, err := time.Parse(time.RFC3339Nano, s)
-	return t, err == nil
+	if err != nil || strings.IndexByte(s, ',') >= 0 {
+		return time.Time{}, "must be an RFC 3339 timestamp such as 2006-01-02T15:04:05Z"
+	}
+	if t.IsZero() {
+		return time.Time{}, "0001-01-01T00:00:00Z is reserved to mean an absent time"
+	}
+	return t, ""
 }
 
 // extension decodes the value of an extension member. Values that are not
@@ -621,7 +631,10 @@ func (d *decoder) extension(ev *Event, v *validator, name string, extSeen *[]str
 func int32Of(lit string) (int32, bool) {
 	if !strings.ContainsAny(lit, ".eE") {
 		n, err := strconv.ParseInt(lit, 10, 32)
-		return int32(n), err == nil
+		if err != nil {
+			return 0, false
+		}
+		return int32(n), true
 	}
 	neg := lit[0] == '-'
 	if neg {

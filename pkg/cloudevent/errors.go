@@ -37,6 +37,13 @@ type Problem struct {
 	// Detail is a human-readable explanation, including a byte offset for
 	// malformed JSON.
 	Detail string
+	// Malformed is true when the request itself could not be read as
+	// CloudEvents (malformed JSON, invalid UTF-8, a body or entry of the wrong
+	// JSON type, a duplicate member or header, a header that does not decode,
+	// binary-mode JSON data that is not JSON), as opposed to a well-formed
+	// event that breaks a CloudEvents rule. A gateway answers the first with
+	// 400 and the second with 422.
+	Malformed bool
 }
 
 // String formats the problem as "events[2].source: detail", "source:
@@ -107,5 +114,15 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // bodyProblem is a problem with the whole body.
 func bodyProblem(detail string) *ValidationError {
-	return &ValidationError{Problems: []Problem{{Index: -1, Detail: detail}}}
+	return &ValidationError{Problems: []Problem{{Index: -1, Detail: detail, Malformed: true}}}
+}
+
+// Malformed reports whether any problem is Malformed.
+func (e *ValidationError) Malformed() bool {
+	for _, p := range e.Problems {
+		if p.Malformed {
+			return true
+		}
+	}
+	return false
 }

@@ -22,13 +22,17 @@ const SpecVersion = "1.0"
 // strings and Data may share memory with the request body, so a caller that
 // keeps one small event for long keeps the whole body alive; Data and
 // DataBase64 are never shared between two events and may be modified.
+//
+// The methods that set nothing (AppendJSON, MarshalJSON, Validate,
+// Extension, Attribute) only read the event and may run concurrently.
 type Event struct {
 	// SpecVersion, ID, Source and Type are the required attributes.
 	SpecVersion, ID, Source, Type string
 	// DataContentType, DataSchema and Subject are optional; "" when absent.
 	DataContentType, DataSchema, Subject string
-	// Time is the optional time attribute; the zero Time when absent. It
-	// keeps the offset it was given with.
+	// Time is the optional time attribute; the zero Time when absent (so
+	// the parsers refuse the instant 0001-01-01T00:00:00Z). It keeps the
+	// offset it was given with; digits beyond nanoseconds are dropped.
 	Time time.Time
 	// Extensions maps extension names to values of type string, bool or
 	// int32. It is nil when the event has no extensions. In structured mode
@@ -217,7 +221,10 @@ func coreBit(name string) fieldSet {
 type validator struct {
 	index  int  // batch index or -1
 	binary bool // name fields after headers
-	probs  []Problem
+	// utf8Checked is set by the parsers, which have already rejected
+	// invalid UTF-8, so that strings are not checked twice.
+	utf8Checked bool
+	probs       []Problem
 }
 
 // field maps an attribute name to the Field of a problem.
@@ -236,6 +243,11 @@ func (v *validator) field(attr string) string {
 
 func (v *validator) add(attr, detail string) {
 	v.probs = append(v.probs, Problem{Index: v.index, Field: v.field(attr), Detail: detail})
+}
+
+// addMalformed records a problem that makes the request unreadable.
+func (v *validator) addMalformed(attr, detail string) {
+	v.probs = append(v.probs, Problem{Index: v.index, Field: v.field(attr), Detail: detail, Malformed: true})
 }
 
 func (v *validator) err() error {
@@ -309,7 +321,7 @@ func (v *validator) required(attr, s string) bool {
 }
 
 func (v *validator) utf8(attr, s string) bool {
-	if !utf8.ValidString(s) {
+	if !v.utf8Checked && !utf8.ValidString(s) {
 		v.add(attr, "value is not valid UTF-8")
 		return false
 	}

@@ -145,7 +145,7 @@ func parseStructured(body []byte, ev *Event) error {
 		}
 		return bodyProblem(d.unexpected("at start of body").Error())
 	}
-	v := validator{index: -1}
+	v := validator{index: -1, utf8Checked: true}
 	if err := d.decodeEvent(ev, &v); err != nil {
 		return bodyProblem(err.Error())
 	}
@@ -202,7 +202,7 @@ func ParseBatch(body []byte, maxBatch int) ([]Event, error) {
 			}
 			if d.peek() == '{' {
 				events = append(events, Event{})
-				v := validator{index: index, probs: probs}
+				v := validator{index: index, utf8Checked: true, probs: probs}
 				if err := d.decodeEvent(&events[len(events)-1], &v); err != nil {
 					return nil, bodyProblem(err.Error())
 				}
@@ -212,7 +212,7 @@ func ParseBatch(body []byte, maxBatch int) ([]Event, error) {
 				if err := d.skipValue(1); err != nil {
 					return nil, bodyProblem(err.Error())
 				}
-				probs = append(probs, Problem{Index: index, Detail: "batch entry must be a JSON object, got " + kind})
+				probs = append(probs, Problem{Index: index, Detail: "batch entry must be a JSON object, got " + kind, Malformed: true})
 			}
 			d.skipWS()
 			if d.peek() == ',' {
@@ -239,7 +239,7 @@ func ParseBatch(body []byte, maxBatch int) ([]Event, error) {
 // parseBinary builds a binary-mode event from the ce-* headers, the
 // Content-Type and the body.
 func parseBinary(h http.Header, body []byte, ev *Event) error {
-	v := validator{index: -1, binary: true}
+	v := validator{index: -1, binary: true, utf8Checked: true}
 	var seen, reported fieldSet
 	start := len(v.probs)
 	for key, vals := range h {
@@ -249,13 +249,13 @@ func parseBinary(h http.Header, body []byte, ev *Event) error {
 		name := strings.ToLower(key[3:])
 		field := "ce-" + name
 		if len(vals) != 1 {
-			v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: "header must appear exactly once"})
+			v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: "header must appear exactly once", Malformed: true})
 			reported |= coreBit(name)
 			continue
 		}
 		bit := coreBit(name)
 		if bit != 0 && seen&bit != 0 {
-			v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: "header must appear exactly once"})
+			v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: "header must appear exactly once", Malformed: true})
 			reported |= bit
 			continue
 		}
@@ -269,7 +269,7 @@ func parseBinary(h http.Header, body []byte, ev *Event) error {
 			continue
 		}
 		if name == "" {
-			v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: "header names no attribute"})
+			v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: "header names no attribute", Malformed: true})
 			continue
 		}
 		val, err := percentDecode(vals[0])
@@ -277,14 +277,14 @@ func parseBinary(h http.Header, body []byte, ev *Event) error {
 			err = errors.New("value is not valid UTF-8 after percent-decoding")
 		}
 		if err != nil {
-			v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: err.Error()})
+			v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: err.Error(), Malformed: true})
 			reported |= bit
 			continue
 		}
 		switch bit {
 		case 0:
 			if _, dup := ev.Extensions[name]; dup {
-				v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: "header must appear exactly once"})
+				v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: "header must appear exactly once", Malformed: true})
 				continue
 			}
 			ev.SetExtension(name, val)
@@ -297,9 +297,9 @@ func parseBinary(h http.Header, body []byte, ev *Event) error {
 		case bitType:
 			ev.Type = val
 		case bitTime:
-			t, ok := parseTime(val)
-			if !ok {
-				v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: "must be an RFC 3339 timestamp such as 2006-01-02T15:04:05Z"})
+			t, detail := parseTime(val)
+			if detail != "" {
+				v.probs = append(v.probs, Problem{Index: -1, Field: field, Detail: detail})
 				reported |= bit
 				continue
 			}
@@ -322,12 +322,16 @@ func parseBinary(h http.Header, body []byte, ev *Event) error {
 
 	cts := h.Values("Content-Type")
 	if len(cts) > 1 {
-		v.probs = append(v.probs, Problem{Index: -1, Field: "content-type", Detail: "header must appear at most once"})
+		v.probs = append(v.probs, Problem{Index: -1, Field: "content-type", Detail: "header must appear at most once", Malformed: true})
 		reported |= bitDataContentType
 	}
 	var ct string
 	if len(cts) > 0 {
 		ct = strings.TrimSpace(cts[0])
+	}
+	if !utf8.ValidString(ct) {
+		v.probs = append(v.probs, Problem{Index: -1, Field: "content-type", Detail: "value is not valid UTF-8", Malformed: true})
+		reported |= bitDataContentType
 	}
 	ev.DataContentType = ct
 
@@ -335,7 +339,7 @@ func parseBinary(h http.Header, body []byte, ev *Event) error {
 	case len(body) == 0:
 	case IsJSONContentType(ct):
 		if verr := checkUTF8(body, "JSON body"); verr != nil {
-			v.add("data", verr.Problems[0].Detail)
+			v.addMalformed("data", verr.Problems[0].Detail)
 			break
 		}
 		d := decoder{buf: body}
@@ -345,7 +349,7 @@ func parseBinary(h http.Header, body []byte, ev *Event) error {
 			err = d.end()
 		}
 		if err != nil {
-			v.add("data", "body is not valid JSON (Content-Type "+describeCT(ct)+"): "+err.Error())
+			v.addMalformed("data", "body is not valid JSON (Content-Type "+describeCT(ct)+"): "+err.Error())
 			break
 		}
 		if !bytes.Equal(data, []byte("null")) {

@@ -25,7 +25,12 @@ func problemFor(err error) *problem.Problem {
 	var verr *cloudevent.ValidationError
 	switch {
 	case errors.As(err, &verr):
-		out := problem.New(http.StatusBadRequest, "the request is not a valid CloudEvents request")
+		// 400: the request could not be read as CloudEvents; 422: it was
+		// read, and an event breaks the CloudEvents rules (decision 0006).
+		out := problem.New(http.StatusUnprocessableEntity, "the request holds events that break the CloudEvents rules")
+		if verr.Malformed() {
+			out = problem.New(http.StatusBadRequest, "the request cannot be read as CloudEvents")
+		}
 		for _, vp := range verr.Problems {
 			out.Errors = append(out.Errors, fieldError(vp.Index, vp.Field, vp.Detail))
 		}
