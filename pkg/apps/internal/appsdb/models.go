@@ -59,6 +59,26 @@ type Event struct {
 	Envelope     []byte
 }
 
+type Job struct {
+	ID          int64
+	TenantID    *uuid.UUID
+	Kind        string
+	Args        []byte
+	State       string
+	Priority    int16
+	Attempt     int32
+	MaxAttempts int32
+	ScheduledAt time.Time
+	CreatedAt   time.Time
+	AttemptedAt *time.Time
+	FinishedAt  *time.Time
+	LockedAt    *time.Time
+	LockedBy    *string
+	LastError   *string
+	Errors      []byte
+	UniqueKey   *string
+}
+
 type Outbox struct {
 	ID          int64
 	EventSeq    int64
