@@ -10,11 +10,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/prost-platform/prost/pkg/apps"
 	"github.com/prost-platform/prost/pkg/audit"
+	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/problem"
 )
 
@@ -222,6 +224,51 @@ func runAudit(ctx context.Context, e env, args []string, stdout io.Writer) error
 		return exitError{code: 1, msg: "audit verification failed"}
 	}
 	return nil
+}
+
+func runJobs(ctx context.Context, e env, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "list" {
+		return usageError("prost jobs needs list")
+	}
+	fs := flag.NewFlagSet("prost jobs list", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	state := fs.String("state", "", "only jobs in this state")
+	kind := fs.String("kind", "", "only jobs of this kind")
+	limit := fs.Int("limit", 100, "most jobs to list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseInterspersed(fs, args[1:]); err != nil {
+		return usageError("%v", err)
+	}
+	c, err := newAdminClient(e)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"limit": {strconv.Itoa(*limit)}}
+	if *state != "" {
+		q.Set("state", *state)
+	}
+	if *kind != "" {
+		q.Set("kind", *kind)
+	}
+	var page struct {
+		Items []jobs.Job `json:"items"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/admin/v1/jobs?"+q.Encode(), nil, &page); err != nil {
+		return err
+	}
+	if *asJSON {
+		if page.Items == nil {
+			page.Items = []jobs.Job{}
+		}
+		return json.NewEncoder(stdout).Encode(page.Items)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tATTEMPT\tSCHEDULED\tLAST_ERROR")
+	for _, j := range page.Items {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.Kind, j.State, j.Attempt, j.MaxAttempts,
+			j.ScheduledAt.UTC().Format(time.RFC3339), j.LastError)
+	}
+	return tw.Flush()
 }
 
 // parseInterspersed parses flags that may come before or after positional

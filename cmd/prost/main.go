@@ -24,6 +24,7 @@ Usage:
   prost apps rotate-secret ID [--json]    replace an App's secret; prints the new one once
   prost apps disable ID | enable ID       disable or re-enable an App
   prost audit verify [--app ID] [--json]  recompute audit hash chains; exit 1 naming the first broken entry
+  prost jobs list [--state S] [--kind K] [--json]  list background jobs
   prost version                           print the version
 
 Configuration is by environment variable; see docs/configuration.md.
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runApps(ctx, env, args[1:], stdout)
 	case "audit":
 		return runAudit(ctx, env, args[1:], stdout)
+	case "jobs":
+		return runJobs(ctx, env, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "prost", version)
 		return nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/apps"
 	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/problem"
 )
 
@@ -72,6 +73,8 @@ type Server struct {
 
 	limMu    sync.Mutex
 	limiters map[uuid.UUID]*rate.Limiter
+
+	jobs *jobs.Client // for listing only; never started
 }
 
 // New returns a gateway; serve Handler() with an http.Server.
@@ -99,6 +102,9 @@ func New(deps Deps, cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux(), limiters: map[uuid.UUID]*rate.Limiter{}}
 	s.adminSum = sha256.Sum256([]byte(cfg.AdminToken))
+	if deps.Pool != nil {
+		s.jobs, _ = jobs.NewClient(deps.Pool, jobs.Config{}) // the zero Config is valid
+	}
 	s.routes()
 	return s
 }
@@ -123,6 +129,7 @@ func (s *Server) routes() {
 	m.Handle("POST /admin/v1/apps/{id}/disable", s.admin(s.setStatus(apps.StatusDisabled)))
 	m.Handle("POST /admin/v1/apps/{id}/enable", s.admin(s.setStatus(apps.StatusActive)))
 	m.Handle("GET /admin/v1/audit/verify", s.admin(s.verifyAudit))
+	m.Handle("GET /admin/v1/jobs", s.admin(s.listJobs))
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
