@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -24,6 +25,7 @@ import (
 type adminClient struct {
 	base  string
 	token string
+	actor string // who the audit log says did it: PROST_ACTOR, else user@host
 	http  *http.Client
 }
 
@@ -31,7 +33,12 @@ func newAdminClient(e env) (*adminClient, error) {
 	if e.AdminToken == "" {
 		return nil, exitError{code: 2, msg: "PROST_ADMIN_TOKEN is not set (prost dev prints it)"}
 	}
-	return &adminClient{base: e.URL, token: e.AdminToken, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	actor := os.Getenv("PROST_ACTOR")
+	if actor == "" {
+		host, _ := os.Hostname()
+		actor = os.Getenv("USER") + "@" + host
+	}
+	return &adminClient{base: e.URL, token: e.AdminToken, actor: actor, http: &http.Client{Timeout: 60 * time.Second}}, nil
 }
 
 // do sends a request and decodes a 2xx JSON answer into out; any other answer
@@ -50,6 +57,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("X-Prost-Actor", c.actor)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

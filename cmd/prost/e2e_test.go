@@ -151,12 +151,21 @@ func (s *stack) waitQuiet(t *testing.T) {
 		if err != nil || pending > 0 {
 			return false
 		}
-		info, err := s.p.js.Consumer(context.Background(), "PROST_EVENTS", "governance-audit")
+		// Every durable consumer of the stream has nothing left to deliver
+		// or to be acknowledged.
+		st, err := s.p.js.Stream(context.Background(), "PROST_EVENTS")
 		if err != nil {
 			return false
 		}
-		ci, err := info.Info(context.Background())
-		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+		lister := st.ListConsumers(context.Background())
+		n := 0
+		for ci := range lister.Info() {
+			n++
+			if ci.NumPending > 0 || ci.NumAckPending > 0 {
+				return false
+			}
+		}
+		return lister.Err() == nil && n > 0
 	}, 20*time.Second, 50*time.Millisecond)
 }
 

@@ -25,6 +25,10 @@ Usage:
   prost apps disable ID | enable ID       disable or re-enable an App
   prost audit verify [--app ID] [--json]  recompute audit hash chains; exit 1 naming the first broken entry
   prost jobs list [--state S] [--kind K] [--json]  list background jobs
+  prost dlq list [--consumer C] [--app ID] [--type T] [--since TIME] [--json]
+  prost dlq show ENTRY
+  prost dlq replay (ENTRY... | --consumer C [--type T] [--since TIME] | --all) [--dry-run]
+  prost dlq purge  (ENTRY... | --consumer C [--type T] [--since TIME] | --all) [--dry-run]
   prost version                           print the version
 
 Configuration is by environment variable; see docs/configuration.md.
@@ -81,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runApps(ctx, env, args[1:], stdout)
 	case "audit":
 		return runAudit(ctx, env, args[1:], stdout)
+	case "dlq":
+		return runDLQ(ctx, env, args[1:], stdout)
 	case "jobs":
 		return runJobs(ctx, env, args[1:], stdout)
 	case "version":

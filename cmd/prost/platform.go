@@ -13,11 +13,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prost-platform/prost/pkg/apps"
+	"github.com/prost-platform/prost/pkg/audit"
+	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
@@ -41,6 +45,7 @@ type platform struct {
 	js       jetstream.JetStream
 	embedded *natsembed.Server
 	natsURL  string
+	policies map[string]consumer.PolicyFile
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -55,6 +60,9 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 	}()
 	cfgs, err := streams.Load(filepath.Join(e.NATSDir, "streams"))
 	if err != nil {
+		return nil, err
+	}
+	if p.policies, err = consumer.LoadPolicies(filepath.Join(e.NATSDir, "consumers")); err != nil {
 		return nil, err
 	}
 	p.pool, err = postgres.Open(ctx, postgres.Config{URL: e.DatabaseURL, MaxConns: int32(e.DBMaxConns)})
@@ -155,7 +163,11 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		goRun("relay", rel.Run)
 	}
 	if has("governance") {
-		c, err := governance.New(p.pool, p.js, governance.Config{Logger: p.log.With("service", "governance")})
+		cfg, err := p.consumerConfig(governance.ConsumerName, "governance")
+		if err != nil {
+			return err
+		}
+		c, err := governance.New(p.pool, p.js, cfg)
 		if err != nil {
 			return err
 		}
@@ -171,8 +183,10 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 			ccfg.OnCommit = rel.Wake
 		}
 		committer = eventstore.NewCommitter(p.pool, ccfg)
+		dm := dlq.NewManager(p.pool, p.js)
+		dm.OnReplay = recordReplay
 		gw := gateway.New(gateway.Deps{
-			Pool: p.pool, Apps: apps.NewStore(p.pool, apps.Config{}), Committer: committer, Ready: p.ready,
+			Pool: p.pool, Apps: apps.NewStore(p.pool, apps.Config{}), Committer: committer, Ready: p.ready, DLQ: dm,
 		}, gateway.Config{
 			AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 			Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: p.log.With("service", "gateway"),
@@ -246,6 +260,34 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 	}
 	p.log.Info("stopped")
 	return runErr
+}
+
+// recordReplay writes a replay into the audit log of the event's tenant: who
+// replayed which event to which consumer.
+func recordReplay(ctx context.Context, tx pgx.Tx, e dlq.Entry, actor string) error {
+	if e.TenantID == nil {
+		return nil
+	}
+	_, err := audit.AppendTx(ctx, tx, []audit.Record{{
+		TenantID: *e.TenantID, EventID: e.EventID, EventSource: e.EventSource, EventType: ReplayAuditType,
+		ActorID: actor, Action: "replay:" + e.Consumer,
+	}})
+	return err
+}
+
+// ReplayAuditType is the event_type of the audit entry a DLQ replay leaves.
+const ReplayAuditType = "prost.dlq.replayed"
+
+// consumerConfig is the runtime configuration of a consumer: the partition
+// count shared with the gateway and the retry policy kept in
+// $PROST_NATS_DIR/consumers/<name>.json.
+func (p *platform) consumerConfig(name, service string) (consumer.Config, error) {
+	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, Logger: p.log.With("service", service)}
+	pol, ok := p.policies[name]
+	if !ok {
+		return cfg, nil
+	}
+	return pol.Apply(cfg)
 }
 
 func parseServices(args []string) ([]string, error) {

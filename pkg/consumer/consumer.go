@@ -1,25 +1,40 @@
 // Package consumer is the runtime every PROST consumer (governance, rules,
-// billing, factory) is built on: a durable JetStream pull consumer whose
+// billing, factory) is built on: durable JetStream pull consumers whose
 // handler runs inside a Postgres transaction together with the consumer's
 // idempotency record.
 //
 // Guarantees:
+//
 //   - Effectively once: for each message the runtime inserts (consumer,
 //     message id) into consumer_processed in the same transaction as the
 //     handler's writes, and acknowledges the message only after that
 //     transaction committed. A redelivered message whose record exists is
 //     acknowledged and skipped, so a crash anywhere (before commit, between
 //     commit and ack, a lost ack) never applies a message twice nor loses it.
-//   - The message id is the Nats-Msg-Id header the relay sets (the event's
-//     stable id), so a republished copy is recognised too.
-//   - Batching: messages that arrive together are handled in one transaction.
-//     If that transaction fails, each message is retried in a transaction of
-//     its own, so one bad message never blocks or fails the others.
-//   - Failures: a handler error makes the message be redelivered after a
-//     backoff (NakWithDelay); an error wrapped with Permanent terminates it
-//     (Term). The broker stops redelivering after MaxDeliver attempts.
+//     The message id is the Prost-Msg-Id header of a replay, else the
+//     Nats-Msg-Id the relay sets (the event's stable id).
+//   - Per-key order: with Partitions > 1 the runtime runs one durable consumer
+//     per partition (subject prost.events.*.<n>.>) and one worker per
+//     partition that handles its messages strictly in stream order. Events
+//     with the same partition key are in the same partition, so they are
+//     applied in the order they were accepted; different partitions proceed
+//     in parallel.
+//   - Retries: when a message fails, the messages before it are committed and
+//     acknowledged, and the failed one is retried by its partition's worker
+//     after the next delay of the Backoff schedule (its later messages wait
+//     behind it: that is what per-key order means). The wait blocks only that
+//     partition, and the runtime tells JetStream the messages are still in
+//     progress meanwhile. After MaxDeliver failed attempts, or at once for an
+//     error wrapped with Permanent, the message is stored in the dead-letter
+//     queue (pkg/dlq) and then terminated, and the partition moves on.
+//   - Replays: a second durable consumer per runtime reads the replay subject
+//     of this consumer only (prost.replay.<name>.>, stream PROST_REPLAY), so a
+//     replayed dead letter reaches the consumer that failed it and no other.
+//   - Batching: messages that arrive together are handled in one transaction;
+//     if it fails, they are retried one at a time so one bad message never
+//     fails the others.
 //   - Shutdown: when Run's context ends, the runtime stops pulling, finishes
-//     the transaction in flight, hands back (Nak) what it had buffered, and
+//     the transaction in flight, hands back (Nak, in order) what it holds, and
 //     returns.
 package consumer
 
@@ -29,6 +44,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,22 +54,26 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prost-platform/prost/pkg/consumer/internal/consumerdb"
+	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/subjects"
 )
 
 // Message is one delivered event.
 type Message struct {
-	// ID is the idempotency key: the Nats-Msg-Id header, or the stream and
-	// sequence when a publisher set none.
+	// ID is the idempotency key: the Prost-Msg-Id header of a replay, the
+	// Nats-Msg-Id header, or the stream and sequence when neither is set.
 	ID      string
 	Subject string
 	Header  nats.Header
 	// Data is the structured-mode CloudEvent JSON.
 	Data []byte
-	// Stream and StreamSeq locate the message; NumDelivered counts deliveries (1 = first).
+	// Stream and StreamSeq locate the message; NumDelivered counts the
+	// broker's deliveries (1 = first).
 	Stream       string
 	StreamSeq    uint64
 	NumDelivered uint64
+	// Replay is true for a message replayed from the dead-letter queue.
+	Replay bool
 
 	msg jetstream.Msg
 }
@@ -68,8 +88,8 @@ type permanentError struct{ err error }
 func (e permanentError) Error() string { return "permanent: " + e.err.Error() }
 func (e permanentError) Unwrap() error { return e.err }
 
-// Permanent wraps err so the runtime terminates the message instead of
-// redelivering it.
+// Permanent wraps err so the runtime dead-letters the message at once instead
+// of retrying it.
 func Permanent(err error) error { return permanentError{err} }
 
 // IsPermanent reports whether err was wrapped with Permanent.
@@ -78,38 +98,59 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// RetryPolicy is how a consumer retries a failing message.
+type RetryPolicy struct {
+	// MaxDeliver is the most attempts at one message before it is
+	// dead-lettered. Defaults to 10.
+	MaxDeliver int `json:"max_deliver"`
+	// Backoff is the wait before the n-th retry (the last entry repeats).
+	// Defaults to 1s, 5s, 30s, 2m, 10m.
+	Backoff []time.Duration `json:"-"`
+	// AckWait is how long the broker waits for an ack (or an in-progress
+	// signal) before redelivering to another instance. Defaults to 30s.
+	AckWait time.Duration `json:"-"`
+}
+
 // Config describes a consumer. Name is required.
 type Config struct {
-	// Name is the durable consumer name and the idempotency namespace.
+	// Name is the durable consumer name (with Partitions > 1, the prefix of
+	// one durable per partition), the idempotency namespace and the replay
+	// address. Letters, digits, '-' and '_' only.
 	Name string
 	// Stream is the JetStream stream. Defaults to "PROST_EVENTS".
 	Stream string
-	// FilterSubjects selects messages. Defaults to every event subject.
+	// Partitions is the number of partitions events are spread over; it must
+	// match the gateway's PROST_PARTITIONS. With 1 (the default) one durable
+	// consumer reads FilterSubjects in stream order.
+	Partitions int
+	// FilterSubjects selects messages when Partitions is 1. Defaults to every
+	// event subject. With Partitions > 1 it must be empty.
 	FilterSubjects []string
 	// BatchSize caps the messages handled in one transaction. Defaults to 100.
 	BatchSize int
-	// AckWait is how long the broker waits for an ack before redelivering.
-	// Defaults to 30s.
-	AckWait time.Duration
-	// MaxDeliver is the most deliveries of one message. Defaults to 10.
-	MaxDeliver int
-	// Backoff is the redelivery delay after the n-th failed delivery (the
-	// last entry repeats). Defaults to 1s, 5s, 30s, 2m, 10m.
-	Backoff []time.Duration
+	// Concurrency caps the transactions this consumer runs at once across
+	// its partitions. Defaults to 4.
+	Concurrency int
+	// Retry is the retry policy.
+	Retry RetryPolicy
+	// NoReplay switches off the replay consumer. Defaults to false.
+	NoReplay bool
 	// Logger receives failures. Defaults to discarding.
 	Logger *slog.Logger
 }
 
-// Consumer runs a Handler over a durable JetStream consumer.
+// Consumer runs a Handler over durable JetStream consumers.
 type Consumer struct {
 	pool *pgxpool.Pool
 	js   jetstream.JetStream
 	cfg  Config
 	h    Handler
+	sem  chan struct{}
 
-	processed atomic.Int64
-	skipped   atomic.Int64
-	failed    atomic.Int64
+	processed    atomic.Int64
+	skipped      atomic.Int64
+	failed       atomic.Int64
+	deadLettered atomic.Int64
 }
 
 // New returns a Consumer. It talks to no server until Run.
@@ -117,11 +158,20 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, h Handler) (*Co
 	if cfg.Name == "" {
 		return nil, errors.New("consumer: Name is required")
 	}
+	if subjects.Token(cfg.Name) != cfg.Name {
+		return nil, fmt.Errorf("consumer: Name %q may hold only letters, digits, '-' and '_'", cfg.Name)
+	}
 	if h == nil {
 		return nil, errors.New("consumer: a handler is required")
 	}
 	if cfg.Stream == "" {
 		cfg.Stream = "PROST_EVENTS"
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 1
+	}
+	if cfg.Partitions > 1 && len(cfg.FilterSubjects) > 0 {
+		return nil, errors.New("consumer: FilterSubjects cannot be combined with Partitions > 1")
 	}
 	if len(cfg.FilterSubjects) == 0 {
 		cfg.FilterSubjects = []string{subjects.All}
@@ -129,60 +179,112 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, h Handler) (*Co
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 100
 	}
-	if cfg.AckWait <= 0 {
-		cfg.AckWait = 30 * time.Second
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
 	}
-	if cfg.MaxDeliver <= 0 {
-		cfg.MaxDeliver = 10
+	if cfg.Retry.AckWait <= 0 {
+		cfg.Retry.AckWait = 30 * time.Second
 	}
-	if len(cfg.Backoff) == 0 {
-		cfg.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+	if cfg.Retry.MaxDeliver <= 0 {
+		cfg.Retry.MaxDeliver = 10
+	}
+	if len(cfg.Retry.Backoff) == 0 {
+		cfg.Retry.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Consumer{pool: pool, js: js, cfg: cfg, h: h}, nil
+	return &Consumer{pool: pool, js: js, cfg: cfg, h: h, sem: make(chan struct{}, cfg.Concurrency)}, nil
 }
 
-// Processed counts messages applied; Skipped, redeliveries skipped as already
-// applied; Failed, deliveries that failed.
+// Processed counts messages applied.
 func (c *Consumer) Processed() int64 { return c.processed.Load() }
 
 // Skipped counts redelivered messages that had already been applied.
 func (c *Consumer) Skipped() int64 { return c.skipped.Load() }
 
-// Failed counts deliveries whose handling failed.
+// Failed counts failed attempts.
 func (c *Consumer) Failed() int64 { return c.failed.Load() }
 
-// Name is the consumer's durable name.
+// DeadLettered counts messages moved to the dead-letter queue.
+func (c *Consumer) DeadLettered() int64 { return c.deadLettered.Load() }
+
+// Name is the consumer's name.
 func (c *Consumer) Name() string { return c.cfg.Name }
 
-// Run declares the durable consumer and processes messages until ctx ends;
-// it then drains (see the package doc) and returns nil. It returns an error
-// only when the consumer cannot be declared.
+// Durables lists the durable JetStream consumers this runtime reads, by stream.
+func (c *Consumer) Durables() map[string][]string {
+	out := map[string][]string{}
+	for _, lane := range c.lanes() {
+		out[lane.stream] = append(out[lane.stream], lane.durable)
+	}
+	return out
+}
+
+// lane is one durable consumer and the worker that reads it in order.
+type lane struct {
+	stream, durable string
+	filters         []string
+}
+
+func (c *Consumer) lanes() []lane {
+	var out []lane
+	if c.cfg.Partitions == 1 {
+		out = append(out, lane{c.cfg.Stream, c.cfg.Name, c.cfg.FilterSubjects})
+	} else {
+		for p := range c.cfg.Partitions {
+			out = append(out, lane{c.cfg.Stream, c.cfg.Name + "-p" + strconv.Itoa(p),
+				[]string{subjects.Root + ".*." + strconv.Itoa(p) + ".>"}})
+		}
+	}
+	if !c.cfg.NoReplay {
+		out = append(out, lane{"PROST_REPLAY", c.cfg.Name + "-replay", []string{dlq.ReplayFilter(c.cfg.Name)}})
+	}
+	return out
+}
+
+// Run declares the durable consumers and processes messages until ctx ends;
+// it then drains (see the package doc) and returns nil.
 func (c *Consumer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, l := range c.lanes() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.runLane(ctx, l)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (c *Consumer) runLane(ctx context.Context, l lane) {
+	log := c.cfg.Logger.With("consumer", c.cfg.Name, "durable", l.durable)
 	var cons jetstream.Consumer
 	for {
 		var err error
-		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, jetstream.ConsumerConfig{
-			Durable:        c.cfg.Name,
-			FilterSubjects: c.cfg.FilterSubjects,
+		cons, err = c.js.CreateOrUpdateConsumer(ctx, l.stream, jetstream.ConsumerConfig{
+			Durable:        l.durable,
+			FilterSubjects: l.filters,
 			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        c.cfg.AckWait,
-			MaxDeliver:     c.cfg.MaxDeliver,
-			MaxAckPending:  max(1000, 4*c.cfg.BatchSize),
-			DeliverPolicy:  jetstream.DeliverAllPolicy,
+			AckWait:        c.cfg.Retry.AckWait,
+			// The runtime counts attempts and dead-letters itself; the
+			// broker's limit is a backstop for a consumer that keeps dying
+			// mid-message (its advisory is logged).
+			MaxDeliver:    c.cfg.Retry.MaxDeliver + 5,
+			MaxAckPending: 2 * c.cfg.BatchSize,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
 		})
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
-		c.cfg.Logger.Warn("consumer: declare failed; retrying", "consumer", c.cfg.Name, "error", err)
+		log.Warn("consumer: declare failed; retrying", "error", err)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(time.Second):
 		}
 	}
@@ -198,67 +300,202 @@ func (c *Consumer) Run(ctx context.Context) error {
 	},
 		jetstream.PullMaxMessages(2*c.cfg.BatchSize),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			c.cfg.Logger.Debug("consumer: pull", "consumer", c.cfg.Name, "error", err)
+			log.Debug("consumer: pull", "error", err)
 		}))
 	if err != nil {
-		return fmt.Errorf("consumer %s: consume: %w", c.cfg.Name, err)
+		log.Error("consumer: consume failed", "error", err)
+		return
 	}
+	defer func() {
+		close(stopping)
+		// Drain, not Stop: Stop discards the messages the client library
+		// has already pulled, leaving them to AckWait; drained, they reach
+		// the callback, which hands them back (Nak).
+		cc.Drain()
+		<-cc.Closed()
+		for {
+			select {
+			case m := <-buf:
+				_ = m.Nak()
+			default:
+				return
+			}
+		}
+	}()
 
-	batch := make([]jetstream.Msg, 0, c.cfg.BatchSize)
+	batch := make([]*Message, 0, c.cfg.BatchSize)
 	for {
 		select {
 		case <-ctx.Done():
-			close(stopping)
-			cc.Stop()
-			<-cc.Closed()
-			for {
-				select {
-				case m := <-buf:
-					_ = m.Nak()
-				default:
-					return nil
-				}
-			}
+			return
 		case m := <-buf:
-			batch = append(batch[:0], m)
+			batch = append(batch[:0], toMessage(m))
 		fill:
 			for len(batch) < c.cfg.BatchSize {
 				select {
 				case m := <-buf:
-					batch = append(batch, m)
+					batch = append(batch, toMessage(m))
 				default:
 					break fill
 				}
 			}
-			c.handle(context.WithoutCancel(ctx), batch)
+			if !c.handle(ctx, batch, log) {
+				return
+			}
 		}
 	}
 }
 
-func (c *Consumer) handle(ctx context.Context, batch []jetstream.Msg) {
-	msgs := make([]*Message, len(batch))
+// handle applies a batch in order. It returns false when ctx ended while
+// messages were still held (they have been handed back).
+func (c *Consumer) handle(ctx context.Context, batch []*Message, log *slog.Logger) bool {
+	if err := c.apply(ctx, batch); err == nil {
+		c.ack(ctx, batch)
+		return true
+	} else if len(batch) == 1 {
+		return c.retry(ctx, batch, err, log)
+	}
 	for i, m := range batch {
-		msgs[i] = toMessage(m)
+		err := c.apply(ctx, []*Message{m})
+		if err == nil {
+			c.ack(ctx, []*Message{m})
+			continue
+		}
+		// retry takes over the failed message and everything behind it.
+		return c.retry(ctx, batch[i:], err, log)
 	}
-	if err := c.apply(ctx, msgs); err == nil || len(msgs) == 1 {
-		c.settle(msgs, err)
-		return
+	return true
+}
+
+// retry keeps retrying held[0], whose last attempt failed with err, until it
+// succeeds or is dead-lettered, while the messages behind it wait. It returns
+// false when ctx ended first; everything held is then handed back in order.
+func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *slog.Logger) bool {
+	m := held[0]
+	for attempt := 1; ; attempt++ {
+		c.failed.Add(1)
+		dctx := context.WithoutCancel(ctx)
+		_, _, ferr := dlq.RecordFailure(dctx, c.pool, c.cfg.Name, m.ID, err.Error())
+		if ferr != nil {
+			log.Error("consumer: cannot record failure", "msg_id", m.ID, "error", ferr)
+		}
+		// Attempts so far: this process's, or the broker's count if the
+		// message was redelivered after another instance died.
+		tries := max(attempt, int(m.NumDelivered))
+		if IsPermanent(err) || tries >= c.cfg.Retry.MaxDeliver {
+			reason := dlq.ReasonMaxDeliveries
+			if IsPermanent(err) {
+				reason = dlq.ReasonPermanent
+			}
+			if c.deadLetter(dctx, m, tries, reason, err, log) {
+				// The rest of held continue in order: reprocess them now.
+				rest := held[1:]
+				if len(rest) == 0 {
+					return true
+				}
+				return c.handle(ctx, rest, log)
+			}
+			// Could not store the dead letter: keep retrying to store it.
+		} else {
+			delay := c.cfg.Retry.Backoff[min(tries-1, len(c.cfg.Retry.Backoff)-1)]
+			log.Warn("consumer: handler failed; retrying in order", "msg_id", m.ID, "subject", m.Subject,
+				"attempt", tries, "max_deliver", c.cfg.Retry.MaxDeliver, "retry_in", delay, "held", len(held), "error", err)
+			if !c.wait(ctx, held, delay) {
+				return false
+			}
+		}
+		if err = c.apply(ctx, []*Message{m}); err == nil {
+			c.ack(ctx, []*Message{m})
+			rest := held[1:]
+			if len(rest) == 0 {
+				return true
+			}
+			return c.handle(ctx, rest, log)
+		}
 	}
-	for _, m := range msgs {
-		c.settle([]*Message{m}, c.apply(ctx, []*Message{m}))
+}
+
+// wait sleeps d while telling the broker the held messages are in progress.
+// On ctx end it hands them back in order and returns false.
+func (c *Consumer) wait(ctx context.Context, held []*Message, d time.Duration) bool {
+	tick := time.NewTicker(max(c.cfg.Retry.AckWait/3, 10*time.Millisecond))
+	defer tick.Stop()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for _, m := range held {
+				_ = m.msg.Nak()
+			}
+			return false
+		case <-tick.C:
+			for _, m := range held {
+				_ = m.msg.InProgress()
+			}
+		case <-timer.C:
+			return true
+		}
 	}
+}
+
+// deadLetter stores m in the DLQ and then terminates it.
+func (c *Consumer) deadLetter(ctx context.Context, m *Message, tries int, reason string, cause error, log *slog.Logger) bool {
+	id, err := dlq.DeadLetter(ctx, c.pool, dlq.Failure{
+		Consumer: c.cfg.Name, MsgID: m.ID, Subject: originalSubject(m), Stream: m.Stream, StreamSeq: m.StreamSeq,
+		Deliveries: tries, Err: cause.Error(), Event: m.Data,
+	}, reason)
+	if err != nil {
+		log.Error("consumer: cannot store dead letter; will retry", "msg_id", m.ID, "error", err)
+		return false
+	}
+	c.deadLettered.Add(1)
+	log.Error("consumer: message dead-lettered", "msg_id", m.ID, "subject", m.Subject, "dlq_entry", id,
+		"reason", reason, "attempts", tries, "error", cause)
+	_ = m.msg.TermWithReason(reason)
+	return true
+}
+
+// originalSubject is the event subject a replayed message was first published on.
+func originalSubject(m *Message) string {
+	if !m.Replay {
+		return m.Subject
+	}
+	// prost.replay.<consumer>.<rest> -> prost.events.<rest>
+	s := m.Subject
+	for i, dots := 0, 0; i < len(s); i++ {
+		if s[i] == '.' {
+			dots++
+			if dots == 3 {
+				return subjects.Root + s[i:]
+			}
+		}
+	}
+	return s
 }
 
 // apply runs one transaction: claim the ids, hand the new ones to the
 // handler, commit.
 func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	// The transaction runs to its end even if ctx ends meanwhile.
+	tctx := context.WithoutCancel(ctx)
 	ids := make([]string, len(msgs))
+	var retried []string
 	for i, m := range msgs {
 		ids[i] = m.ID
+		if m.NumDelivered > 1 || m.Replay {
+			retried = append(retried, m.ID)
+		}
 	}
 	var fresh []*Message
-	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		newIDs, err := consumerdb.New(tx).ClaimMessages(ctx, consumerdb.ClaimMessagesParams{Consumer: c.cfg.Name, MsgIds: ids})
+	err := pgx.BeginFunc(tctx, c.pool, func(tx pgx.Tx) error {
+		newIDs, err := consumerdb.New(tx).ClaimMessages(tctx, consumerdb.ClaimMessagesParams{Consumer: c.cfg.Name, MsgIds: ids})
 		if err != nil {
 			return fmt.Errorf("idempotency record: %w", err)
 		}
@@ -273,10 +510,12 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 				delete(isNew, m.ID) // a copy later in the same batch is a duplicate
 			}
 		}
-		if len(fresh) == 0 {
-			return nil
+		if len(fresh) > 0 {
+			if err := c.h(tctx, tx, fresh); err != nil {
+				return err
+			}
 		}
-		return c.h(ctx, tx, fresh)
+		return dlq.ClearFailures(tctx, tx, c.cfg.Name, retried)
 	})
 	if err == nil {
 		c.processed.Add(int64(len(fresh)))
@@ -285,29 +524,11 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 	return err
 }
 
-// settle acknowledges after a commit, or asks for a redelivery.
-func (c *Consumer) settle(msgs []*Message, err error) {
-	if err == nil {
-		for _, m := range msgs {
-			// A lost ack only causes a redelivery, which the idempotency
-			// record turns into a skip.
-			_ = m.msg.Ack()
-		}
-		return
-	}
-	c.failed.Add(int64(len(msgs)))
+// ack acknowledges messages whose transaction committed. A lost ack only
+// causes a redelivery, which the idempotency record turns into a skip.
+func (c *Consumer) ack(_ context.Context, msgs []*Message) {
 	for _, m := range msgs {
-		if IsPermanent(err) {
-			c.cfg.Logger.Error("consumer: permanent failure; terminating message",
-				"consumer", c.cfg.Name, "msg_id", m.ID, "subject", m.Subject, "error", err)
-			_ = m.msg.TermWithReason(truncate(err.Error(), 200))
-			continue
-		}
-		delay := c.cfg.Backoff[min(int(m.NumDelivered)-1, len(c.cfg.Backoff)-1)]
-		c.cfg.Logger.Warn("consumer: handler failed; will redeliver",
-			"consumer", c.cfg.Name, "msg_id", m.ID, "subject", m.Subject,
-			"delivery", m.NumDelivered, "retry_in", delay, "error", err)
-		_ = m.msg.NakWithDelay(delay)
+		_ = m.msg.Ack()
 	}
 }
 
@@ -319,16 +540,13 @@ func toMessage(m jetstream.Msg) *Message {
 	if out.NumDelivered == 0 {
 		out.NumDelivered = 1
 	}
+	if id := m.Headers().Get(dlq.HeaderMsgID); id != "" {
+		out.ID, out.Replay = id, true
+		return out
+	}
 	out.ID = m.Headers().Get(jetstream.MsgIDHeader)
 	if out.ID == "" {
 		out.ID = "seq:" + out.Stream + ":" + strconv.FormatUint(out.StreamSeq, 10)
 	}
 	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prost-platform/prost/pkg/apps"
 	"github.com/prost-platform/prost/pkg/audit"
 	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/problem"
 )
@@ -49,7 +50,9 @@ func problemFor(err error) *problem.Problem {
 		p := problem.New(http.StatusUnprocessableEntity, err.Error())
 		p.Errors = []problem.FieldError{{Field: "name", Detail: err.Error()}}
 		return p
-	case errors.Is(err, eventstore.ErrBadCursor), errors.Is(err, audit.ErrBadCursor):
+	case errors.Is(err, dlq.ErrNotFound):
+		return problem.New(http.StatusNotFound, "no dead-letter entry with that id")
+	case errors.Is(err, eventstore.ErrBadCursor), errors.Is(err, audit.ErrBadCursor), errors.Is(err, dlq.ErrBadCursor):
 		p := problem.New(http.StatusBadRequest, "invalid cursor")
 		p.Errors = []problem.FieldError{{Field: "cursor", Detail: "use the next_cursor of a previous page"}}
 		return p

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/prost-platform/prost/pkg/apps"
+	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/problem"
@@ -59,6 +60,8 @@ type Deps struct {
 	Pool      *pgxpool.Pool
 	Apps      *apps.Store
 	Committer *eventstore.Committer
+	// DLQ replays and purges dead letters.
+	DLQ *dlq.Manager
 	// Ready reports whether every dependency (database, NATS, services) is
 	// usable; GET /readyz answers 503 with its error otherwise.
 	Ready func(ctx context.Context) error
@@ -121,6 +124,7 @@ func (s *Server) routes() {
 	m.Handle("POST /v1/events", s.tenant(s.postEvents))
 	m.Handle("GET /v1/events", s.tenant(s.getEvents))
 	m.Handle("GET /v1/audit", s.tenant(s.getAudit))
+	m.Handle("GET /v1/dlq", s.tenant(s.tenantDLQ))
 
 	m.Handle("POST /admin/v1/apps", s.admin(s.createApp))
 	m.Handle("GET /admin/v1/apps", s.admin(s.listApps))
@@ -130,6 +134,10 @@ func (s *Server) routes() {
 	m.Handle("POST /admin/v1/apps/{id}/enable", s.admin(s.setStatus(apps.StatusActive)))
 	m.Handle("GET /admin/v1/audit/verify", s.admin(s.verifyAudit))
 	m.Handle("GET /admin/v1/jobs", s.admin(s.listJobs))
+	m.Handle("GET /admin/v1/dlq", s.admin(s.listDLQ))
+	m.Handle("GET /admin/v1/dlq/{id}", s.admin(s.getDLQ))
+	m.Handle("POST /admin/v1/dlq/replay", s.admin(s.dlqAction(false)))
+	m.Handle("POST /admin/v1/dlq/purge", s.admin(s.dlqAction(true)))
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))

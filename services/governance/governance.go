@@ -3,8 +3,6 @@
 package governance
 
 import (
-	"log/slog"
-
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -12,26 +10,18 @@ import (
 	"github.com/prost-platform/prost/pkg/consumer"
 )
 
-// ConsumerName is the durable JetStream consumer (and idempotency namespace)
-// of the audit log.
+// ConsumerName is the durable JetStream consumer name (and idempotency
+// namespace, and DLQ consumer name) of the audit log.
 const ConsumerName = "governance-audit"
 
-// Config tunes the service. The zero value is usable.
-type Config struct {
-	// BatchSize caps the events appended in one transaction. Defaults to 200.
-	BatchSize int
-	// Logger defaults to discarding.
-	Logger *slog.Logger
-}
-
-// New returns the audit consumer. Run it with Run.
-func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*consumer.Consumer, error) {
+// New returns the audit consumer; run it with Run. cfg carries the
+// deployment's settings (partitions, retry policy from
+// nats/consumers/governance-audit.json, logger); its Name is set here, and
+// BatchSize defaults to 200.
+func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg consumer.Config) (*consumer.Consumer, error) {
+	cfg.Name = ConsumerName
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 200
 	}
-	return consumer.New(pool, js, consumer.Config{
-		Name:      ConsumerName,
-		BatchSize: cfg.BatchSize,
-		Logger:    cfg.Logger,
-	}, audit.HandleEvents)
+	return consumer.New(pool, js, cfg, audit.HandleEvents)
 }

@@ -40,10 +40,67 @@ type AuditLog struct {
 	Hash        string
 }
 
+type ConsumerFailure struct {
+	Consumer      string
+	MsgID         string
+	Failures      int32
+	FirstFailedAt time.Time
+	LastFailedAt  time.Time
+	LastError     string
+}
+
 type ConsumerProcessed struct {
 	Consumer    string
 	MsgID       string
 	ProcessedAt time.Time
+}
+
+type Decision struct {
+	Seq         int64
+	DecisionID  uuid.UUID
+	TenantID    uuid.UUID
+	RuleID      uuid.UUID
+	RuleVersion int32
+	EventID     string
+	EventSource string
+	EventType   string
+	Inputs      []byte
+	Actions     []byte
+	DecidedAt   time.Time
+}
+
+type DlqAction struct {
+	ID      int64
+	EntryID int64
+	Action  string
+	Actor   string
+	At      time.Time
+}
+
+type DlqEntry struct {
+	ID             int64
+	Consumer       string
+	TenantID       *uuid.UUID
+	EventID        string
+	EventSource    string
+	EventType      string
+	MsgID          string
+	Subject        string
+	Stream         string
+	StreamSeq      int64
+	DeliveryCount  int32
+	Reason         string
+	LastError      string
+	FirstFailureAt time.Time
+	LastFailureAt  time.Time
+	Envelope       []byte
+	State          string
+	ReplayCount    int32
+	ReplayedAt     *time.Time
+	ReplayedBy     *string
+	PurgedAt       *time.Time
+	PurgedBy       *string
+	CreatedAt      time.Time
 }
 
 type Event struct {
@@ -85,4 +142,40 @@ type Outbox struct {
 	Subject     string
 	CreatedAt   time.Time
 	PublishedAt *time.Time
+}
+
+type Rule struct {
+	RuleID                uuid.UUID
+	TenantID              uuid.UUID
+	Name                  string
+	CurrentVersion        int32
+	Status                string
+	WebhookSecret         []byte
+	WebhookStatus         string
+	WebhookDisabledAt     *time.Time
+	WebhookDisabledReason *string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+}
+
+type RuleVersion struct {
+	RuleID    uuid.UUID
+	Version   int32
+	TenantID  uuid.UUID
+	Document  []byte
+	CreatedAt time.Time
+}
+
+type WebhookDelivery struct {
+	WebhookID  string
+	TenantID   uuid.UUID
+	RuleID     uuid.UUID
+	DecisionID uuid.UUID
+	Url        string
+	Status     string
+	HttpStatus *int32
+	Attempts   int32
+	JobID      *int64
+	LastError  *string
+	UpdatedAt  time.Time
 }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prost-platform/prost/pkg/dlq"
+)
+
+// runDLQ implements prost dlq list|show|replay|purge against the admin API.
+func runDLQ(ctx context.Context, e env, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError("prost dlq needs list, show, replay or purge")
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("prost dlq "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	consumerName := fs.String("consumer", "", "only this consumer's dead letters")
+	app := fs.String("app", "", "only this App's dead letters")
+	typ := fs.String("type", "", "only events of this type")
+	since := fs.String("since", "", "only dead letters recorded at or after this RFC 3339 time")
+	state := fs.String("state", "", "list entries in this state: dead (default), replayed or purged")
+	all := fs.Bool("all", false, "act on every dead letter")
+	dryRun := fs.Bool("dry-run", false, "say what would be done, do nothing")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseInterspersed(fs, args); err != nil {
+		return usageError("%v", err)
+	}
+	c, err := newAdminClient(e)
+	if err != nil {
+		return err
+	}
+	if *since != "" {
+		if _, err := time.Parse(time.RFC3339Nano, *since); err != nil {
+			return usageError("--since must be an RFC 3339 time such as 2026-11-27T10:00:00Z")
+		}
+	}
+	switch cmd {
+	case "list":
+		q := url.Values{"limit": {"1000"}}
+		for k, v := range map[string]string{"consumer": *consumerName, "app_id": *app, "type": *typ, "since": *since, "state": *state} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		var all []dlq.Entry
+		for {
+			var page struct {
+				Items      []dlq.Entry `json:"items"`
+				NextCursor *string     `json:"next_cursor"`
+			}
+			if err := c.do(ctx, http.MethodGet, "/admin/v1/dlq?"+q.Encode(), nil, &page); err != nil {
+				return err
+			}
+			all = append(all, page.Items...)
+			if page.NextCursor == nil {
+				break
+			}
+			q.Set("cursor", *page.NextCursor)
+		}
+		if *asJSON {
+			if all == nil {
+				all = []dlq.Entry{}
+			}
+			return json.NewEncoder(stdout).Encode(all)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ENTRY\tCONSUMER\tAPP\tTYPE\tEVENT\tDELIVERIES\tREASON\tLAST_FAILURE\tLAST_ERROR")
+		for _, d := range all {
+			tenant := "-"
+			if d.TenantID != nil {
+				tenant = d.TenantID.String()
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s %s\t%d\t%s\t%s\t%s\n", d.ID, d.Consumer, tenant, d.EventType, d.EventSource, d.EventID,
+				d.DeliveryCount, d.Reason, d.LastFailureAt.UTC().Format(time.RFC3339), oneLine(d.LastError, 80))
+		}
+		return tw.Flush()
+	case "show":
+		if fs.NArg() != 1 {
+			return usageError("prost dlq show needs one ENTRY id")
+		}
+		var d json.RawMessage
+		if err := c.do(ctx, http.MethodGet, "/admin/v1/dlq/"+url.PathEscape(fs.Arg(0)), nil, &d); err != nil {
+			return err
+		}
+		var pretty strings.Builder
+		enc := json.NewEncoder(&pretty)
+		enc.SetIndent("", "  ")
+		var v any
+		_ = json.Unmarshal(d, &v)
+		_ = enc.Encode(v)
+		_, err := io.WriteString(stdout, pretty.String())
+		return err
+	case "replay", "purge":
+		sel := map[string]any{}
+		n := 0
+		if fs.NArg() > 0 {
+			var ids []int64
+			for _, a := range fs.Args() {
+				id, err := strconv.ParseInt(a, 10, 64)
+				if err != nil {
+					return usageError("%q is not a dead-letter entry id", a)
+				}
+				ids = append(ids, id)
+			}
+			sel["ids"] = ids
+			n++
+		}
+		if *consumerName != "" {
+			sel["consumer"] = *consumerName
+			n++
+		}
+		if *all {
+			sel["all"] = true
+			n++
+		}
+		if n != 1 {
+			return usageError("prost dlq %s needs ENTRY ids, or --consumer C [--type T] [--since TIME] [--app ID], or --all", cmd)
+		}
+		for k, v := range map[string]string{"type": *typ, "since": *since, "app_id": *app} {
+			if v != "" {
+				sel[k] = v
+			}
+		}
+		sel["dry_run"] = *dryRun
+		var res dlq.Result
+		if err := c.do(ctx, http.MethodPost, "/admin/v1/dlq/"+cmd, sel, &res); err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(res)
+		}
+		verb := map[string]string{"replay": "replayed", "purge": "purged"}[cmd]
+		if res.DryRun {
+			verb = "would be " + verb
+		}
+		fmt.Fprintf(stdout, "%d entries %s: %v\n", res.Count, verb, res.IDs)
+		return nil
+	default:
+		return usageError("unknown dlq command %q", cmd)
+	}
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}

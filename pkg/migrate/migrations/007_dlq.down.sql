@@ -1,0 +1,3 @@
+DROP TABLE dlq_actions;
+DROP TABLE dlq_entries;
+DROP TABLE consumer_failures;
