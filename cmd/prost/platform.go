@@ -28,6 +28,7 @@ import (
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
 	"github.com/prost-platform/prost/pkg/streams"
+	"github.com/prost-platform/prost/pkg/telemetry"
 	"github.com/prost-platform/prost/services/gateway"
 	"github.com/prost-platform/prost/services/governance"
 	"github.com/prost-platform/prost/services/relay"
@@ -156,10 +157,24 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		}()
 	}
 
+	metrics := telemetry.NewMetrics(p.log)
+	if has("gateway") || has("relay") {
+		metrics.WatchOutbox(p.pool)
+	}
+	if has("gateway") {
+		metrics.WatchDLQ(p.pool)
+	}
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "prost")
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relay.New(p.pool, p.js, relay.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
 			Logger: p.log.With("service", "relay")})
+		metrics.WatchRelay(rel)
 		goRun("relay", rel.Run)
 	}
 	if has("governance") {
@@ -171,6 +186,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		if err != nil {
 			return err
 		}
+		metrics.WatchConsumer(c, p.js)
 		goRun("governance", c.Run)
 	}
 
@@ -187,13 +203,15 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		dm.OnReplay = recordReplay
 		gw := gateway.New(gateway.Deps{
 			Pool: p.pool, Apps: apps.NewStore(p.pool, apps.Config{}), Committer: committer, Ready: p.ready, DLQ: dm,
+			Metrics: metrics,
 		}, gateway.Config{
 			AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 			Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: p.log.With("service", "gateway"),
 		})
 		handler = gw.Handler()
 	} else {
-		// Headless services still answer health checks.
+		// Headless services still answer health checks and serve metrics.
+		mux.Handle("GET /metrics", metrics.Handler())
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}` + "\n")) })
 		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 			if err := p.ready(r.Context()); err != nil {

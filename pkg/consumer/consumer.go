@@ -39,10 +39,12 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -52,10 +54,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/prost-platform/prost/pkg/consumer/internal/consumerdb"
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/subjects"
+	"github.com/prost-platform/prost/pkg/telemetry"
 )
 
 // Message is one delivered event.
@@ -76,6 +82,20 @@ type Message struct {
 	Replay bool
 
 	msg jetstream.Msg
+	ctx context.Context // carries the span of the message's handling
+	// failedHere is set once an attempt at the message failed in this
+	// process, so its failure count is cleared when it finally succeeds.
+	failedHere bool
+}
+
+// Context returns a context carrying the span of this message's handling,
+// a child of the trace the event was ingested in. Handlers that publish or
+// call out use it to continue the trace.
+func (m *Message) Context() context.Context {
+	if m.ctx == nil {
+		return context.Background()
+	}
+	return m.ctx
 }
 
 // Handler applies msgs inside tx. It sees each message at most once per
@@ -291,11 +311,15 @@ func (c *Consumer) runLane(ctx context.Context, l lane) {
 
 	buf := make(chan jetstream.Msg, 2*c.cfg.BatchSize)
 	stopping := make(chan struct{})
+	var lateMu sync.Mutex
+	var late []jetstream.Msg // delivered once stopping began; handed back below
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case buf <- m:
 		case <-stopping:
-			_ = m.Nak()
+			lateMu.Lock()
+			late = append(late, m)
+			lateMu.Unlock()
 		}
 	},
 		jetstream.PullMaxMessages(2*c.cfg.BatchSize),
@@ -306,21 +330,28 @@ func (c *Consumer) runLane(ctx context.Context, l lane) {
 		log.Error("consumer: consume failed", "error", err)
 		return
 	}
+	var unsettled []*Message // what handle still held when ctx ended
 	defer func() {
 		close(stopping)
 		// Drain, not Stop: Stop discards the messages the client library
 		// has already pulled, leaving them to AckWait; drained, they reach
-		// the callback, which hands them back (Nak).
+		// the callback, which keeps them for the hand-back.
 		cc.Drain()
 		<-cc.Closed()
-		for {
-			select {
-			case m := <-buf:
-				_ = m.Nak()
-			default:
-				return
-			}
+		// Hand back everything still held only now that this lane no
+		// longer pulls: a message handed back earlier could be redelivered
+		// to it and end up behind the ones that follow it.
+		held := make([]jetstream.Msg, 0, len(unsettled)+len(buf))
+		for _, m := range unsettled {
+			held = append(held, m.msg)
 		}
+		for len(buf) > 0 {
+			held = append(held, <-buf)
+		}
+		lateMu.Lock()
+		held = append(held, late...)
+		lateMu.Unlock()
+		handBack(held)
 	}()
 
 	batch := make([]*Message, 0, c.cfg.BatchSize)
@@ -339,19 +370,36 @@ func (c *Consumer) runLane(ctx context.Context, l lane) {
 					break fill
 				}
 			}
-			if !c.handle(ctx, batch, log) {
+			if unsettled = c.handle(ctx, batch, log); unsettled != nil {
 				return
 			}
 		}
 	}
 }
 
-// handle applies a batch in order. It returns false when ctx ended while
-// messages were still held (they have been handed back).
-func (c *Consumer) handle(ctx context.Context, batch []*Message, log *slog.Logger) bool {
+// handBack returns msgs to the broker (Nak) in stream order, so that they are
+// redelivered in that order.
+func handBack(msgs []jetstream.Msg) {
+	seq := func(m jetstream.Msg) uint64 {
+		if md, err := m.Metadata(); err == nil {
+			return md.Sequence.Stream
+		}
+		return 0
+	}
+	slices.SortStableFunc(msgs, func(a, b jetstream.Msg) int { return cmp.Compare(seq(a), seq(b)) })
+	for _, m := range msgs {
+		fmt.Println("DEBUG nak", seq(m))
+		_ = m.Nak()
+	}
+}
+
+// handle applies a batch in order. When ctx ends while it still holds
+// messages, it returns them unsettled for the caller to hand back; otherwise
+// it returns nil.
+func (c *Consumer) handle(ctx context.Context, batch []*Message, log *slog.Logger) []*Message {
 	if err := c.apply(ctx, batch); err == nil {
 		c.ack(ctx, batch)
-		return true
+		return nil
 	} else if len(batch) == 1 {
 		return c.retry(ctx, batch, err, log)
 	}
@@ -364,16 +412,20 @@ func (c *Consumer) handle(ctx context.Context, batch []*Message, log *slog.Logge
 		// retry takes over the failed message and everything behind it.
 		return c.retry(ctx, batch[i:], err, log)
 	}
-	return true
+	return nil
 }
 
 // retry keeps retrying held[0], whose last attempt failed with err, until it
-// succeeds or is dead-lettered, while the messages behind it wait. It returns
-// false when ctx ended first; everything held is then handed back in order.
-func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *slog.Logger) bool {
+// succeeds or is dead-lettered, while the messages behind it wait. When ctx
+// ends first it returns what it still holds, unsettled; otherwise nil.
+func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *slog.Logger) []*Message {
 	m := held[0]
 	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return held // shutting down is no failure of the message
+		}
 		c.failed.Add(1)
+		m.failedHere = true
 		dctx := context.WithoutCancel(ctx)
 		_, _, ferr := dlq.RecordFailure(dctx, c.pool, c.cfg.Name, m.ID, err.Error())
 		if ferr != nil {
@@ -391,7 +443,7 @@ func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *s
 				// The rest of held continue in order: reprocess them now.
 				rest := held[1:]
 				if len(rest) == 0 {
-					return true
+					return nil
 				}
 				return c.handle(ctx, rest, log)
 			}
@@ -401,14 +453,14 @@ func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *s
 			log.Warn("consumer: handler failed; retrying in order", "msg_id", m.ID, "subject", m.Subject,
 				"attempt", tries, "max_deliver", c.cfg.Retry.MaxDeliver, "retry_in", delay, "held", len(held), "error", err)
 			if !c.wait(ctx, held, delay) {
-				return false
+				return held
 			}
 		}
 		if err = c.apply(ctx, []*Message{m}); err == nil {
 			c.ack(ctx, []*Message{m})
 			rest := held[1:]
 			if len(rest) == 0 {
-				return true
+				return nil
 			}
 			return c.handle(ctx, rest, log)
 		}
@@ -416,7 +468,7 @@ func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *s
 }
 
 // wait sleeps d while telling the broker the held messages are in progress.
-// On ctx end it hands them back in order and returns false.
+// It returns false when ctx ends first.
 func (c *Consumer) wait(ctx context.Context, held []*Message, d time.Duration) bool {
 	tick := time.NewTicker(max(c.cfg.Retry.AckWait/3, 10*time.Millisecond))
 	defer tick.Stop()
@@ -425,9 +477,6 @@ func (c *Consumer) wait(ctx context.Context, held []*Message, d time.Duration) b
 	for {
 		select {
 		case <-ctx.Done():
-			for _, m := range held {
-				_ = m.msg.Nak()
-			}
 			return false
 		case <-tick.C:
 			for _, m := range held {
@@ -489,9 +538,18 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 	var retried []string
 	for i, m := range msgs {
 		ids[i] = m.ID
-		if m.NumDelivered > 1 || m.Replay {
+		if m.NumDelivered > 1 || m.Replay || m.failedHere {
 			retried = append(retried, m.ID)
 		}
+	}
+	spans := make([]trace.Span, len(msgs))
+	for i, m := range msgs {
+		m.ctx, spans[i] = telemetry.Tracer().Start(telemetry.Extract(tctx, m.Header), "consume "+c.cfg.Name,
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"),
+				attribute.String("messaging.destination.name", m.Subject),
+				attribute.String("messaging.message.id", m.ID),
+				attribute.Int64("messaging.nats.delivered", int64(m.NumDelivered))))
 	}
 	var fresh []*Message
 	err := pgx.BeginFunc(tctx, c.pool, func(tx pgx.Tx) error {
@@ -517,6 +575,13 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 		}
 		return dlq.ClearFailures(tctx, tx, c.cfg.Name, retried)
 	})
+	for _, s := range spans {
+		if err != nil {
+			s.RecordError(err)
+			s.SetStatus(codes.Error, "handler failed")
+		}
+		s.End()
+	}
 	if err == nil {
 		c.processed.Add(int64(len(fresh)))
 		c.skipped.Add(int64(len(msgs) - len(fresh)))
@@ -533,6 +598,9 @@ func (c *Consumer) ack(_ context.Context, msgs []*Message) {
 }
 
 func toMessage(m jetstream.Msg) *Message {
+	if md, err := m.Metadata(); err == nil {
+		fmt.Println("DEBUG got", md.Sequence.Stream, md.NumDelivered)
+	}
 	out := &Message{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), msg: m}
 	if md, err := m.Metadata(); err == nil {
 		out.Stream, out.StreamSeq, out.NumDelivered = md.Stream, md.Sequence.Stream, md.NumDelivered

@@ -37,6 +37,9 @@ type NewEvent struct {
 	Envelope []byte
 	// OutboxSubject is the NATS subject the relay publishes the event on.
 	OutboxSubject string
+	// TraceParent and TraceState are the event's W3C trace context, carried
+	// by the relay into the message headers; empty when absent.
+	TraceParent, TraceState string
 }
 
 // Outcome is what became of one NewEvent.
@@ -70,7 +73,7 @@ func AppendTx(ctx context.Context, db DB, evs []NewEvent) ([]Outcome, error) {
 		Ords: make([]int32, 0, n), TenantIds: make([]uuid.UUID, 0, n), Sources: make([]string, 0, n),
 		Ids: make([]string, 0, n), Types: make([]string, 0, n), Subjects: make([]string, 0, n),
 		Times: make([]string, 0, n), PartitionKeys: make([]string, 0, n), Envelopes: make([]string, 0, n),
-		OutboxSubjects: make([]string, 0, n),
+		OutboxSubjects: make([]string, 0, n), TraceParents: make([]string, 0, n), TraceStates: make([]string, 0, n),
 	}
 	for i := range evs {
 		e := &evs[i]
@@ -94,6 +97,8 @@ func AppendTx(ctx context.Context, db DB, evs []NewEvent) ([]Outcome, error) {
 		p.PartitionKeys = append(p.PartitionKeys, e.PartitionKey)
 		p.Envelopes = append(p.Envelopes, string(e.Envelope))
 		p.OutboxSubjects = append(p.OutboxSubjects, e.OutboxSubject)
+		p.TraceParents = append(p.TraceParents, e.TraceParent)
+		p.TraceStates = append(p.TraceStates, e.TraceState)
 	}
 	rows, err := eventsdb.New(db).AppendEvents(ctx, p)
 	if err != nil {

@@ -13,7 +13,9 @@ WITH input AS (
            unnest(@times::text[]) AS time,
            unnest(@partition_keys::text[]) AS partition_key,
            unnest(@envelopes::text[]) AS envelope,
-           unnest(@outbox_subjects::text[]) AS outbox_subject
+           unnest(@outbox_subjects::text[]) AS outbox_subject,
+           unnest(@trace_parents::text[]) AS trace_parent,
+           unnest(@trace_states::text[]) AS trace_state
 ), ins AS (
     INSERT INTO events (tenant_id, source, id, type, subject, time, partition_key, envelope)
     SELECT i.tenant_id, i.source, i.id, i.type, NULLIF(i.subject, ''), NULLIF(i.time, '')::timestamptz,
@@ -23,8 +25,8 @@ WITH input AS (
     ON CONFLICT ON CONSTRAINT events_identity DO NOTHING
     RETURNING events.seq, events.tenant_id, events.source, events.id
 ), ob AS (
-    INSERT INTO outbox (event_seq, subject)
-    SELECT ins.seq, i.outbox_subject
+    INSERT INTO outbox (event_seq, subject, traceparent, tracestate)
+    SELECT ins.seq, i.outbox_subject, NULLIF(i.trace_parent, ''), NULLIF(i.trace_state, '')
     FROM ins JOIN input i ON i.tenant_id = ins.tenant_id AND i.source = ins.source AND i.id = ins.id
     ORDER BY ins.seq
     RETURNING event_seq

@@ -205,6 +205,12 @@ func (r *Relay) round(ctx context.Context, q *outboxdb.Queries) (int, error) {
 				"Content-Type": []string{"application/cloudevents+json"},
 			},
 		}
+		if row.Traceparent != nil {
+			msg.Header["traceparent"] = []string{*row.Traceparent}
+			if row.Tracestate != nil {
+				msg.Header["tracestate"] = []string{*row.Tracestate}
+			}
+		}
 		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(subjects.MsgID(row.TenantID, row.Source, row.EventID)))
 		if err != nil {
 			pubErr = err

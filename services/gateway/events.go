@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,6 +18,7 @@ import (
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/subjects"
+	"github.com/prost-platform/prost/pkg/telemetry"
 )
 
 // TenantExtension is the CloudEvents extension the gateway stamps with the
@@ -39,13 +41,28 @@ type EventResult struct {
 
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	app, _ := AppFrom(r.Context())
+	// Shed load at once when too many requests are in progress: queueing
+	// without bound would grow memory and latency together.
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		p := problem.New(http.StatusServiceUnavailable, "too many ingest requests in progress; retry shortly")
+		p.RetryAfter = 1
+		s.fail(w, r, p)
+		return
+	}
 	_, evs, err := cloudevent.ParseRequest(r, cloudevent.Limits{MaxBodyBytes: s.cfg.MaxBodyBytes, MaxBatch: s.cfg.MaxBatch})
+	ri, _ := r.Context().Value(reqInfoKey).(*reqInfo)
+	if ri != nil {
+		ri.events = len(evs)
+		if len(evs) == 1 {
+			ri.eventID = evs[0].ID
+		}
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if ri, ok := r.Context().Value(reqInfoKey).(*reqInfo); ok {
-		ri.events = len(evs)
 	}
 	if ok, wait := s.allow(app.ID, len(evs)); !ok {
 		p := problem.New(http.StatusTooManyRequests, fmt.Sprintf("rate limit of %.0f events/s for this App exceeded", s.cfg.RateLimit))
@@ -75,10 +92,21 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := app.ID.String()
+	// The trace context travels with each event: the client's own
+	// traceparent extension when it sent one, else this request's span.
+	reqParent, reqState := telemetry.TraceParent(r.Context())
 	news := make([]eventstore.NewEvent, len(evs))
 	for i := range evs {
 		e := &evs[i]
 		e.SetExtension(TenantExtension, tenant)
+		tp, ts := extString(e, "traceparent"), extString(e, "tracestate")
+		if tp == "" && reqParent != "" {
+			tp, ts = reqParent, reqState
+			e.SetExtension("traceparent", tp)
+			if ts != "" {
+				e.SetExtension("tracestate", ts)
+			}
+		}
 		var pkey string
 		if v, ok := e.Extension("partitionkey"); ok {
 			pkey = fmt.Sprint(v)
@@ -92,9 +120,13 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 			PartitionKey:  pkey,
 			Envelope:      e.AppendJSON(nil),
 			OutboxSubject: subjects.Event(app.ID, subjects.Partition(partKey, s.cfg.Partitions), e.Type),
+			TraceParent:   tp,
+			TraceState:    ts,
 		}
 	}
-	out, err := s.deps.Committer.Append(r.Context(), news)
+	actx, cancel := context.WithTimeout(r.Context(), s.cfg.IngestTimeout)
+	defer cancel()
+	out, err := s.deps.Committer.Append(actx, news)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -110,7 +142,16 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Results[i] = EventResult{ID: evs[i].ID, Source: evs[i].Source, Status: st}
 	}
+	s.deps.Metrics.IngestEvents.WithLabelValues(telemetry.ResultAccepted).Add(float64(res.Accepted))
+	s.deps.Metrics.IngestEvents.WithLabelValues(telemetry.ResultDuplicate).Add(float64(res.Duplicates))
 	writeJSON(w, http.StatusAccepted, res)
+}
+
+// extString returns a string extension's value, or "".
+func extString(e *cloudevent.Event, name string) string {
+	v, _ := e.Extension(name)
+	s, _ := v.(string)
+	return s
 }
 
 // namesOtherTenant checks the tenantid extension and data.tenant_id against

@@ -11,12 +11,16 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/prost-platform/prost/pkg/apps"
@@ -24,6 +28,7 @@ import (
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/telemetry"
 )
 
 // Header names of App credentials.
@@ -51,6 +56,15 @@ type Config struct {
 	RateBurst int
 	// RequestTimeout bounds one request's work. Defaults to 30s.
 	RequestTimeout time.Duration
+	// MaxInFlight caps the ingest requests being handled at once; past it
+	// the gateway answers 503 with Retry-After at once instead of queueing,
+	// which bounds memory when the database or NATS slows down.
+	// Defaults to 512.
+	MaxInFlight int
+	// IngestTimeout bounds the wait for an ingest request's commit; past it
+	// the answer is 503 with Retry-After (the events may still commit: a
+	// retry is then answered as a duplicate). Defaults to 10s.
+	IngestTimeout time.Duration
 	// Logger receives one line per request. Defaults to discarding.
 	Logger *slog.Logger
 }
@@ -65,6 +79,9 @@ type Deps struct {
 	// Ready reports whether every dependency (database, NATS, services) is
 	// usable; GET /readyz answers 503 with its error otherwise.
 	Ready func(ctx context.Context) error
+	// Metrics receives the ingest metrics and serves GET /metrics. Defaults
+	// to a private registry.
+	Metrics *telemetry.Metrics
 }
 
 // Server serves the HTTP API.
@@ -77,7 +94,8 @@ type Server struct {
 	limMu    sync.Mutex
 	limiters map[uuid.UUID]*rate.Limiter
 
-	jobs *jobs.Client // for listing only; never started
+	jobs     *jobs.Client // for listing only; never started
+	inFlight chan struct{}
 }
 
 // New returns a gateway; serve Handler() with an http.Server.
@@ -100,10 +118,20 @@ func New(deps Deps, cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 512
+	}
+	if cfg.IngestTimeout <= 0 {
+		cfg.IngestTimeout = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux(), limiters: map[uuid.UUID]*rate.Limiter{}}
+	if deps.Metrics == nil {
+		deps.Metrics = telemetry.NewMetrics(cfg.Logger)
+	}
+	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux(), limiters: map[uuid.UUID]*rate.Limiter{},
+		inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	s.adminSum = sha256.Sum256([]byte(cfg.AdminToken))
 	if deps.Pool != nil {
 		s.jobs, _ = jobs.NewClient(deps.Pool, jobs.Config{}) // the zero Config is valid
@@ -120,6 +148,7 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", s.deps.Metrics.Handler())
 
 	m.Handle("POST /v1/events", s.tenant(s.postEvents))
 	m.Handle("GET /v1/events", s.tenant(s.getEvents))
@@ -153,9 +182,11 @@ const (
 
 // reqInfo is filled in by handlers for the request log line.
 type reqInfo struct {
-	id     string
-	tenant string
-	events int
+	id      string
+	tenant  string
+	events  int
+	ingest  bool   // POST /v1/events, counted in the ingest metrics
+	eventID string // the event id when the request carried one event
 }
 
 // AppFrom returns the authenticated App of a tenant request.
@@ -254,18 +285,24 @@ func requestID(r *http.Request) string {
 	return ""
 }
 
-// observe adds a request id, a deadline, panic recovery and one log line per request.
+// observe adds a request id, a span, a deadline, panic recovery, the ingest
+// metrics and one log line per request.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &reqInfo{id: r.Header.Get("X-Request-Id")}
+		ri := &reqInfo{id: r.Header.Get("X-Request-Id"), ingest: r.Method == http.MethodPost && r.URL.Path == "/v1/events"}
 		if ri.id == "" || len(ri.id) > 128 {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			ri.id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", ri.id)
-		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), reqInfoKey, ri), s.cfg.RequestTimeout)
+		ctx, span := telemetry.Tracer().Start(telemetry.Extract(r.Context(), r.Header), r.Method+" "+r.URL.Path,
+			trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+				attribute.String("prost.request_id", ri.id)))
+		defer span.End()
+		ctx, cancel := context.WithTimeout(context.WithValue(ctx, reqInfoKey, ri), s.cfg.RequestTimeout)
 		defer cancel()
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
@@ -275,16 +312,59 @@ func (s *Server) observe(next http.Handler) http.Handler {
 					problem.Write(sw, problem.New(http.StatusInternalServerError, "internal error"))
 				}
 			}
+			if sw.status == 0 {
+				sw.status = http.StatusOK
+			}
+			span.SetAttributes(attribute.Int("http.response.status_code", sw.status), attribute.String("prost.tenant", ri.tenant))
+			if sw.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(sw.status))
+			}
+			if ri.ingest {
+				s.deps.Metrics.IngestDuration.WithLabelValues(strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
+				if res := rejection(sw.status); res != "" {
+					s.deps.Metrics.IngestEvents.WithLabelValues(res).Add(float64(max(ri.events, 1)))
+				}
+			}
 			lvl := slog.LevelInfo
 			if sw.status >= 500 {
 				lvl = slog.LevelError
 			}
-			s.cfg.Logger.Log(ctx, lvl, "http request", "request_id", ri.id, "method", r.Method, "path", r.URL.Path,
-				"status", sw.status, "duration_ms", float64(time.Since(start).Microseconds())/1000,
-				"tenant", ri.tenant, "events", ri.events)
+			attrs := []any{"request_id", ri.id, "trace_id", telemetry.TraceID(ctx), "method", r.Method, "path", r.URL.Path,
+				"status", sw.status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+				"tenant", ri.tenant, "events", ri.events}
+			if ri.eventID != "" {
+				attrs = append(attrs, "event_id", ri.eventID)
+			}
+			s.cfg.Logger.Log(ctx, lvl, "http request", attrs...)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
+}
+
+// rejection names the ingest metric result of a non-202 status.
+func rejection(status int) string {
+	switch status {
+	case http.StatusAccepted:
+		return ""
+	case http.StatusBadRequest:
+		return telemetry.ResultMalformed
+	case http.StatusUnauthorized:
+		return telemetry.ResultUnauthorized
+	case http.StatusForbidden:
+		return telemetry.ResultForbidden
+	case http.StatusRequestEntityTooLarge:
+		return telemetry.ResultTooLarge
+	case http.StatusUnsupportedMediaType:
+		return telemetry.ResultUnsupported
+	case http.StatusUnprocessableEntity:
+		return telemetry.ResultInvalid
+	case http.StatusTooManyRequests:
+		return telemetry.ResultRateLimited
+	case http.StatusServiceUnavailable:
+		return telemetry.ResultOverloaded
+	default:
+		return telemetry.ResultError
+	}
 }
 
 type statusWriter struct {

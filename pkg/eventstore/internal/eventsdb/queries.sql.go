@@ -23,7 +23,9 @@ WITH input AS (
            unnest($7::text[]) AS time,
            unnest($8::text[]) AS partition_key,
            unnest($9::text[]) AS envelope,
-           unnest($10::text[]) AS outbox_subject
+           unnest($10::text[]) AS outbox_subject,
+           unnest($11::text[]) AS trace_parent,
+           unnest($12::text[]) AS trace_state
 ), ins AS (
     INSERT INTO events (tenant_id, source, id, type, subject, time, partition_key, envelope)
     SELECT i.tenant_id, i.source, i.id, i.type, NULLIF(i.subject, ''), NULLIF(i.time, '')::timestamptz,
@@ -33,8 +35,8 @@ WITH input AS (
     ON CONFLICT ON CONSTRAINT events_identity DO NOTHING
     RETURNING events.seq, events.tenant_id, events.source, events.id
 ), ob AS (
-    INSERT INTO outbox (event_seq, subject)
-    SELECT ins.seq, i.outbox_subject
+    INSERT INTO outbox (event_seq, subject, traceparent, tracestate)
+    SELECT ins.seq, i.outbox_subject, NULLIF(i.trace_parent, ''), NULLIF(i.trace_state, '')
     FROM ins JOIN input i ON i.tenant_id = ins.tenant_id AND i.source = ins.source AND i.id = ins.id
     ORDER BY ins.seq
     RETURNING event_seq
@@ -53,6 +55,8 @@ type AppendEventsParams struct {
 	PartitionKeys  []string
 	Envelopes      []string
 	OutboxSubjects []string
+	TraceParents   []string
+	TraceStates    []string
 }
 
 type AppendEventsRow struct {
@@ -78,6 +82,8 @@ func (q *Queries) AppendEvents(ctx context.Context, arg AppendEventsParams) ([]A
 		arg.PartitionKeys,
 		arg.Envelopes,
 		arg.OutboxSubjects,
+		arg.TraceParents,
+		arg.TraceStates,
 	)
 	if err != nil {
 		return nil, err

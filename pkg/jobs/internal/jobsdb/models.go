@@ -142,6 +142,8 @@ type Outbox struct {
 	Subject     string
 	CreatedAt   time.Time
 	PublishedAt *time.Time
+	Traceparent *string
+	Tracestate  *string
 }
 
 type Rule struct {

@@ -33,7 +33,7 @@ func (q *Queries) MarkPublished(ctx context.Context, ids []int64) error {
 }
 
 const pendingBatch = `-- name: PendingBatch :many
-SELECT o.id, o.subject, o.created_at, e.tenant_id, e.source, e.id AS event_id, e.envelope
+SELECT o.id, o.subject, o.created_at, o.traceparent, o.tracestate, e.tenant_id, e.source, e.id AS event_id, e.envelope
 FROM outbox o
 JOIN events e ON e.seq = o.event_seq
 WHERE o.published_at IS NULL
@@ -42,13 +42,15 @@ LIMIT $1
 `
 
 type PendingBatchRow struct {
-	ID        int64
-	Subject   string
-	CreatedAt time.Time
-	TenantID  uuid.UUID
-	Source    string
-	EventID   string
-	Envelope  []byte
+	ID          int64
+	Subject     string
+	CreatedAt   time.Time
+	Traceparent *string
+	Tracestate  *string
+	TenantID    uuid.UUID
+	Source      string
+	EventID     string
+	Envelope    []byte
 }
 
 // The oldest unpublished rows, in the order they were written. Rows of a
@@ -67,6 +69,8 @@ func (q *Queries) PendingBatch(ctx context.Context, maxRows int32) ([]PendingBat
 			&i.ID,
 			&i.Subject,
 			&i.CreatedAt,
+			&i.Traceparent,
+			&i.Tracestate,
 			&i.TenantID,
 			&i.Source,
 			&i.EventID,

@@ -1,0 +1,97 @@
+// Package telemetry gives PROST its traces (OpenTelemetry) and metrics
+// (Prometheus text on GET /metrics).
+//
+// Traces: the gateway opens a span per ingest request and stores its context
+// with each event as the CloudEvents traceparent/tracestate extensions (unless
+// the client sent its own); the relay copies them into the JetStream message
+// headers; each consumer continues the trace with a span per message. Spans
+// are exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, and nowhere otherwise — trace
+// ids still exist, so logs can carry them.
+package telemetry
+
+import (
+	"context"
+	"net/http"
+	"os"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// TracerName is the instrumentation scope of PROST's spans.
+const TracerName = "github.com/prost-platform/prost"
+
+// Propagator is the W3C trace-context propagator PROST uses everywhere.
+var Propagator = propagation.TraceContext{}
+
+// Tracer returns PROST's tracer from the global provider.
+func Tracer() trace.Tracer { return otel.Tracer(TracerName) }
+
+// SetupTracing installs the global tracer provider: exporting over OTLP/HTTP
+// when an OTLP endpoint is configured in the environment, and recording
+// (for trace ids) but exporting nothing otherwise. shutdown flushes and stops it.
+func SetupTracing(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
+	}
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		exp, err := otlptracehttp.New(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(Propagator)
+	return tp.Shutdown, nil
+}
+
+// Extract returns ctx carrying the remote span context found in headers
+// (traceparent/tracestate), if any.
+func Extract(ctx context.Context, h map[string][]string) context.Context {
+	// NATS headers are case-sensitive; trace-context names are not.
+	ch := make(http.Header, 2)
+	for k, v := range h {
+		if len(k) >= 10 && (len(k) == 11 || len(k) == 10) {
+			ch[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	return Propagator.Extract(ctx, propagation.HeaderCarrier(ch))
+}
+
+// TraceParent returns the traceparent and tracestate of ctx's span, or ""
+// when ctx carries no valid span context.
+func TraceParent(ctx context.Context) (parent, state string) {
+	h := http.Header{}
+	Propagator.Inject(ctx, propagation.HeaderCarrier(h))
+	return h.Get("traceparent"), h.Get("tracestate")
+}
+
+// ContextFromTraceParent returns ctx carrying the remote span context of a
+// traceparent (and tracestate) value.
+func ContextFromTraceParent(ctx context.Context, parent, state string) context.Context {
+	if parent == "" {
+		return ctx
+	}
+	h := http.Header{"Traceparent": {parent}}
+	if state != "" {
+		h.Set("tracestate", state)
+	}
+	return Propagator.Extract(ctx, propagation.HeaderCarrier(h))
+}
+
+// TraceID returns the trace id of ctx's span, or "".
+func TraceID(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.HasTraceID() {
+		return ""
+	}
+	return sc.TraceID().String()
+}
