@@ -34,6 +34,8 @@ type env struct {
 	OutboxRetention    time.Duration // PROST_OUTBOX_RETENTION
 	DBMaxConns         int           // PROST_DB_MAX_CONNS
 	IngestWriters      int           // PROST_INGEST_WRITERS
+	MaxInFlight        int           // PROST_MAX_IN_FLIGHT
+	IngestTimeout      time.Duration // PROST_INGEST_TIMEOUT
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 }
 
@@ -59,6 +61,8 @@ func envFromOS() env {
 		OutboxRetention:    getduration("PROST_OUTBOX_RETENTION", 72*time.Hour),
 		DBMaxConns:         getint("PROST_DB_MAX_CONNS", 24),
 		IngestWriters:      getint("PROST_INGEST_WRITERS", 4),
+		MaxInFlight:        getint("PROST_MAX_IN_FLIGHT", 512),
+		IngestTimeout:      getduration("PROST_INGEST_TIMEOUT", 10*time.Second),
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/prost-platform/prost/pkg/apps"
 	"github.com/prost-platform/prost/pkg/audit"
@@ -47,6 +48,8 @@ type platform struct {
 	embedded *natsembed.Server
 	natsURL  string
 	policies map[string]consumer.PolicyFile
+	// spanProcessors are extra span processors (tests record spans with them).
+	spanProcessors []sdktrace.SpanProcessor
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -164,7 +167,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 	if has("gateway") {
 		metrics.WatchDLQ(p.pool)
 	}
-	shutdownTracing, err := telemetry.SetupTracing(ctx, "prost")
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "prost", p.spanProcessors...)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
@@ -207,6 +210,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		}, gateway.Config{
 			AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 			Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: p.log.With("service", "gateway"),
+			MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout,
 		})
 		handler = gw.Handler()
 	} else {

@@ -33,6 +33,12 @@ type stack struct {
 
 func startStack(t *testing.T, tweak func(*env)) *stack {
 	t.Helper()
+	return startStackWith(t, tweak, nil)
+}
+
+// startStackWith also lets a test adjust the platform before it runs.
+func startStackWith(t *testing.T, tweak func(*env), adjust func(*platform)) *stack {
+	t.Helper()
 	ns := prosttest.NATS(t)
 	e := envFromOS()
 	e.DatabaseURL = testDB.URL
@@ -51,6 +57,9 @@ func startStack(t *testing.T, tweak func(*env)) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := openPlatform(ctx, e, log, false)
 	require.NoError(t, err)
+	if adjust != nil {
+		adjust(p)
+	}
 	s := &stack{t: t, token: "test-admin-token-" + t.Name(), p: p}
 	addr := make(chan string, 1)
 	done := make(chan error, 1)

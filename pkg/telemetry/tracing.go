@@ -36,9 +36,13 @@ func Tracer() trace.Tracer { return otel.Tracer(TracerName) }
 // SetupTracing installs the global tracer provider: exporting over OTLP/HTTP
 // when an OTLP endpoint is configured in the environment, and recording
 // (for trace ids) but exporting nothing otherwise. shutdown flushes and stops it.
-func SetupTracing(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
+// Extra span processors (tests use an in-memory exporter) are added as given.
+func SetupTracing(ctx context.Context, service string, extra ...sdktrace.SpanProcessor) (shutdown func(context.Context) error, err error) {
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
+	}
+	for _, sp := range extra {
+		opts = append(opts, sdktrace.WithSpanProcessor(sp))
 	}
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
 		exp, err := otlptracehttp.New(ctx)
