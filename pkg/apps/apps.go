@@ -91,6 +91,9 @@ type Store struct {
 
 	mu    sync.Mutex
 	cache map[string]cached // by API key
+	// gen counts forgets. A lookup that missed the cache caches its row only
+	// if no forget happened meanwhile: the row it read may predate the change.
+	gen uint64
 }
 
 type cached struct {
@@ -221,7 +224,7 @@ func (s *Store) Authenticate(ctx context.Context, key, secret string) (App, erro
 	if key == "" || secret == "" || len(key) > 128 || len(secret) > 256 {
 		return App{}, ErrUnauthenticated
 	}
-	row, ok := s.lookup(key)
+	row, gen, ok := s.lookup(key)
 	if !ok {
 		var err error
 		row, err = s.q.GetAppByKey(ctx, key)
@@ -233,7 +236,7 @@ func (s *Store) Authenticate(ctx context.Context, key, secret string) (App, erro
 		if err != nil {
 			return App{}, fmt.Errorf("authenticate: %w", err)
 		}
-		s.store(key, row)
+		s.store(key, row, gen)
 	}
 	if subtle.ConstantTimeCompare(hashSecret(secret), row.SecretHash) != 1 {
 		return App{}, ErrUnauthenticated
@@ -244,19 +247,25 @@ func (s *Store) Authenticate(ctx context.Context, key, secret string) (App, erro
 	return fromRow(row), nil
 }
 
-func (s *Store) lookup(key string) (appsdb.App, bool) {
+// lookup returns the cached row of key, or the generation a caller that
+// fetches the row itself passes to store.
+func (s *Store) lookup(key string) (appsdb.App, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.cache[key]
 	if !ok || s.now().Sub(c.fetched) >= s.cfg.CacheTTL {
-		return appsdb.App{}, false
+		return appsdb.App{}, s.gen, false
 	}
-	return c.row, true
+	return c.row, s.gen, true
 }
 
-func (s *Store) store(key string, row appsdb.App) {
+// store caches row unless a change was forgotten since lookup returned gen.
+func (s *Store) store(key string, row appsdb.App, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.gen != gen {
+		return
+	}
 	if len(s.cache) >= s.cfg.CacheSize {
 		clear(s.cache)
 	}
@@ -267,6 +276,7 @@ func (s *Store) forget(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.cache, key)
+	s.gen++
 }
 
 func fromRow(r appsdb.App) App {

@@ -199,9 +199,19 @@ type VerifyResult struct {
 
 // Verify recomputes one tenant's chain from the first entry and reports the
 // first entry whose sequence, prev_hash or hash is wrong, or a head that does
-// not match the last entry.
+// not match the last entry. It reads the entries and the head in one
+// snapshot, so appends committing meanwhile are not mistaken for a break.
 func Verify(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID) (VerifyResult, error) {
-	q := auditdb.New(pool)
+	var res VerifyResult
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		res, err = verify(ctx, auditdb.New(tx), tenant)
+		return err
+	})
+	return res, err
+}
+
+func verify(ctx context.Context, q *auditdb.Queries, tenant uuid.UUID) (VerifyResult, error) {
 	res := VerifyResult{TenantID: tenant}
 	prev, want := Genesis, int64(1)
 	brk := func(seq int64, format string, args ...any) (VerifyResult, error) {

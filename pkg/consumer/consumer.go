@@ -351,6 +351,17 @@ func (c *Consumer) runLane(ctx context.Context, l lane) {
 		lateMu.Lock()
 		held = append(held, late...)
 		lateMu.Unlock()
+		if len(held) == 0 {
+			return
+		}
+		// The server keeps this lane's last pull request after the
+		// subscription is gone, and a redelivery it tries to hand to that
+		// request goes to the back of the queue, out of order. Asking for
+		// the consumer's info makes the server drop requests nobody listens
+		// to any more.
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = cons.Info(ictx)
+		cancel()
 		handBack(held)
 	}()
 
@@ -388,7 +399,6 @@ func handBack(msgs []jetstream.Msg) {
 	}
 	slices.SortStableFunc(msgs, func(a, b jetstream.Msg) int { return cmp.Compare(seq(a), seq(b)) })
 	for _, m := range msgs {
-		fmt.Println("DEBUG nak", seq(m))
 		_ = m.Nak()
 	}
 }
@@ -598,9 +608,6 @@ func (c *Consumer) ack(_ context.Context, msgs []*Message) {
 }
 
 func toMessage(m jetstream.Msg) *Message {
-	if md, err := m.Metadata(); err == nil {
-		fmt.Println("DEBUG got", md.Sequence.Stream, md.NumDelivered)
-	}
 	out := &Message{Subject: m.Subject(), Header: m.Headers(), Data: m.Data(), msg: m}
 	if md, err := m.Metadata(); err == nil {
 		out.Stream, out.StreamSeq, out.NumDelivered = md.Stream, md.Sequence.Stream, md.NumDelivered

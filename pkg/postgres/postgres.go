@@ -77,8 +77,21 @@ func EnsureDatabase(ctx context.Context, cc *pgx.ConnConfig) error {
 	}
 	defer aconn.Close(ctx)
 	_, err = aconn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cc.Database}.Sanitize())
-	if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database: created concurrently
+	if err != nil && !createdConcurrently(err) {
 		return fmt.Errorf("postgres: create database %q: %w", cc.Database, err)
 	}
 	return nil
+}
+
+// createdConcurrently reports whether CREATE DATABASE failed only because
+// another process created the same database first. Postgres says so with
+// duplicate_database when the other creation had committed, and with a
+// unique violation on pg_database's name index when both ran at once.
+func createdConcurrently(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "42P04" || // duplicate_database
+		pgErr.Code == "23505" && pgErr.ConstraintName == "pg_database_datname_index" // unique_violation
 }
