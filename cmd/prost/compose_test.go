@@ -115,7 +115,7 @@ func TestComposeMatchesProst(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, json.Valid(dash))
 	exported := []string{"prost_ingest_events_total", "prost_ingest_request_duration_seconds", "prost_outbox_pending",
-		"prost_outbox_lag_seconds", "prost_relay_published_total", "prost_consumer_processed_total", "prost_consumer_lag", "prost_dlq_messages"}
+		"prost_outbox_lag_seconds", "prost_relay_published_total", "prost_relay_reordered_total", "prost_consumer_processed_total", "prost_consumer_lag", "prost_dlq_messages"}
 	for _, m := range regexp.MustCompile(`prost_[a-z_]+`).FindAllString(string(dash)+string(prom), -1) {
 		m = strings.TrimSuffix(m, "_bucket")
 		require.Contains(t, exported, m, "the dashboard queries %s", m)

@@ -73,6 +73,7 @@ type Relay struct {
 	wake chan struct{}
 
 	published atomic.Int64
+	reordered atomic.Int64
 	leader    atomic.Bool
 }
 
@@ -109,6 +110,11 @@ func (r *Relay) Wake() {
 
 // Published is the number of rows this relay has published and marked.
 func (r *Relay) Published() int64 { return r.published.Load() }
+
+// Reordered counts rows that JetStream stored ahead of an earlier row whose
+// publish failed (see round); non-zero means per-key order may have been
+// broken for their partitions.
+func (r *Relay) Reordered() int64 { return r.reordered.Load() }
 
 // Leader reports whether this relay currently holds the leader lock.
 func (r *Relay) Leader() bool { return r.leader.Load() }
@@ -236,6 +242,26 @@ wait:
 			break wait
 		case <-ctx.Done():
 			return 0, nil
+		}
+	}
+	if pubErr != nil && acked+1 < len(futures) {
+		// Rows after the failed one may have been stored already (a stream
+		// leader change mid-round can do that). Their retry is dropped as a
+		// duplicate, so they stay ahead of the failed row in the stream:
+		// per-key order may be broken for those partitions. Say so loudly.
+		late := 0
+		for _, f := range futures[acked+1:] {
+			select {
+			case <-f.Ok():
+				late++
+			case <-f.Err():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		if late > 0 {
+			r.reordered.Add(int64(late))
+			r.cfg.Logger.Error("relay: rows after a failed publish were stored before it; per-key order may be broken for their partitions",
+				"failed_outbox_id", rows[acked].ID, "stored_after_it", late, "error", pubErr)
 		}
 	}
 	if acked > 0 {

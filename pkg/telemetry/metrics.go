@@ -96,6 +96,10 @@ func (m *Metrics) WatchRelay(r *outbox.Relay) {
 		Name: "prost_relay_published_total",
 		Help: "Outbox rows this process published to JetStream and marked published.",
 	}, func() float64 { return float64(r.Published()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "prost_relay_reordered_total",
+		Help: "Rows JetStream stored ahead of an earlier row whose publish failed: per-key order may be broken for their partitions. Alert on any increase.",
+	}, func() float64 { return float64(r.Reordered()) }))
 }
 
 // ConsumerStats is what a consumer runtime reports.
