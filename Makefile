@@ -6,7 +6,7 @@ MODULES := $(shell $(GO) list -f '{{.Dir}}' -m)
 PKGS := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build run test test-short lint fmt tidy sqlc sqlc-check help
+.PHONY: all build run test test-short lint fmt tidy sqlc sqlc-check help bench
 
 all: build
 
@@ -14,6 +14,7 @@ help:
 	@echo "make run      build bin/prost and start every service (prost dev, embedded NATS)"
 	@echo "make test     run the whole test suite (needs Postgres at 127.0.0.1:5432)"
 	@echo "make build    build bin/prost"
+	@echo "make bench    measure PROST against raw Postgres and JetStream; writes docs/benchmarks.md (BENCH_DURATION per step, default 20s)"
 	@echo "make lint     go vet, gofmt and a check that sqlc output is current"
 	@echo "make sqlc     regenerate the typed SQL code from pkg/**/queries.sql"
 
@@ -22,6 +23,13 @@ build:
 
 run: build
 	bin/prost dev
+
+# Each step runs BENCH_DURATION (a Go duration); a full default run takes under 5 minutes.
+BENCH_DURATION ?= 20s
+
+bench: build
+	$(GO) build -o bin/prost-bench ./cmd/prost-bench
+	BENCH_DURATION=$(BENCH_DURATION) bin/prost-bench
 
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
