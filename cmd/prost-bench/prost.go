@@ -125,6 +125,10 @@ func startProst(ctx context.Context, cfg Config, log *slog.Logger) (_ *prostProc
 		"PROST_HTTP_ADDR="+httpAddr,
 		"PROST_EMBEDDED_NATS_ADDR="+natsAddr,
 		"PROST_NATS_DIR="+natsDir,
+		// The repository's platform schemas, beside nats/.
+		"PROST_SCHEMAS_DIR="+filepath.Join(filepath.Dir(natsDir), "schemas"),
+		// The load uses event types nobody registered.
+		"PROST_UNREGISTERED_TYPES=accept",
 		"PROST_ADMIN_TOKEN="+p.adminToken,
 		"PROST_RATE_LIMIT=-1",
 		"PROST_LOG_LEVEL=warn",

@@ -23,6 +23,12 @@ type PolicyFile struct {
 	Backoff     []string `json:"backoff,omitempty"`
 	AckWait     string   `json:"ack_wait,omitempty"`
 	BatchSize   int      `json:"batch_size,omitempty"`
+	// SingleLane reads every partition with one worker, in stream order,
+	// instead of one worker per partition. Per-key order still holds (the
+	// stream is in per-key order); a failing message then holds back all
+	// others. Worth it for a consumer whose writes serialise anyway, such
+	// as the audit log's per-tenant chains: fewer, larger transactions.
+	SingleLane bool `json:"single_lane,omitempty"`
 }
 
 // LoadPolicies reads every *.json policy in dir, by consumer name. A missing
@@ -81,6 +87,9 @@ func (f PolicyFile) Apply(cfg Config) (Config, error) {
 		} else {
 			cfg.Retry.AckWait = d
 		}
+	}
+	if f.SingleLane {
+		cfg.Partitions = 1
 	}
 	if f.BatchSize < 0 {
 		errs = append(errs, errors.New("batch_size must be positive"))
