@@ -8,7 +8,9 @@ RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/prost /usr/local/bin/prost
 COPY nats /etc/prost/nats
+COPY schemas /etc/prost/schemas
 ENV PROST_NATS_DIR=/etc/prost/nats \
+    PROST_SCHEMAS_DIR=/etc/prost/schemas \
     PROST_HTTP_ADDR=0.0.0.0:8080 \
     PROST_LOG_FORMAT=json
 EXPOSE 8080

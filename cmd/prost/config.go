@@ -21,6 +21,8 @@ type env struct {
 	DataDir            string // PROST_DATA_DIR
 	EmbeddedNATSAddr   string // PROST_EMBEDDED_NATS_ADDR
 	NATSDir            string // PROST_NATS_DIR
+	SchemasDir         string // PROST_SCHEMAS_DIR
+	UnregisteredTypes  string // PROST_UNREGISTERED_TYPES: reject | accept
 	URL                string // PROST_URL (admin CLI)
 	LogLevel           string // PROST_LOG_LEVEL
 	LogFormat          string // PROST_LOG_FORMAT
@@ -37,6 +39,8 @@ type env struct {
 	MaxInFlight        int           // PROST_MAX_IN_FLIGHT
 	IngestTimeout      time.Duration // PROST_INGEST_TIMEOUT
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
+	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
+	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
 }
 
 func envFromOS() env {
@@ -48,6 +52,8 @@ func envFromOS() env {
 		DataDir:            getenv("PROST_DATA_DIR", "./.prost"),
 		EmbeddedNATSAddr:   getenv("PROST_EMBEDDED_NATS_ADDR", "127.0.0.1:4223"),
 		NATSDir:            getenv("PROST_NATS_DIR", "./nats"),
+		SchemasDir:         getenv("PROST_SCHEMAS_DIR", "./schemas"),
+		UnregisteredTypes:  getenv("PROST_UNREGISTERED_TYPES", "reject"),
 		URL:                strings.TrimRight(getenv("PROST_URL", "http://127.0.0.1:8080"), "/"),
 		LogLevel:           getenv("PROST_LOG_LEVEL", "info"),
 		LogFormat:          getenv("PROST_LOG_FORMAT", "json"),
@@ -64,6 +70,8 @@ func envFromOS() env {
 		MaxInFlight:        getint("PROST_MAX_IN_FLIGHT", 512),
 		IngestTimeout:      getduration("PROST_INGEST_TIMEOUT", 10*time.Second),
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
+		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
+		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
 	}
 }
 
@@ -149,6 +157,9 @@ func getduration(k string, def time.Duration) time.Duration {
 func (e env) validate() error {
 	if len(badVars) > 0 {
 		return fmt.Errorf("cannot parse environment variable(s) %s; see docs/configuration.md", strings.Join(badVars, ", "))
+	}
+	if e.UnregisteredTypes != "reject" && e.UnregisteredTypes != "accept" {
+		return fmt.Errorf("PROST_UNREGISTERED_TYPES must be reject or accept, not %q", e.UnregisteredTypes)
 	}
 	return nil
 }

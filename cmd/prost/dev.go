@@ -40,6 +40,11 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 		}
 		tokenSource = filepath.Join(e.DataDir, "admin-token")
 	}
+	if e.SecretsKey == "" {
+		if e.SecretsKey, err = devSecretsKey(e.DataDir); err != nil {
+			return err
+		}
+	}
 	p, err := openPlatform(ctx, e, log, true)
 	if err != nil {
 		return err
@@ -49,6 +54,7 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ensureDemoSchema(ctx, p, demo)
 	return p.run(ctx, services, token, func(addr string) {
 		printWelcome(stdout, addr, token, tokenSource, demo)
 	})

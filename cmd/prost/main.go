@@ -17,7 +17,7 @@ const usage = `prost: the PROST event governance platform
 
 Usage:
   prost dev                               run every service in one process (embedded NATS unless NATS_URL is set)
-  prost serve SERVICE...                  run services: gateway, relay, governance (or "all")
+  prost serve SERVICE...                  run services: gateway, relay, governance, rules (or "all")
   prost migrate up|down [N]|status        apply, revert or list database migrations
   prost apps create --name N [--json]     create an App; prints its credentials once
   prost apps list [--json]                list Apps
@@ -29,10 +29,16 @@ Usage:
   prost dlq show ENTRY
   prost dlq replay (ENTRY... | --consumer C [--type T] [--since TIME] | --all) [--dry-run]
   prost dlq purge  (ENTRY... | --consumer C [--type T] [--since TIME] | --all) [--dry-run]
+  prost schemas register --type T --file F [--json]   register a JSON Schema version for event type T (App credentials)
+  prost schemas list [--json]             list the App's subjects and the platform's (App credentials)
+  prost schemas compat [--mode M] [--policy STRICT|LENIENT] [--json] OLD.json NEW.json
+                                          check compatibility offline; exit 1 listing each incompatible change
+  prost contracts lint [--schemas DIR] [--json] [PATH...]  apply gates A/B/C to contract files (default contracts/)
   prost version                           print the version
 
 Configuration is by environment variable; see docs/configuration.md.
-Admin commands talk to PROST_URL (default http://127.0.0.1:8080) with PROST_ADMIN_TOKEN.
+Admin commands talk to PROST_URL (default http://127.0.0.1:8080) with PROST_ADMIN_TOKEN;
+prost schemas register|list use the App credentials in PROST_APP_KEY and PROST_APP_SECRET.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -89,6 +95,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDLQ(ctx, env, args[1:], stdout)
 	case "jobs":
 		return runJobs(ctx, env, args[1:], stdout)
+	case "schemas":
+		return runSchemas(ctx, env, args[1:], stdout)
+	case "contracts":
+		return runContracts(args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "prost", version)
 		return nil

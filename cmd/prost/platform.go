@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
 	"github.com/prost-platform/prost/pkg/outbox"
@@ -36,7 +38,7 @@ import (
 )
 
 // services lists what `prost serve` can run, in start order.
-var services = []string{"gateway", "relay", "governance"}
+var services = []string{"gateway", "relay", "governance", "rules"}
 
 // platform holds the connections every service shares.
 type platform struct {
@@ -50,6 +52,8 @@ type platform struct {
 	policies map[string]consumer.PolicyFile
 	// spanProcessors are extra span processors (tests record spans with them).
 	spanProcessors []sdktrace.SpanProcessor
+	// rulesJobs tunes the rules service's job workers (zero: the defaults).
+	rulesJobs jobs.Config
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -192,6 +196,11 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchConsumer(c, p.js)
 		goRun("governance", c.Run)
 	}
+	if has("rules") {
+		if err := p.startRules(goRun); err != nil {
+			return err
+		}
+	}
 
 	var committer *eventstore.Committer
 	mux := http.NewServeMux()
@@ -204,9 +213,16 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		committer = eventstore.NewCommitter(p.pool, ccfg)
 		dm := dlq.NewManager(p.pool, p.js)
 		dm.OnReplay = recordReplay
+		dm.RetryJob = p.retryJob
+		events, routes, err := p.registryDeps()
+		if err != nil {
+			cancelBG()
+			wg.Wait()
+			return err
+		}
 		gw := gateway.New(gateway.Deps{
 			Pool: p.pool, Apps: apps.NewStore(p.pool, apps.Config{}), Committer: committer, Ready: p.ready, DLQ: dm,
-			Metrics: metrics,
+			Metrics: metrics, Rules: p.rulesHandlers(), Routes: routes, Events: events,
 		}, gateway.Config{
 			AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 			Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: p.log.With("service", "gateway"),
@@ -224,6 +240,23 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 			}
 			_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 		})
+	}
+	if p.env.PprofAddr != "" {
+		// Profiling on its own listener, never on the API's: keep it on a
+		// loopback or otherwise private address.
+		pm := http.NewServeMux()
+		pm.HandleFunc("/debug/pprof/", pprof.Index)
+		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		psrv := &http.Server{Addr: p.env.PprofAddr, Handler: pm, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := psrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				p.log.Warn("pprof server", "error", err)
+			}
+		}()
+		defer psrv.Close()
 	}
 	ln, err := net.Listen("tcp", p.env.HTTPAddr)
 	if err != nil {

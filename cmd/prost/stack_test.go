@@ -45,6 +45,12 @@ func startStackWith(t *testing.T, tweak func(*env), adjust func(*platform)) *sta
 	e.NATSURL = ns.URL()
 	e.HTTPAddr = "127.0.0.1:0"
 	e.NATSDir = "../../nats"
+	e.SchemasDir = "../../schemas"
+	// The tests written before the schema registry post events of types
+	// they never register: the harness accepts unregistered types, and the
+	// registry's tests set PROST_UNREGISTERED_TYPES' production default,
+	// reject, through tweak.
+	e.UnregisteredTypes = "accept"
 	e.RelayPollInterval = 100 * time.Millisecond
 	e.ShutdownTimeout = 10 * time.Second
 	if tweak != nil {

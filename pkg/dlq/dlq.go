@@ -99,6 +99,9 @@ type Entry struct {
 	PurgedAt       *time.Time      `json:"purged_at,omitempty"`
 	PurgedBy       string          `json:"purged_by,omitempty"`
 	CreatedAt      time.Time       `json:"created_at"`
+	// JobID is set when the dead letter is a discarded background job (a
+	// webhook delivery); replaying it retries the job.
+	JobID *int64 `json:"job_id,omitempty"`
 }
 
 // DB is a transaction, connection or pool.
@@ -163,6 +166,42 @@ func DeadLetter(ctx context.Context, db DB, f Failure, reason string) (int64, er
 	})
 	if err != nil {
 		return 0, fmt.Errorf("dlq: store entry: %w", err)
+	}
+	return id, nil
+}
+
+// JobFailure is a background job the job engine discarded after its last
+// attempt.
+type JobFailure struct {
+	// Consumer names the service whose job it was, e.g. "rules-webhook".
+	Consumer string
+	JobID    int64
+	Kind     string
+	TenantID *uuid.UUID
+	// MsgID identifies the message the job delivers (stable across retries).
+	MsgID string
+	// EventID, EventSource and EventType identify the triggering event.
+	EventID, EventSource, EventType string
+	Attempts                        int
+	LastError                       string
+	FirstFailure, LastFailure       time.Time
+	// Payload is kept as the entry's event: the job's arguments.
+	Payload []byte
+}
+
+// DeadLetterJob stores a discarded job as a dead letter and returns the
+// entry id. Replaying the entry retries the job (see Manager.RetryJob).
+func DeadLetterJob(ctx context.Context, db DB, f JobFailure) (int64, error) {
+	if f.MsgID == "" {
+		f.MsgID = "job:" + strconv.FormatInt(f.JobID, 10)
+	}
+	id, err := dlqdb.New(db).InsertJobEntry(ctx, dlqdb.InsertJobEntryParams{
+		Consumer: f.Consumer, TenantID: f.TenantID, EventID: f.EventID, EventSource: f.EventSource, EventType: f.EventType,
+		MsgID: f.MsgID, Subject: "job:" + f.Kind, JobID: f.JobID, DeliveryCount: int32(f.Attempts),
+		LastError: truncate(f.LastError, 4000), FirstFailureAt: f.FirstFailure, LastFailureAt: f.LastFailure, Envelope: f.Payload,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dlq: store job entry: %w", err)
 	}
 	return id, nil
 }
@@ -278,6 +317,9 @@ type Manager struct {
 	// OnReplay runs inside the transaction that marks an entry replayed;
 	// the platform uses it to record the replay in the tenant's audit log.
 	OnReplay func(ctx context.Context, tx pgx.Tx, e Entry, actor string) error
+	// RetryJob replays an entry that is a discarded job: it makes the job
+	// available again. Without it such entries cannot be replayed.
+	RetryJob func(ctx context.Context, jobID int64) error
 }
 
 // NewManager returns a Manager publishing replays with js.
@@ -334,6 +376,15 @@ func (m *Manager) Replay(ctx context.Context, f Filter, actor string, dryRun boo
 }
 
 func (m *Manager) replayOne(ctx context.Context, e Entry, actor string) (bool, error) {
+	if e.JobID != nil {
+		if m.RetryJob == nil {
+			return false, fmt.Errorf("dlq: entry %d is a discarded job and this process cannot retry jobs", e.ID)
+		}
+		if err := m.RetryJob(ctx, *e.JobID); err != nil {
+			return false, fmt.Errorf("dlq: retry job %d of entry %d: %w", *e.JobID, e.ID, err)
+		}
+		return m.markReplayed(ctx, e, actor)
+	}
 	msg := &nats.Msg{
 		Subject: ReplaySubject(e.Consumer, e.Subject),
 		Data:    e.Event,
@@ -348,6 +399,11 @@ func (m *Manager) replayOne(ctx context.Context, e Entry, actor string) (bool, e
 	if _, err := m.js.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("replay-%d-%d", e.ID, e.ReplayCount+1))); err != nil {
 		return false, fmt.Errorf("dlq: publish replay of entry %d: %w", e.ID, err)
 	}
+	return m.markReplayed(ctx, e, actor)
+}
+
+// markReplayed records a replay that was sent.
+func (m *Manager) markReplayed(ctx context.Context, e Entry, actor string) (bool, error) {
 	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
 		q := dlqdb.New(tx)
 		if _, err := q.LockEntry(ctx, e.ID); err != nil {
@@ -426,7 +482,7 @@ func fromRow(r dlqdb.DlqEntry) Entry {
 		EventType: r.EventType, MsgID: r.MsgID, Subject: r.Subject, Stream: r.Stream, StreamSeq: r.StreamSeq,
 		DeliveryCount: int(r.DeliveryCount), Reason: r.Reason, LastError: r.LastError,
 		FirstFailureAt: r.FirstFailureAt, LastFailureAt: r.LastFailureAt, State: r.State,
-		ReplayCount: int(r.ReplayCount), ReplayedAt: r.ReplayedAt, PurgedAt: r.PurgedAt, CreatedAt: r.CreatedAt}
+		ReplayCount: int(r.ReplayCount), ReplayedAt: r.ReplayedAt, PurgedAt: r.PurgedAt, CreatedAt: r.CreatedAt, JobID: r.JobID}
 	if json.Valid(r.Envelope) {
 		e.Event = r.Envelope
 	} else {

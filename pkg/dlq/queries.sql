@@ -53,3 +53,13 @@ INSERT INTO dlq_actions (entry_id, action, actor) VALUES (@entry_id, @action, @a
 
 -- name: CountDead :many
 SELECT consumer, count(*)::bigint AS dead FROM dlq_entries WHERE state = 'dead' GROUP BY consumer ORDER BY consumer;
+
+-- name: InsertJobEntry :one
+INSERT INTO dlq_entries (consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream,
+    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, job_id)
+VALUES (@consumer, sqlc.narg(tenant_id), @event_id, @event_source, @event_type, @msg_id, @subject, 'jobs',
+    @job_id, @delivery_count, 'max_deliveries', @last_error, @first_failure_at, @last_failure_at, @envelope, @job_id)
+ON CONFLICT (consumer, msg_id) WHERE state = 'dead' DO UPDATE
+SET delivery_count = EXCLUDED.delivery_count, last_error = EXCLUDED.last_error,
+    last_failure_at = EXCLUDED.last_failure_at
+RETURNING id;

@@ -31,6 +31,13 @@ type FieldError struct {
 	Index *int `json:"index,omitempty"`
 	// Field names the attribute, header or JSON pointer that failed.
 	Field string `json:"field,omitempty"`
+	// Pointer, when set, is the JSON pointer of the failing value inside
+	// Field: the instance location in an event's data that failed its
+	// schema, or the location in a schema of an incompatible change.
+	Pointer string `json:"pointer,omitempty"`
+	// Keyword, when set, is the JSON Schema keyword that failed (maximum,
+	// required ...), or the change type of an incompatible schema change.
+	Keyword string `json:"keyword,omitempty"`
 	// Detail says what is wrong, in words a client developer can act on.
 	Detail string `json:"detail"`
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/registry"
 )
 
 // errTenantMismatch is a request naming a tenant other than the caller's.
@@ -24,7 +25,18 @@ func problemFor(err error) *problem.Problem {
 		return p
 	}
 	var verr *cloudevent.ValidationError
+	var ierr *registry.IngestError
 	switch {
+	case errors.As(err, &ierr):
+		// The events are valid CloudEvents whose data breaks their schema
+		// or contract, or whose type is not registered (decision 0006).
+		out := problem.New(http.StatusUnprocessableEntity, "the request holds events whose data breaks their schema or contract")
+		for _, ip := range ierr.Problems {
+			fe := fieldError(ip.Index, ip.Field, ip.Detail)
+			fe.Pointer, fe.Keyword = ip.Pointer, ip.Keyword
+			out.Errors = append(out.Errors, fe)
+		}
+		return out
 	case errors.As(err, &verr):
 		// 400: the request could not be read as CloudEvents; 422: it was
 		// read, and an event breaks the CloudEvents rules (decision 0006).

@@ -91,6 +91,15 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, p)
 		return
 	}
+	// Each event's data must match its schema and contract (pkg/registry);
+	// a contract may name the partition key.
+	var contractKeys []string
+	if s.deps.Events != nil {
+		if contractKeys, err = s.deps.Events.CheckEvents(r.Context(), app.ID, evs, batch); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	tenant := app.ID.String()
 	// The trace context travels with each event: the client's own
 	// traceparent extension when it sent one, else this request's span.
@@ -110,6 +119,9 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		var pkey string
 		if v, ok := e.Extension("partitionkey"); ok {
 			pkey = fmt.Sprint(v)
+		}
+		if pkey == "" && contractKeys != nil {
+			pkey = contractKeys[i]
 		}
 		partKey := pkey
 		if partKey == "" {

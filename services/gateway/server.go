@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/prost-platform/prost/pkg/apps"
+	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
@@ -82,6 +83,29 @@ type Deps struct {
 	// Metrics receives the ingest metrics and serves GET /metrics. Defaults
 	// to a private registry.
 	Metrics *telemetry.Metrics
+	// Rules mounts the tenant routes /v1/rules and /v1/decisions
+	// (pkg/rules.Handlers); nil leaves them out.
+	Rules RouteRegistrar
+	// Routes are more tenant route sets to mount (the schema registry
+	// /v1/registry and the contracts /v1/contracts).
+	Routes []RouteRegistrar
+	// Events checks each event's data before it is stored (the schema
+	// registry and contracts, pkg/registry.Ingest); nil checks nothing.
+	Events EventChecker
+}
+
+// EventChecker checks the events of an ingest request. It returns, per
+// event, the partition key the event's contract names ("" for none; a nil
+// slice when no event has one), or an error problemFor maps: a
+// *registry.IngestError (422) when events fail their schema or contract.
+type EventChecker interface {
+	CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloudevent.Event, batch bool) ([]string, error)
+}
+
+// RouteRegistrar mounts tenant routes: tenant authenticates the App before
+// a handler runs, tenantID returns the authenticated App's id.
+type RouteRegistrar interface {
+	Register(mux *http.ServeMux, tenant func(http.HandlerFunc) http.Handler, tenantID func(*http.Request) uuid.UUID)
 }
 
 // Server serves the HTTP API.
@@ -154,6 +178,18 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/events", s.tenant(s.getEvents))
 	m.Handle("GET /v1/audit", s.tenant(s.getAudit))
 	m.Handle("GET /v1/dlq", s.tenant(s.tenantDLQ))
+	if s.deps.Rules != nil {
+		s.deps.Rules.Register(m, s.tenant, func(r *http.Request) uuid.UUID {
+			app, _ := AppFrom(r.Context())
+			return app.ID
+		})
+	}
+	for _, rr := range s.deps.Routes {
+		rr.Register(m, s.tenant, func(r *http.Request) uuid.UUID {
+			app, _ := AppFrom(r.Context())
+			return app.ID
+		})
+	}
 
 	m.Handle("POST /admin/v1/apps", s.admin(s.createApp))
 	m.Handle("GET /admin/v1/apps", s.admin(s.listApps))

@@ -110,6 +110,7 @@ type DlqEntry struct {
 	PurgedAt       *time.Time
 	PurgedBy       *string
 	CreatedAt      time.Time
+	JobID          *int64
 }
 
 type Event struct {

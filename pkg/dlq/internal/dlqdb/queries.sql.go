@@ -56,7 +56,7 @@ func (q *Queries) CountDead(ctx context.Context) ([]CountDeadRow, error) {
 }
 
 const getEntry = `-- name: GetEntry :one
-SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at FROM dlq_entries WHERE id = $1
+SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id FROM dlq_entries WHERE id = $1
 `
 
 func (q *Queries) GetEntry(ctx context.Context, id int64) (DlqEntry, error) {
@@ -86,6 +86,7 @@ func (q *Queries) GetEntry(ctx context.Context, id int64) (DlqEntry, error) {
 		&i.PurgedAt,
 		&i.PurgedBy,
 		&i.CreatedAt,
+		&i.JobID,
 	)
 	return i, err
 }
@@ -186,8 +187,56 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64
 	return id, err
 }
 
+const insertJobEntry = `-- name: InsertJobEntry :one
+INSERT INTO dlq_entries (consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream,
+    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, job_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'jobs',
+    $8, $9, 'max_deliveries', $10, $11, $12, $13, $8)
+ON CONFLICT (consumer, msg_id) WHERE state = 'dead' DO UPDATE
+SET delivery_count = EXCLUDED.delivery_count, last_error = EXCLUDED.last_error,
+    last_failure_at = EXCLUDED.last_failure_at
+RETURNING id
+`
+
+type InsertJobEntryParams struct {
+	Consumer       string
+	TenantID       *uuid.UUID
+	EventID        string
+	EventSource    string
+	EventType      string
+	MsgID          string
+	Subject        string
+	JobID          int64
+	DeliveryCount  int32
+	LastError      string
+	FirstFailureAt time.Time
+	LastFailureAt  time.Time
+	Envelope       []byte
+}
+
+func (q *Queries) InsertJobEntry(ctx context.Context, arg InsertJobEntryParams) (int64, error) {
+	row := q.db.QueryRow(ctx, insertJobEntry,
+		arg.Consumer,
+		arg.TenantID,
+		arg.EventID,
+		arg.EventSource,
+		arg.EventType,
+		arg.MsgID,
+		arg.Subject,
+		arg.JobID,
+		arg.DeliveryCount,
+		arg.LastError,
+		arg.FirstFailureAt,
+		arg.LastFailureAt,
+		arg.Envelope,
+	)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const listEntries = `-- name: ListEntries :many
-SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at FROM dlq_entries
+SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id FROM dlq_entries
 WHERE state = $1
   AND id > $2
   AND (cardinality($3::bigint[]) = 0 OR id = ANY($3::bigint[]))
@@ -252,6 +301,7 @@ func (q *Queries) ListEntries(ctx context.Context, arg ListEntriesParams) ([]Dlq
 			&i.PurgedAt,
 			&i.PurgedBy,
 			&i.CreatedAt,
+			&i.JobID,
 		); err != nil {
 			return nil, err
 		}
@@ -264,7 +314,7 @@ func (q *Queries) ListEntries(ctx context.Context, arg ListEntriesParams) ([]Dlq
 }
 
 const lockEntry = `-- name: LockEntry :one
-SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at FROM dlq_entries WHERE id = $1 AND state = 'dead' FOR UPDATE SKIP LOCKED
+SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id FROM dlq_entries WHERE id = $1 AND state = 'dead' FOR UPDATE SKIP LOCKED
 `
 
 func (q *Queries) LockEntry(ctx context.Context, id int64) (DlqEntry, error) {
@@ -294,6 +344,7 @@ func (q *Queries) LockEntry(ctx context.Context, id int64) (DlqEntry, error) {
 		&i.PurgedAt,
 		&i.PurgedBy,
 		&i.CreatedAt,
+		&i.JobID,
 	)
 	return i, err
 }

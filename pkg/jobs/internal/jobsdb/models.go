@@ -55,6 +55,15 @@ type ConsumerProcessed struct {
 	ProcessedAt time.Time
 }
 
+type Contract struct {
+	TenantID  uuid.UUID
+	Type      string
+	Level     string
+	Document  []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 type Decision struct {
 	Seq         int64
 	DecisionID  uuid.UUID
@@ -101,6 +110,7 @@ type DlqEntry struct {
 	PurgedAt       *time.Time
 	PurgedBy       *string
 	CreatedAt      time.Time
+	JobID          *int64
 }
 
 type Event struct {
@@ -144,6 +154,32 @@ type Outbox struct {
 	PublishedAt *time.Time
 	Traceparent *string
 	Tracestate  *string
+}
+
+type RegistryConfig struct {
+	TenantID          uuid.UUID
+	Subject           string
+	Compatibility     *string
+	Policy            *string
+	UnregisteredTypes *string
+	UpdatedAt         time.Time
+}
+
+type RegistrySchema struct {
+	ID          int64
+	TenantID    uuid.UUID
+	Subject     string
+	Version     int32
+	Schema      string
+	Fingerprint []byte
+	CreatedAt   time.Time
+	DeletedAt   *time.Time
+}
+
+type RegistrySubject struct {
+	TenantID    uuid.UUID
+	Subject     string
+	LastVersion int32
 }
 
 type Rule struct {

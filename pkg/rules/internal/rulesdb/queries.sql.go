@@ -13,17 +13,19 @@ import (
 )
 
 const activeRuleVersions = `-- name: ActiveRuleVersions :many
-SELECT v.rule_id, v.tenant_id, v.version, v.created_at
+SELECT v.rule_id, v.tenant_id, v.version, v.created_at, r.current_version, r.webhook_status
 FROM rules r JOIN rule_versions v ON v.rule_id = r.rule_id
 WHERE r.tenant_id = ANY($1::uuid[]) AND r.status = 'active'
 ORDER BY v.rule_id, v.version
 `
 
 type ActiveRuleVersionsRow struct {
-	RuleID    uuid.UUID
-	TenantID  uuid.UUID
-	Version   int32
-	CreatedAt time.Time
+	RuleID         uuid.UUID
+	TenantID       uuid.UUID
+	Version        int32
+	CreatedAt      time.Time
+	CurrentVersion int32
+	WebhookStatus  string
 }
 
 // The version headers of every active rule of the given tenants: the engine
@@ -42,6 +44,8 @@ func (q *Queries) ActiveRuleVersions(ctx context.Context, tenantIds []uuid.UUID)
 			&i.TenantID,
 			&i.Version,
 			&i.CreatedAt,
+			&i.CurrentVersion,
+			&i.WebhookStatus,
 		); err != nil {
 			return nil, err
 		}
@@ -236,6 +240,23 @@ func (q *Queries) GetDelivery(ctx context.Context, webhookID string) (WebhookDel
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const getEventEnvelope = `-- name: GetEventEnvelope :one
+SELECT envelope::text AS envelope FROM events WHERE tenant_id = $1 AND source = $2 AND id = $3
+`
+
+type GetEventEnvelopeParams struct {
+	TenantID uuid.UUID
+	Source   string
+	ID       string
+}
+
+func (q *Queries) GetEventEnvelope(ctx context.Context, arg GetEventEnvelopeParams) (string, error) {
+	row := q.db.QueryRow(ctx, getEventEnvelope, arg.TenantID, arg.Source, arg.ID)
+	var envelope string
+	err := row.Scan(&envelope)
+	return envelope, err
 }
 
 const getRule = `-- name: GetRule :one

@@ -1,0 +1,43 @@
+package lru
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestCache(t *testing.T) {
+	t.Parallel()
+	c := New[string, int](2, 0)
+	c.Put("a", 1)
+	c.Put("b", 2)
+	_, _ = c.Get("a") // a is now the most recently used
+	c.Put("c", 3)     // evicts b
+	_, ok := c.Get("b")
+	require.False(t, ok)
+	v, ok := c.Get("a")
+	require.True(t, ok)
+	require.Equal(t, 1, v)
+	c.Put("a", 10)
+	v, _ = c.Get("a")
+	require.Equal(t, 10, v)
+	require.Equal(t, 2, c.Len())
+	c.RemoveIf(func(k string) bool { return k == "c" })
+	c.Remove("a")
+	require.Zero(t, c.Len())
+}
+
+func TestCacheTTL(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(0, 0)
+	c := New[int, string](10, time.Second)
+	c.now = func() time.Time { return now }
+	c.Put(1, "x")
+	_, ok := c.Get(1)
+	require.True(t, ok)
+	now = now.Add(2 * time.Second)
+	_, ok = c.Get(1)
+	require.False(t, ok, "expired")
+	require.Zero(t, c.Len())
+}

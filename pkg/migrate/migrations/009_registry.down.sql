@@ -1,0 +1,4 @@
+DROP TABLE contracts;
+DROP TABLE registry_config;
+DROP TABLE registry_schemas;
+DROP TABLE registry_subjects;

@@ -1,0 +1,1 @@
+ALTER TABLE dlq_entries DROP COLUMN job_id;

@@ -1,0 +1,239 @@
+// Package rules is PROST's rules service: the consumer that evaluates every
+// tenant's active rules against each event (pkg/rules.Engine, durable
+// consumer "rules-engine"), and the job workers that deliver webhooks and run
+// scheduled actions on the job engine (pkg/jobs).
+//
+// Webhook deliveries are jobs of kind rules.webhook. Each attempt POSTs the
+// triggering event (its stored structured-mode envelope, Content-Type
+// application/cloudevents+json) signed per Standard Webhooks with the rule's
+// secret; the webhook-id is the same on every attempt, retry and replay. A
+// 2xx answer delivers the message; 410 Gone disables the rule's webhook and
+// ends the job; anything else (another status, a network error, a timeout,
+// a redirect) fails the attempt, which the job engine retries with backoff.
+// When the attempts run out the job is discarded and Config.DeadLetter is
+// called with it. Retrying the discarded job (jobs.Client.Retry) or inserting
+// it again delivers the message once: a delivered webhook-id is recorded in
+// the same transaction as the job's completion and never sent again.
+package rules
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/jobs"
+	prules "github.com/prost-platform/prost/pkg/rules"
+	"github.com/prost-platform/prost/pkg/rules/secretbox"
+	"github.com/prost-platform/prost/pkg/rules/webhook"
+)
+
+// ConsumerName is the durable consumer name (idempotency namespace and DLQ
+// consumer name) of the rules engine.
+const ConsumerName = "rules-engine"
+
+// UserAgent is sent with every webhook delivery.
+const UserAgent = "PROST-Webhooks/1"
+
+// Config describes the service. The zero value of each field is usable.
+type Config struct {
+	// Consumer is the consumer runtime's configuration (partitions, retry
+	// policy, logger); its Name is set to ConsumerName.
+	Consumer consumer.Config
+	// Engine tunes rule evaluation; its Partitions should be the gateway's.
+	Engine prules.EngineConfig
+	// Jobs tunes the job workers; OnDiscard is set by the service (see
+	// DeadLetter).
+	Jobs jobs.Config
+	// SecretsKey opens the rules' webhook signing secrets
+	// (PROST_SECRETS_KEY). Without it every webhook delivery fails.
+	SecretsKey *secretbox.Key
+	// DeliveryTimeout bounds one webhook request. Defaults to 10s.
+	DeliveryTimeout time.Duration
+	// HTTPClient sends webhooks. Defaults to a client that follows no
+	// redirects.
+	HTTPClient *http.Client
+	// DeadLetter is called with every job of this service the job engine
+	// discards (a webhook delivery whose attempts ran out, after its "dead"
+	// outcome was recorded). nil only logs.
+	DeadLetter func(ctx context.Context, j *jobs.Job) error
+	// Logger receives the service's logs. Defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Service runs the rules consumer and the job workers.
+type Service struct {
+	Consumer *consumer.Consumer
+	Jobs     *jobs.Client
+	Engine   *prules.Engine
+	store    *prules.Store
+	cfg      Config
+	log      *slog.Logger
+}
+
+// New returns the service; run it with Run.
+func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DeliveryTimeout <= 0 {
+		cfg.DeliveryTimeout = 10 * time.Second
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if cfg.Engine.Logger == nil {
+		cfg.Engine.Logger = cfg.Logger
+	}
+	if cfg.Jobs.Logger == nil {
+		cfg.Jobs.Logger = cfg.Logger
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, store: prules.NewStore(pool, cfg.SecretsKey)}
+	s.Engine = prules.NewEngine(pool, cfg.Engine)
+	cc := cfg.Consumer
+	cc.Name = ConsumerName
+	if cc.Logger == nil {
+		cc.Logger = cfg.Logger
+	}
+	var err error
+	if s.Consumer, err = consumer.New(pool, js, cc, s.Engine.HandleEvents); err != nil {
+		return nil, err
+	}
+	jc := cfg.Jobs
+	jc.OnDiscard = s.onDiscard
+	if s.Jobs, err = jobs.NewClient(pool, jc); err != nil {
+		return nil, err
+	}
+	if err := s.Jobs.Register(prules.KindWebhook, s.deliver); err != nil {
+		return nil, err
+	}
+	if err := s.Jobs.Register(prules.KindScheduled, s.Engine.RunScheduled); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run starts the job workers and runs the consumer until ctx ends, then
+// drains the consumer and stops the workers gracefully. It returns nil on a
+// clean stop.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	runErr := s.Consumer.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DeliveryTimeout+5*time.Second)
+	defer cancel()
+	return errors.Join(runErr, s.Jobs.Stop(sctx))
+}
+
+// deliver is the rules.webhook job handler.
+func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
+	var a prules.WebhookJob
+	if err := json.Unmarshal(j.Args, &a); err != nil || j.TenantID == nil || a.WebhookID == "" {
+		return jobs.Cancel(fmt.Errorf("webhook: unreadable job args: %v", err))
+	}
+	tenant := *j.TenantID
+	log := s.log.With("job_id", j.ID, "webhook_id", a.WebhookID, "rule_id", a.RuleID, "attempt", j.Attempt)
+	done, err := s.store.Delivered(ctx, a.WebhookID)
+	if err != nil {
+		return err
+	}
+	if done {
+		log.Info("webhook: message already delivered; not sent again")
+		return nil
+	}
+	target, err := s.store.Webhook(ctx, tenant, a.RuleID)
+	switch {
+	case errors.Is(err, prules.ErrNotFound):
+		return jobs.Cancel(err)
+	case err != nil:
+		return err
+	case target.RuleStatus != prules.StatusActive:
+		return jobs.Cancel(errors.New("webhook: the rule is disabled"))
+	case target.WebhookStatus != prules.StatusActive:
+		return jobs.Cancel(errors.New("webhook: the rule's webhook is disabled (the receiver answered 410 Gone)"))
+	}
+	body, err := s.store.EventEnvelope(ctx, tenant, a.Event.Source, a.Event.ID)
+	if errors.Is(err, prules.ErrNotFound) {
+		return jobs.Cancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, a.URL, bytes.NewReader(body))
+	if err != nil {
+		return jobs.Cancel(fmt.Errorf("webhook: %w", err))
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("User-Agent", UserAgent)
+	if err := webhook.SetHeaders(req.Header, target.Secret, a.WebhookID, time.Now(), body); err != nil {
+		return jobs.Cancel(err)
+	}
+	resp, err := s.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: POST %s: %w", a.URL, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	rec := prules.DeliveryRecord{WebhookID: a.WebhookID, TenantID: tenant, RuleID: a.RuleID, DecisionID: a.DecisionID, URL: a.URL,
+		HTTPStatus: resp.StatusCode, Attempts: j.Attempt, JobID: j.ID}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		rec.Status = "delivered"
+		log.Debug("webhook: delivered", "status", resp.StatusCode)
+		return pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
+			if err := prules.RecordDelivery(ctx, tx, rec); err != nil {
+				return err
+			}
+			return jobs.CompleteTx(ctx, tx, j)
+		})
+	case resp.StatusCode == http.StatusGone:
+		rec.Status, rec.Error = "gone", "the receiver answered 410 Gone; the rule's webhook is disabled"
+		log.Warn("webhook: receiver answered 410 Gone; disabling the rule's webhook")
+		if err := s.store.DisableWebhook(ctx, tenant, a.RuleID, "the receiver at "+a.URL+" answered 410 Gone"); err != nil {
+			return err
+		}
+		if err := prules.RecordDelivery(ctx, s.store.Pool(), rec); err != nil {
+			return err
+		}
+		return jobs.Cancel(errors.New("webhook: the receiver answered 410 Gone"))
+	default:
+		return fmt.Errorf("webhook: POST %s: the receiver answered %d", a.URL, resp.StatusCode)
+	}
+}
+
+// onDiscard records a dead webhook message and hands the job to DeadLetter.
+func (s *Service) onDiscard(ctx context.Context, j *jobs.Job) {
+	log := s.log.With("job_id", j.ID, "kind", j.Kind, "attempts", j.Attempt)
+	if j.Kind == prules.KindWebhook && j.TenantID != nil {
+		var a prules.WebhookJob
+		if json.Unmarshal(j.Args, &a) == nil {
+			err := prules.RecordDelivery(ctx, s.store.Pool(), prules.DeliveryRecord{WebhookID: a.WebhookID, TenantID: *j.TenantID,
+				RuleID: a.RuleID, DecisionID: a.DecisionID, URL: a.URL, Status: "dead", Attempts: j.Attempt, JobID: j.ID, Error: j.LastError})
+			if err != nil {
+				log.Error("webhook: cannot record the dead message", "error", err)
+			}
+		}
+	}
+	if s.cfg.DeadLetter == nil {
+		log.Error("rules: job discarded after its last attempt (no dead-letter queue configured)", "error", j.LastError)
+		return
+	}
+	if err := s.cfg.DeadLetter(ctx, j); err != nil {
+		log.Error("rules: cannot dead-letter the discarded job", "error", err)
+		return
+	}
+	log.Warn("rules: job discarded and dead-lettered", "error", j.LastError)
+}
