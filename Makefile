@@ -39,6 +39,7 @@ test-short:
 
 lint:
 	$(GO) vet $(PKGS)
+	$(GO) run ./cmd/prost contracts lint contracts/
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@if command -v sqlc >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH)/bin/sqlc" ]; then $(MAKE) --no-print-directory sqlc-check; fi
 
