@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/prost-platform/prost/pkg/audit"
 	"github.com/prost-platform/prost/pkg/prosttest"
@@ -26,25 +24,7 @@ var testDB *prosttest.Database
 // TestMain gives the package one fresh migrated database, shared by every
 // test (each writes the chains of tenants of its own), and fails the run when
 // a goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	db, drop, err := prosttest.CreateDatabase(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testDB = db
-	code := m.Run()
-	drop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
 
 func records(tenant uuid.UUID, prefix string, n int) []audit.Record {
 	out := make([]audit.Record, n)

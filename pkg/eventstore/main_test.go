@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/prosttest"
@@ -26,25 +23,7 @@ var testDB *prosttest.Database
 // TestMain gives the package one fresh migrated database, shared by every
 // test (each records events of its own tenant), and fails the run when a
 // goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	db, drop, err := prosttest.CreateDatabase(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testDB = db
-	code := m.Run()
-	drop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
 
 // newEvent returns an event of tenant with a structured-mode envelope.
 func newEvent(tenant uuid.UUID, source, id, typ string) eventstore.NewEvent {

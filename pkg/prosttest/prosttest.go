@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
 
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
@@ -91,18 +92,30 @@ func CreateDatabase(ctx context.Context) (db *Database, drop func(), err error) 
 //
 //	var testDB *prosttest.Database
 //	func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
-func Main(m *testing.M, db **Database) {
+func Main(m *testing.M, db **Database) { os.Exit(run(m, db, false)) }
+
+// MainCheckingLeaks is Main that also fails a passing run when a goroutine
+// outlives the tests (checked with goleak after the database is dropped).
+func MainCheckingLeaks(m *testing.M, db **Database) { os.Exit(run(m, db, true)) }
+
+func run(m *testing.M, db **Database, leaks bool) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	d, drop, err := CreateDatabase(ctx)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
 	*db = d
 	code := m.Run()
 	drop()
-	os.Exit(code)
+	if code == 0 && leaks {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	return code
 }
 
 // NATS starts an embedded nats-server with JetStream on a free port with its

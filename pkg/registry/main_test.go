@@ -4,17 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/prost-platform/prost/pkg/contracts"
 	"github.com/prost-platform/prost/pkg/prosttest"
@@ -25,25 +21,7 @@ var testDB *prosttest.Database
 
 // TestMain gives the package one fresh migrated database (each test uses
 // tenants of its own) and fails the run when a goroutine outlives the tests.
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	db, drop, err := prosttest.CreateDatabase(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testDB = db
-	code := m.Run()
-	drop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
 
 // testBundle is a registry with its HTTP API, served with a stand-in for the
 // gateway's tenant middleware: the X-Test-Tenant header names the tenant.
