@@ -6,13 +6,14 @@ MODULES := $(shell $(GO) list -f '{{.Dir}}' -m)
 PKGS := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build run test test-short lint fmt tidy sqlc sqlc-check help bench
+.PHONY: all build run test test-short test-chaos lint fmt tidy sqlc sqlc-check help bench
 
 all: build
 
 help:
 	@echo "make run      build bin/prost and start every service (prost dev, embedded NATS)"
 	@echo "make test     run the whole test suite (needs Postgres at 127.0.0.1:5432)"
+	@echo "make test-chaos  kill and restart real prost, nats-server and Postgres processes under load; check nothing is lost, duplicated or reordered"
 	@echo "make build    build bin/prost"
 	@echo "make bench    measure PROST against raw Postgres and JetStream; writes docs/benchmarks.md (BENCH_DURATION per step, default 20s)"
 	@echo "make lint     go vet, gofmt and a check that sqlc output is current"
@@ -33,6 +34,11 @@ bench: build
 
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+# Real processes (prost serve, nats-server built from the module cache, a private
+# Postgres made with initdb) under load, one fault per scenario; about 2-3 minutes.
+test-chaos:
+	$(GO) test -tags chaos -count=1 -timeout 30m -v -run Chaos ./cmd/prost/
 
 test-short:
 	$(GO) test -short $(TESTFLAGS) $(PKGS)

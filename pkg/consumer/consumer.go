@@ -18,7 +18,11 @@
 //     partition that handles its messages strictly in stream order. Events
 //     with the same partition key are in the same partition, so they are
 //     applied in the order they were accepted; different partitions proceed
-//     in parallel.
+//     in parallel. Each lane starts by resetting its durable to the ack
+//     floor, and starts again after a NATS reconnect or a change of the
+//     durable's leader, so what a killed instance held, or what was lost in
+//     flight, is redelivered at once and in order rather than after AckWait
+//     behind later messages.
 //   - Retries: when a message fails, the messages before it are committed and
 //     acknowledged, and the failed one is retried by its partition's worker
 //     after the next delay of the Backoff schedule (its later messages wait
@@ -271,14 +275,21 @@ func (c *Consumer) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.runLane(ctx, l)
+			for restart := false; ; {
+				if restart = c.runLane(ctx, l, restart); !restart || ctx.Err() != nil {
+					return
+				}
+			}
 		}()
 	}
 	wg.Wait()
 	return nil
 }
 
-func (c *Consumer) runLane(ctx context.Context, l lane) {
+// runLane reads one durable in order until ctx ends. It returns true when
+// the lane must start again (see disrupted below); it is then called with
+// restarted set.
+func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart bool) {
 	log := c.cfg.Logger.With("consumer", c.cfg.Name, "durable", l.durable)
 	var cons jetstream.Consumer
 	for {
@@ -305,6 +316,57 @@ func (c *Consumer) runLane(ctx context.Context, l lane) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-time.After(time.Second):
+		}
+	}
+	// Deliveries in flight when the connection to NATS dropped, or when the
+	// durable's leader changed (a replicated consumer), are lost; JetStream
+	// redelivers them only after AckWait, behind later messages. After
+	// either event the lane starts again, which resets the durable to its
+	// ack floor (below) before it handles anything delivered since. (Handing
+	// back what it holds is not enough: the server can redeliver those
+	// mixed with later messages.)
+	nc := c.js.Conn()
+	reconnects := nc.Stats().Reconnects
+	var leaderChanged atomic.Bool
+	if sub, err := nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED."+l.stream+"."+l.durable,
+		func(*nats.Msg) { leaderChanged.Store(true) }); err == nil {
+		defer func() { _ = sub.Unsubscribe() }()
+	}
+	disrupted := func() bool { return leaderChanged.Load() || nc.Stats().Reconnects != reconnects }
+
+	// Messages delivered and never acknowledged were held by an instance of
+	// this consumer that is gone (killed mid-batch), or lost in flight
+	// (above). JetStream would redeliver them only after AckWait, behind the
+	// later messages this lane is about to receive: per-key order would
+	// break. So every lane starts by resetting its durable to the ack floor:
+	// everything after the floor is delivered again, in stream order, and
+	// what was applied already is skipped by the idempotency record. First
+	// the server must drop pull requests nobody listens to any more (see the
+	// hand-back below), or it would deliver to them again.
+	_, _ = cons.Info(ctx)
+	unacked := 0
+	if ci := cons.CachedInfo(); ci != nil {
+		unacked = ci.NumAckPending
+	}
+	for attempt := 1; ; attempt++ {
+		r, err := c.js.ResetConsumer(ctx, l.stream, l.durable)
+		if err == nil {
+			if unacked > 0 || restarted {
+				log.Info("consumer: reset to the ack floor to redeliver unacknowledged messages in order",
+					"unacked", unacked, "from_stream_seq", r.ResetSeq)
+			}
+			break
+		}
+		// A server without the consumer reset API (an older release)
+		// answers a bad request: go on without it, as before.
+		if attempt == 3 || ctx.Err() != nil || errors.Is(err, jetstream.ErrBadRequest) {
+			log.Warn("consumer: cannot reset to the ack floor; unacknowledged messages come back after ack_wait, possibly out of order",
+				"unacked", unacked, "error", err)
+			break
+		}
+		select {
+		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
 	}
@@ -380,6 +442,11 @@ func (c *Consumer) runLane(ctx context.Context, l lane) {
 				default:
 					break fill
 				}
+			}
+			if disrupted() {
+				log.Warn("consumer: NATS reconnected or the consumer leader changed; restarting the lane to keep order")
+				unsettled = batch
+				return true
 			}
 			if unsettled = c.handle(ctx, batch, log); unsettled != nil {
 				return

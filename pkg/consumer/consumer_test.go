@@ -554,3 +554,46 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestKilledInstanceMessagesComeFirst: messages an instance held without
+// acknowledging them when it died are applied before the messages after
+// them, at once — not after AckWait, behind them.
+func TestKilledInstanceMessagesComeFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.StreamConfig{})
+	ids := idList("m", 12)
+	cfg := b.config(consumer.Config{BatchSize: 5, Retry: consumer.RetryPolicy{AckWait: 30 * time.Second}})
+	h := func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+		return recordEffects(ctx, tx, b.name, msgs)
+	}
+	// A first instance declares the durable and applies m00..m02.
+	b.publish(t, ids[:3]...)
+	first, err := consumer.New(testDB.Pool, b.js, cfg, h)
+	require.NoError(t, err)
+	r := run(t, first)
+	b.waitSettled(t, first)
+	r.stop(t)
+
+	// Another instance takes m03..m06 and dies (kill -9) before it acks them.
+	b.publish(t, ids[3:]...)
+	cons, err := b.js.Consumer(t.Context(), b.stream, b.name)
+	require.NoError(t, err)
+	batch, err := cons.Fetch(4, jetstream.FetchMaxWait(5*time.Second))
+	require.NoError(t, err)
+	n := 0
+	for range batch.Messages() {
+		n++
+	}
+	require.Equal(t, 4, n)
+	require.Equal(t, 4, b.info(t).NumAckPending)
+
+	// The next instance applies them first, in stream order.
+	second, err := consumer.New(testDB.Pool, b.js, cfg, h)
+	require.NoError(t, err)
+	run(t, second)
+	require.Eventually(t, func() bool { return len(effects(t, b.name)) == len(ids) }, 10*time.Second, 10*time.Millisecond,
+		"the dead instance's messages must not wait for AckWait")
+	b.waitSettled(t, second)
+	require.Equal(t, ids, order(t, b.name))
+	require.Equal(t, exactlyOnce(ids...), effects(t, b.name))
+}

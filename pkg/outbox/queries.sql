@@ -2,7 +2,8 @@
 -- The oldest unpublished rows, in the order they were written. Rows of a
 -- transaction that commits late are picked up by a later call: there is no
 -- high-water mark to skip them.
-SELECT o.id, o.subject, o.created_at, o.traceparent, o.tracestate, e.tenant_id, e.source, e.id AS event_id, e.envelope
+SELECT o.id, o.subject, o.created_at, o.traceparent, o.tracestate, e.tenant_id, e.source, e.id AS event_id, e.envelope,
+       e.partition_key
 FROM outbox o
 JOIN events e ON e.seq = o.event_seq
 WHERE o.published_at IS NULL

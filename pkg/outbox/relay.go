@@ -14,6 +14,12 @@
 // publish fails, only the rows before the first failure are marked, so a
 // retry never runs ahead of an earlier failure.
 //
+// Per-key order survives failures because a row is published only once the
+// previous row with the same partition key is acknowledged: JetStream can
+// store a publish late (a stream leader change can hold it for seconds after
+// the relay gave up on it), but then only a copy of a row whose successors
+// of its key were never sent, so it cannot land behind them.
+//
 // New rows are noticed through LISTEN prost_outbox (sent by the ingest
 // transaction), an in-process Wake, or, as a fallback that never depends on
 // either, polling every PollInterval.
@@ -111,9 +117,10 @@ func (r *Relay) Wake() {
 // Published is the number of rows this relay has published and marked.
 func (r *Relay) Published() int64 { return r.published.Load() }
 
-// Reordered counts rows that JetStream stored ahead of an earlier row whose
-// publish failed (see round); non-zero means per-key order may have been
-// broken for their partitions.
+// Reordered counts rows that JetStream stored ahead of an earlier row of
+// their partition key whose publish failed. Rows of a key are never in
+// flight together (see round), so it stays 0; it is kept for the
+// prost_relay_reordered_total metric.
 func (r *Relay) Reordered() int64 { return r.reordered.Load() }
 
 // Leader reports whether this relay currently holds the leader lock.
@@ -141,6 +148,18 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 var errNotLeader = errors.New("another relay is the leader")
+
+// errAcked marks a publish JetStream acknowledged (see round).
+var errAcked = errors.New("acknowledged")
+
+// orderKey is what a row's publish must stay in order with: its tenant and
+// partition key. An event without a key is ordered with nothing ("").
+func orderKey(row outboxdb.PendingBatchRow) string {
+	if row.PartitionKey == nil || *row.PartitionKey == "" {
+		return ""
+	}
+	return row.TenantID.String() + "\x00" + *row.PartitionKey
+}
 
 // lead takes the leader lock on a dedicated connection and relays until an
 // error or ctx ends. The connection is closed, not returned to the pool, so
@@ -202,8 +221,40 @@ func (r *Relay) round(ctx context.Context, q *outboxdb.Queries) (int, error) {
 		return 0, nil
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(rows))
+	// results[i] is nil until futures[i] resolved, then errAcked or its error.
+	results := make([]error, 0, len(rows))
+	wait := func(i int) error {
+		if results[i] != nil {
+			return results[i]
+		}
+		timeout := time.NewTimer(r.cfg.AckTimeout)
+		defer timeout.Stop()
+		select {
+		case <-futures[i].Ok():
+			results[i] = errAcked
+		case err := <-futures[i].Err():
+			results[i] = err
+		case <-timeout.C:
+			results[i] = errors.New("timed out waiting for JetStream acknowledgements")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return results[i]
+	}
+	// inFlight is the last row published per partition key: the next row of
+	// the key waits for it, so a key never has two rows in flight (see the
+	// package doc). Rows of different keys are pipelined.
+	inFlight := map[string]int{}
 	var pubErr error
+publish:
 	for _, row := range rows {
+		key := orderKey(row)
+		if j, ok := inFlight[key]; ok && key != "" {
+			if err := wait(j); err != errAcked {
+				pubErr = err
+				break publish
+			}
+		}
 		msg := &nats.Msg{
 			Subject: row.Subject,
 			Data:    row.Envelope,
@@ -222,47 +273,27 @@ func (r *Relay) round(ctx context.Context, q *outboxdb.Queries) (int, error) {
 			pubErr = err
 			break
 		}
+		inFlight[key] = len(futures)
 		futures = append(futures, f)
+		results = append(results, nil)
+	}
+	if ctx.Err() != nil {
+		return 0, nil
 	}
 	// Count the acknowledged prefix: rows after the first failure stay
 	// pending, so a retry never runs ahead of an earlier failure.
 	acked := 0
-	timeout := time.NewTimer(r.cfg.AckTimeout)
-	defer timeout.Stop()
-wait:
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-			acked++
-		case err := <-f.Err():
-			pubErr = err
-			break wait
-		case <-timeout.C:
-			pubErr = errors.New("timed out waiting for JetStream acknowledgements")
-			break wait
-		case <-ctx.Done():
-			return 0, nil
-		}
-	}
-	if pubErr != nil && acked+1 < len(futures) {
-		// Rows after the failed one may have been stored already (a stream
-		// leader change mid-round can do that). Their retry is dropped as a
-		// duplicate, so they stay ahead of the failed row in the stream:
-		// per-key order may be broken for those partitions. Say so loudly.
-		late := 0
-		for _, f := range futures[acked+1:] {
-			select {
-			case <-f.Ok():
-				late++
-			case <-f.Err():
-			case <-time.After(50 * time.Millisecond):
+	for i := range futures {
+		if err := wait(i); err != errAcked {
+			if ctx.Err() != nil {
+				return 0, nil
 			}
+			if pubErr == nil {
+				pubErr = err
+			}
+			break
 		}
-		if late > 0 {
-			r.reordered.Add(int64(late))
-			r.cfg.Logger.Error("relay: rows after a failed publish were stored before it; per-key order may be broken for their partitions",
-				"failed_outbox_id", rows[acked].ID, "stored_after_it", late, "error", pubErr)
-		}
+		acked++
 	}
 	if acked > 0 {
 		ids := make([]int64, acked)

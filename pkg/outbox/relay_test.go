@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -283,3 +284,92 @@ func startConsumer(t *testing.T, c *consumer.Consumer) {
 		wg.Wait()
 	})
 }
+
+// TestRelayOneInFlightPerKey: rows of different partition keys are
+// published without waiting for each other's acknowledgements, but a row
+// waits for the acknowledgement of the previous row with its key. JetStream
+// can store a publish late, after the relay gave up on it (a stream leader
+// change); a later row of its key was then never sent, so the late copy
+// cannot land behind it and break per-key order.
+func TestRelayOneInFlightPerKey(t *testing.T) {
+	b := setup(t)
+	tenant := uuid.New()
+	evs := testEvents(tenant, "e", 60)
+	keyOf := map[string]string{} // Nats-Msg-Id -> partition key
+	for i := range evs {
+		key := "customer-" + strconv.Itoa(i%5)
+		evs[i].PartitionKey = key
+		evs[i].OutboxSubject = subjects.Event(tenant, subjects.Partition(key, 4), evs[i].Type)
+		keyOf[subjects.MsgID(tenant, evs[i].Source, evs[i].ID)] = key
+	}
+	js := &watchedJS{JetStream: b.js, keyOf: keyOf, inFlight: map[string]int{}}
+	r := outbox.New(testDB.Pool, js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond})
+	start(t, r)
+	ids := store(t, false, evs...)
+	b.waitMarked(t, ids)
+
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	require.Equal(t, 1, js.maxPerKey, "a key had two rows in flight")
+	require.Greater(t, js.maxTotal, 1, "keys are pipelined")
+	msgs := b.messages(t, tenant)
+	require.Len(t, msgs, len(evs))
+	for i, m := range msgs {
+		require.Equal(t, subjects.MsgID(tenant, evs[i].Source, evs[i].ID), m.Headers().Get(jetstream.MsgIDHeader),
+			"still published in outbox order")
+	}
+}
+
+// watchedJS counts the relay's publishes in flight, per partition key and in
+// all.
+type watchedJS struct {
+	jetstream.JetStream
+	keyOf           map[string]string
+	mu              sync.Mutex
+	inFlight        map[string]int
+	total, maxTotal int
+	maxPerKey       int
+}
+
+func (w *watchedJS) PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	f, err := w.JetStream.PublishMsgAsync(m, opts...)
+	if err != nil {
+		return f, err
+	}
+	key := w.keyOf[m.Header.Get(jetstream.MsgIDHeader)]
+	w.mu.Lock()
+	w.inFlight[key]++
+	w.total++
+	w.maxPerKey = max(w.maxPerKey, w.inFlight[key])
+	w.maxTotal = max(w.maxTotal, w.total)
+	w.mu.Unlock()
+	out := &watchedFuture{PubAckFuture: f, ok: make(chan *jetstream.PubAck, 1), err: make(chan error, 1)}
+	go func() {
+		var ack *jetstream.PubAck
+		var err error
+		select {
+		case ack = <-f.Ok():
+		case err = <-f.Err():
+		}
+		w.mu.Lock()
+		w.inFlight[key]--
+		w.total--
+		w.mu.Unlock()
+		if err != nil {
+			out.err <- err
+		} else {
+			out.ok <- ack
+		}
+	}()
+	return out, nil
+}
+
+// watchedFuture hands on its future's outcome once watchedJS counted it.
+type watchedFuture struct {
+	jetstream.PubAckFuture
+	ok  chan *jetstream.PubAck
+	err chan error
+}
+
+func (f *watchedFuture) Ok() <-chan *jetstream.PubAck { return f.ok }
+func (f *watchedFuture) Err() <-chan error            { return f.err }

@@ -33,7 +33,8 @@ func (q *Queries) MarkPublished(ctx context.Context, ids []int64) error {
 }
 
 const pendingBatch = `-- name: PendingBatch :many
-SELECT o.id, o.subject, o.created_at, o.traceparent, o.tracestate, e.tenant_id, e.source, e.id AS event_id, e.envelope
+SELECT o.id, o.subject, o.created_at, o.traceparent, o.tracestate, e.tenant_id, e.source, e.id AS event_id, e.envelope,
+       e.partition_key
 FROM outbox o
 JOIN events e ON e.seq = o.event_seq
 WHERE o.published_at IS NULL
@@ -42,15 +43,16 @@ LIMIT $1
 `
 
 type PendingBatchRow struct {
-	ID          int64
-	Subject     string
-	CreatedAt   time.Time
-	Traceparent *string
-	Tracestate  *string
-	TenantID    uuid.UUID
-	Source      string
-	EventID     string
-	Envelope    []byte
+	ID           int64
+	Subject      string
+	CreatedAt    time.Time
+	Traceparent  *string
+	Tracestate   *string
+	TenantID     uuid.UUID
+	Source       string
+	EventID      string
+	Envelope     []byte
+	PartitionKey *string
 }
 
 // The oldest unpublished rows, in the order they were written. Rows of a
@@ -75,6 +77,7 @@ func (q *Queries) PendingBatch(ctx context.Context, maxRows int32) ([]PendingBat
 			&i.Source,
 			&i.EventID,
 			&i.Envelope,
+			&i.PartitionKey,
 		); err != nil {
 			return nil, err
 		}
