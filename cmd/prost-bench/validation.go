@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
-	"github.com/prost-platform/prost/pkg/registry"
+	"github.com/prost-platform/prost/pkg/domain/registry"
 )
 
 // benchSchema is the JSON Schema of the benchmark's order.placed data

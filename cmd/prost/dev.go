@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/prost-platform/prost/pkg/apps"
+	"github.com/prost-platform/prost/pkg/domain/apps"
 )
 
 // devApp is the demo App's credentials, kept in PROST_DATA_DIR/demo-app.json

@@ -20,10 +20,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/prost-platform/prost/pkg/apps"
-	"github.com/prost-platform/prost/pkg/audit"
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dlq"
+	"github.com/prost-platform/prost/pkg/domain/apps"
+	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/migrate"
@@ -179,17 +179,17 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 
 	var rel *outbox.Relay
 	if has("relay") {
-		rel = relay.New(p.pool, p.js, relay.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
+		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
 			Logger: p.log.With("service", "relay")})
 		metrics.WatchRelay(rel)
 		goRun("relay", rel.Run)
 	}
 	if has("governance") {
-		cfg, err := p.consumerConfig(governance.ConsumerName, "governance")
+		cfg, err := p.consumerConfig(governancesvc.ConsumerName, "governance")
 		if err != nil {
 			return err
 		}
-		c, err := governance.New(p.pool, p.js, cfg)
+		c, err := governancesvc.New(p.pool, p.js, cfg)
 		if err != nil {
 			return err
 		}
@@ -220,10 +220,10 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 			wg.Wait()
 			return err
 		}
-		gw := gateway.New(gateway.Deps{
+		gw := gatewaysvc.New(gatewaysvc.Deps{
 			Pool: p.pool, Apps: apps.NewStore(p.pool, apps.Config{}), Committer: committer, Ready: p.ready, DLQ: dm,
 			Metrics: metrics, Rules: p.rulesHandlers(), Routes: routes, Events: events,
-		}, gateway.Config{
+		}, gatewaysvc.Config{
 			AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 			Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: p.log.With("service", "gateway"),
 			MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout,

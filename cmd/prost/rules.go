@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/prost-platform/prost/pkg/dlq"
+	"github.com/prost-platform/prost/pkg/domain/rules"
 	"github.com/prost-platform/prost/pkg/jobs"
-	"github.com/prost-platform/prost/pkg/rules"
-	"github.com/prost-platform/prost/pkg/rules/secretbox"
-	rulesvc "github.com/prost-platform/prost/services/rules"
+	"github.com/prost-platform/prost/pkg/secretbox"
+	"github.com/prost-platform/prost/services/rules"
 )
 
 // secretsKey parses PROST_SECRETS_KEY; nil when it is not set (webhook
@@ -55,12 +55,12 @@ func (p *platform) startRules(goRun func(string, func(context.Context) error)) e
 	if k == nil {
 		p.log.Warn("PROST_SECRETS_KEY is not set: webhook deliveries will fail until it is")
 	}
-	ccfg, err := p.consumerConfig(rulesvc.ConsumerName, "rules")
+	ccfg, err := p.consumerConfig(rulessvc.ConsumerName, "rules")
 	if err != nil {
 		return err
 	}
 	log := p.log.With("service", "rules")
-	svc, err := rulesvc.New(p.pool, p.js, rulesvc.Config{
+	svc, err := rulessvc.New(p.pool, p.js, rulessvc.Config{
 		Consumer:   ccfg,
 		Engine:     rules.EngineConfig{Partitions: p.env.Partitions, Logger: log},
 		SecretsKey: k,

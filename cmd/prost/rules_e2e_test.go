@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/prost-platform/prost/pkg/rules/secretbox"
-	"github.com/prost-platform/prost/pkg/rules/webhook"
+	"github.com/prost-platform/prost/pkg/secretbox"
+	"github.com/prost-platform/prost/pkg/webhook"
 )
 
 func (s *stack) tenantJSON(c creds, method, path, body string) (int, map[string]any) {

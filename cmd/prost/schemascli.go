@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/prost-platform/prost/pkg/contracts"
+	"github.com/prost-platform/prost/pkg/domain/contracts"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/schemacompat"
 )

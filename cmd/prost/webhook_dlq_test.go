@@ -15,7 +15,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/jobs"
-	"github.com/prost-platform/prost/pkg/rules/secretbox"
+	"github.com/prost-platform/prost/pkg/secretbox"
 )
 
 // TestWebhookDeadLetterReplay: a receiver that answers 500 sees the delivery

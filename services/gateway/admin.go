@@ -1,4 +1,4 @@
-package gateway
+package gatewaysvc
 
 import (
 	"encoding/base64"
@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/prost-platform/prost/pkg/apps"
-	"github.com/prost-platform/prost/pkg/audit"
+	"github.com/prost-platform/prost/pkg/domain/apps"
+	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/problem"
 )
 

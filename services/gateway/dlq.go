@@ -1,4 +1,4 @@
-package gateway
+package gatewaysvc
 
 import (
 	"net/http"

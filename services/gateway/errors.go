@@ -1,17 +1,17 @@
-package gateway
+package gatewaysvc
 
 import (
 	"context"
 	"errors"
 	"net/http"
 
-	"github.com/prost-platform/prost/pkg/apps"
-	"github.com/prost-platform/prost/pkg/audit"
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/dlq"
+	"github.com/prost-platform/prost/pkg/domain/apps"
+	"github.com/prost-platform/prost/pkg/domain/audit"
+	"github.com/prost-platform/prost/pkg/domain/registry"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/problem"
-	"github.com/prost-platform/prost/pkg/registry"
 )
 
 // errTenantMismatch is a request naming a tenant other than the caller's.

@@ -1,4 +1,4 @@
-package gateway
+package gatewaysvc
 
 import (
 	"bytes"
@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/prost-platform/prost/pkg/audit"
 	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/subjects"

@@ -1,6 +1,6 @@
 // Package gateway is PROST's HTTP edge: the authenticated CloudEvents ingest
 // API, the tenant read APIs, the admin API and the health endpoints.
-package gateway
+package gatewaysvc
 
 import (
 	"context"
@@ -23,9 +23,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
-	"github.com/prost-platform/prost/pkg/apps"
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/dlq"
+	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/problem"

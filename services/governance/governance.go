@@ -1,13 +1,13 @@
 // Package governance is PROST's audit service: a consumer that appends every
 // accepted event to its tenant's hash-chained audit log (see pkg/audit).
-package governance
+package governancesvc
 
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/prost-platform/prost/pkg/audit"
 	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/domain/audit"
 )
 
 // ConsumerName is the durable JetStream consumer name (and idempotency

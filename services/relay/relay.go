@@ -1,7 +1,7 @@
 // Package relay is PROST's outbox relay service: it publishes every committed
 // outbox row to NATS JetStream (see pkg/outbox for the guarantees). Run as
 // many as you like: one is the leader, the others stand by.
-package relay
+package relaysvc
 
 import (
 	"context"

@@ -14,7 +14,7 @@
 // called with it. Retrying the discarded job (jobs.Client.Retry) or inserting
 // it again delivers the message once: a delivered webhook-id is recorded in
 // the same transaction as the job's completion and never sent again.
-package rules
+package rulessvc
 
 import (
 	"bytes"
@@ -32,10 +32,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/domain/rules"
 	"github.com/prost-platform/prost/pkg/jobs"
-	prules "github.com/prost-platform/prost/pkg/rules"
-	"github.com/prost-platform/prost/pkg/rules/secretbox"
-	"github.com/prost-platform/prost/pkg/rules/webhook"
+	"github.com/prost-platform/prost/pkg/secretbox"
+	"github.com/prost-platform/prost/pkg/webhook"
 )
 
 // ConsumerName is the durable consumer name (idempotency namespace and DLQ
@@ -51,7 +51,7 @@ type Config struct {
 	// policy, logger); its Name is set to ConsumerName.
 	Consumer consumer.Config
 	// Engine tunes rule evaluation; its Partitions should be the gateway's.
-	Engine prules.EngineConfig
+	Engine rules.EngineConfig
 	// Jobs tunes the job workers; OnDiscard is set by the service (see
 	// DeadLetter).
 	Jobs jobs.Config
@@ -75,8 +75,8 @@ type Config struct {
 type Service struct {
 	Consumer *consumer.Consumer
 	Jobs     *jobs.Client
-	Engine   *prules.Engine
-	store    *prules.Store
+	Engine   *rules.Engine
+	store    *rules.Store
 	cfg      Config
 	log      *slog.Logger
 }
@@ -98,8 +98,8 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	if cfg.Jobs.Logger == nil {
 		cfg.Jobs.Logger = cfg.Logger
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, store: prules.NewStore(pool, cfg.SecretsKey)}
-	s.Engine = prules.NewEngine(pool, cfg.Engine)
+	s := &Service{cfg: cfg, log: cfg.Logger, store: rules.NewStore(pool, cfg.SecretsKey)}
+	s.Engine = rules.NewEngine(pool, cfg.Engine)
 	cc := cfg.Consumer
 	cc.Name = ConsumerName
 	if cc.Logger == nil {
@@ -114,10 +114,10 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	if s.Jobs, err = jobs.NewClient(pool, jc); err != nil {
 		return nil, err
 	}
-	if err := s.Jobs.Register(prules.KindWebhook, s.deliver); err != nil {
+	if err := s.Jobs.Register(rules.KindWebhook, s.deliver); err != nil {
 		return nil, err
 	}
-	if err := s.Jobs.Register(prules.KindScheduled, s.Engine.RunScheduled); err != nil {
+	if err := s.Jobs.Register(rules.KindScheduled, s.Engine.RunScheduled); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -138,7 +138,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 // deliver is the rules.webhook job handler.
 func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
-	var a prules.WebhookJob
+	var a rules.WebhookJob
 	if err := json.Unmarshal(j.Args, &a); err != nil || j.TenantID == nil || a.WebhookID == "" {
 		return jobs.Cancel(fmt.Errorf("webhook: unreadable job args: %v", err))
 	}
@@ -154,17 +154,17 @@ func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
 	}
 	target, err := s.store.Webhook(ctx, tenant, a.RuleID)
 	switch {
-	case errors.Is(err, prules.ErrNotFound):
+	case errors.Is(err, rules.ErrNotFound):
 		return jobs.Cancel(err)
 	case err != nil:
 		return err
-	case target.RuleStatus != prules.StatusActive:
+	case target.RuleStatus != rules.StatusActive:
 		return jobs.Cancel(errors.New("webhook: the rule is disabled"))
-	case target.WebhookStatus != prules.StatusActive:
+	case target.WebhookStatus != rules.StatusActive:
 		return jobs.Cancel(errors.New("webhook: the rule's webhook is disabled (the receiver answered 410 Gone)"))
 	}
 	body, err := s.store.EventEnvelope(ctx, tenant, a.Event.Source, a.Event.ID)
-	if errors.Is(err, prules.ErrNotFound) {
+	if errors.Is(err, rules.ErrNotFound) {
 		return jobs.Cancel(err)
 	}
 	if err != nil {
@@ -187,14 +187,14 @@ func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
-	rec := prules.DeliveryRecord{WebhookID: a.WebhookID, TenantID: tenant, RuleID: a.RuleID, DecisionID: a.DecisionID, URL: a.URL,
+	rec := rules.DeliveryRecord{WebhookID: a.WebhookID, TenantID: tenant, RuleID: a.RuleID, DecisionID: a.DecisionID, URL: a.URL,
 		HTTPStatus: resp.StatusCode, Attempts: j.Attempt, JobID: j.ID}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		rec.Status = "delivered"
 		log.Debug("webhook: delivered", "status", resp.StatusCode)
 		return pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
-			if err := prules.RecordDelivery(ctx, tx, rec); err != nil {
+			if err := rules.RecordDelivery(ctx, tx, rec); err != nil {
 				return err
 			}
 			return jobs.CompleteTx(ctx, tx, j)
@@ -205,7 +205,7 @@ func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
 		if err := s.store.DisableWebhook(ctx, tenant, a.RuleID, "the receiver at "+a.URL+" answered 410 Gone"); err != nil {
 			return err
 		}
-		if err := prules.RecordDelivery(ctx, s.store.Pool(), rec); err != nil {
+		if err := rules.RecordDelivery(ctx, s.store.Pool(), rec); err != nil {
 			return err
 		}
 		return jobs.Cancel(errors.New("webhook: the receiver answered 410 Gone"))
@@ -217,10 +217,10 @@ func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
 // onDiscard records a dead webhook message and hands the job to DeadLetter.
 func (s *Service) onDiscard(ctx context.Context, j *jobs.Job) {
 	log := s.log.With("job_id", j.ID, "kind", j.Kind, "attempts", j.Attempt)
-	if j.Kind == prules.KindWebhook && j.TenantID != nil {
-		var a prules.WebhookJob
+	if j.Kind == rules.KindWebhook && j.TenantID != nil {
+		var a rules.WebhookJob
 		if json.Unmarshal(j.Args, &a) == nil {
-			err := prules.RecordDelivery(ctx, s.store.Pool(), prules.DeliveryRecord{WebhookID: a.WebhookID, TenantID: *j.TenantID,
+			err := rules.RecordDelivery(ctx, s.store.Pool(), rules.DeliveryRecord{WebhookID: a.WebhookID, TenantID: *j.TenantID,
 				RuleID: a.RuleID, DecisionID: a.DecisionID, URL: a.URL, Status: "dead", Attempts: j.Attempt, JobID: j.ID, Error: j.LastError})
 			if err != nil {
 				log.Error("webhook: cannot record the dead message", "error", err)

@@ -1,4 +1,4 @@
-package rules_test
+package rulessvc_test
 
 import (
 	"context"
@@ -20,15 +20,15 @@ import (
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dlq"
+	"github.com/prost-platform/prost/pkg/domain/rules"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/prosttest"
-	prules "github.com/prost-platform/prost/pkg/rules"
-	"github.com/prost-platform/prost/pkg/rules/secretbox"
-	"github.com/prost-platform/prost/pkg/rules/webhook"
+	"github.com/prost-platform/prost/pkg/secretbox"
 	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/subjects"
-	rules "github.com/prost-platform/prost/services/rules"
+	"github.com/prost-platform/prost/pkg/webhook"
+	"github.com/prost-platform/prost/services/rules"
 )
 
 var testDB *prosttest.Database
@@ -38,15 +38,15 @@ func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 type harness struct {
 	t      *testing.T
 	js     jetstream.JetStream
-	svc    *rules.Service
-	store  *prules.Store
+	svc    *rulessvc.Service
+	store  *rules.Store
 	tenant uuid.UUID
 
 	mu   sync.Mutex
 	dead []*jobs.Job
 }
 
-func start(t *testing.T, tweak func(*rules.Config)) *harness {
+func start(t *testing.T, tweak func(*rulessvc.Config)) *harness {
 	t.Helper()
 	ns := prosttest.NATS(t)
 	nc, err := nats.Connect(ns.URL())
@@ -59,8 +59,8 @@ func start(t *testing.T, tweak func(*rules.Config)) *harness {
 	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
 
 	key, _ := secretbox.NewKey()
-	h := &harness{t: t, js: js, store: prules.NewStore(testDB.Pool, &key), tenant: uuid.New()}
-	cfg := rules.Config{
+	h := &harness{t: t, js: js, store: rules.NewStore(testDB.Pool, &key), tenant: uuid.New()}
+	cfg := rulessvc.Config{
 		Consumer:   consumer.Config{Retry: consumer.RetryPolicy{Backoff: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second}},
 		Jobs:       jobs.Config{PollInterval: 50 * time.Millisecond, Workers: 4},
 		SecretsKey: &key,
@@ -74,7 +74,7 @@ func start(t *testing.T, tweak func(*rules.Config)) *harness {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	h.svc, err = rules.New(testDB.Pool, js, cfg)
+	h.svc, err = rulessvc.New(testDB.Pool, js, cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -91,9 +91,9 @@ func start(t *testing.T, tweak func(*rules.Config)) *harness {
 	return h
 }
 
-func (h *harness) createRule(doc string) (prules.Rule, string) {
+func (h *harness) createRule(doc string) (rules.Rule, string) {
 	h.t.Helper()
-	c, err := prules.ParseDocument([]byte(doc))
+	c, err := rules.ParseDocument([]byte(doc))
 	require.NoError(h.t, err)
 	r, secret, err := h.store.Create(h.t.Context(), h.tenant, c)
 	require.NoError(h.t, err)
@@ -120,16 +120,16 @@ func (h *harness) post(structured string) string {
 	return id
 }
 
-func (h *harness) decisions() []prules.Decision {
+func (h *harness) decisions() []rules.Decision {
 	h.t.Helper()
-	ds, _, err := h.store.Decisions(h.t.Context(), prules.DecisionQuery{TenantID: h.tenant})
+	ds, _, err := h.store.Decisions(h.t.Context(), rules.DecisionQuery{TenantID: h.tenant})
 	require.NoError(h.t, err)
 	return ds
 }
 
-func (h *harness) waitDecisions(n int) []prules.Decision {
+func (h *harness) waitDecisions(n int) []rules.Decision {
 	h.t.Helper()
-	var ds []prules.Decision
+	var ds []rules.Decision
 	require.Eventually(h.t, func() bool { ds = h.decisions(); return len(ds) >= n }, 15*time.Second, 20*time.Millisecond)
 	return ds
 }
@@ -184,9 +184,9 @@ func TestFiresOnceUnderRedelivery(t *testing.T) {
 
 	// A replay of the same message (as the DLQ does): the idempotency
 	// record turns it into a skip.
-	msg := nats.NewMsg(dlq.ReplaySubject(rules.ConsumerName, subjects.Event(h.tenant, 0, "payment.failed")))
+	msg := nats.NewMsg(dlq.ReplaySubject(rulessvc.ConsumerName, subjects.Event(h.tenant, 0, "payment.failed")))
 	msg.Header.Set(dlq.HeaderMsgID, msgID)
-	ev, err := prules.NewStore(testDB.Pool, nil).EventEnvelope(t.Context(), h.tenant, "/billing", "p-1")
+	ev, err := rules.NewStore(testDB.Pool, nil).EventEnvelope(t.Context(), h.tenant, "/billing", "p-1")
 	require.NoError(t, err)
 	msg.Data = ev
 	_, err = h.js.PublishMsg(t.Context(), msg)
@@ -196,8 +196,8 @@ func TestFiresOnceUnderRedelivery(t *testing.T) {
 	require.Len(t, h.decisions(), 1)
 	require.Equal(t, "p-1", ds[0].EventID)
 	require.Equal(t, 1, h.count(`SELECT count(*) FROM events WHERE tenant_id = $1 AND type = 'alert.raised'`, h.tenant))
-	require.Equal(t, 1, h.count(`SELECT count(*) FROM events WHERE tenant_id = $1 AND type = $2`, h.tenant, prules.DecisionType))
-	require.Equal(t, 1, h.count(`SELECT count(*) FROM jobs WHERE tenant_id = $1 AND kind = $2`, h.tenant, prules.KindScheduled))
+	require.Equal(t, 1, h.count(`SELECT count(*) FROM events WHERE tenant_id = $1 AND type = $2`, h.tenant, rules.DecisionType))
+	require.Equal(t, 1, h.count(`SELECT count(*) FROM jobs WHERE tenant_id = $1 AND kind = $2`, h.tenant, rules.KindScheduled))
 }
 
 // receiver is a webhook endpoint that verifies every signature.
@@ -288,7 +288,7 @@ func TestWebhookIsSigned(t *testing.T) {
 // message exactly once; inserting the job yet again delivers nothing more.
 func TestWebhookRetriesDeadLettersAndReplays(t *testing.T) {
 	backoff := func(attempt int) time.Duration { return time.Duration(attempt) * 400 * time.Millisecond }
-	h := start(t, func(c *rules.Config) {
+	h := start(t, func(c *rulessvc.Config) {
 		c.Engine.WebhookMaxAttempts = 3
 		c.Jobs.Backoff = backoff
 	})
@@ -299,7 +299,7 @@ func TestWebhookRetriesDeadLettersAndReplays(t *testing.T) {
 
 	require.Eventually(t, func() bool { return len(h.deadJobs()) == 1 }, 20*time.Second, 20*time.Millisecond)
 	dead := h.deadJobs()[0]
-	require.Equal(t, prules.KindWebhook, dead.Kind)
+	require.Equal(t, rules.KindWebhook, dead.Kind)
 	require.Equal(t, jobs.StateDiscarded, dead.State)
 	require.Equal(t, 3, dead.Attempt)
 	require.Contains(t, dead.LastError, "answered 500")
@@ -313,7 +313,7 @@ func TestWebhookRetriesDeadLettersAndReplays(t *testing.T) {
 		require.GreaterOrEqual(t, gap, backoff(i)-50*time.Millisecond, "attempt %d came after the backoff", i+1)
 	}
 	require.Equal(t, []string{ids[0], ids[0], ids[0]}, ids, "the webhook-id is the same on every attempt")
-	var a prules.WebhookJob
+	var a rules.WebhookJob
 	require.NoError(t, json.Unmarshal(dead.Args, &a))
 	require.Equal(t, ids[0], a.WebhookID)
 	ds := h.decisions()
@@ -334,7 +334,7 @@ func TestWebhookRetriesDeadLettersAndReplays(t *testing.T) {
 	require.ErrorIs(t, err, jobs.ErrNotRetryable, "a delivered job is not replayed again")
 
 	// The same job inserted again (a second replay) is not sent again.
-	j2, inserted, err := h.svc.Jobs.Insert(t.Context(), jobs.InsertParams{TenantID: &h.tenant, Kind: prules.KindWebhook, Args: dead.Args, UniqueKey: a.WebhookID})
+	j2, inserted, err := h.svc.Jobs.Insert(t.Context(), jobs.InsertParams{TenantID: &h.tenant, Kind: rules.KindWebhook, Args: dead.Args, UniqueKey: a.WebhookID})
 	require.NoError(t, err)
 	require.True(t, inserted)
 	require.Eventually(t, func() bool {
@@ -355,7 +355,7 @@ func TestWebhookGoneDisablesTheWebhook(t *testing.T) {
 	h.post(payment("p-1", 10))
 	require.Eventually(t, func() bool {
 		got, err := h.store.Get(t.Context(), h.tenant, r.ID)
-		return err == nil && got.Webhook.Status == prules.StatusDisabled
+		return err == nil && got.Webhook.Status == rules.StatusDisabled
 	}, 15*time.Second, 20*time.Millisecond)
 	ds := h.decisions()
 	require.Eventually(t, func() bool {

@@ -1,0 +1,250 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/domain/contracts"
+)
+
+// ContractRules gives what ingest takes from a tenant's contract for an
+// event type; *contracts.Store implements it.
+type ContractRules interface {
+	Rules(ctx context.Context, tenant uuid.UUID, eventType string) (contracts.Rules, error)
+}
+
+// Ingest checks events at ingest against their tenant's registry and
+// contracts. It is safe for concurrent use.
+type Ingest struct {
+	reg       *Registry
+	contracts ContractRules
+}
+
+// NewIngest returns the ingest check; cs may be nil (no contract rules).
+func NewIngest(reg *Registry, cs ContractRules) *Ingest {
+	return &Ingest{reg: reg, contracts: cs}
+}
+
+// CheckEvents checks a request's events for tenant:
+//
+//   - each event's data is validated against the version its dataschema
+//     names (urn:prost:schema:<type>:<n> or .../v1/registry/subjects/<type>/versions/<n>,
+//     which must be registered), or else against the latest version of its
+//     type;
+//   - an event whose type has no version follows the tenant's
+//     unregistered-types policy: reject (an error saying how to register)
+//     or accept (stored without validation);
+//   - an event of a contract with payment data is refused when its data
+//     holds a card-number-like value.
+//
+// It returns, per event, the partition key its contract's partition_key
+// pointer yields from data ("" when none, or when the event has a
+// partitionkey extension); the slice is nil when no event has one. When any
+// event fails, the error is an *IngestError listing every problem (Index is
+// the event's position when batch is set, else -1). Other errors are
+// failures to read the registry.
+func (in *Ingest) CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloudevent.Event, batch bool) ([]string, error) {
+	var keys []string
+	var probs []Problem
+	for i := range evs {
+		idx := -1
+		if batch {
+			idx = i
+		}
+		key, ps, err := in.check(ctx, tenant, &evs[i], idx)
+		if err != nil {
+			return nil, err
+		}
+		probs = append(probs, ps...)
+		if key != "" {
+			if keys == nil {
+				keys = make([]string, len(evs))
+			}
+			keys[i] = key
+		}
+	}
+	if len(probs) > 0 {
+		return nil, &IngestError{Problems: probs}
+	}
+	return keys, nil
+}
+
+func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int) (string, []Problem, error) {
+	var probs []Problem
+	add := func(field, pointer, keyword, detail string) {
+		probs = append(probs, Problem{Index: idx, Field: field, Pointer: pointer, Keyword: keyword, Detail: detail})
+	}
+	// data is decoded at most once, for the schema, the card check and the
+	// partition key.
+	var decoded any
+	var decodeErr error
+	var decodedOnce bool
+	data := func() (any, error) {
+		if !decodedOnce {
+			decodedOnce = true
+			if e.Data != nil {
+				decoded, decodeErr = jsonschema.UnmarshalJSON(bytes.NewReader(e.Data))
+			}
+		}
+		return decoded, decodeErr
+	}
+
+	sch, ref, ok, err := in.schemaFor(ctx, tenant, e, add)
+	if err != nil {
+		return "", nil, err
+	}
+	if ok {
+		switch {
+		case e.DataBase64 != nil:
+			add("data", "", "type", fmt.Sprintf("data must be JSON: %s has a registered schema (%s)", e.Type, ref.URN()))
+		default:
+			v, err := data()
+			if err != nil {
+				add("data", "", "", "data is not JSON: "+err.Error())
+				break
+			}
+			for _, de := range validateData(sch, v) {
+				add("data", de.pointer, de.keyword, fmt.Sprintf("%s (schema %s)", de.message, ref.URN()))
+			}
+		}
+	}
+
+	var key string
+	if in.contracts != nil {
+		rules, err := in.contracts.Rules(ctx, tenant, e.Type)
+		if err != nil {
+			return "", nil, err
+		}
+		if rules.Payment && e.Data != nil {
+			if v, err := data(); err == nil {
+				if p, found := contracts.FindCardNumber(v); found {
+					add("data", p, "contract", "the contract of "+e.Type+" classifies payment data: a card number (13-19 digits passing the Luhn check) must never be sent (PCI DSS)")
+				}
+			}
+		}
+		if rules.PartitionKey != "" {
+			if _, has := e.Extension("partitionkey"); !has && e.Data != nil {
+				if v, err := data(); err == nil {
+					key = pointerValue(v, rules.PartitionKey)
+				}
+			}
+		}
+	}
+	return key, probs, nil
+}
+
+// schemaFor finds the compiled schema an event's data must match. ok is
+// false when there is none to apply (an accepted unregistered type) or a
+// problem was reported.
+func (in *Ingest) schemaFor(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, add func(field, pointer, keyword, detail string)) (*jsonschema.Schema, Ref, bool, error) {
+	reg := in.reg
+	if e.DataSchema != "" {
+		ref, named, err := ParseRef(e.DataSchema)
+		if err != nil {
+			add("dataschema", "", "", err.Error())
+			return nil, Ref{}, false, nil
+		}
+		if named {
+			st, err := reg.loadState(ctx, tenant, ref.Subject)
+			if err != nil {
+				return nil, Ref{}, false, err
+			}
+			vr, found := st.find(ref.Version)
+			if !found {
+				add("dataschema", "", "", fmt.Sprintf("%s names version %d of %q, which is not registered (GET /v1/registry/subjects/%s/versions lists the versions)",
+					e.DataSchema, ref.Version, ref.Subject, pathEscape(ref.Subject)))
+				return nil, Ref{}, false, nil
+			}
+			sch, err := reg.compiledFor(ctx, tenant, ref.Subject, st, vr)
+			if err != nil {
+				return nil, Ref{}, false, err
+			}
+			return sch, ref, true, nil
+		}
+	}
+	st, err := reg.loadState(ctx, tenant, e.Type)
+	if err != nil {
+		return nil, Ref{}, false, err
+	}
+	vr, found := st.latest()
+	if !found {
+		pol, err := reg.unregisteredPolicy(ctx, tenant)
+		if err != nil {
+			return nil, Ref{}, false, err
+		}
+		if pol == UnregisteredReject {
+			add("type", "", "", fmt.Sprintf("no schema is registered for type %q and this App rejects unregistered types: register one with "+
+				"POST /v1/registry/subjects/%s/versions {\"schema\": ...} (or prost schemas register --type %s --file schema.json), "+
+				"or accept unregistered types with PUT /v1/registry/config {\"unregistered_types\": \"accept\"}",
+				e.Type, pathEscape(e.Type), shellQuote(e.Type)))
+		}
+		return nil, Ref{}, false, nil
+	}
+	if e.DataSchema != "" {
+		add("dataschema", "", "", fmt.Sprintf("%s does not name a version of this registry: use %s, or leave dataschema out to validate against the latest version",
+			e.DataSchema, Ref{Subject: e.Type, Version: vr.version}.URN()))
+		return nil, Ref{}, false, nil
+	}
+	sch, err := reg.compiledFor(ctx, tenant, e.Type, st, vr)
+	if err != nil {
+		return nil, Ref{}, false, err
+	}
+	return sch, Ref{Subject: e.Type, Version: vr.version}, true, nil
+}
+
+// pointerValue returns the value at a JSON pointer in decoded data as a
+// partition key: a string as it is, any other scalar as its JSON text, ""
+// when the pointer names nothing or an object or array.
+func pointerValue(v any, pointer string) string {
+	if pointer == "" || pointer[0] != '/' {
+		return ""
+	}
+	for _, tok := range strings.Split(pointer[1:], "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[tok]; !ok {
+				return ""
+			}
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(x) {
+				return ""
+			}
+			v = x[i]
+		default:
+			return ""
+		}
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return string(x)
+	case bool:
+		return strconv.FormatBool(x)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	default:
+		return ""
+	}
+}
+
+func pathEscape(s string) string { return url.PathEscape(s) }
+
+func shellQuote(s string) string {
+	if strings.ContainsAny(s, " '\"$`\\*?[]{}()<>|&;#~!") {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return s
+}

@@ -1,0 +1,245 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/domain/contracts"
+	"github.com/prost-platform/prost/pkg/domain/registry"
+)
+
+func event(typ, data string) cloudevent.Event {
+	e := cloudevent.Event{SpecVersion: "1.0", ID: uuid.NewString(), Source: "/test", Type: typ}
+	if data != "" {
+		e.Data = []byte(data)
+	}
+	return e
+}
+
+func ingestProblems(t *testing.T, err error) []registry.Problem {
+	t.Helper()
+	var ie *registry.IngestError
+	require.True(t, errors.As(err, &ie), "want an IngestError, got %v", err)
+	return ie.Problems
+}
+
+func TestIngestValidation(t *testing.T) {
+	t.Parallel()
+	b := setup(t, registry.Config{})
+	ctx := context.Background()
+	tenant := uuid.New()
+	b.register(tenant, "order.placed", `{"type":"object","properties":{"total":{"type":"number","maximum":100},
+		"items":{"type":"array","items":{"type":"object","properties":{"sku":{"type":"string","pattern":"^[A-Z]+$"}},"required":["sku"]}}},
+		"required":["total"]}`)
+
+	check := func(batch bool, evs ...cloudevent.Event) ([]string, error) {
+		return b.ingest.CheckEvents(ctx, tenant, evs, batch)
+	}
+	keys, err := check(false, event("order.placed", `{"total":12,"items":[{"sku":"AB"}]}`))
+	require.NoError(t, err)
+	require.Nil(t, keys)
+
+	_, err = check(false, event("order.placed", `{"total":150,"items":[{"sku":"ab"},{}]}`))
+	ps := ingestProblems(t, err)
+	require.Len(t, ps, 3)
+	got := map[string]string{}
+	for _, p := range ps {
+		require.Equal(t, -1, p.Index)
+		require.Equal(t, "data", p.Field)
+		require.Contains(t, p.Detail, "urn:prost:schema:order.placed:1")
+		got[p.Pointer] = p.Keyword
+	}
+	require.Equal(t, map[string]string{"/total": "maximum", "/items/0/sku": "pattern", "/items/1": "required"}, got)
+
+	// In a batch each problem names its entry.
+	_, err = check(true, event("order.placed", `{"total":1}`), event("order.placed", `{}`), event("order.placed", `"x"`))
+	ps = ingestProblems(t, err)
+	require.Len(t, ps, 2)
+	require.Equal(t, 1, ps[0].Index)
+	require.Equal(t, "required", ps[0].Keyword)
+	require.Equal(t, 2, ps[1].Index)
+	require.Equal(t, "type", ps[1].Keyword)
+
+	// No data is validated as null.
+	_, err = check(false, event("order.placed", ""))
+	require.Equal(t, "type", ingestProblems(t, err)[0].Keyword)
+	// Binary data cannot match a JSON Schema.
+	bin := event("order.placed", "")
+	bin.DataBase64 = []byte{1, 2, 3}
+	_, err = check(false, bin)
+	require.Contains(t, ingestProblems(t, err)[0].Detail, "data must be JSON")
+}
+
+func TestIngestDataSchema(t *testing.T) {
+	t.Parallel()
+	b := setup(t, registry.Config{})
+	ctx := context.Background()
+	tenant := uuid.New()
+	b.register(tenant, "order.placed", `{"type":"object","properties":{"total":{"type":"number","maximum":100}}}`)
+	b.register(tenant, "order.placed", `{"type":"object","properties":{"total":{"type":"number","maximum":200}}}`)
+	withSchema := func(ds string) cloudevent.Event {
+		e := event("order.placed", `{"total":150}`)
+		e.DataSchema = ds
+		return e
+	}
+	// The latest version (max 200) accepts 150; version 1 does not, named
+	// either way.
+	_, err := b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{event("order.placed", `{"total":150}`)}, false)
+	require.NoError(t, err)
+	for _, ds := range []string{
+		"urn:prost:schema:order.placed:1",
+		"https://prost.example.com/v1/registry/subjects/order.placed/versions/1",
+		"http://127.0.0.1:8080/prefix/v1/registry/subjects/order%2Eplaced/versions/1",
+	} {
+		_, err = b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{withSchema(ds)}, false)
+		p := ingestProblems(t, err)[0]
+		require.Equal(t, "/total", p.Pointer, ds)
+		require.Equal(t, "maximum", p.Keyword, ds)
+	}
+	_, err = b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{withSchema("urn:prost:schema:order.placed:2")}, false)
+	require.NoError(t, err)
+
+	for ds, want := range map[string]string{
+		"urn:prost:schema:order.placed:9":         "not registered",
+		"urn:prost:schema:order.placed:latest":    "positive integer",
+		"https://schemas.example.com/order.json":  "does not name a version of this registry",
+		"urn:prost:schema:prost.rule.decision:9":  "not registered",
+		"urn:prost:schema:other.tenants.thing:1":  "not registered",
+		"https://x.example/v1/registry/subjects/": "want .../v1/registry/subjects",
+	} {
+		_, err = b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{withSchema(ds)}, false)
+		p := ingestProblems(t, err)[0]
+		require.Equal(t, "dataschema", p.Field, ds)
+		require.Contains(t, p.Detail, want, ds)
+	}
+	// A dataschema may name a platform schema.
+	e := event("my.decision.copy", `{"decision_id":"x"}`)
+	e.DataSchema = "urn:prost:schema:prost.rule.decision:1"
+	_, err = b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{e}, false)
+	require.Equal(t, "required", ingestProblems(t, err)[0].Keyword)
+}
+
+func TestIngestUnregisteredTypes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, registry.Config{}) // the default: reject
+	tenant := uuid.New()
+	_, err := b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{event("never.registered", `{}`)}, false)
+	p := ingestProblems(t, err)[0]
+	require.Equal(t, "type", p.Field)
+	require.Contains(t, p.Detail, "POST /v1/registry/subjects/never.registered/versions")
+	require.Contains(t, p.Detail, "prost schemas register --type never.registered")
+
+	// The tenant may accept them.
+	code, body := b.json(tenant, "PUT", "/v1/registry/config", `{"unregistered_types":"accept"}`)
+	require.Equal(t, 200, code, string(body))
+	_, err = b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{event("never.registered", `{}`)}, false)
+	require.NoError(t, err)
+
+	// A registry whose default is accept, and a tenant that rejects.
+	b2 := setup(t, registry.Config{UnregisteredTypes: registry.UnregisteredAccept})
+	other := uuid.New()
+	_, err = b2.ingest.CheckEvents(ctx, other, []cloudevent.Event{event("never.registered", `{}`)}, false)
+	require.NoError(t, err)
+	code, _ = b2.json(other, "PUT", "/v1/registry/config", `{"unregistered_types":"reject"}`)
+	require.Equal(t, 200, code)
+	_, err = b2.ingest.CheckEvents(ctx, other, []cloudevent.Event{event("never.registered", `{}`)}, false)
+	require.Error(t, err)
+
+	// Registering the type makes its events validated at once.
+	b2.register(other, "never.registered", `{"type":"object","required":["a"]}`)
+	_, err = b2.ingest.CheckEvents(ctx, other, []cloudevent.Event{event("never.registered", `{}`)}, false)
+	require.Equal(t, "required", ingestProblems(t, err)[0].Keyword)
+}
+
+func TestIngestContracts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, registry.Config{UnregisteredTypes: registry.UnregisteredAccept})
+	tenant := uuid.New()
+	_, _, err := b.contracts.Put(ctx, tenant, &contracts.Contract{
+		Type: "payment.captured", Owner: "billing", Description: "a payment was captured", Level: contracts.LevelStandard,
+		Schema: "urn:prost:schema:payment.captured:1", Compatibility: "BACKWARD", PartitionKey: "/customer/id", Ordered: true,
+		Idempotency: &contracts.Idempotency{Key: []string{"source", "id"}}, Retry: &contracts.Retry{MaxAttempts: 5},
+		Classification: map[string]string{"/last4": contracts.ClassPayment},
+	})
+	require.NoError(t, err)
+
+	// A card number anywhere in data is refused, naming where.
+	_, err = b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{
+		event("payment.captured", `{"customer":{"id":"c-1"},"note":"paid with 4111 1111 1111 1111"}`)}, false)
+	p := ingestProblems(t, err)[0]
+	require.Equal(t, "/note", p.Pointer)
+	require.Equal(t, "contract", p.Keyword)
+	require.Contains(t, p.Detail, "card number")
+
+	// The contract's partition key applies unless the event names its own.
+	own := event("payment.captured", `{"customer":{"id":"c-2"}}`)
+	own.SetExtension("partitionkey", "mine")
+	keys, err := b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{
+		event("payment.captured", `{"customer":{"id":"c-1"},"last4":"1111","amount":4111111111111112}`),
+		own,
+		event("payment.captured", `{"customer":{"id":42}}`),
+		event("payment.captured", `{"customer":{}}`),
+		event("other.type", `{"customer":{"id":"c-3"}}`),
+	}, true)
+	require.NoError(t, err)
+	require.Equal(t, []string{"c-1", "", "42", "", ""}, keys)
+}
+
+// BenchmarkCheckEvent measures validation at ingest per event: one event of
+// a registered type with a typical object schema, its compiled schema
+// cached.
+func BenchmarkCheckEvent(b *testing.B) {
+	ctx := context.Background()
+	reg, err := registry.New(testDB.Pool, registry.Config{})
+	require.NoError(b, err)
+	tenant := uuid.New()
+	_, _, err = reg.Register(ctx, tenant, "order.placed", []byte(`{
+		"type": "object",
+		"properties": {
+			"order_id": {"type": "string", "minLength": 1},
+			"customer": {"type": "object", "properties": {"id": {"type": "string"}, "email": {"type": "string", "format": "email"}}, "required": ["id"]},
+			"total": {"type": "number", "minimum": 0},
+			"currency": {"enum": ["EUR", "USD", "BRL"]},
+			"items": {"type": "array", "items": {"type": "object", "properties": {"sku": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}}, "required": ["sku", "qty"]}}
+		},
+		"required": ["order_id", "total", "currency"]
+	}`))
+	require.NoError(b, err)
+	in := registry.NewIngest(reg, nil)
+	data := []byte(`{"order_id":"o-1","customer":{"id":"c-1","email":"ada@example.com"},"total":12.5,"currency":"EUR","items":[{"sku":"A1","qty":2},{"sku":"B2","qty":1}]}`)
+	evs := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/bench", Type: "order.placed", Data: data}}
+	_, err = in.CheckEvents(ctx, tenant, evs, false)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := in.CheckEvents(ctx, tenant, evs, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckEventUnregistered is the cost for an event whose type has no
+// schema, under the accept policy: a cache lookup.
+func BenchmarkCheckEventUnregistered(b *testing.B) {
+	ctx := context.Background()
+	reg, err := registry.New(testDB.Pool, registry.Config{UnregisteredTypes: registry.UnregisteredAccept})
+	require.NoError(b, err)
+	in := registry.NewIngest(reg, nil)
+	evs := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/bench", Type: "not.registered", Data: []byte(`{"a":1}`)}}
+	tenant := uuid.New()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := in.CheckEvents(ctx, tenant, evs, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
