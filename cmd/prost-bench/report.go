@@ -532,7 +532,7 @@ func renderMarkdown(r *Results, jsonName string) string {
 	w("  its rate is its own ceiling on this machine; otherwise it is bounded by the work it was given.\n")
 	w("- Between PROST steps the benchmark waits (at most %s) for the relay and the audit consumer to\n", fmtDuration(c.DrainSeconds))
 	w("  catch up, so no step inherits the previous one's backlog.\n")
-	w("- Schema validation: the gateway's own check (`pkg/registry`) of the payload against a registered\n")
+	w("- Schema validation: the gateway's own check (`pkg/domain/registry`) of the payload against a registered\n")
 	w("  schema of its fields, compiled schema cached, timed in the benchmark's process for a tenth of a\n")
 	w("  step (the cost is far below the noise of an HTTP step). The load steps send an unregistered type\n")
 	w("  with `PROST_UNREGISTERED_TYPES=accept`, so their figures include no validation.\n")

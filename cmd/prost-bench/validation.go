@@ -30,7 +30,7 @@ const benchSchema = `{
 
 // measureSchemaValidation measures what validating an event's data against
 // its registered schema costs at ingest: the gateway's own check
-// (pkg/registry.Ingest.CheckEvents), run in this process on PROST's
+// (pkg/domain/registry.Ingest.CheckEvents), run in this process on PROST's
 // database with benchSchema registered for a tenant of its own, on the
 // benchmark's payload, its compiled schema cached as in a running gateway,
 // for a tenth of a step (at least one second). Measured in process because

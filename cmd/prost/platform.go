@@ -22,19 +22,24 @@ import (
 
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dlq"
+	"github.com/prost-platform/prost/pkg/dlq/dlqhttp"
 	"github.com/prost-platform/prost/pkg/domain/apps"
+	"github.com/prost-platform/prost/pkg/domain/apps/appshttp"
 	"github.com/prost-platform/prost/pkg/domain/audit"
+	"github.com/prost-platform/prost/pkg/domain/audit/audithttp"
 	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
 	"github.com/prost-platform/prost/pkg/jobs"
+	"github.com/prost-platform/prost/pkg/jobs/jobshttp"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
 	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/telemetry"
-	"github.com/prost-platform/prost/services/gateway"
-	"github.com/prost-platform/prost/services/governance"
-	"github.com/prost-platform/prost/services/relay"
+	gatewaysvc "github.com/prost-platform/prost/services/gateway"
+	governancesvc "github.com/prost-platform/prost/services/governance"
+	relaysvc "github.com/prost-platform/prost/services/relay"
 )
 
 // services lists what `prost serve` can run, in start order.
@@ -220,9 +225,18 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 			wg.Wait()
 			return err
 		}
+		appStore := apps.NewStore(p.pool, apps.Config{})
+		jobsClient, err := jobs.NewClient(p.pool, jobs.Config{}) // lists only; never run
+		if err != nil {
+			cancelBG()
+			wg.Wait()
+			return err
+		}
+		routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
+			dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes())
 		gw := gatewaysvc.New(gatewaysvc.Deps{
-			Pool: p.pool, Apps: apps.NewStore(p.pool, apps.Config{}), Committer: committer, Ready: p.ready, DLQ: dm,
-			Metrics: metrics, Rules: p.rulesHandlers(), Routes: routes, Events: events,
+			Apps: appStore, Committer: committer, Ready: p.ready,
+			Metrics: metrics, Routes: routes, Events: events,
 		}, gatewaysvc.Config{
 			AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 			Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: p.log.With("service", "gateway"),

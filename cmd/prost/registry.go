@@ -7,14 +7,17 @@ import (
 	"os"
 
 	"github.com/prost-platform/prost/pkg/domain/contracts"
+	"github.com/prost-platform/prost/pkg/domain/contracts/contractshttp"
 	"github.com/prost-platform/prost/pkg/domain/registry"
-	"github.com/prost-platform/prost/services/gateway"
+	"github.com/prost-platform/prost/pkg/domain/registry/registryhttp"
+	"github.com/prost-platform/prost/pkg/httpapi"
+	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 )
 
 // registryDeps builds the schema registry (with the platform schemas of
 // PROST_SCHEMAS_DIR) and the contracts store: the ingest check and the
 // tenant routes /v1/registry and /v1/contracts the gateway mounts.
-func (p *platform) registryDeps() (gatewaysvc.EventChecker, []gatewaysvc.RouteRegistrar, error) {
+func (p *platform) registryDeps() (gatewaysvc.EventChecker, []httpapi.Routes, error) {
 	log := p.log.With("service", "gateway")
 	dir := p.env.SchemasDir
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && os.Getenv("PROST_SCHEMAS_DIR") == "" {
@@ -31,9 +34,9 @@ func (p *platform) registryDeps() (gatewaysvc.EventChecker, []gatewaysvc.RouteRe
 		return nil, nil, err
 	}
 	cs := contracts.NewStore(p.pool, contracts.StoreConfig{})
-	return registry.NewIngest(reg, cs), []gatewaysvc.RouteRegistrar{
-		registry.NewHandlers(reg, registry.HandlerConfig{MaxBodyBytes: p.env.MaxBodyBytes, Logger: log}),
-		contracts.NewHandlers(cs, log),
+	return registry.NewIngest(reg, cs), []httpapi.Routes{
+		registryhttp.New(reg, registryhttp.Config{MaxBodyBytes: p.env.MaxBodyBytes}),
+		contractshttp.New(cs),
 	}, nil
 }
 

@@ -287,13 +287,13 @@ func TestContractsLintCLI(t *testing.T) {
 		"gate-c.yaml":         "gate C: purpose:",
 		"gate-c-payment.yaml": "gate C: classification: /card_number:",
 	} {
-		out, err := cli("contracts", "lint", "../../pkg/contracts/testdata/"+file)
+		out, err := cli("contracts", "lint", "../../pkg/domain/contracts/testdata/"+file)
 		var ee exitError
 		require.ErrorAs(t, err, &ee, file)
 		require.Equal(t, 1, ee.code, file)
 		require.Contains(t, out, want, file)
 	}
-	out, err = cli("contracts", "lint", "--json", "../../pkg/contracts/testdata/gate-b.yaml")
+	out, err = cli("contracts", "lint", "--json", "../../pkg/domain/contracts/testdata/gate-b.yaml")
 	require.Error(t, err)
 	var reps []struct {
 		Findings []struct{ Gate, Field string } `json:"findings"`

@@ -13,9 +13,11 @@ import (
 
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/domain/rules"
+	"github.com/prost-platform/prost/pkg/domain/rules/ruleshttp"
+	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/secretbox"
-	"github.com/prost-platform/prost/services/rules"
+	rulessvc "github.com/prost-platform/prost/services/rules"
 )
 
 // secretsKey parses PROST_SECRETS_KEY; nil when it is not set (webhook
@@ -31,8 +33,8 @@ func (p *platform) secretsKey() (*secretbox.Key, error) {
 	return &k, nil
 }
 
-// rulesHandlers are the gateway's /v1/rules and /v1/decisions routes.
-func (p *platform) rulesHandlers() *rules.Handlers {
+// rulesRoutes are the gateway's /v1/rules and /v1/decisions routes.
+func (p *platform) rulesRoutes() httpapi.Routes {
 	k, err := p.secretsKey()
 	if err != nil {
 		// Reported by startRules or at start-up; without a usable key the
@@ -42,7 +44,7 @@ func (p *platform) rulesHandlers() *rules.Handlers {
 	if k == nil {
 		p.log.Warn("PROST_SECRETS_KEY is not set or invalid: rules with webhook actions are refused")
 	}
-	return rules.NewHandlers(rules.NewStore(p.pool, k), p.log.With("service", "gateway"))
+	return ruleshttp.New(rules.NewStore(p.pool, k))
 }
 
 // startRules runs the rules service: the rules-engine consumer and the job

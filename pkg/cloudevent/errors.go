@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 var (
@@ -11,12 +13,12 @@ var (
 	// whose format is not JSON (application/cloudevents+avro,
 	// application/cloudevents-batch+xml, ...) or whose charset is not UTF-8.
 	// A gateway answers it with 415 Unsupported Media Type.
-	ErrUnsupportedMediaType = errors.New("cloudevent: unsupported media type")
+	ErrUnsupportedMediaType error = problem.Errorf(problem.UnsupportedMediaType, "cloudevent: unsupported media type")
 
 	// ErrTooLarge reports a body longer than [Limits.MaxBodyBytes] or a batch
 	// with more than [Limits.MaxBatch] events. It is always wrapped with a
 	// detail naming the limit. A gateway answers it with 413 Content Too Large.
-	ErrTooLarge = errors.New("cloudevent: request too large")
+	ErrTooLarge error = problem.Errorf(problem.TooLarge, "cloudevent: request too large")
 
 	// ErrInvalid matches every [*ValidationError] with errors.Is, for callers
 	// that only need the class of the error.
@@ -111,6 +113,33 @@ func (e *ValidationError) Error() string {
 
 // Is reports whether target is [ErrInvalid].
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// Unwrap gives the error's kind: problem.Malformed (400) when the request
+// could not be read as CloudEvents, problem.Invalid (422) when it was read
+// and an event breaks the CloudEvents rules (decision 0006).
+func (e *ValidationError) Unwrap() error {
+	if e.Malformed() {
+		return problem.Malformed
+	}
+	return problem.Invalid
+}
+
+// DetailProblem lists every problem, each naming its field and, in a
+// batch, its entry.
+func (e *ValidationError) DetailProblem(p *problem.Problem) {
+	p.Detail = "the request holds events that break the CloudEvents rules"
+	if e.Malformed() {
+		p.Detail = "the request cannot be read as CloudEvents"
+	}
+	for _, vp := range e.Problems {
+		fe := problem.FieldError{Field: vp.Field, Detail: vp.Detail}
+		if vp.Index >= 0 {
+			i := vp.Index
+			fe.Index = &i
+		}
+		p.Errors = append(p.Errors, fe)
+	}
+}
 
 // bodyProblem is a problem with the whole body.
 func bodyProblem(detail string) *ValidationError {

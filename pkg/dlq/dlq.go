@@ -35,7 +35,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/dlq/internal/dlqdb"
+	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/subjects"
 )
 
@@ -224,10 +226,7 @@ type Filter struct {
 }
 
 // ErrNotFound means no entry has the id.
-var ErrNotFound = errors.New("dlq entry not found")
-
-// ErrBadCursor means a cursor was not one this package issued.
-var ErrBadCursor = errors.New("invalid cursor")
+var ErrNotFound = problem.Errorf(problem.NotFound, "no dead-letter entry with that id")
 
 func (f Filter) params(limit int) dlqdb.ListEntriesParams {
 	p := dlqdb.ListEntriesParams{State: f.State, AfterID: f.AfterID, Ids: f.IDs, TenantID: f.TenantID, MaxRows: int32(limit)}
@@ -286,22 +285,11 @@ func Get(ctx context.Context, db DB, id int64) (Entry, error) {
 }
 
 // EncodeCursor and DecodeCursor make list cursors from entry ids.
-func EncodeCursor(id int64) string { return "d" + strconv.FormatInt(id, 36) }
+func EncodeCursor(id int64) string { return cursor.Int("d", id) }
 
-// DecodeCursor reads a cursor made by EncodeCursor; "" is the start.
-func DecodeCursor(c string) (int64, error) {
-	if c == "" {
-		return 0, nil
-	}
-	if c[0] != 'd' {
-		return 0, ErrBadCursor
-	}
-	n, err := strconv.ParseInt(c[1:], 36, 64)
-	if err != nil || n < 0 {
-		return 0, ErrBadCursor
-	}
-	return n, nil
-}
+// DecodeCursor reads a cursor made by EncodeCursor; "" is the start. Any
+// other text is cursor.ErrInvalid.
+func DecodeCursor(c string) (int64, error) { return cursor.ParseInt("d", c) }
 
 // Result says what a replay or purge did (or, in a dry run, would do).
 type Result struct {

@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,14 +9,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 var (
 	// ErrOverloaded means the committer's queue is full: the caller should
 	// shed the request (429/503 with Retry-After) rather than wait.
-	ErrOverloaded = errors.New("event store overloaded")
+	ErrOverloaded = problem.Errorf(problem.Unavailable, "PROST is overloaded; retry later")
 	// ErrClosed means the committer is shutting down.
-	ErrClosed = errors.New("event store committer closed")
+	ErrClosed = problem.Errorf(problem.Unavailable, "PROST is shutting down; retry later")
 )
 
 // CommitterConfig tunes a Committer. The zero value is usable.

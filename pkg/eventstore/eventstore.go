@@ -10,15 +10,13 @@ package eventstore
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/eventstore/internal/eventsdb"
 )
 
@@ -139,9 +137,6 @@ type ListParams struct {
 	Limit int
 }
 
-// ErrBadCursor means a cursor was not one this package issued.
-var ErrBadCursor = errors.New("invalid cursor")
-
 // Page is a page of events as structured-mode JSON documents.
 type Page struct {
 	Items [][]byte
@@ -186,22 +181,8 @@ func List(ctx context.Context, pool *pgxpool.Pool, p ListParams) (Page, error) {
 }
 
 // EncodeCursor makes an opaque cursor from a position.
-func EncodeCursor(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("s:" + strconv.FormatInt(seq, 10)))
-}
+func EncodeCursor(seq int64) string { return cursor.Int("s", seq) }
 
-// DecodeCursor reads a cursor made by EncodeCursor; "" is position 0.
-func DecodeCursor(c string) (int64, error) {
-	if c == "" {
-		return 0, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) < 3 || string(b[:2]) != "s:" {
-		return 0, ErrBadCursor
-	}
-	n, err := strconv.ParseInt(string(b[2:]), 10, 64)
-	if err != nil || n < 0 {
-		return 0, ErrBadCursor
-	}
-	return n, nil
-}
+// DecodeCursor reads a cursor made by EncodeCursor; "" is position 0. Any
+// other text is cursor.ErrInvalid.
+func DecodeCursor(c string) (int64, error) { return cursor.ParseInt("s", c) }

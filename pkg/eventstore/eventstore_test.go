@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/eventstore"
 )
 
@@ -318,9 +319,9 @@ func TestCursor(t *testing.T) {
 		t.Run(c, func(t *testing.T) {
 			t.Parallel()
 			_, err := eventstore.DecodeCursor(c)
-			require.ErrorIs(t, err, eventstore.ErrBadCursor)
+			require.ErrorIs(t, err, cursor.ErrInvalid)
 			_, err = eventstore.List(t.Context(), testDB.Pool, eventstore.ListParams{TenantID: uuid.New(), Cursor: c})
-			require.ErrorIs(t, err, eventstore.ErrBadCursor)
+			require.ErrorIs(t, err, cursor.ErrInvalid)
 		})
 	}
 }

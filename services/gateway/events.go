@@ -4,18 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
-	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/subjects"
 	"github.com/prost-platform/prost/pkg/telemetry"
@@ -39,7 +38,7 @@ type EventResult struct {
 	Status string `json:"status"`
 }
 
-func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	app, _ := AppFrom(r.Context())
 	// Shed load at once when too many requests are in progress: queueing
 	// without bound would grow memory and latency together.
@@ -47,10 +46,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	case s.inFlight <- struct{}{}:
 		defer func() { <-s.inFlight }()
 	default:
-		p := problem.New(http.StatusServiceUnavailable, "too many ingest requests in progress; retry shortly")
-		p.RetryAfter = 1
-		s.fail(w, r, p)
-		return
+		return errTooManyInFlight
 	}
 	_, evs, err := cloudevent.ParseRequest(r, cloudevent.Limits{MaxBodyBytes: s.cfg.MaxBodyBytes, MaxBatch: s.cfg.MaxBatch})
 	ri, _ := r.Context().Value(reqInfoKey).(*reqInfo)
@@ -61,14 +57,12 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if ok, wait := s.allow(app.ID, len(evs)); !ok {
-		p := problem.New(http.StatusTooManyRequests, fmt.Sprintf("rate limit of %.0f events/s for this App exceeded", s.cfg.RateLimit))
-		p.RetryAfter = int(math.Ceil(wait.Seconds()))
-		s.fail(w, r, p)
-		return
+		e := problem.Errorf(problem.RateLimited, "rate limit of %.0f events/s for this App exceeded", s.cfg.RateLimit)
+		e.RetryAfter = int(math.Ceil(wait.Seconds()))
+		return e
 	}
 	// The tenant comes from the authenticated App only: an event naming any
 	// other tenant is refused, and the whole request with it.
@@ -86,18 +80,16 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(mismatches) > 0 {
-		p := problem.New(http.StatusForbidden, "an App may only record events of its own tenant; the tenant is taken from the credentials")
-		p.Errors = mismatches
-		s.fail(w, r, p)
-		return
+		e := problem.Errorf(problem.Forbidden, "an App may only record events of its own tenant; the tenant is taken from the credentials")
+		e.Fields = mismatches
+		return e
 	}
-	// Each event's data must match its schema and contract (pkg/registry);
+	// Each event's data must match its schema and contract (pkg/domain/registry);
 	// a contract may name the partition key.
 	var contractKeys []string
 	if s.deps.Events != nil {
 		if contractKeys, err = s.deps.Events.CheckEvents(r.Context(), app.ID, evs, batch); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	tenant := app.ID.String()
@@ -140,8 +132,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out, err := s.deps.Committer.Append(actx, news)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	res := IngestResult{Results: make([]EventResult, len(evs))}
 	for i, o := range out {
@@ -156,7 +147,22 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	s.deps.Metrics.IngestEvents.WithLabelValues(telemetry.ResultAccepted).Add(float64(res.Accepted))
 	s.deps.Metrics.IngestEvents.WithLabelValues(telemetry.ResultDuplicate).Add(float64(res.Duplicates))
-	writeJSON(w, http.StatusAccepted, res)
+	return httpapi.WriteJSON(w, http.StatusAccepted, res)
+}
+
+// errTooManyInFlight sheds an ingest request past Config.MaxInFlight.
+var errTooManyInFlight = problem.Errorf(problem.Unavailable, "too many ingest requests in progress; retry shortly")
+
+// errTenantMismatch is a request naming a tenant other than the caller's.
+var errTenantMismatch = errors.New("the event names a tenant other than the authenticated App")
+
+func fieldError(index int, field, detail string) problem.FieldError {
+	fe := problem.FieldError{Field: field, Detail: detail}
+	if index >= 0 {
+		i := index
+		fe.Index = &i
+	}
+	return fe
 }
 
 // extString returns a string extension's value, or "".
@@ -192,81 +198,4 @@ func namesOtherTenant(e *cloudevent.Event, app uuid.UUID) (string, bool) {
 		}
 	}
 	return "", true
-}
-
-func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
-	app, _ := AppFrom(r.Context())
-	q := r.URL.Query()
-	p := eventstore.ListParams{TenantID: app.ID, Type: q.Get("type"), Source: q.Get("source"), Cursor: q.Get("cursor")}
-	var err error
-	if p.Limit, err = limitParam(q.Get("limit")); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if v := q.Get("since"); v != "" {
-		if p.Since, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			s.fail(w, r, badParam("since", "must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z"))
-			return
-		}
-	}
-	page, err := eventstore.List(r.Context(), s.deps.Pool, p)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	// Items are stored JSON documents: write them as they are.
-	var b bytes.Buffer
-	b.WriteString(`{"items":[`)
-	for i, it := range page.Items {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(it)
-	}
-	b.WriteString(`],"next_cursor":`)
-	if page.NextCursor == "" {
-		b.WriteString("null")
-	} else {
-		c, _ := json.Marshal(page.NextCursor)
-		b.Write(c)
-	}
-	b.WriteString("}\n")
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b.Bytes())
-}
-
-// AuditPage is the answer of GET /v1/audit.
-type AuditPage struct {
-	Items      []audit.Entry `json:"items"`
-	NextCursor *string       `json:"next_cursor"`
-}
-
-func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
-	app, _ := AppFrom(r.Context())
-	limit, err := limitParam(r.URL.Query().Get("limit"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	page, err := audit.List(r.Context(), s.deps.Pool, app.ID, r.URL.Query().Get("cursor"), limit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := AuditPage{Items: page.Items}
-	if page.NextCursor != "" {
-		out.NextCursor = &page.NextCursor
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func limitParam(v string) (int, error) {
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 1000 {
-		return 0, badParam("limit", "must be an integer from 1 to 1000")
-	}
-	return n, nil
 }

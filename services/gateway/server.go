@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -17,17 +16,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
-	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/eventstore"
-	"github.com/prost-platform/prost/pkg/jobs"
+	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/telemetry"
 )
@@ -72,40 +69,29 @@ type Config struct {
 
 // Deps are the parts the gateway drives.
 type Deps struct {
-	Pool      *pgxpool.Pool
 	Apps      *apps.Store
 	Committer *eventstore.Committer
-	// DLQ replays and purges dead letters.
-	DLQ *dlq.Manager
 	// Ready reports whether every dependency (database, NATS, services) is
 	// usable; GET /readyz answers 503 with its error otherwise.
 	Ready func(ctx context.Context) error
 	// Metrics receives the ingest metrics and serves GET /metrics. Defaults
 	// to a private registry.
 	Metrics *telemetry.Metrics
-	// Rules mounts the tenant routes /v1/rules and /v1/decisions
-	// (pkg/rules.Handlers); nil leaves them out.
-	Rules RouteRegistrar
-	// Routes are more tenant route sets to mount (the schema registry
-	// /v1/registry and the contracts /v1/contracts).
-	Routes []RouteRegistrar
+	// Routes are the domains' route sets (each domain's <domain>http
+	// package): the gateway authenticates them, tenant or admin, and answers
+	// their errors.
+	Routes []httpapi.Routes
 	// Events checks each event's data before it is stored (the schema
-	// registry and contracts, pkg/registry.Ingest); nil checks nothing.
+	// registry and contracts, pkg/domain/registry.Ingest); nil checks nothing.
 	Events EventChecker
 }
 
 // EventChecker checks the events of an ingest request. It returns, per
 // event, the partition key the event's contract names ("" for none; a nil
-// slice when no event has one), or an error problemFor maps: a
-// *registry.IngestError (422) when events fail their schema or contract.
+// slice when no event has one), or an error (problem.From maps it: a
+// *registry.IngestError is 422) when events fail their schema or contract.
 type EventChecker interface {
 	CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloudevent.Event, batch bool) ([]string, error)
-}
-
-// RouteRegistrar mounts tenant routes: tenant authenticates the App before
-// a handler runs, tenantID returns the authenticated App's id.
-type RouteRegistrar interface {
-	Register(mux *http.ServeMux, tenant func(http.HandlerFunc) http.Handler, tenantID func(*http.Request) uuid.UUID)
 }
 
 // Server serves the HTTP API.
@@ -118,7 +104,6 @@ type Server struct {
 	limMu    sync.Mutex
 	limiters map[uuid.UUID]*rate.Limiter
 
-	jobs     *jobs.Client // for listing only; never started
 	inFlight chan struct{}
 }
 
@@ -157,9 +142,6 @@ func New(deps Deps, cfg Config) *Server {
 	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux(), limiters: map[uuid.UUID]*rate.Limiter{},
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	s.adminSum = sha256.Sum256([]byte(cfg.AdminToken))
-	if deps.Pool != nil {
-		s.jobs, _ = jobs.NewClient(deps.Pool, jobs.Config{}) // the zero Config is valid
-	}
 	s.routes()
 	return s
 }
@@ -169,43 +151,14 @@ func New(deps Deps, cfg Config) *Server {
 func (s *Server) Handler() http.Handler { return s.observe(s.mux) }
 
 func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /healthz", s.healthz)
-	m.HandleFunc("GET /readyz", s.readyz)
-	m.Handle("GET /metrics", s.deps.Metrics.Handler())
-
-	m.Handle("POST /v1/events", s.tenant(s.postEvents))
-	m.Handle("GET /v1/events", s.tenant(s.getEvents))
-	m.Handle("GET /v1/audit", s.tenant(s.getAudit))
-	m.Handle("GET /v1/dlq", s.tenant(s.tenantDLQ))
-	if s.deps.Rules != nil {
-		s.deps.Rules.Register(m, s.tenant, func(r *http.Request) uuid.UUID {
-			app, _ := AppFrom(r.Context())
-			return app.ID
-		})
-	}
-	for _, rr := range s.deps.Routes {
-		rr.Register(m, s.tenant, func(r *http.Request) uuid.UUID {
-			app, _ := AppFrom(r.Context())
-			return app.ID
-		})
-	}
-
-	m.Handle("POST /admin/v1/apps", s.admin(s.createApp))
-	m.Handle("GET /admin/v1/apps", s.admin(s.listApps))
-	m.Handle("GET /admin/v1/apps/{id}", s.admin(s.getApp))
-	m.Handle("POST /admin/v1/apps/{id}/rotate-secret", s.admin(s.rotateSecret))
-	m.Handle("POST /admin/v1/apps/{id}/disable", s.admin(s.setStatus(apps.StatusDisabled)))
-	m.Handle("POST /admin/v1/apps/{id}/enable", s.admin(s.setStatus(apps.StatusActive)))
-	m.Handle("GET /admin/v1/audit/verify", s.admin(s.verifyAudit))
-	m.Handle("GET /admin/v1/jobs", s.admin(s.listJobs))
-	m.Handle("GET /admin/v1/dlq", s.admin(s.listDLQ))
-	m.Handle("GET /admin/v1/dlq/{id}", s.admin(s.getDLQ))
-	m.Handle("POST /admin/v1/dlq/replay", s.admin(s.dlqAction(false)))
-	m.Handle("POST /admin/v1/dlq/purge", s.admin(s.dlqAction(true)))
-
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
+	rt := httpapi.NewRouter(s.mux, httpapi.Config{Tenant: s.authenticate, Admin: s.authenticateAdmin, Logger: s.cfg.Logger})
+	rt.Public("GET /healthz", s.healthz)
+	rt.Public("GET /readyz", s.readyz)
+	rt.Handle("GET /metrics", s.deps.Metrics.Handler())
+	rt.Tenant("POST /v1/events", s.postEvents)
+	rt.Mount(s.deps.Routes...)
+	rt.Public("/", func(_ http.ResponseWriter, r *http.Request) error {
+		return problem.Errorf(problem.NotFound, "no route for %s %s", r.Method, r.URL.Path)
 	})
 }
 
@@ -231,33 +184,30 @@ func AppFrom(ctx context.Context) (apps.App, bool) {
 	return a, ok
 }
 
-// tenant authenticates the App before h runs; on failure the request ends here.
-func (s *Server) tenant(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		app, err := s.deps.Apps.Authenticate(r.Context(), r.Header.Get(HeaderAppKey), r.Header.Get(HeaderAppSecret))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if ri, ok := r.Context().Value(reqInfoKey).(*reqInfo); ok {
-			ri.tenant = app.ID.String()
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), appKey, app)))
-	})
+// authenticate checks an App's credentials for a tenant route; the App and
+// its tenant id travel in the returned context.
+func (s *Server) authenticate(r *http.Request) (context.Context, error) {
+	app, err := s.deps.Apps.Authenticate(r.Context(), r.Header.Get(HeaderAppKey), r.Header.Get(HeaderAppSecret))
+	if err != nil {
+		return nil, err
+	}
+	if ri, ok := r.Context().Value(reqInfoKey).(*reqInfo); ok {
+		ri.tenant = app.ID.String()
+	}
+	return httpapi.WithTenant(context.WithValue(r.Context(), appKey, app), app.ID), nil
 }
 
-// admin checks the Bearer admin token in constant time.
-func (s *Server) admin(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(tok))
-		if !ok || s.cfg.AdminToken == "" || subtle.ConstantTimeCompare(sum[:], s.adminSum[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="prost-admin"`)
-			problem.Write(w, problem.New(http.StatusUnauthorized, "admin routes need Authorization: Bearer <PROST_ADMIN_TOKEN>"))
-			return
-		}
-		h(w, r)
-	})
+// errAdmin is the answer to an admin request without the right token.
+var errAdmin = problem.Errorf(problem.Unauthenticated, "admin routes need Authorization: Bearer <PROST_ADMIN_TOKEN>")
+
+// authenticateAdmin checks the Bearer admin token in constant time.
+func (s *Server) authenticateAdmin(r *http.Request) error {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	sum := sha256.Sum256([]byte(tok))
+	if !ok || s.cfg.AdminToken == "" || subtle.ConstantTimeCompare(sum[:], s.adminSum[:]) != 1 {
+		return errAdmin
+	}
+	return nil
 }
 
 // allow applies the App's rate limit to n events.
@@ -286,39 +236,19 @@ func (s *Server) allow(app uuid.UUID, n int) (bool, time.Duration) {
 	return true, 0
 }
 
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
+	return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if s.deps.Ready != nil {
 		if err := s.deps.Ready(ctx); err != nil {
-			p := problem.New(http.StatusServiceUnavailable, "not ready: "+err.Error())
-			p.RetryAfter = 1
-			problem.Write(w, p)
-			return
+			return problem.Errorf(problem.Unavailable, "not ready: %v", err)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// fail answers with the problem for err, logging server-side failures.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	p := problemFor(err)
-	if p.Status >= 500 {
-		s.cfg.Logger.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "error", err)
-	}
-	p.Instance = r.URL.Path
-	problem.Write(w, p)
-}
-
-func requestID(r *http.Request) string {
-	if ri, ok := r.Context().Value(reqInfoKey).(*reqInfo); ok {
-		return ri.id
-	}
-	return ""
+	return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // observe adds a request id, a span, a deadline, panic recovery, the ingest
@@ -338,7 +268,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
 				attribute.String("prost.request_id", ri.id)))
 		defer span.End()
-		ctx, cancel := context.WithTimeout(context.WithValue(ctx, reqInfoKey, ri), s.cfg.RequestTimeout)
+		ctx, cancel := context.WithTimeout(httpapi.WithRequestID(context.WithValue(ctx, reqInfoKey, ri), ri.id), s.cfg.RequestTimeout)
 		defer cancel()
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
@@ -420,10 +350,4 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -1,5 +1,5 @@
 // Package governance is PROST's audit service: a consumer that appends every
-// accepted event to its tenant's hash-chained audit log (see pkg/audit).
+// accepted event to its tenant's hash-chained audit log (see pkg/domain/audit).
 package governancesvc
 
 import (

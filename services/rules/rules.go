@@ -1,5 +1,5 @@
 // Package rules is PROST's rules service: the consumer that evaluates every
-// tenant's active rules against each event (pkg/rules.Engine, durable
+// tenant's active rules against each event (pkg/domain/rules.Engine, durable
 // consumer "rules-engine"), and the job workers that deliver webhooks and run
 // scheduled actions on the job engine (pkg/jobs).
 //

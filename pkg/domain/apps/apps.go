@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prost-platform/prost/pkg/domain/apps/internal/appsdb"
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 // Status of an App.
@@ -43,13 +44,13 @@ const (
 
 var (
 	// ErrNotFound means no App has the given id.
-	ErrNotFound = errors.New("app not found")
+	ErrNotFound = problem.Errorf(problem.NotFound, "no App with that id")
 	// ErrUnauthenticated means the credentials are missing or wrong.
-	ErrUnauthenticated = errors.New("missing or invalid app credentials")
+	ErrUnauthenticated = problem.Errorf(problem.Unauthenticated, "missing or invalid X-Prost-App-Key / X-Prost-App-Secret")
 	// ErrDisabled means the credentials are right but the App is disabled.
-	ErrDisabled = errors.New("app is disabled")
+	ErrDisabled = problem.Errorf(problem.Forbidden, "this App is disabled")
 	// ErrInvalidName means the name is empty, too long or not UTF-8.
-	ErrInvalidName = errors.New("app name must be 1 to 200 characters of valid UTF-8")
+	ErrInvalidName = problem.InvalidField("name", "app name must be 1 to 200 characters of valid UTF-8")
 )
 
 // App is a tenant. It never carries the secret.

@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/domain/audit/internal/auditdb"
 )
 
@@ -140,9 +141,6 @@ func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
 	}
 	return all, nil
 }
-
-// ErrBadCursor means a cursor was not one this package issued.
-var ErrBadCursor = errors.New("invalid cursor")
 
 // Page is a page of one tenant's chain.
 type Page struct {
@@ -269,18 +267,6 @@ func fromRow(r auditdb.AuditLog) Entry {
 		PrevHash: r.PrevHash, Hash: r.Hash}
 }
 
-func encodeCursor(seq int64) string { return "a" + strconv.FormatInt(seq, 36) }
+func encodeCursor(seq int64) string { return cursor.Int("a", seq) }
 
-func decodeCursor(c string) (int64, error) {
-	if c == "" {
-		return 0, nil
-	}
-	if c[0] != 'a' {
-		return 0, ErrBadCursor
-	}
-	n, err := strconv.ParseInt(c[1:], 36, 64)
-	if err != nil || n < 0 {
-		return 0, ErrBadCursor
-	}
-	return n, nil
-}
+func decodeCursor(c string) (int64, error) { return cursor.ParseInt("a", c) }

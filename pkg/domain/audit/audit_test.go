@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/prosttest"
 )
@@ -445,7 +446,7 @@ func TestList(t *testing.T) {
 
 	for _, bad := range []string{"x", "b1", "a", "a-1", "a!", "azzzzzzzzzzzzzzzzzzzz"} {
 		_, err := audit.List(ctx, testDB.Pool, tenant, bad, 10)
-		require.ErrorIs(t, err, audit.ErrBadCursor, "cursor %q", bad)
+		require.ErrorIs(t, err, cursor.ErrInvalid, "cursor %q", bad)
 	}
 }
 

@@ -19,7 +19,7 @@
 // at-least-once). Every finding names its
 // gate (or level) and the field.
 //
-// At ingest (pkg/registry), a contract's partition_key names the event's
+// At ingest (pkg/domain/registry), a contract's partition_key names the event's
 // partition key when the event has no partitionkey extension, and an event
 // of a contract holding payment data is refused when its data holds a
 // card-number-like value ([FindCardNumber]).

@@ -2,7 +2,6 @@ package contracts
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,15 +12,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/domain/contracts/internal/contractsdb"
 	"github.com/prost-platform/prost/pkg/internal/lru"
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 var (
 	// ErrNotFound: the tenant has no contract for that type.
-	ErrNotFound = errors.New("contracts: no contract for that type")
-	// ErrBadCursor: a list cursor that no page handed out.
-	ErrBadCursor = errors.New("contracts: invalid cursor")
+	ErrNotFound = problem.Errorf(problem.NotFound, "no contract for that type")
 )
 
 // LintError is a contract refused because lint found problems.
@@ -35,6 +34,17 @@ func (e *LintError) Error() string {
 		parts[i] = f.String()
 	}
 	return "contracts: the contract fails lint: " + strings.Join(parts, "; ")
+}
+
+// Unwrap gives the error's kind, problem.Invalid (422).
+func (e *LintError) Unwrap() error { return problem.Invalid }
+
+// DetailProblem lists each finding with its gate as the keyword.
+func (e *LintError) DetailProblem(p *problem.Problem) {
+	p.Detail = "the contract fails lint: fix each finding (gate A, B, C or level) and PUT it again"
+	for _, f := range e.Findings {
+		p.Errors = append(p.Errors, problem.FieldError{Field: f.Field, Keyword: f.Gate, Detail: f.String()})
+	}
 }
 
 // Stored is a tenant's contract with its timestamps.
@@ -125,17 +135,13 @@ func (s *Store) Get(ctx context.Context, tenant uuid.UUID, typ string) (Stored, 
 
 // List returns a page of the tenant's contracts by type: limit 1 to 1,000
 // (0 means 100), cursor "" or a previous page's NextCursor.
-func (s *Store) List(ctx context.Context, tenant uuid.UUID, cursor string, limit int) (Page, error) {
+func (s *Store) List(ctx context.Context, tenant uuid.UUID, next string, limit int) (Page, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	after := ""
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(b) == 0 {
-			return Page{}, ErrBadCursor
-		}
-		after = string(b)
+	after, err := cursor.ParseString("c", next)
+	if err != nil {
+		return Page{}, err
 	}
 	rows, err := s.q.ListContracts(ctx, contractsdb.ListContractsParams{TenantID: tenant, AfterType: after, MaxRows: int32(limit + 1)})
 	if err != nil {
@@ -144,7 +150,7 @@ func (s *Store) List(ctx context.Context, tenant uuid.UUID, cursor string, limit
 	out := Page{Items: []Stored{}}
 	for i, row := range rows {
 		if i == limit {
-			c := base64.RawURLEncoding.EncodeToString([]byte(rows[i-1].Type))
+			c := cursor.String("c", rows[i-1].Type)
 			out.NextCursor = &c
 			break
 		}

@@ -15,7 +15,7 @@
 //   - [Ingest] checks the events of an ingest request: data against the
 //     version its dataschema names or the latest version of its type, the
 //     tenant's policy for unregistered types, and the rules of the tenant's
-//     contract for the type (pkg/contracts): the partition key path and the
+//     contract for the type (pkg/domain/contracts): the partition key path and the
 //     card-number check of payment contracts.
 //
 // # Naming a version

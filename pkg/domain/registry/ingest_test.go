@@ -136,8 +136,9 @@ func TestIngestUnregisteredTypes(t *testing.T) {
 	require.Contains(t, p.Detail, "prost schemas register --type never.registered")
 
 	// The tenant may accept them.
-	code, body := b.json(tenant, "PUT", "/v1/registry/config", `{"unregistered_types":"accept"}`)
-	require.Equal(t, 200, code, string(body))
+	accept := registry.UnregisteredAccept
+	_, err = b.reg.SetConfig(ctx, tenant, "", registry.SettingsPatch{UnregisteredTypes: &accept})
+	require.NoError(t, err)
 	_, err = b.ingest.CheckEvents(ctx, tenant, []cloudevent.Event{event("never.registered", `{}`)}, false)
 	require.NoError(t, err)
 
@@ -146,8 +147,9 @@ func TestIngestUnregisteredTypes(t *testing.T) {
 	other := uuid.New()
 	_, err = b2.ingest.CheckEvents(ctx, other, []cloudevent.Event{event("never.registered", `{}`)}, false)
 	require.NoError(t, err)
-	code, _ = b2.json(other, "PUT", "/v1/registry/config", `{"unregistered_types":"reject"}`)
-	require.Equal(t, 200, code)
+	reject := registry.UnregisteredReject
+	_, err = b2.reg.SetConfig(ctx, other, "", registry.SettingsPatch{UnregisteredTypes: &reject})
+	require.NoError(t, err)
 	_, err = b2.ingest.CheckEvents(ctx, other, []cloudevent.Event{event("never.registered", `{}`)}, false)
 	require.Error(t, err)
 

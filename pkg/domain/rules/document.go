@@ -16,6 +16,7 @@ import (
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/domain/rules/condition"
 	"github.com/prost-platform/prost/pkg/domain/rules/filter"
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 // Limits of a rule document.
@@ -137,6 +138,18 @@ func (e *InvalidError) Error() string {
 
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Unwrap gives the error's kind, problem.Invalid (422).
+func (e *InvalidError) Unwrap() error { return problem.Invalid }
+
+// DetailProblem lists each problem: the member (a JSON pointer) and, inside
+// an expression, the line and column.
+func (e *InvalidError) DetailProblem(p *problem.Problem) {
+	p.Detail = "the rule is invalid; each error names the member (a JSON pointer) and, inside an expression, the line and column"
+	for _, rp := range e.Problems {
+		p.Errors = append(p.Errors, problem.FieldError{Field: rp.Pointer, Detail: rp.Detail, Line: rp.Line, Column: rp.Column})
+	}
+}
 
 // Compiled is a validated document ready to evaluate. It is immutable and
 // safe for concurrent use.

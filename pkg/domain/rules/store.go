@@ -2,11 +2,9 @@ package rules
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/domain/rules/internal/rulesdb"
+	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/secretbox"
 	"github.com/prost-platform/prost/pkg/webhook"
 )
@@ -28,14 +28,12 @@ const (
 // Sentinel errors; test with errors.Is.
 var (
 	// ErrNotFound: no such rule (or version) for this tenant.
-	ErrNotFound = errors.New("rules: not found")
+	ErrNotFound = problem.Errorf(problem.NotFound, "no such rule")
 	// ErrInvalid wraps every refused rule document (see InvalidError).
-	ErrInvalid = errors.New("rules: invalid rule")
-	// ErrBadCursor: a cursor this package did not issue.
-	ErrBadCursor = errors.New("rules: invalid cursor")
+	ErrInvalid = problem.Errorf(problem.Invalid, "the rule is invalid")
 	// ErrNoSecretsKey: a rule has a webhook but no PROST_SECRETS_KEY is
 	// configured to seal its signing secret.
-	ErrNoSecretsKey = errors.New("rules: webhooks need PROST_SECRETS_KEY to be configured")
+	ErrNoSecretsKey = problem.Errorf(problem.Unavailable, "webhook actions are unavailable: the server has no PROST_SECRETS_KEY to seal signing secrets")
 )
 
 // Store reads and writes rules, their versions and decisions. It is safe for
@@ -214,17 +212,17 @@ func (s *Store) Get(ctx context.Context, tenant, id uuid.UUID) (Rule, error) {
 
 // List returns a page of the tenant's rules in id (creation) order. cursor is
 // "" for the first page; the returned cursor is "" on the last.
-func (s *Store) List(ctx context.Context, tenant uuid.UUID, cursor string, limit int) ([]Rule, string, error) {
+func (s *Store) List(ctx context.Context, tenant uuid.UUID, after string, limit int) ([]Rule, string, error) {
 	limit = pageSize(limit)
 	p := rulesdb.ListRulesParams{TenantID: tenant, MaxRows: int32(limit + 1)} //nolint:gosec // at most 1001
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if after != "" {
+		s, err := cursor.ParseString("r", after)
 		if err != nil {
-			return nil, "", ErrBadCursor
+			return nil, "", err
 		}
-		id, err := uuid.ParseBytes(b)
+		id, err := uuid.Parse(s)
 		if err != nil {
-			return nil, "", ErrBadCursor
+			return nil, "", cursor.ErrInvalid
 		}
 		p.AfterID = &id
 	}
@@ -235,7 +233,7 @@ func (s *Store) List(ctx context.Context, tenant uuid.UUID, cursor string, limit
 	var next string
 	if len(rows) > limit {
 		rows = rows[:limit]
-		next = base64.RawURLEncoding.EncodeToString([]byte(rows[len(rows)-1].RuleID.String()))
+		next = cursor.String("r", rows[len(rows)-1].RuleID.String())
 	}
 	out := make([]Rule, len(rows))
 	for i, row := range rows {
@@ -380,17 +378,11 @@ func (s *Store) Decisions(ctx context.Context, q DecisionQuery) ([]Decision, str
 	if q.EventID != "" {
 		p.EventID = &q.EventID
 	}
-	if q.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || len(b) < 3 || string(b[:2]) != "d:" {
-			return nil, "", ErrBadCursor
-		}
-		n, err := strconv.ParseInt(string(b[2:]), 10, 64)
-		if err != nil || n < 0 {
-			return nil, "", ErrBadCursor
-		}
-		p.AfterSeq = n
+	n, err := cursor.ParseInt("d", q.Cursor)
+	if err != nil {
+		return nil, "", err
 	}
+	p.AfterSeq = n
 	db := rulesdb.New(s.pool)
 	rows, err := db.ListDecisions(ctx, p)
 	if err != nil {
@@ -399,7 +391,7 @@ func (s *Store) Decisions(ctx context.Context, q DecisionQuery) ([]Decision, str
 	var next string
 	if len(rows) > limit {
 		rows = rows[:limit]
-		next = base64.RawURLEncoding.EncodeToString([]byte("d:" + strconv.FormatInt(rows[len(rows)-1].Seq, 10)))
+		next = cursor.Int("d", rows[len(rows)-1].Seq)
 	}
 	out := make([]Decision, len(rows))
 	ids := make([]uuid.UUID, len(rows))

@@ -1,4 +1,4 @@
-package registry_test
+package contractshttp_test
 
 import (
 	"encoding/json"
@@ -8,8 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
-
-	"github.com/prost-platform/prost/pkg/domain/registry"
 )
 
 const orderContract = `{"type":"order.placed","owner":"shop","description":"A customer placed an order.","level":"standard",
@@ -20,7 +18,7 @@ const orderContract = `{"type":"order.placed","owner":"shop","description":"A cu
 // refusals naming the gate, and tenant isolation.
 func TestContractsAPI(t *testing.T) {
 	t.Parallel()
-	b := setup(t, registry.Config{})
+	b := setup(t)
 	a, other := uuid.New(), uuid.New()
 
 	code, body := b.json(a, http.MethodPut, "/v1/contracts/order.placed", orderContract)

@@ -1,68 +1,116 @@
-package rules
+package ruleshttp_test
 
 import (
 	"bytes"
 	"encoding/json"
-	"io"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/domain/rules"
+	"github.com/prost-platform/prost/pkg/domain/rules/ruleshttp"
+	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/httpapi/httpapitest"
+	"github.com/prost-platform/prost/pkg/prosttest"
 	"github.com/prost-platform/prost/pkg/secretbox"
+	"github.com/prost-platform/prost/pkg/subjects"
 )
 
-// api serves the handlers with a stand-in authentication: the tenant is the
-// X-Tenant header.
+var testDB *prosttest.Database
+
+func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+
+const alertRule = `{"name": "big failed payments",
+ "filters": [{"exact": {"type": "payment.failed"}}],
+ "condition": "data.amount > 1000",
+ "actions": [{"emit": {"type": "alert.raised", "source": "/rules/big-payments", "data": {"amount": "${data.amount}", "note": "payment ${id} failed"}}},
+             {"webhook": {"url": "https://hooks.example.com/prost"}},
+             {"schedule": {"after": "10m", "action": {"emit": {"type": "alert.reminder", "source": "/rules/big-payments"}}}}]}`
+
+// api serves the handlers behind the test tenant header.
 type api struct {
 	t   *testing.T
-	srv *httptest.Server
+	srv *httpapitest.Server
 }
 
-func newAPI(t *testing.T, store *Store) *api {
-	mux := http.NewServeMux()
-	NewHandlers(store, nil).Register(mux,
-		func(h http.HandlerFunc) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if _, err := uuid.Parse(r.Header.Get("X-Tenant")); err != nil {
-					w.WriteHeader(http.StatusUnauthorized)
-					return
-				}
-				h(w, r)
-			})
-		},
-		func(r *http.Request) uuid.UUID { return uuid.MustParse(r.Header.Get("X-Tenant")) })
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &api{t: t, srv: srv}
+func newAPI(t *testing.T, store *rules.Store) *api {
+	return &api{t: t, srv: httpapitest.New(t, ruleshttp.New(store))}
 }
 
 func (a *api) do(tenant uuid.UUID, method, path, body string) (int, map[string]any) {
 	a.t.Helper()
-	req, err := http.NewRequest(method, a.srv.URL+path, strings.NewReader(body))
-	require.NoError(a.t, err)
-	req.Header.Set("X-Tenant", tenant.String())
+	var bd any
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		bd = body
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(a.t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	res := a.srv.Do(a.t, method, path, bd, httpapitest.AsTenant(tenant))
 	var out map[string]any
-	if len(bytes.TrimSpace(b)) > 0 {
-		require.NoError(a.t, json.Unmarshal(b, &out), string(b))
+	if len(bytes.TrimSpace(res.Body)) > 0 {
+		require.NoError(a.t, json.Unmarshal(res.Body, &out), string(res.Body))
 	}
-	return resp.StatusCode, out
+	return res.Status, out
+}
+
+// bundle records events and runs the engine over them, as the rules
+// consumer does, so that decisions exist to read.
+type bundle struct {
+	store  *rules.Store
+	engine *rules.Engine
+	tenant uuid.UUID
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	k, _ := secretbox.NewKey()
+	return &bundle{store: rules.NewStore(testDB.Pool, &k), engine: rules.NewEngine(testDB.Pool, rules.EngineConfig{Partitions: 4}), tenant: uuid.New()}
+}
+
+func (b *bundle) create(t *testing.T, doc string) rules.Rule {
+	t.Helper()
+	c, err := rules.ParseDocument([]byte(doc))
+	require.NoError(t, err)
+	r, _, err := b.store.Create(t.Context(), b.tenant, c)
+	require.NoError(t, err)
+	return r
+}
+
+func (b *bundle) recordMany(t *testing.T, n int) []*consumer.Message {
+	t.Helper()
+	out := make([]*consumer.Message, n)
+	for i := range out {
+		ev, err := cloudevent.ParseStructured([]byte(fmt.Sprintf(
+			`{"specversion":"1.0","id":"p-%d","source":"/billing","type":"payment.failed","partitionkey":"cust-1","data":{"amount":2000}}`, i)))
+		require.NoError(t, err)
+		ev.SetExtension(rules.ExtTenant, b.tenant.String())
+		env := ev.AppendJSON(nil)
+		require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+			_, err := eventstore.AppendTx(t.Context(), tx, []eventstore.NewEvent{{TenantID: b.tenant, Source: ev.Source, ID: ev.ID,
+				Type: ev.Type, Envelope: env, OutboxSubject: subjects.Event(b.tenant, 0, ev.Type)}})
+			return err
+		}))
+		out[i] = &consumer.Message{ID: subjects.MsgID(b.tenant, ev.Source, ev.ID), Subject: subjects.Event(b.tenant, 0, ev.Type), Data: env, NumDelivered: 1}
+	}
+	return out
+}
+
+func (b *bundle) handle(t *testing.T, msgs ...*consumer.Message) {
+	t.Helper()
+	require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+		return b.engine.HandleEvents(t.Context(), tx, msgs)
+	}))
 }
 
 func TestRulesAPI(t *testing.T) {
 	t.Parallel()
 	k, _ := secretbox.NewKey()
-	a := newAPI(t, NewStore(testDB.Pool, &k))
+	a := newAPI(t, rules.NewStore(testDB.Pool, &k))
 	tenant, other := uuid.New(), uuid.New()
 
 	code, created := a.do(tenant, "POST", "/v1/rules", alertRule)
@@ -83,7 +131,7 @@ func TestRulesAPI(t *testing.T) {
 	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT webhook_secret FROM rules WHERE rule_id = $1`, id).Scan(&sealed))
 	require.False(t, bytes.Contains(sealed, []byte(secret)))
 	require.False(t, bytes.Contains(sealed, []byte(strings.TrimPrefix(secret, "whsec_"))))
-	wt, err := NewStore(testDB.Pool, &k).Webhook(t.Context(), tenant, uuid.MustParse(id))
+	wt, err := rules.NewStore(testDB.Pool, &k).Webhook(t.Context(), tenant, uuid.MustParse(id))
 	require.NoError(t, err)
 	require.Equal(t, secret, wt.Secret)
 
@@ -155,7 +203,7 @@ func TestRulesAPI(t *testing.T) {
 func TestInvalidRuleIs422WithPosition(t *testing.T) {
 	t.Parallel()
 	k, _ := secretbox.NewKey()
-	a := newAPI(t, NewStore(testDB.Pool, &k))
+	a := newAPI(t, rules.NewStore(testDB.Pool, &k))
 	code, p := a.do(uuid.New(), "POST", "/v1/rules", `{"name": "x",
 		"filters": [{"exact": {"type": "a"}}, {"sql": "type = 'a' AND"}],
 		"condition": "data.amount >",
@@ -179,7 +227,7 @@ func TestInvalidRuleIs422WithPosition(t *testing.T) {
 
 func TestWebhooksNeedASecretsKey(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t, NewStore(testDB.Pool, nil))
+	a := newAPI(t, rules.NewStore(testDB.Pool, nil))
 	code, p := a.do(uuid.New(), "POST", "/v1/rules", alertRule)
 	require.Equal(t, http.StatusServiceUnavailable, code, p)
 	code, _ = a.do(uuid.New(), "POST", "/v1/rules", `{"name": "n", "actions": [{"emit": {"type": "t", "source": "/s"}}]}`)

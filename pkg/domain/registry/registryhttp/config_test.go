@@ -1,4 +1,4 @@
-package registry_test
+package registryhttp_test
 
 import (
 	"encoding/json"

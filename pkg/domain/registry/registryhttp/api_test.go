@@ -1,9 +1,8 @@
-package registry_test
+package registryhttp_test
 
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -179,5 +178,3 @@ func TestModes(t *testing.T) {
 		})
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
