@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,12 +28,15 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/audit/audithttp"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
+	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/jobs/jobshttp"
+	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
+	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/telemetry"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
@@ -152,29 +154,18 @@ func (p *platform) ready(ctx context.Context) error {
 }
 
 // run runs the named services until ctx ends, then shuts them down in order:
-// stop taking requests, commit what was accepted, publish, drain consumers.
+// stop taking requests, commit what was accepted, publish, drain consumers
+// (lifecycle.Group stops components in the reverse order they are added).
 func (p *platform) run(ctx context.Context, names []string, adminToken string, started func(addr string)) error {
 	has := func(s string) bool { return slices.Contains(names, s) }
-	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBG()
-	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	goRun := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(bg); err != nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
+	g := lifecycle.Group{ShutdownTimeout: p.env.ShutdownTimeout, Logger: p.log}
 
 	metrics := telemetry.NewMetrics(p.log)
 	if has("gateway") || has("relay") {
-		metrics.WatchOutbox(p.pool)
+		metrics.WatchOutbox(outboxStats{p.pool})
 	}
 	if has("gateway") {
-		metrics.WatchDLQ(p.pool)
+		metrics.WatchDLQ(dlqCounts{p.pool})
 	}
 	shutdownTracing, err := telemetry.SetupTracing(ctx, "prost", p.spanProcessors...)
 	if err != nil {
@@ -182,13 +173,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 	}
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 
-	var rel *outbox.Relay
-	if has("relay") {
-		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
-			Logger: p.log.With("service", "relay")})
-		metrics.WatchRelay(rel)
-		goRun("relay", rel.Run)
-	}
+	// Consumers first: they stop last.
 	if has("governance") {
 		cfg, err := p.consumerConfig(governancesvc.ConsumerName, "governance")
 		if err != nil {
@@ -199,136 +184,109 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 			return err
 		}
 		metrics.WatchConsumer(c, p.js)
-		goRun("governance", c.Run)
+		g.Add("governance", c)
 	}
 	if has("rules") {
-		if err := p.startRules(goRun); err != nil {
+		svc, err := p.rulesService()
+		if err != nil {
 			return err
 		}
+		metrics.WatchConsumer(svc.Consumer, p.js)
+		g.Add("rules", svc)
 	}
-
-	var committer *eventstore.Committer
-	mux := http.NewServeMux()
-	var handler http.Handler = mux
-	if has("gateway") {
-		ccfg := eventstore.CommitterConfig{Writers: p.env.IngestWriters, Logger: p.log.With("service", "gateway")}
-		if rel != nil {
-			ccfg.OnCommit = rel.Wake
-		}
-		committer = eventstore.NewCommitter(p.pool, ccfg)
-		dm := dlq.NewManager(p.pool, p.js)
-		dm.OnReplay = recordReplay
-		dm.RetryJob = p.retryJob
-		events, routes, err := p.registryDeps()
-		if err != nil {
-			cancelBG()
-			wg.Wait()
-			return err
-		}
-		appStore := apps.NewStore(p.pool, apps.Config{})
-		jobsClient, err := jobs.NewClient(p.pool, jobs.Config{}) // lists only; never run
-		if err != nil {
-			cancelBG()
-			wg.Wait()
-			return err
-		}
-		routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-			dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes())
-		gw := gatewaysvc.New(gatewaysvc.Deps{
-			Apps: appStore, Committer: committer, Ready: p.ready,
-			Metrics: metrics, Routes: routes, Events: events,
-		}, gatewaysvc.Config{
-			AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
-			Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: p.log.With("service", "gateway"),
-			MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout,
-		})
-		handler = gw.Handler()
-	} else {
-		// Headless services still answer health checks and serve metrics.
-		mux.Handle("GET /metrics", metrics.Handler())
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}` + "\n")) })
-		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-			if err := p.ready(r.Context()); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
-		})
+	var rel *outbox.Relay
+	if has("relay") {
+		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
+			Logger: p.log.With("service", "relay")})
+		metrics.WatchRelay(rel)
+		g.Add("relay", rel)
 	}
 	if p.env.PprofAddr != "" {
 		// Profiling on its own listener, never on the API's: keep it on a
 		// loopback or otherwise private address.
+		pln, err := net.Listen("tcp", p.env.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("listen on PROST_PPROF_ADDR %s: %w", p.env.PprofAddr, err)
+		}
 		pm := http.NewServeMux()
 		pm.HandleFunc("/debug/pprof/", pprof.Index)
 		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		psrv := &http.Server{Addr: p.env.PprofAddr, Handler: pm, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := psrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				p.log.Warn("pprof server", "error", err)
-			}
-		}()
-		defer psrv.Close()
+		g.Add("pprof", &httpapi.Server{Listener: pln, Handler: pm, Logger: p.log})
 	}
 	ln, err := net.Listen("tcp", p.env.HTTPAddr)
 	if err != nil {
-		cancelBG()
-		wg.Wait()
 		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http: %w", err)
+	if has("gateway") {
+		gw, err := p.gateway(ln, adminToken, metrics, rel)
+		if err != nil {
+			_ = ln.Close()
+			return err
 		}
-	}()
+		g.Add("gateway", gw)
+	} else {
+		// Headless services still answer health checks and serve metrics.
+		g.Add("http", &httpapi.Server{Listener: ln, Handler: p.opsHandler(metrics), Logger: p.log})
+	}
 	p.log.Info("prost running", "services", strings.Join(names, ","), "http", ln.Addr().String(), "nats", p.natsURL)
 	if started != nil {
 		started(ln.Addr().String())
 	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		p.log.Error("service failed; shutting down", "error", runErr)
-	}
-	p.log.Info("shutting down", "timeout", p.env.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.env.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		p.log.Warn("http shutdown", "error", err)
-	}
-	if committer != nil {
-		if err := committer.Close(sctx); err != nil {
-			p.log.Warn("ingest shutdown", "error", err)
-		}
-	}
-	if rel != nil {
-		// Give the relay a moment to publish what the last requests committed.
-		deadline := time.Now().Add(2 * time.Second)
-		for time.Now().Before(deadline) {
-			st, err := outbox.PendingStats(sctx, p.pool)
-			if err != nil || st.Pending == 0 {
-				break
-			}
-			rel.Wake()
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	cancelBG()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-sctx.Done():
-		p.log.Warn("services did not stop within the shutdown timeout")
-	}
+	err = g.Run(ctx)
 	p.log.Info("stopped")
-	return runErr
+	return err
+}
+
+// gateway builds the gateway service on ln: ingest, every domain's routes,
+// health and metrics.
+func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetry.Metrics, rel *outbox.Relay) (*gatewaysvc.Server, error) {
+	log := p.log.With("service", "gateway")
+	ccfg := eventstore.CommitterConfig{Writers: p.env.IngestWriters, Logger: log}
+	if rel != nil {
+		ccfg.OnCommit = rel.Wake
+	}
+	dm := dlq.NewManager(p.pool, p.js)
+	dm.OnReplay = recordReplay
+	dm.RetryJob = p.retryJob
+	events, routes, err := p.registryDeps()
+	if err != nil {
+		return nil, err
+	}
+	appStore := apps.NewStore(p.pool, apps.Config{})
+	jobsClient, err := jobs.NewClient(p.pool, jobs.Config{}) // lists only; never run
+	if err != nil {
+		return nil, err
+	}
+	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes())
+	return gatewaysvc.New(gatewaysvc.Deps{
+		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
+		Metrics: metrics, Routes: routes, Events: events,
+	}, gatewaysvc.Config{
+		AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
+		Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: log,
+		MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout,
+	}), nil
+}
+
+// opsHandler serves health and metrics for a process without the gateway.
+func (p *platform) opsHandler(metrics *telemetry.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	rt := httpapi.NewRouter(mux, httpapi.Config{Logger: p.log})
+	rt.Handle("GET /metrics", metrics.Handler())
+	rt.Public("GET /healthz", func(w http.ResponseWriter, _ *http.Request) error {
+		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	rt.Public("GET /readyz", func(w http.ResponseWriter, r *http.Request) error {
+		if err := p.ready(r.Context()); err != nil {
+			return problem.Errorf(problem.Unavailable, "not ready: %v", err)
+		}
+		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return mux
 }
 
 // recordReplay writes a replay into the audit log of the event's tenant: who
@@ -378,4 +336,19 @@ func parseServices(args []string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// outboxStats reads the outbox backlog for the metrics.
+type outboxStats struct{ pool *pgxpool.Pool }
+
+func (o outboxStats) OutboxBacklog(ctx context.Context) (int64, time.Duration, error) {
+	st, err := outbox.PendingStats(ctx, o.pool)
+	return st.Pending, st.OldestAge, err
+}
+
+// dlqCounts counts dead letters for the metrics.
+type dlqCounts struct{ pool *pgxpool.Pool }
+
+func (d dlqCounts) CountDead(ctx context.Context) (map[string]int64, error) {
+	return dlq.CountDead(ctx, d.pool)
 }

@@ -47,22 +47,22 @@ func (p *platform) rulesRoutes() httpapi.Routes {
 	return ruleshttp.New(rules.NewStore(p.pool, k))
 }
 
-// startRules runs the rules service: the rules-engine consumer and the job
+// rulesService is the rules service: the rules-engine consumer and the job
 // workers that deliver webhooks and run scheduled actions.
-func (p *platform) startRules(goRun func(string, func(context.Context) error)) error {
+func (p *platform) rulesService() (*rulessvc.Service, error) {
 	k, err := p.secretsKey()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if k == nil {
 		p.log.Warn("PROST_SECRETS_KEY is not set: webhook deliveries will fail until it is")
 	}
 	ccfg, err := p.consumerConfig(rulessvc.ConsumerName, "rules")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log := p.log.With("service", "rules")
-	svc, err := rulessvc.New(p.pool, p.js, rulessvc.Config{
+	return rulessvc.New(p.pool, p.js, rulessvc.Config{
 		Consumer:   ccfg,
 		Engine:     rules.EngineConfig{Partitions: p.env.Partitions, Logger: log},
 		SecretsKey: k,
@@ -70,11 +70,6 @@ func (p *platform) startRules(goRun func(string, func(context.Context) error)) e
 		Jobs:       p.rulesJobs,
 		DeadLetter: p.deadLetterJob,
 	})
-	if err != nil {
-		return err
-	}
-	goRun("rules", svc.Run)
-	return nil
 }
 
 // deadLetterJob stores a webhook job the job engine discarded in the DLQ, so

@@ -21,18 +21,27 @@ var (
 	ErrClosed = problem.Errorf(problem.Unavailable, "PROST is shutting down; retry later")
 )
 
+// Defaults of CommitterConfig.
+const (
+	DefaultWriters   = 4
+	DefaultMaxEvents = 2000
+	DefaultQueueSize = 4096
+	DefaultTxTimeout = 10 * time.Second
+)
+
 // CommitterConfig tunes a Committer. The zero value is usable.
 type CommitterConfig struct {
 	// Writers is the number of shared transactions in flight at once.
-	// Defaults to 4.
+	// Defaults to DefaultWriters.
 	Writers int
 	// MaxEvents caps the events one shared transaction takes from the queue.
-	// A single append larger than this still commits, alone. Defaults to 2,000.
+	// A single append larger than this still commits, alone. Defaults to
+	// DefaultMaxEvents.
 	MaxEvents int
 	// QueueSize is how many appends may wait for a writer; past it Append
-	// fails at once with ErrOverloaded. Defaults to 4,096.
+	// fails at once with ErrOverloaded. Defaults to DefaultQueueSize.
 	QueueSize int
-	// TxTimeout bounds one shared transaction. Defaults to 10s.
+	// TxTimeout bounds one shared transaction. Defaults to DefaultTxTimeout.
 	TxTimeout time.Duration
 	// NoNotify leaves out the NOTIFY prost_outbox each transaction sends to
 	// wake relays in other processes. Defaults to false (notify).
@@ -68,34 +77,51 @@ type appendReq struct {
 	done chan struct{}
 }
 
-// NewCommitter starts a Committer's writers on pool. Close stops them.
+// NewCommitter returns a Committer on pool; Run runs its writers. Appends
+// made before Run wait in the queue.
 func NewCommitter(pool *pgxpool.Pool, cfg CommitterConfig) *Committer {
 	if cfg.Writers <= 0 {
-		cfg.Writers = 4
+		cfg.Writers = DefaultWriters
 	}
 	if cfg.MaxEvents <= 0 {
-		cfg.MaxEvents = 2000
+		cfg.MaxEvents = DefaultMaxEvents
 	}
 	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 4096
+		cfg.QueueSize = DefaultQueueSize
 	}
 	if cfg.TxTimeout <= 0 {
-		cfg.TxTimeout = 10 * time.Second
+		cfg.TxTimeout = DefaultTxTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Committer{pool: pool, cfg: cfg, queue: make(chan *appendReq, cfg.QueueSize)}
-	c.wg.Add(cfg.Writers)
-	for range cfg.Writers {
+	return &Committer{pool: pool, cfg: cfg, queue: make(chan *appendReq, cfg.QueueSize)}
+}
+
+// Run runs the writers until ctx ends. Then it refuses new appends
+// (ErrClosed), commits every append already queued, and returns nil once the
+// writers are done: an append accepted into the queue is always answered
+// with its commit's outcome. Each commit is bounded by TxTimeout, so Run
+// returns within about TxTimeout of a stuck database. Run runs once.
+func (c *Committer) Run(ctx context.Context) error {
+	c.wg.Add(c.cfg.Writers)
+	for range c.cfg.Writers {
 		go c.writer()
 	}
-	return c
+	<-ctx.Done()
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.queue)
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	return nil
 }
 
 // Append stores evs durably and returns one Outcome per event (see AppendTx).
-// It fails fast with ErrOverloaded when the queue is full and ErrClosed after
-// Close. If ctx ends while the append waits, Append returns ctx.Err(); the
+// It fails fast with ErrOverloaded when the queue is full and ErrClosed once
+// Run's context ended. If ctx ends while the append waits, Append returns ctx.Err(); the
 // events may or may not have been stored, and a retry is answered as a
 // duplicate where they were.
 func (c *Committer) Append(ctx context.Context, evs []NewEvent) ([]Outcome, error) {
@@ -125,25 +151,6 @@ func (c *Committer) Append(ctx context.Context, evs []NewEvent) ([]Outcome, erro
 
 // QueueLen reports how many appends wait for a writer.
 func (c *Committer) QueueLen() int { return len(c.queue) }
-
-// Close stops accepting appends, lets the writers finish what is queued, and
-// waits for them or for ctx.
-func (c *Committer) Close(ctx context.Context) error {
-	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
-		close(c.queue)
-	}
-	c.mu.Unlock()
-	done := make(chan struct{})
-	go func() { c.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 func (c *Committer) writer() {
 	defer c.wg.Done()

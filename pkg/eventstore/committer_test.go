@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -19,18 +20,31 @@ import (
 	"github.com/prost-platform/prost/pkg/eventstore"
 )
 
-// newCommitter starts a Committer on a pool of its own (see committerPool)
-// and closes it when the test ends.
+// newCommitter runs a Committer on a pool of its own (see committerPool)
+// and stops it when the test ends.
 func newCommitter(t *testing.T, cfg eventstore.CommitterConfig) (*eventstore.Committer, string) {
 	t.Helper()
 	pool, app := committerPool(t)
 	c := eventstore.NewCommitter(pool, cfg)
+	stop := runCommitter(c)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, c.Close(ctx))
+		select {
+		case err := <-stop():
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("the committer did not stop")
+		}
 	})
 	return c, app
+}
+
+// runCommitter runs c; the returned stop ends its context and gives the
+// channel Run's result arrives on.
+func runCommitter(c *eventstore.Committer) (stop func() <-chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return func() <-chan error { cancel(); return done }
 }
 
 type appendResult struct {
@@ -212,13 +226,14 @@ func TestCommitterOverloaded(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestCommitterClose: Close refuses new appends at once, finishes the queued
-// ones, and waits for them.
-func TestCommitterClose(t *testing.T) {
+// TestCommitterStop: when Run's context ends the committer refuses new
+// appends at once, finishes the queued ones, and Run waits for them.
+func TestCommitterStop(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	pool, app := committerPool(t)
 	c := eventstore.NewCommitter(pool, eventstore.CommitterConfig{Writers: 1})
+	stop := runCommitter(c)
 	tenant := uuid.New()
 
 	held := newEvent(tenant, "s", "held", "t")
@@ -228,23 +243,34 @@ func TestCommitterClose(t *testing.T) {
 	queued := appendAsync(ctx, c, newEvent(tenant, "s", "queued", "t"))
 	require.Eventually(t, func() bool { return c.QueueLen() == 1 }, 10*time.Second, 5*time.Millisecond)
 
-	// The writer is stuck, so Close gives up waiting, but it has closed.
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel()
-	require.ErrorIs(t, c.Close(short), context.DeadlineExceeded)
-	out, err := c.Append(ctx, []eventstore.NewEvent{newEvent(tenant, "s", "after-close", "t")})
-	require.ErrorIs(t, err, eventstore.ErrClosed)
-	require.Nil(t, out)
+	// The writer is stuck, so Run does not return yet, but it has closed.
+	done := stop()
+	probe := uuid.New() // probes accepted before the close commit later, for another tenant
+	require.Eventually(t, func() bool {
+		pctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+		defer cancel()
+		_, err := c.Append(pctx, []eventstore.NewEvent{newEvent(probe, "s", uuid.NewString(), "t")})
+		return errors.Is(err, eventstore.ErrClosed)
+	}, 10*time.Second, 5*time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("Run returned while a writer still held a queued append")
+	case <-time.After(50 * time.Millisecond):
+	}
 
 	release()
-	require.NoError(t, c.Close(ctx), "Close waits for the writers")
+	select {
+	case err := <-done:
+		require.NoError(t, err, "Run waits for the writers")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the writer finished")
+	}
 	require.NoError(t, receive(t, first).err)
-	require.NoError(t, receive(t, queued).err, "appends queued before Close are still committed")
+	require.NoError(t, receive(t, queued).err, "appends queued before the stop are still committed")
 	require.Equal(t, 2, tenantEvents(t, tenant))
 
-	_, err = c.Append(ctx, []eventstore.NewEvent{newEvent(tenant, "s", "after-close-2", "t")})
+	_, err := c.Append(ctx, []eventstore.NewEvent{newEvent(tenant, "s", "after-close-2", "t")})
 	require.ErrorIs(t, err, eventstore.ErrClosed)
-	require.NoError(t, c.Close(ctx), "Close is idempotent")
 }
 
 // TestCommitterCallerGivesUp: an Append whose context ends while it waits

@@ -67,7 +67,19 @@ type Config struct {
 	// rescuer goroutine with a context bounded by JobTimeout; a panic in it is
 	// recovered and logged. Defaults to nil: nothing is called.
 	OnDiscard func(ctx context.Context, j *Job)
+	// StopTimeout is how long Run waits, once its context ends, for running
+	// jobs to finish before it cancels their contexts. Defaults to
+	// DefaultStopTimeout.
+	StopTimeout time.Duration
 }
+
+// Defaults of Config.
+const (
+	DefaultWorkers      = 4
+	DefaultPollInterval = time.Second
+	DefaultJobTimeout   = time.Minute
+	DefaultStopTimeout  = 15 * time.Second
+)
 
 // withDefaults validates c and fills in the defaults.
 func (c Config) withDefaults() (Config, error) {
@@ -75,7 +87,8 @@ func (c Config) withDefaults() (Config, error) {
 	for _, f := range []struct {
 		name string
 		v    time.Duration
-	}{{"PollInterval", c.PollInterval}, {"JobTimeout", c.JobTimeout}, {"StaleAfter", c.StaleAfter}, {"RescueInterval", c.RescueInterval}} {
+	}{{"PollInterval", c.PollInterval}, {"JobTimeout", c.JobTimeout}, {"StaleAfter", c.StaleAfter}, {"RescueInterval", c.RescueInterval},
+		{"StopTimeout", c.StopTimeout}} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%w: %s must not be negative, got %s", ErrInvalid, f.name, f.v))
 		}
@@ -90,13 +103,16 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	if c.Workers == 0 {
-		c.Workers = 4
+		c.Workers = DefaultWorkers
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = time.Second
+		c.PollInterval = DefaultPollInterval
 	}
 	if c.JobTimeout == 0 {
-		c.JobTimeout = time.Minute
+		c.JobTimeout = DefaultJobTimeout
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = DefaultStopTimeout
 	}
 	if c.StaleAfter == 0 {
 		c.StaleAfter = c.JobTimeout + time.Minute
@@ -129,10 +145,10 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // Client runs jobs of its registered kinds and reads and retries jobs of any
-// kind. Register handlers, then Start; Stop shuts it down gracefully. A
-// Client that is never started still serves Insert, Get, List and Retry.
-// All methods are safe for concurrent use. A Client runs once: it cannot be
-// started again after Stop.
+// kind. Register handlers, then Run it until its context ends. A Client that
+// never runs still serves Insert, Get, List and Retry. All methods are safe
+// for concurrent use. A Client runs once: it cannot run again after Run
+// returned.
 type Client struct {
 	pool *pgxpool.Pool
 	q    *jobsdb.Queries
@@ -145,7 +161,7 @@ type Client struct {
 
 	kinds       []string
 	wake        chan struct{}
-	stop        chan struct{}
+	stopping    chan struct{}
 	stopOnce    sync.Once
 	done        chan struct{} // closed when every goroutine of the client ended
 	cancelJobs  context.CancelFunc
@@ -175,7 +191,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		log:      cfg.Logger.With(slog.String("worker", cfg.WorkerID)),
 		handlers: map[string]Handler{},
 		wake:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
+		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 	}, nil
 }
@@ -184,7 +200,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 func (c *Client) WorkerID() string { return c.cfg.WorkerID }
 
 // Register makes the client run jobs of kind with h. It must be called
-// before Start; registering a kind twice, an empty or over-long kind, or a
+// before Run; registering a kind twice, an empty or over-long kind, or a
 // nil handler is an error.
 func (c *Client) Register(kind string, h Handler) error {
 	if kind == "" || len(kind) > MaxKindLen {
@@ -205,12 +221,34 @@ func (c *Client) Register(kind string, h Handler) error {
 	return nil
 }
 
-// Start begins claiming and running jobs of the registered kinds, and
+// Run claims and runs jobs of the registered kinds, and rescues their stale
+// locks, until ctx ends; then it stops gracefully: it stops claiming, waits
+// up to Config.StopTimeout for running jobs to finish and their outcomes to
+// be written, then cancels the jobs' contexts and waits for their handlers to
+// return. It returns nil after a clean stop, and an error when the client
+// cannot run (no kind registered, already run) or the running jobs had to
+// be cancelled.
+func (c *Client) Run(ctx context.Context) error {
+	if err := c.start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.StopTimeout)
+	defer cancel()
+	if err := c.stop(sctx); err != nil {
+		// The jobs' contexts are cancelled: wait for their handlers.
+		<-c.done
+		return err
+	}
+	return nil
+}
+
+// start begins claiming and running jobs of the registered kinds, and
 // rescuing their stale locks, in background goroutines, and returns at once.
 // Cancelling ctx is a hard stop: claiming ends and running jobs' contexts are
-// cancelled (their outcomes are still recorded); Stop is the graceful way.
-// Start fails when no kind is registered or the client was already started.
-func (c *Client) Start(ctx context.Context) error {
+// cancelled (their outcomes are still recorded); stop is the graceful way.
+// start fails when no kind is registered or the client was already started.
+func (c *Client) start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.started {
@@ -253,21 +291,21 @@ func (c *Client) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop shuts the client down gracefully: it stops claiming and rescuing,
+// stop shuts the client down gracefully: it stops claiming and rescuing,
 // waits for running jobs to finish and for their outcomes to be written, and
-// returns nil. If ctx ends first, Stop cancels the running jobs' contexts and
+// returns nil. If ctx ends first, stop cancels the running jobs' contexts and
 // returns ctx's error at once; the jobs' outcomes are still written in the
-// background as their handlers return, and calling Stop again waits for that.
+// background as their handlers return, and calling stop again waits for that.
 // A job whose handler ignores its context keeps its lock until it returns or
-// is rescued after StaleAfter. Stop on a client never started returns nil.
-func (c *Client) Stop(ctx context.Context) error {
+// is rescued after StaleAfter. stop on a client never started returns nil.
+func (c *Client) stop(ctx context.Context) error {
 	c.mu.Lock()
 	started := c.started
 	c.mu.Unlock()
 	if !started {
 		return nil
 	}
-	c.stopOnce.Do(func() { close(c.stop) })
+	c.stopOnce.Do(func() { close(c.stopping) })
 	select {
 	case <-c.done:
 		c.log.Info("jobs: client stopped")
@@ -332,7 +370,7 @@ func (c *Client) fetchLoop(ctx context.Context) {
 			poll.Reset(c.cfg.PollInterval)
 		}
 		select {
-		case <-c.stop:
+		case <-c.stopping:
 			return
 		case <-ctx.Done():
 			return
@@ -588,7 +626,7 @@ func (c *Client) rescueLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.stopping:
 			return
 		case <-ctx.Done():
 			return

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,10 +44,9 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	if err := client.Start(ctx); err != nil {
-		fmt.Println(err)
-		return
-	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- client.Run(runCtx) }()
 
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// ... the request's own writes ...
@@ -63,7 +61,6 @@ func Example() {
 		client.Wake() // committed: run it now rather than at the next poll
 	}
 
-	stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	_ = client.Stop(stopCtx)
+	stop() // Run stops gracefully: running jobs finish (up to StopTimeout)
+	_ = <-done
 }

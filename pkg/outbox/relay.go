@@ -44,22 +44,36 @@ import (
 // DefaultLockKey is the advisory lock that elects the leader ("prost-rl").
 const DefaultLockKey int64 = 0x70726f73742d726c
 
+// Defaults of Config.
+const (
+	DefaultBatchSize    = 1000
+	DefaultPollInterval = 500 * time.Millisecond
+	DefaultAckTimeout   = 10 * time.Second
+	DefaultRetention    = 72 * time.Hour
+	DefaultDrainTimeout = 2 * time.Second
+)
+
 // Config tunes a Relay. The zero value is usable.
 type Config struct {
 	// BatchSize is the number of rows read and published per round.
-	// Defaults to 1,000.
+	// Defaults to DefaultBatchSize.
 	BatchSize int
 	// PollInterval is the longest a new row waits when no notification
 	// arrives, and how often a standby relay tries to become the leader.
-	// Defaults to 500ms.
+	// Defaults to DefaultPollInterval.
 	PollInterval time.Duration
 	// AckTimeout bounds the wait for JetStream's acknowledgements of one
-	// round. Defaults to 10s.
+	// round. Defaults to DefaultAckTimeout.
 	AckTimeout time.Duration
 	// Retention is how long published rows stay in the outbox before the
 	// leader prunes them (the events table keeps every event forever).
-	// Defaults to 72h.
+	// Defaults to DefaultRetention.
 	Retention time.Duration
+	// DrainTimeout is how long a leader keeps publishing once Run's context
+	// ended, so that what the last requests committed is on the bus before
+	// the process exits (what it does not publish, the next leader does).
+	// Defaults to DefaultDrainTimeout; negative switches draining off.
+	DrainTimeout time.Duration
 	// LockKey is the advisory lock key relays elect their leader with.
 	// Defaults to DefaultLockKey.
 	LockKey int64
@@ -86,16 +100,19 @@ type Relay struct {
 // New returns a Relay that reads from pool and publishes with js.
 func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) *Relay {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 1000
+		cfg.BatchSize = DefaultBatchSize
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 500 * time.Millisecond
+		cfg.PollInterval = DefaultPollInterval
 	}
 	if cfg.AckTimeout <= 0 {
-		cfg.AckTimeout = 10 * time.Second
+		cfg.AckTimeout = DefaultAckTimeout
 	}
 	if cfg.Retention <= 0 {
-		cfg.Retention = 72 * time.Hour
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	if cfg.LockKey == 0 {
 		cfg.LockKey = DefaultLockKey
@@ -126,7 +143,8 @@ func (r *Relay) Reordered() int64 { return r.reordered.Load() }
 // Leader reports whether this relay currently holds the leader lock.
 func (r *Relay) Leader() bool { return r.leader.Load() }
 
-// Run relays until ctx ends, then returns nil. Errors (a lost database
+// Run relays until ctx ends, then, as the leader, publishes what is pending
+// for up to DrainTimeout, and returns nil. Errors (a lost database
 // connection, NATS unavailable) are logged and retried after PollInterval.
 func (r *Relay) Run(ctx context.Context) error {
 	go r.listen(ctx)
@@ -185,6 +203,10 @@ func (r *Relay) lead(ctx context.Context) error {
 
 	lastPrune := time.Time{}
 	for {
+		if ctx.Err() != nil {
+			r.drain(context.WithoutCancel(ctx), q)
+			return nil
+		}
 		n, err := r.round(ctx, q)
 		if err != nil {
 			return err
@@ -204,9 +226,23 @@ func (r *Relay) lead(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-r.wake:
 		case <-time.After(r.cfg.PollInterval):
+		}
+	}
+}
+
+// drain publishes pending rows until none is left or DrainTimeout passed.
+func (r *Relay) drain(ctx context.Context, q *outboxdb.Queries) {
+	if r.cfg.DrainTimeout < 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.DrainTimeout)
+	defer cancel()
+	for ctx.Err() == nil {
+		n, err := r.round(ctx, q)
+		if err != nil || n == 0 {
+			return
 		}
 	}
 }

@@ -98,7 +98,21 @@ func Main(m *testing.M, db **Database) { os.Exit(run(m, db, false)) }
 // outlives the tests (checked with goleak after the database is dropped).
 func MainCheckingLeaks(m *testing.M, db **Database) { os.Exit(run(m, db, true)) }
 
+// MainNoDatabase runs a test package that needs no database, failing a
+// passing run when a goroutine outlives the tests.
+func MainNoDatabase(m *testing.M) { os.Exit(run(m, nil, true)) }
+
 func run(m *testing.M, db **Database, leaks bool) int {
+	if db == nil {
+		code := m.Run()
+		if code == 0 && leaks {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				code = 1
+			}
+		}
+		return code
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	d, drop, err := CreateDatabase(ctx)
 	cancel()

@@ -6,14 +6,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/prost-platform/prost/pkg/dlq"
-	"github.com/prost-platform/prost/pkg/outbox"
 )
 
 // Ingest results counted by prost_ingest_events_total{result}.
@@ -81,17 +77,29 @@ func (m *Metrics) Handler() http.Handler {
 // Registry is the registry behind Handler.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
+// OutboxSource reports the outbox's backlog: rows not yet published and the
+// age of the oldest.
+type OutboxSource interface {
+	OutboxBacklog(ctx context.Context) (pending int64, oldest time.Duration, err error)
+}
+
 // WatchOutbox exports prost_outbox_pending and prost_outbox_lag_seconds,
-// read from the database at scrape time.
-func (m *Metrics) WatchOutbox(pool *pgxpool.Pool) {
-	m.reg.MustRegister(&outboxCollector{pool: pool, log: m.log,
+// read from src at scrape time.
+func (m *Metrics) WatchOutbox(src OutboxSource) {
+	m.reg.MustRegister(&outboxCollector{src: src, log: m.log,
 		pending: prometheus.NewDesc("prost_outbox_pending", "Outbox rows not yet published to JetStream.", nil, nil),
 		lag:     prometheus.NewDesc("prost_outbox_lag_seconds", "Age of the oldest unpublished outbox row (0 when none).", nil, nil),
 	})
 }
 
+// RelayStats is what a relay reports.
+type RelayStats interface {
+	Published() int64
+	Reordered() int64
+}
+
 // WatchRelay exports prost_relay_published_total from a relay.
-func (m *Metrics) WatchRelay(r *outbox.Relay) {
+func (m *Metrics) WatchRelay(r RelayStats) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "prost_relay_published_total",
 		Help: "Outbox rows this process published to JetStream and marked published.",
@@ -148,15 +156,20 @@ func (m *Metrics) WatchConsumer(c ConsumerStats, js jetstream.JetStream) {
 	}))
 }
 
+// DeadLetterSource counts the dead letters waiting, by consumer.
+type DeadLetterSource interface {
+	CountDead(ctx context.Context) (map[string]int64, error)
+}
+
 // WatchDLQ exports prost_dlq_messages{consumer}: dead letters not yet
-// replayed or purged.
-func (m *Metrics) WatchDLQ(pool *pgxpool.Pool) {
-	m.reg.MustRegister(&dlqCollector{pool: pool, log: m.log,
+// replayed or purged, read from src at scrape time.
+func (m *Metrics) WatchDLQ(src DeadLetterSource) {
+	m.reg.MustRegister(&dlqCollector{src: src, log: m.log,
 		desc: prometheus.NewDesc("prost_dlq_messages", "Dead letters waiting (state dead), by consumer.", []string{"consumer"}, nil)})
 }
 
 type outboxCollector struct {
-	pool         *pgxpool.Pool
+	src          OutboxSource
 	log          *slog.Logger
 	pending, lag *prometheus.Desc
 }
@@ -166,17 +179,17 @@ func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.pending
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := outbox.PendingStats(ctx, c.pool)
+	pending, oldest, err := c.src.OutboxBacklog(ctx)
 	if err != nil {
 		c.log.Warn("metrics: outbox stats", "error", err)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.Pending))
-	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, st.OldestAge.Seconds())
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, oldest.Seconds())
 }
 
 type dlqCollector struct {
-	pool *pgxpool.Pool
+	src  DeadLetterSource
 	log  *slog.Logger
 	desc *prometheus.Desc
 }
@@ -186,7 +199,7 @@ func (c *dlqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *dlqCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	counts, err := dlq.CountDead(ctx, c.pool)
+	counts, err := c.src.CountDead(ctx)
 	if err != nil {
 		c.log.Warn("metrics: dlq counts", "error", err)
 		return

@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/httpapi"
+	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/telemetry"
 )
@@ -35,33 +37,48 @@ const (
 	HeaderAppSecret = "X-Prost-App-Secret"
 )
 
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultMaxBatch       = 1000
+	DefaultPartitions     = 16
+	DefaultRateLimit      = 10_000
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMaxInFlight    = 512
+	DefaultIngestTimeout  = 10 * time.Second
+)
+
 // Config tunes the gateway. Zero values take the defaults given.
 type Config struct {
 	// AdminToken guards /admin/v1/ (Authorization: Bearer <token>). Required:
 	// with none, every admin request is refused.
 	AdminToken string
-	// MaxBodyBytes caps a request body. Defaults to 1 MiB.
+	// MaxBodyBytes caps a request body. Defaults to DefaultMaxBodyBytes (1 MiB).
 	MaxBodyBytes int64
-	// MaxBatch caps the events in one batch request. Defaults to 1,000.
+	// MaxBatch caps the events in one batch request. Defaults to
+	// DefaultMaxBatch.
 	MaxBatch int
 	// Partitions is the number of partitions per tenant that events are
-	// spread over by partition key. Defaults to 16.
+	// spread over by partition key. Defaults to DefaultPartitions.
 	Partitions int
 	// RateLimit is each App's sustained ingest rate in events per second;
-	// RateBurst the burst above it. Defaults to 10,000 and 2 x RateLimit.
+	// RateBurst the burst above it. Defaults to DefaultRateLimit and 2 x
+	// RateLimit.
 	// A negative RateLimit switches limiting off.
 	RateLimit float64
 	RateBurst int
-	// RequestTimeout bounds one request's work. Defaults to 30s.
+	// RequestTimeout bounds one request's work. Defaults to
+	// DefaultRequestTimeout.
 	RequestTimeout time.Duration
 	// MaxInFlight caps the ingest requests being handled at once; past it
 	// the gateway answers 503 with Retry-After at once instead of queueing,
 	// which bounds memory when the database or NATS slows down.
-	// Defaults to 512.
+	// Defaults to DefaultMaxInFlight.
 	MaxInFlight int
 	// IngestTimeout bounds the wait for an ingest request's commit; past it
 	// the answer is 503 with Retry-After (the events may still commit: a
-	// retry is then answered as a duplicate). Defaults to 10s.
+	// retry is then answered as a duplicate). Defaults to
+	// DefaultIngestTimeout.
 	IngestTimeout time.Duration
 	// Logger receives one line per request. Defaults to discarding.
 	Logger *slog.Logger
@@ -69,8 +86,11 @@ type Config struct {
 
 // Deps are the parts the gateway drives.
 type Deps struct {
-	Apps      *apps.Store
+	Apps *apps.Store
+	// Committer stores accepted events; Run runs it.
 	Committer *eventstore.Committer
+	// Listener is where Run serves the API.
+	Listener net.Listener
 	// Ready reports whether every dependency (database, NATS, services) is
 	// usable; GET /readyz answers 503 with its error otherwise.
 	Ready func(ctx context.Context) error
@@ -110,28 +130,28 @@ type Server struct {
 // New returns a gateway; serve Handler() with an http.Server.
 func New(deps Deps, cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 1000
+		cfg.MaxBatch = DefaultMaxBatch
 	}
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = 16
+		cfg.Partitions = DefaultPartitions
 	}
 	if cfg.RateLimit == 0 {
-		cfg.RateLimit = 10_000
+		cfg.RateLimit = DefaultRateLimit
 	}
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = int(2 * cfg.RateLimit)
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 30 * time.Second
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 512
+		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	if cfg.IngestTimeout <= 0 {
-		cfg.IngestTimeout = 10 * time.Second
+		cfg.IngestTimeout = DefaultIngestTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -149,6 +169,16 @@ func New(deps Deps, cfg Config) *Server {
 // Handler is the gateway's HTTP handler, with request ids, logging, timeouts
 // and panic recovery around every route.
 func (s *Server) Handler() http.Handler { return s.observe(s.mux) }
+
+// Run serves the API on Deps.Listener with the ingest committer until ctx
+// ends; then the server stops taking requests and finishes those in progress,
+// and the committer commits every accepted event, in that order.
+func (s *Server) Run(ctx context.Context) error {
+	g := lifecycle.Group{Logger: s.cfg.Logger}
+	g.Add("ingest", s.deps.Committer)
+	g.Add("http", &httpapi.Server{Listener: s.deps.Listener, Handler: s.Handler(), Logger: s.cfg.Logger})
+	return g.Run(ctx)
+}
 
 func (s *Server) routes() {
 	rt := httpapi.NewRouter(s.mux, httpapi.Config{Tenant: s.authenticate, Admin: s.authenticateAdmin, Logger: s.cfg.Logger})

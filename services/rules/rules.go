@@ -34,6 +34,7 @@ import (
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/domain/rules"
 	"github.com/prost-platform/prost/pkg/jobs"
+	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/secretbox"
 	"github.com/prost-platform/prost/pkg/webhook"
 )
@@ -41,6 +42,9 @@ import (
 // ConsumerName is the durable consumer name (idempotency namespace and DLQ
 // consumer name) of the rules engine.
 const ConsumerName = "rules-engine"
+
+// DefaultDeliveryTimeout bounds a webhook request when Config sets none.
+const DefaultDeliveryTimeout = 10 * time.Second
 
 // UserAgent is sent with every webhook delivery.
 const UserAgent = "PROST-Webhooks/1"
@@ -58,7 +62,8 @@ type Config struct {
 	// SecretsKey opens the rules' webhook signing secrets
 	// (PROST_SECRETS_KEY). Without it every webhook delivery fails.
 	SecretsKey *secretbox.Key
-	// DeliveryTimeout bounds one webhook request. Defaults to 10s.
+	// DeliveryTimeout bounds one webhook request. Defaults to
+	// DefaultDeliveryTimeout.
 	DeliveryTimeout time.Duration
 	// HTTPClient sends webhooks. Defaults to a client that follows no
 	// redirects.
@@ -87,7 +92,7 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.DeliveryTimeout <= 0 {
-		cfg.DeliveryTimeout = 10 * time.Second
+		cfg.DeliveryTimeout = DefaultDeliveryTimeout
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -111,6 +116,9 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	}
 	jc := cfg.Jobs
 	jc.OnDiscard = s.onDiscard
+	if jc.StopTimeout == 0 {
+		jc.StopTimeout = cfg.DeliveryTimeout + 5*time.Second
+	}
 	if s.Jobs, err = jobs.NewClient(pool, jc); err != nil {
 		return nil, err
 	}
@@ -123,17 +131,14 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	return s, nil
 }
 
-// Run starts the job workers and runs the consumer until ctx ends, then
-// drains the consumer and stops the workers gracefully. It returns nil on a
-// clean stop.
+// Run runs the job workers and the consumer until ctx ends, then drains the
+// consumer and stops the workers gracefully, in that order. It returns nil
+// on a clean stop.
 func (s *Service) Run(ctx context.Context) error {
-	if err := s.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
-		return err
-	}
-	runErr := s.Consumer.Run(ctx)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DeliveryTimeout+5*time.Second)
-	defer cancel()
-	return errors.Join(runErr, s.Jobs.Stop(sctx))
+	g := lifecycle.Group{Logger: s.log}
+	g.Add("rules-jobs", s.Jobs)
+	g.Add("rules-engine", s.Consumer)
+	return g.Run(ctx)
 }
 
 // deliver is the rules.webhook job handler.

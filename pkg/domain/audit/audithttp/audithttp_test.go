@@ -1,0 +1,94 @@
+package audithttp_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/prost-platform/prost/pkg/domain/audit"
+	"github.com/prost-platform/prost/pkg/domain/audit/audithttp"
+	"github.com/prost-platform/prost/pkg/httpapi/httpapitest"
+	"github.com/prost-platform/prost/pkg/prosttest"
+)
+
+var testDB *prosttest.Database
+
+func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+
+func TestRoutes(t *testing.T) {
+	a, b := uuid.New(), uuid.New()
+	for _, tenant := range []uuid.UUID{a, b} {
+		var recs []audit.Record
+		for i := range 3 {
+			recs = append(recs, audit.Record{TenantID: tenant, EventID: fmt.Sprintf("e-%d", i), EventSource: "/s", EventType: "t.x", ActorID: "u", Action: "x"})
+		}
+		require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+			_, err := audit.AppendTx(t.Context(), tx, recs)
+			return err
+		}))
+	}
+	srv := httpapitest.New(t, audithttp.New(testDB.Pool))
+
+	// A tenant pages through its own chain only.
+	var ids []string
+	path := "/v1/audit?limit=2"
+	for range 5 {
+		res := srv.Do(t, "GET", path, nil, httpapitest.AsTenant(a))
+		require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+		var page audithttp.Page
+		res.JSON(t, &page)
+		for _, e := range page.Items {
+			require.Equal(t, a, e.TenantID)
+			ids = append(ids, e.EventID)
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		path = "/v1/audit?limit=2&cursor=" + *page.NextCursor
+	}
+	require.Equal(t, []string{"e-0", "e-1", "e-2"}, ids)
+
+	// An App with no entries has an empty page, not null.
+	res := srv.Do(t, "GET", "/v1/audit", nil, httpapitest.AsTenant(uuid.New()))
+	require.Equal(t, http.StatusOK, res.Status)
+	require.JSONEq(t, `{"items":[],"next_cursor":null}`, string(res.Body))
+
+	// Verify one tenant's chain, and every chain.
+	res = srv.Do(t, "GET", "/admin/v1/audit/verify?app_id="+b.String(), nil, httpapitest.AsAdmin())
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	var v audithttp.VerifyResponse
+	res.JSON(t, &v)
+	require.True(t, v.OK)
+	require.Len(t, v.Chains, 1)
+	require.EqualValues(t, 3, v.Chains[0].Entries)
+	res = srv.Do(t, "GET", "/admin/v1/audit/verify", nil, httpapitest.AsAdmin())
+	res.JSON(t, &v)
+	require.True(t, v.OK)
+	require.GreaterOrEqual(t, len(v.Chains), 2)
+
+	for _, c := range []struct {
+		name, path string
+		opt        httpapitest.Option
+		status     int
+		field      string
+	}{
+		{"bad limit", "/v1/audit?limit=5000", httpapitest.AsTenant(a), 400, "limit"},
+		{"bad cursor", "/v1/audit?cursor=zz", httpapitest.AsTenant(a), 400, "cursor"},
+		{"no credentials", "/v1/audit", httpapitest.Header("X", "y"), 401, ""},
+		{"verify as a tenant", "/admin/v1/audit/verify", httpapitest.AsTenant(a), 401, ""},
+		{"bad app_id", "/admin/v1/audit/verify?app_id=nope", httpapitest.AsAdmin(), 400, "app_id"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := srv.Do(t, "GET", c.path, nil, c.opt)
+			require.Equal(t, c.status, res.Status, string(res.Body))
+			p := res.Problem(t)
+			if c.field != "" {
+				require.Equal(t, c.field, p.Errors[0].Field)
+			}
+		})
+	}
+}
