@@ -411,9 +411,12 @@ func (s *scenarioEnv) quiet() (bool, string) {
 		return false, "stream: " + err.Error()
 	}
 	lister := st.ListConsumers(ctx)
-	n := 0
-	for ci := range lister.Info() {
-		n++
+	var infos []*jetstream.ConsumerInfo
+	for ci := range lister.Info() { // read it all: stopping early blocks the lister's goroutine
+		infos = append(infos, ci)
+	}
+	n := len(infos)
+	for _, ci := range infos {
 		if ci.NumPending > 0 || ci.NumAckPending > 0 {
 			return false, fmt.Sprintf("consumer %s pending=%d ack_pending=%d", ci.Name, ci.NumPending, ci.NumAckPending)
 		}

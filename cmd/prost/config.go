@@ -8,6 +8,12 @@ import (
 	"strings"
 	"time"
 
+	gatewaysvc "github.com/prost-platform/prost/services/gateway"
+
+	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/lifecycle"
+	"github.com/prost-platform/prost/pkg/natsembed"
+	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
 )
 
@@ -50,25 +56,25 @@ func envFromOS() env {
 		HTTPAddr:           getenv("PROST_HTTP_ADDR", "127.0.0.1:8080"),
 		AdminToken:         os.Getenv("PROST_ADMIN_TOKEN"),
 		DataDir:            getenv("PROST_DATA_DIR", "./.prost"),
-		EmbeddedNATSAddr:   getenv("PROST_EMBEDDED_NATS_ADDR", "127.0.0.1:4223"),
+		EmbeddedNATSAddr:   getenv("PROST_EMBEDDED_NATS_ADDR", natsembed.DefaultAddr),
 		NATSDir:            getenv("PROST_NATS_DIR", "./nats"),
 		SchemasDir:         getenv("PROST_SCHEMAS_DIR", "./schemas"),
 		UnregisteredTypes:  getenv("PROST_UNREGISTERED_TYPES", "reject"),
 		URL:                strings.TrimRight(getenv("PROST_URL", "http://127.0.0.1:8080"), "/"),
 		LogLevel:           getenv("PROST_LOG_LEVEL", "info"),
 		LogFormat:          getenv("PROST_LOG_FORMAT", "json"),
-		MaxBodyBytes:       int64(getint("PROST_MAX_BODY_BYTES", 1<<20)),
-		MaxBatch:           getint("PROST_MAX_BATCH", 1000),
-		Partitions:         getint("PROST_PARTITIONS", 16),
-		RateLimit:          getfloat("PROST_RATE_LIMIT", 10_000),
+		MaxBodyBytes:       int64(getint("PROST_MAX_BODY_BYTES", gatewaysvc.DefaultMaxBodyBytes)),
+		MaxBatch:           getint("PROST_MAX_BATCH", gatewaysvc.DefaultMaxBatch),
+		Partitions:         getint("PROST_PARTITIONS", gatewaysvc.DefaultPartitions),
+		RateLimit:          getfloat("PROST_RATE_LIMIT", gatewaysvc.DefaultRateLimit),
 		StreamReplicas:     getint("PROST_STREAM_REPLICAS", 0),
-		ShutdownTimeout:    getduration("PROST_SHUTDOWN_TIMEOUT", 20*time.Second),
-		RelayPollInterval:  getduration("PROST_RELAY_POLL_INTERVAL", 500*time.Millisecond),
-		OutboxRetention:    getduration("PROST_OUTBOX_RETENTION", 72*time.Hour),
-		DBMaxConns:         getint("PROST_DB_MAX_CONNS", 24),
-		IngestWriters:      getint("PROST_INGEST_WRITERS", 4),
-		MaxInFlight:        getint("PROST_MAX_IN_FLIGHT", 512),
-		IngestTimeout:      getduration("PROST_INGEST_TIMEOUT", 10*time.Second),
+		ShutdownTimeout:    getduration("PROST_SHUTDOWN_TIMEOUT", lifecycle.DefaultShutdownTimeout),
+		RelayPollInterval:  getduration("PROST_RELAY_POLL_INTERVAL", outbox.DefaultPollInterval),
+		OutboxRetention:    getduration("PROST_OUTBOX_RETENTION", outbox.DefaultRetention),
+		DBMaxConns:         getint("PROST_DB_MAX_CONNS", postgres.DefaultMaxConns),
+		IngestWriters:      getint("PROST_INGEST_WRITERS", eventstore.DefaultWriters),
+		MaxInFlight:        getint("PROST_MAX_IN_FLIGHT", gatewaysvc.DefaultMaxInFlight),
+		IngestTimeout:      getduration("PROST_INGEST_TIMEOUT", gatewaysvc.DefaultIngestTimeout),
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),

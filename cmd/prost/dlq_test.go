@@ -262,11 +262,14 @@ func TestFailingKeyDoesNotHoldBackOthers(t *testing.T) {
 		defer mu.Unlock()
 		return len(order[far]) == 10 && len(order[other]) == 10
 	}, 10*time.Second, 10*time.Millisecond)
+	// Read under the lock, assert outside it: a failed assertion must not
+	// leave the lock held while the handler (and the test's cleanup) waits.
 	mu.Lock()
-	require.Less(t, done["f-09"].Sub(badFirstFailed), schedule[0], "other partitions ran before the first retry of the failing key")
-	require.Less(t, done["o-09"].Sub(badFirstFailed), schedule[0])
-	require.Empty(t, order[neighbour], "the failing key's partition waits behind it, in order")
+	farDone, otherDone, firstFail, neighbours := done["f-09"], done["o-09"], badFirstFailed, len(order[neighbour])
 	mu.Unlock()
+	require.Less(t, farDone.Sub(firstFail), schedule[0], "other partitions ran before the first retry of the failing key")
+	require.Less(t, otherDone.Sub(firstFail), schedule[0])
+	require.Zero(t, neighbours, "the failing key's partition waits behind it, in order")
 
 	// Its neighbour waits for the retry schedule, and no longer.
 	require.Eventually(t, func() bool {

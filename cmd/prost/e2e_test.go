@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 )
 
@@ -157,10 +158,16 @@ func (s *stack) waitQuiet(t *testing.T) {
 		if err != nil {
 			return false
 		}
+		// Read the whole list before deciding: the lister's goroutine blocks
+		// on a send nobody reads if the loop stops early, even after its
+		// context ends (nats.go v1.55).
 		lister := st.ListConsumers(context.Background())
-		n := 0
+		var infos []*jetstream.ConsumerInfo
 		for ci := range lister.Info() {
-			n++
+			infos = append(infos, ci)
+		}
+		n := len(infos)
+		for _, ci := range infos {
 			if ci.NumPending > 0 || ci.NumAckPending > 0 {
 				return false
 			}

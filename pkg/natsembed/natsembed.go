@@ -12,10 +12,14 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
+// DefaultAddr is where the embedded server listens when Config sets no
+// Addr (4222 is left to a system nats-server).
+const DefaultAddr = "127.0.0.1:4223"
+
 // Config describes the embedded server. The zero value is not usable: StoreDir is required.
 type Config struct {
 	// Addr is host:port to listen on. Port 0 picks a free port.
-	// Defaults to "127.0.0.1:4223" (4222 is left to a system nats-server).
+	// Defaults to DefaultAddr.
 	Addr string
 	// StoreDir is where JetStream keeps its files. Required.
 	StoreDir string
@@ -42,7 +46,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, errors.New("natsembed: StoreDir is required")
 	}
 	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:4223"
+		cfg.Addr = DefaultAddr
 	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = "prost-embedded"

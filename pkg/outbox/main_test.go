@@ -28,23 +28,26 @@ import (
 // of the database, whoever wrote it. Each test starts with no pending row and
 // leaves none.
 
-var testDB *prosttest.Database
+// TestMain makes the template each test's database is copied from and
+// fails the run when a goroutine outlives the tests.
+func TestMain(m *testing.M) { prosttest.Main(m, nil) }
 
-// TestMain gives the package one fresh migrated database and fails the run
-// when a goroutine outlives the tests.
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
-
-// bundle is one test's NATS server with PROST's streams declared.
+// bundle is one test's database and NATS server with PROST's streams
+// declared.
 type bundle struct {
+	db *prosttest.Database
 	nc *nats.Conn
 	js jetstream.JetStream
 }
 
-// setup starts a NATS server and declares the repository's streams, with
-// PROST_EVENTS' duplicate window set to dupWindow when it is not zero.
+// setup makes the test's own database (the relay reads the whole outbox, so
+// a test must not see another's rows), starts a NATS server and declares
+// the repository's streams, with PROST_EVENTS' duplicate window set to
+// dupWindow when it is not zero.
 func setup(t *testing.T, dupWindow ...time.Duration) *bundle {
 	t.Helper()
-	require.Zero(t, pending(t), "a previous test left pending outbox rows")
+	b := &bundle{db: prosttest.NewDatabase(t)}
+	require.Zero(t, b.pending(t), "a new database has no pending outbox rows")
 	s := prosttest.NATS(t)
 	nc, err := nats.Connect(s.URL())
 	require.NoError(t, err)
@@ -59,7 +62,8 @@ func setup(t *testing.T, dupWindow ...time.Duration) *bundle {
 		}
 	}
 	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
-	return &bundle{nc: nc, js: js}
+	b.nc, b.js = nc, js
+	return b
 }
 
 // lockKey is a leader lock of the test's own.
@@ -92,10 +96,10 @@ func testEvents(tenant uuid.UUID, prefix string, n int) []eventstore.NewEvent {
 
 // store appends evs in one transaction, with a NOTIFY when notify is set,
 // and returns the outbox ids of their rows.
-func store(t *testing.T, notify bool, evs ...eventstore.NewEvent) []int64 {
+func (b *bundle) store(t *testing.T, notify bool, evs ...eventstore.NewEvent) []int64 {
 	t.Helper()
 	var seqs []int64
-	err := pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(t.Context(), b.db.Pool, func(tx pgx.Tx) error {
 		out, err := eventstore.AppendTx(t.Context(), tx, evs)
 		if err != nil {
 			return err
@@ -111,7 +115,7 @@ func store(t *testing.T, notify bool, evs ...eventstore.NewEvent) []int64 {
 	})
 	require.NoError(t, err)
 	var ids []int64
-	rows, err := testDB.Pool.Query(t.Context(), `SELECT id FROM outbox WHERE event_seq = ANY($1) ORDER BY id`, seqs)
+	rows, err := b.db.Pool.Query(t.Context(), `SELECT id FROM outbox WHERE event_seq = ANY($1) ORDER BY id`, seqs)
 	require.NoError(t, err)
 	for rows.Next() {
 		var id int64
@@ -123,24 +127,24 @@ func store(t *testing.T, notify bool, evs ...eventstore.NewEvent) []int64 {
 	return ids
 }
 
-func pending(t *testing.T) int {
+func (b *bundle) pending(t *testing.T) int {
 	t.Helper()
 	var n int
-	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&n))
+	require.NoError(t, b.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&n))
 	return n
 }
 
 // unmarked counts the rows among ids not marked published.
-func unmarked(t *testing.T, ids []int64) int {
+func (b *bundle) unmarked(t *testing.T, ids []int64) int {
 	t.Helper()
 	var n int
-	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE id = ANY($1) AND published_at IS NULL`, ids).Scan(&n))
+	require.NoError(t, b.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE id = ANY($1) AND published_at IS NULL`, ids).Scan(&n))
 	return n
 }
 
 func (b *bundle) waitMarked(t *testing.T, ids []int64) {
 	t.Helper()
-	require.Eventually(t, func() bool { return unmarked(t, ids) == 0 }, 15*time.Second, 10*time.Millisecond, "rows were not marked published")
+	require.Eventually(t, func() bool { return b.unmarked(t, ids) == 0 }, 15*time.Second, 10*time.Millisecond, "rows were not marked published")
 }
 
 // streamCount is the number of messages the events stream holds for tenant.
@@ -205,12 +209,12 @@ func start(t *testing.T, r *outbox.Relay) (stop func()) {
 
 // namedPool is a pool whose sessions carry application_name, so a test can
 // find them in pg_stat_activity.
-func namedPool(t *testing.T) (*pgxpool.Pool, string) {
+func (b *bundle) namedPool(t *testing.T) (*pgxpool.Pool, string) {
 	t.Helper()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	name := "relay-test-" + hex.EncodeToString(b[:])
-	pc, err := pgxpool.ParseConfig(testDB.URL)
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	name := "relay-test-" + hex.EncodeToString(r[:])
+	pc, err := pgxpool.ParseConfig(b.db.URL)
 	require.NoError(t, err)
 	pc.ConnConfig.RuntimeParams["application_name"] = name
 	pool, err := pgxpool.NewWithConfig(t.Context(), pc)

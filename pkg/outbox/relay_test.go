@@ -24,15 +24,15 @@ func TestRelayPublishesAndMarks(t *testing.T) {
 	b := setup(t)
 	tenant := uuid.New()
 	evs := testEvents(tenant, "e", 10)
-	ids := store(t, false, evs...)
+	ids := b.store(t, false, evs...)
 
-	st, err := outbox.PendingStats(t.Context(), testDB.Pool)
+	st, err := outbox.PendingStats(t.Context(), b.db.Pool)
 	require.NoError(t, err)
 	require.EqualValues(t, 10, st.Pending)
 	require.GreaterOrEqual(t, st.OldestAge, time.Duration(0))
 
 	// BatchSize 4: the ten rows take three rounds.
-	r := outbox.New(testDB.Pool, b.js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond, BatchSize: 4})
+	r := outbox.New(b.db.Pool, b.js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond, BatchSize: 4})
 	start(t, r)
 	b.waitMarked(t, ids)
 	require.True(t, r.Leader())
@@ -48,7 +48,7 @@ func TestRelayPublishesAndMarks(t *testing.T) {
 		require.Equal(t, "application/cloudevents+json", m.Headers().Get("Content-Type"))
 	}
 
-	st, err = outbox.PendingStats(t.Context(), testDB.Pool)
+	st, err = outbox.PendingStats(t.Context(), b.db.Pool)
 	require.NoError(t, err)
 	require.Zero(t, st.Pending)
 	require.Zero(t, st.OldestAge)
@@ -58,22 +58,22 @@ func TestRelayPublishesAndMarks(t *testing.T) {
 // once on a NOTIFY from the ingest transaction or an in-process Wake.
 func TestRelayWakesUp(t *testing.T) {
 	b := setup(t)
-	pool, app := namedPool(t)
+	pool, app := b.namedPool(t)
 	tenant := uuid.New()
 	r := outbox.New(pool, b.js, outbox.Config{LockKey: lockKey(), PollInterval: time.Minute})
 	start(t, r)
 	require.Eventually(t, func() bool {
 		var listening bool
-		err := testDB.Pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query = 'LISTEN prost_outbox')`, app).Scan(&listening)
+		err := b.db.Pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query = 'LISTEN prost_outbox')`, app).Scan(&listening)
 		return err == nil && listening && r.Leader()
 	}, 10*time.Second, 10*time.Millisecond)
 
-	notified := store(t, true, testEvents(tenant, "notified", 3)...)
-	require.Eventually(t, func() bool { return unmarked(t, notified) == 0 }, 5*time.Second, 10*time.Millisecond, "a NOTIFY must wake the relay")
+	notified := b.store(t, true, testEvents(tenant, "notified", 3)...)
+	require.Eventually(t, func() bool { return b.unmarked(t, notified) == 0 }, 5*time.Second, 10*time.Millisecond, "a NOTIFY must wake the relay")
 
-	woken := store(t, false, testEvents(tenant, "woken", 2)...)
+	woken := b.store(t, false, testEvents(tenant, "woken", 2)...)
 	r.Wake()
-	require.Eventually(t, func() bool { return unmarked(t, woken) == 0 }, 5*time.Second, 10*time.Millisecond, "Wake must wake the relay")
+	require.Eventually(t, func() bool { return b.unmarked(t, woken) == 0 }, 5*time.Second, 10*time.Millisecond, "Wake must wake the relay")
 	require.Equal(t, 5, b.streamCount(t, tenant))
 	for range 3 {
 		r.Wake() // never blocks, however often it is called
@@ -86,10 +86,10 @@ func TestRelayLeaderElection(t *testing.T) {
 	b := setup(t)
 	tenant := uuid.New()
 	key := lockKey()
-	first := store(t, false, testEvents(tenant, "first", 20)...)
+	first := b.store(t, false, testEvents(tenant, "first", 20)...)
 
 	cfg := outbox.Config{LockKey: key, PollInterval: 50 * time.Millisecond, BatchSize: 5}
-	relays := []*outbox.Relay{outbox.New(testDB.Pool, b.js, cfg), outbox.New(testDB.Pool, b.js, cfg)}
+	relays := []*outbox.Relay{outbox.New(b.db.Pool, b.js, cfg), outbox.New(b.db.Pool, b.js, cfg)}
 	stops := []func(){start(t, relays[0]), start(t, relays[1])}
 
 	var both atomic.Bool
@@ -97,7 +97,7 @@ func TestRelayLeaderElection(t *testing.T) {
 		if relays[0].Leader() && relays[1].Leader() {
 			both.Store(true)
 		}
-		return unmarked(t, first) == 0
+		return b.unmarked(t, first) == 0
 	}, 15*time.Second, 5*time.Millisecond)
 	require.False(t, both.Load(), "two relays led at once")
 	require.Equal(t, 20, b.streamCount(t, tenant))
@@ -115,7 +115,7 @@ func TestRelayLeaderElection(t *testing.T) {
 	stops[leader]()
 	require.Eventually(t, relays[standby].Leader, 10*time.Second, 10*time.Millisecond, "the standby must take over")
 
-	later := store(t, false, testEvents(tenant, "later", 5)...)
+	later := b.store(t, false, testEvents(tenant, "later", 5)...)
 	b.waitMarked(t, later)
 	require.EqualValues(t, 5, relays[standby].Published())
 	require.EqualValues(t, 20, relays[leader].Published())
@@ -152,13 +152,13 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 		}
 		return errCrash
 	})
-	doomed := outbox.New(testDB.Pool, b.js, cfg)
+	doomed := outbox.New(b.db.Pool, b.js, cfg)
 	stopDoomed := start(t, doomed)
 
-	before := store(t, false, testEvents(tenant, "before", 5)...)
+	before := b.store(t, false, testEvents(tenant, "before", 5)...)
 	b.waitMarked(t, before)
 
-	after := store(t, false, testEvents(tenant, "after", 5)...)
+	after := b.store(t, false, testEvents(tenant, "after", 5)...)
 	var lost []int64
 	select {
 	case lost = <-crashed:
@@ -167,14 +167,14 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 	}
 	stopDoomed()
 	require.ElementsMatch(t, after, lost, "the crashed round held the new rows")
-	require.Equal(t, 5, unmarked(t, after), "rows published but not marked stay pending")
+	require.Equal(t, 5, b.unmarked(t, after), "rows published but not marked stay pending")
 	require.Equal(t, 10, b.streamCount(t, tenant), "JetStream acknowledged them before the crash")
-	st, err := outbox.PendingStats(t.Context(), testDB.Pool)
+	st, err := outbox.PendingStats(t.Context(), b.db.Pool)
 	require.NoError(t, err)
 	require.EqualValues(t, 5, st.Pending)
 
 	// A fresh relay republishes them; JetStream keeps one copy of each.
-	fresh := outbox.New(testDB.Pool, b.js, outbox.Config{LockKey: key, PollInterval: 50 * time.Millisecond})
+	fresh := outbox.New(b.db.Pool, b.js, outbox.Config{LockKey: key, PollInterval: 50 * time.Millisecond})
 	start(t, fresh)
 	b.waitMarked(t, after)
 	require.EqualValues(t, 5, fresh.Published())
@@ -182,11 +182,11 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 
 	// The audit consumer records each event once.
 	name := "audit-crash-" + uuid.NewString()[:8]
-	c, err := consumer.New(testDB.Pool, b.js, consumer.Config{Name: name}, audit.HandleEvents)
+	c, err := consumer.New(b.db.Pool, b.js, consumer.Config{Name: name}, audit.HandleEvents)
 	require.NoError(t, err)
 	startConsumer(t, c)
 	auditCounts := func() map[string]int {
-		rows, err := testDB.Pool.Query(t.Context(), `SELECT event_id, count(*) FROM audit_log WHERE tenant_id = $1 GROUP BY event_id`, tenant)
+		rows, err := b.db.Pool.Query(t.Context(), `SELECT event_id, count(*) FROM audit_log WHERE tenant_id = $1 GROUP BY event_id`, tenant)
 		require.NoError(t, err)
 		out := map[string]int{}
 		for rows.Next() {
@@ -205,7 +205,7 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return len(auditCounts()) == len(want) }, 15*time.Second, 10*time.Millisecond)
 	require.Equal(t, want, auditCounts())
-	res, err := audit.Verify(t.Context(), testDB.Pool, tenant)
+	res, err := audit.Verify(t.Context(), b.db.Pool, tenant)
 	require.NoError(t, err)
 	require.Nil(t, res.Break)
 	require.EqualValues(t, 10, res.Entries)
@@ -226,7 +226,7 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 		return !ack.Duplicate
 	}, 10*time.Second, 20*time.Millisecond)
 
-	_, err = testDB.Pool.Exec(t.Context(), `UPDATE outbox SET published_at = NULL WHERE id = ANY($1)`, after)
+	_, err = b.db.Pool.Exec(t.Context(), `UPDATE outbox SET published_at = NULL WHERE id = ANY($1)`, after)
 	require.NoError(t, err)
 	b.waitMarked(t, after)
 	require.Equal(t, 15, b.streamCount(t, tenant), "past the window JetStream stores the copies")
@@ -241,7 +241,7 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 	}, 15*time.Second, 10*time.Millisecond, "the audit consumer did not settle the copies")
 	require.Equal(t, want, auditCounts(), "the consumer's idempotency record must drop copies JetStream let through")
 	require.GreaterOrEqual(t, c.Skipped(), int64(5))
-	res, err = audit.Verify(t.Context(), testDB.Pool, tenant)
+	res, err = audit.Verify(t.Context(), b.db.Pool, tenant)
 	require.NoError(t, err)
 	require.Nil(t, res.Break)
 	require.EqualValues(t, 10, res.Entries)
@@ -252,23 +252,23 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 func TestRelayPrunesPublishedRows(t *testing.T) {
 	b := setup(t)
 	tenant := uuid.New()
-	old := store(t, false, testEvents(tenant, "old", 3)...)
-	_, err := testDB.Pool.Exec(t.Context(), `UPDATE outbox SET published_at = now() - interval '2 hours' WHERE id = ANY($1)`, old)
+	old := b.store(t, false, testEvents(tenant, "old", 3)...)
+	_, err := b.db.Pool.Exec(t.Context(), `UPDATE outbox SET published_at = now() - interval '2 hours' WHERE id = ANY($1)`, old)
 	require.NoError(t, err)
-	recent := store(t, false, testEvents(tenant, "recent", 2)...)
+	recent := b.store(t, false, testEvents(tenant, "recent", 2)...)
 
-	r := outbox.New(testDB.Pool, b.js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond, Retention: time.Hour})
+	r := outbox.New(b.db.Pool, b.js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond, Retention: time.Hour})
 	start(t, r)
 	b.waitMarked(t, recent)
 	count := func(ids []int64) int {
 		var n int
-		require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE id = ANY($1)`, ids).Scan(&n))
+		require.NoError(t, b.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE id = ANY($1)`, ids).Scan(&n))
 		return n
 	}
 	require.Eventually(t, func() bool { return count(old) == 0 }, 10*time.Second, 10*time.Millisecond, "old published rows must be pruned")
 	require.Equal(t, 2, count(recent), "recently published rows stay")
 	var events int
-	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE tenant_id = $1`, tenant).Scan(&events))
+	require.NoError(t, b.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE tenant_id = $1`, tenant).Scan(&events))
 	require.Equal(t, 5, events, "pruning never touches the events")
 	require.Equal(t, 2, b.streamCount(t, tenant), "pruned rows were published before; they are not published again")
 }
@@ -303,9 +303,9 @@ func TestRelayOneInFlightPerKey(t *testing.T) {
 		keyOf[subjects.MsgID(tenant, evs[i].Source, evs[i].ID)] = key
 	}
 	js := &watchedJS{JetStream: b.js, keyOf: keyOf, inFlight: map[string]int{}}
-	r := outbox.New(testDB.Pool, js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond})
+	r := outbox.New(b.db.Pool, js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond})
 	start(t, r)
-	ids := store(t, false, evs...)
+	ids := b.store(t, false, evs...)
 	b.waitMarked(t, ids)
 
 	js.mu.Lock()

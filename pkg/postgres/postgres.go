@@ -16,11 +16,14 @@ import (
 // DefaultURL is the database PROST uses when DATABASE_URL is not set.
 const DefaultURL = "postgres://postgres@127.0.0.1:5432/prost?sslmode=disable"
 
+// DefaultMaxConns caps a pool when Config sets no MaxConns.
+const DefaultMaxConns = 24
+
 // Config tunes the pool. The zero value is usable.
 type Config struct {
 	// URL is the connection string. Defaults to DefaultURL.
 	URL string
-	// MaxConns caps the pool. Defaults to 16.
+	// MaxConns caps the pool. Defaults to DefaultMaxConns.
 	MaxConns int32
 	// ConnectTimeout bounds each connection attempt. Defaults to 5s.
 	ConnectTimeout time.Duration
@@ -33,7 +36,7 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		cfg.URL = DefaultURL
 	}
 	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = 16
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 5 * time.Second

@@ -11,13 +11,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/prost-platform/prost/pkg/postgres"
 	"github.com/prost-platform/prost/pkg/prosttest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { prosttest.MainNoDatabase(m) }
 
 // dbURL returns the test server's URL naming database name.
 func dbURL(t *testing.T, name string) string {
@@ -92,7 +91,7 @@ func TestOpenCreatesMissingDatabase(t *testing.T) {
 			// Opening an existing database is fine too.
 			again, err := postgres.Open(ctx, postgres.Config{URL: dbURL(t, tt.db)})
 			require.NoError(t, err)
-			require.EqualValues(t, 16, again.Config().MaxConns, "MaxConns defaults to 16")
+			require.EqualValues(t, postgres.DefaultMaxConns, again.Config().MaxConns, "MaxConns defaults to DefaultMaxConns")
 			require.Equal(t, 5*time.Second, again.Config().ConnConfig.ConnectTimeout, "ConnectTimeout defaults to 5s")
 			again.Close()
 		})

@@ -43,8 +43,21 @@ type Database struct {
 
 // CreateDatabase makes a new database with a random name, applies every
 // migration and opens a pool on it. drop closes the pool and removes the
-// database. Use it from TestMain; tests use DB.
+// database.
 func CreateDatabase(ctx context.Context) (db *Database, drop func(), err error) {
+	db, drop, err = createDatabase(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := migrate.New(db.Pool).Up(ctx); err != nil {
+		drop()
+		return nil, nil, fmt.Errorf("prosttest: migrate: %w", err)
+	}
+	return db, drop, nil
+}
+
+// createDatabase makes an empty database, or a copy of template.
+func createDatabase(ctx context.Context, template string) (*Database, func(), error) {
 	base, err := url.Parse(ServerURL())
 	if err != nil {
 		return nil, nil, err
@@ -52,78 +65,147 @@ func CreateDatabase(ctx context.Context) (db *Database, drop func(), err error) 
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "prost_test_" + hex.EncodeToString(b[:])
-
 	admin, err := pgx.Connect(ctx, base.String())
 	if err != nil {
 		return nil, nil, fmt.Errorf("prosttest: connect to %s: %w", base.Redacted(), err)
 	}
 	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	stmt := "CREATE DATABASE " + name
+	if template != "" {
+		stmt += " TEMPLATE " + template
+	}
+	if _, err := admin.Exec(ctx, stmt); err != nil {
 		return nil, nil, fmt.Errorf("prosttest: create database: %w", err)
 	}
+	drop := func() { dropDatabase(base, name) }
 	u := *base
 	u.Path = "/" + name
 	pc, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
+		drop()
 		return nil, nil, err
 	}
 	pc.MaxConns = 32
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
+		drop()
 		return nil, nil, err
 	}
-	drop = func() {
-		pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, base.String()); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = c.Close(ctx)
-		}
-	}
-	if _, err := migrate.New(pool).Up(ctx); err != nil {
-		drop()
-		return nil, nil, fmt.Errorf("prosttest: migrate: %w", err)
-	}
-	return &Database{Name: name, URL: u.String(), Pool: pool}, drop, nil
+	return &Database{Name: name, URL: u.String(), Pool: pool}, func() { pool.Close(); drop() }, nil
 }
 
-// Main runs a test package with a fresh database stored in *db, dropping it afterwards.
+func dropDatabase(base *url.URL, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if c, err := pgx.Connect(ctx, base.String()); err == nil {
+		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		_ = c.Close(ctx)
+	}
+}
+
+// template is the migrated database, with no connections, that NewDatabase
+// copies; Main makes it.
+var template string
+
+// NewDatabase returns a database of the test's own, a copy of the package's
+// migrated template, dropped when the test ends: for tests whose assertions
+// read tables as a whole (pending rows, counts, every tenant), which would
+// otherwise depend on what other tests left. It needs the package's TestMain
+// to call Main.
+func NewDatabase(t testing.TB) *Database {
+	t.Helper()
+	if template == "" {
+		t.Fatal("prosttest: NewDatabase needs TestMain to call prosttest.Main")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, drop, err := createDatabase(ctx, template)
+	if err != nil {
+		t.Fatalf("prosttest: %v", err)
+	}
+	t.Cleanup(drop)
+	return db
+}
+
+// Option adjusts Main.
+type Option func(*options)
+
+type options struct {
+	setup  func(ctx context.Context, db *Database) error
+	unless string
+}
+
+// WithSetup runs setup on the package's database (and the template
+// NewDatabase copies) after the migrations: extra tables the tests need.
+func WithSetup(setup func(ctx context.Context, db *Database) error) Option {
+	return func(o *options) { o.setup = setup }
+}
+
+// UnlessEnv makes Main run the tests plainly, with no database made and no
+// leak check, when the environment variable name is set: for a test binary
+// that re-executes itself as a helper process.
+func UnlessEnv(name string) Option { return func(o *options) { o.unless = name } }
+
+// Main is every test package's TestMain: it makes a migrated template
+// database (for NewDatabase) and, when db is not nil, a database for the
+// package in *db; runs the tests; drops the databases; and fails a passing
+// run when a goroutine outlives the tests (goleak).
 //
 //	var testDB *prosttest.Database
 //	func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
-func Main(m *testing.M, db **Database) { os.Exit(run(m, db, false)) }
+func Main(m *testing.M, db **Database, opts ...Option) { os.Exit(run(m, db, opts)) }
 
-// MainCheckingLeaks is Main that also fails a passing run when a goroutine
-// outlives the tests (checked with goleak after the database is dropped).
-func MainCheckingLeaks(m *testing.M, db **Database) { os.Exit(run(m, db, true)) }
-
-// MainNoDatabase runs a test package that needs no database, failing a
-// passing run when a goroutine outlives the tests.
-func MainNoDatabase(m *testing.M) { os.Exit(run(m, nil, true)) }
-
-func run(m *testing.M, db **Database, leaks bool) int {
-	if db == nil {
-		code := m.Run()
-		if code == 0 && leaks {
-			if err := goleak.Find(); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				code = 1
-			}
+// MainNoDatabase is Main for a package whose tests need no database.
+func MainNoDatabase(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
 		}
-		return code
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M, db **Database, opts []Option) int {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.unless != "" && os.Getenv(o.unless) != "" {
+		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	d, drop, err := CreateDatabase(ctx)
-	cancel()
+	defer cancel()
+	tpl, dropTpl, err := CreateDatabase(ctx)
+	if err == nil && o.setup != nil {
+		err = o.setup(ctx, tpl)
+	}
 	if err != nil {
+		if dropTpl != nil {
+			dropTpl()
+		}
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	*db = d
+	tpl.Pool.Close() // a template must have no connections
+	template = tpl.Name
+	defer dropTpl()
+	if db != nil {
+		d, drop, err := createDatabase(ctx, template)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		*db = d
+		defer drop()
+	}
+	cancel()
 	code := m.Run()
-	drop()
-	if code == 0 && leaks {
+	if db != nil {
+		(*db).Pool.Close()
+	}
+	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1

@@ -10,12 +10,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/prost-platform/prost/pkg/prosttest"
 	"github.com/prost-platform/prost/pkg/subjects"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { prosttest.MainNoDatabase(m) }
 
 // decodeToken inverts Token; ok is false for anything Token cannot produce.
 func decodeToken(tok string) (s string, ok bool) {

@@ -20,7 +20,7 @@ import (
 
 var testDB *prosttest.Database
 
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 func deadLetter(t *testing.T, tenant uuid.UUID, consumer, id string) int64 {
 	t.Helper()

