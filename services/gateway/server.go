@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -305,7 +306,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if v := recover(); v != nil {
 				s.cfg.Logger.Error("panic serving request", "request_id", ri.id, "panic", v)
 				if sw.status == 0 {
-					problem.Write(sw, problem.New(http.StatusInternalServerError, "internal error"))
+					httpapi.Fail(sw, r, nil, fmt.Errorf("panic: %v", v)) // no kind: a 500 that says nothing of it
 				}
 			}
 			if sw.status == 0 {

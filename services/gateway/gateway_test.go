@@ -1,0 +1,197 @@
+package gatewaysvc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/prost-platform/prost/pkg/domain/apps"
+	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/httpapi"
+	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/prosttest"
+	"github.com/prost-platform/prost/services/gateway"
+)
+
+var testDB *prosttest.Database
+
+func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
+
+// probe is a route set that shows what the gateway's authentication lets
+// through, and a route that panics.
+type probe struct{}
+
+func (probe) Mount(rt *httpapi.Router) {
+	rt.Tenant("GET /v1/probe", func(w http.ResponseWriter, r *http.Request) error {
+		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"tenant": httpapi.TenantID(r.Context()).String()})
+	})
+	rt.Admin("GET /admin/v1/probe", func(w http.ResponseWriter, _ *http.Request) error {
+		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"admin": "yes"})
+	})
+	rt.Public("GET /v1/panic", func(http.ResponseWriter, *http.Request) error { panic("boom") })
+}
+
+type harness struct {
+	url   string
+	store *apps.Store
+	creds apps.Credentials
+	app   apps.App
+	ready error
+}
+
+func start(t *testing.T, cfg gatewaysvc.Config) *harness {
+	t.Helper()
+	h := &harness{store: apps.NewStore(testDB.Pool, apps.Config{})}
+	var err error
+	h.app, h.creds, err = h.store.Create(t.Context(), "gw-"+t.Name())
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg.AdminToken = "admin-secret"
+	gw := gatewaysvc.New(gatewaysvc.Deps{
+		Apps: h.store, Committer: eventstore.NewCommitter(testDB.Pool, eventstore.CommitterConfig{}), Listener: ln,
+		Ready: func(context.Context) error { return h.ready }, Routes: []httpapi.Routes{probe{}},
+	}, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	h.url = "http://" + ln.Addr().String()
+	return h
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (h *harness) do(t *testing.T, method, path, ctype, body string, headers ...string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, h.url+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+func (h *harness) auth() []string {
+	return []string{gatewaysvc.HeaderAppKey, h.creds.APIKey, gatewaysvc.HeaderAppSecret, h.creds.APISecret}
+}
+
+const ce = "application/cloudevents+json"
+
+func event(id string) string {
+	return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/gw","type":"gw.tested","data":{"n":1}}`, id)
+}
+
+func TestIngest(t *testing.T) {
+	h := start(t, gatewaysvc.Config{MaxBodyBytes: 1 << 10})
+	a := h.do(t, "POST", "/v1/events", ce, event("e-1"), h.auth()...)
+	require.Equal(t, http.StatusAccepted, a.status, a.body)
+	require.JSONEq(t, `{"accepted":1,"duplicates":0,"results":[{"id":"e-1","source":"/gw","status":"accepted"}]}`, a.body)
+	require.NotEmpty(t, a.header.Get("X-Request-Id"))
+	a = h.do(t, "POST", "/v1/events", ce, event("e-1"), h.auth()...)
+	require.Equal(t, http.StatusAccepted, a.status)
+	require.Contains(t, a.body, `"status":"duplicate"`)
+	var n int
+	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE tenant_id = $1`, h.app.ID).Scan(&n))
+	require.Equal(t, 1, n, "stored once")
+
+	other := `{"specversion":"1.0","id":"x","source":"/gw","type":"gw.tested","tenantid":"0190b2a8-0000-7000-8000-000000000000"}`
+	for _, c := range []struct {
+		name, ctype, body string
+		headers           []string
+		status            int
+		field             string
+	}{
+		{"no credentials", ce, event("e-2"), nil, 401, ""},
+		{"wrong secret", ce, event("e-2"), []string{gatewaysvc.HeaderAppKey, h.creds.APIKey, gatewaysvc.HeaderAppSecret, "prost_sk_wrong"}, 401, ""},
+		{"malformed", ce, `{"specversion":`, h.auth(), 400, ""},
+		{"invalid", ce, `{"specversion":"1.0","id":"","source":"/gw","type":"t"}`, h.auth(), 422, "id"},
+		{"unsupported media type", "application/cloudevents+xml", "<e/>", h.auth(), 415, ""},
+		{"oversize", ce, `{"specversion":"1.0","id":"big","source":"/gw","type":"t","data":"` + strings.Repeat("x", 1100) + `"}`, h.auth(), 413, ""},
+		{"another tenant", ce, other, h.auth(), 403, "tenantid"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c
+			a := h.do(t, "POST", "/v1/events", cfg.ctype, cfg.body, cfg.headers...)
+			require.Equal(t, cfg.status, a.status, a.body)
+			require.Equal(t, problem.ContentType, a.header.Get("Content-Type"))
+			if cfg.field != "" {
+				require.Contains(t, a.body, `"field":"`+cfg.field+`"`)
+			}
+		})
+	}
+	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE tenant_id = $1`, h.app.ID).Scan(&n))
+	require.Equal(t, 1, n, "nothing refused was stored")
+
+	// A disabled App is forbidden.
+	_, err := h.store.SetStatus(t.Context(), h.app.ID, apps.StatusDisabled)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return h.do(t, "POST", "/v1/events", ce, event("e-3"), h.auth()...).status == http.StatusForbidden
+	}, 5*time.Second, 50*time.Millisecond)
+}
+
+func TestIngestLimits(t *testing.T) {
+	h := start(t, gatewaysvc.Config{MaxBodyBytes: 1 << 10, RateLimit: 1, RateBurst: 2})
+	require.Equal(t, http.StatusAccepted, h.do(t, "POST", "/v1/events", ce, event("r-1"), h.auth()...).status)
+	require.Equal(t, http.StatusAccepted, h.do(t, "POST", "/v1/events", ce, event("r-2"), h.auth()...).status)
+	a := h.do(t, "POST", "/v1/events", ce, event("r-3"), h.auth()...)
+	require.Equal(t, http.StatusTooManyRequests, a.status, a.body)
+	require.NotEmpty(t, a.header.Get("Retry-After"))
+}
+
+func TestHealthAuthAndFallbacks(t *testing.T) {
+	h := start(t, gatewaysvc.Config{})
+	require.Equal(t, http.StatusOK, h.do(t, "GET", "/healthz", "", "").status)
+	require.Equal(t, http.StatusOK, h.do(t, "GET", "/readyz", "", "").status)
+	h.ready = errors.New("nats: CLOSED")
+	a := h.do(t, "GET", "/readyz", "", "")
+	require.Equal(t, http.StatusServiceUnavailable, a.status)
+	require.Contains(t, a.body, "nats: CLOSED")
+	require.Equal(t, "1", a.header.Get("Retry-After"))
+	h.ready = nil
+	a = h.do(t, "GET", "/metrics", "", "")
+	require.Equal(t, http.StatusOK, a.status)
+	require.Contains(t, a.body, "prost_ingest_events_total")
+
+	// Tenant routes see the App's id; admin routes need the token.
+	a = h.do(t, "GET", "/v1/probe", "", "", h.auth()...)
+	require.Equal(t, http.StatusOK, a.status)
+	require.Contains(t, a.body, h.app.ID.String())
+	require.Equal(t, http.StatusUnauthorized, h.do(t, "GET", "/v1/probe", "", "").status)
+	a = h.do(t, "GET", "/admin/v1/probe", "", "", "Authorization", "Bearer nope")
+	require.Equal(t, http.StatusUnauthorized, a.status)
+	require.Equal(t, `Bearer realm="prost-admin"`, a.header.Get("WWW-Authenticate"))
+	require.Equal(t, http.StatusOK, h.do(t, "GET", "/admin/v1/probe", "", "", "Authorization", "Bearer admin-secret").status)
+
+	// Unknown routes and panics answer problems.
+	a = h.do(t, "GET", "/v1/nowhere", "", "")
+	require.Equal(t, http.StatusNotFound, a.status)
+	require.Equal(t, problem.ContentType, a.header.Get("Content-Type"))
+	a = h.do(t, "GET", "/v1/panic", "", "")
+	require.Equal(t, http.StatusInternalServerError, a.status)
+	require.NotContains(t, a.body, "boom")
+}
