@@ -47,6 +47,8 @@ type env struct {
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
+	BusKey             string        // PROST_BUS_KEY: signs bus messages (base64 of 32 bytes; "new,old" while rotating)
+	ReadyOutboxMaxAge  time.Duration // PROST_READY_OUTBOX_MAX_AGE: /readyz fails when a pending outbox row is older
 }
 
 func envFromOS() env {
@@ -78,8 +80,14 @@ func envFromOS() env {
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
+		BusKey:             os.Getenv("PROST_BUS_KEY"),
+		ReadyOutboxMaxAge:  getduration("PROST_READY_OUTBOX_MAX_AGE", DefaultReadyOutboxMaxAge),
 	}
 }
+
+// DefaultReadyOutboxMaxAge is how old the oldest pending outbox row may get
+// before /readyz of a gateway or relay process reports the relay stuck.
+const DefaultReadyOutboxMaxAge = 2 * time.Minute
 
 func (e env) logger(w *os.File) (*slog.Logger, error) {
 	var lvl slog.Level

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 )
 
@@ -45,6 +46,11 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if e.BusKey == "" {
+		if e.BusKey, err = devBusKey(e.DataDir); err != nil {
+			return err
+		}
+	}
 	p, err := openPlatform(ctx, e, log, true)
 	if err != nil {
 		return err
@@ -58,6 +64,25 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 	return p.run(ctx, services, token, func(addr string) {
 		printWelcome(stdout, addr, token, tokenSource, demo)
 	})
+}
+
+// devBusKey returns the bus signing key kept in PROST_DATA_DIR/bus-key (mode
+// 0600), making one on first start.
+func devBusKey(dir string) (string, error) {
+	path := filepath.Join(dir, "bus-key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k := strings.TrimSpace(string(b))
+		if _, perr := busauth.Parse(k); perr != nil {
+			return "", fmt.Errorf("%s: %w", path, perr)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	k := busauth.NewKey()
+	return k, os.WriteFile(path, []byte(k+"\n"), 0o600)
 }
 
 func devAdminToken(dir string) (string, error) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/dlq/dlqhttp"
@@ -61,6 +63,20 @@ type platform struct {
 	spanProcessors []sdktrace.SpanProcessor
 	// rulesJobs tunes the rules service's job workers (zero: the defaults).
 	rulesJobs jobs.Config
+	// streams are the declared streams (PROST_NATS_DIR/streams).
+	streams []jetstream.StreamConfig
+	// maxMessage is the largest message the bus takes: the events
+	// stream's max_msg_size or the server's max_payload, the smaller.
+	maxMessage int64
+	// signer signs and verifies bus messages (PROST_BUS_KEY).
+	signer *busauth.Signer
+	// busClosed is closed when the NATS connection is closed for good.
+	busClosed <-chan struct{}
+	// closing is set by close, so an expected close is not reported.
+	closing atomic.Bool
+	// watchOutbox makes readiness report a stuck relay (gateway and relay
+	// processes).
+	watchOutbox bool
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -73,6 +89,12 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 			p.close()
 		}
 	}()
+	if e.BusKey == "" {
+		return nil, errors.New("PROST_BUS_KEY is required: the key PROST's services sign and verify bus messages with (make one with: openssl rand -base64 32; prost dev keeps one in PROST_DATA_DIR)")
+	}
+	if p.signer, err = busauth.Parse(e.BusKey); err != nil {
+		return nil, fmt.Errorf("PROST_BUS_KEY: %w", err)
+	}
 	cfgs, err := streams.Load(filepath.Join(e.NATSDir, "streams"))
 	if err != nil {
 		return nil, err
@@ -107,27 +129,58 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 		p.natsURL = p.embedded.URL()
 		log.Info("embedded nats-server started", "url", p.natsURL, "store", filepath.Join(e.DataDir, "nats"), "sync_always", e.SyncAlwaysEmbedded)
 	}
-	p.nc, err = nats.Connect(p.natsURL, nats.Name("prost"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("nats disconnected", "error", err)
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }))
-	if err != nil {
-		return nil, fmt.Errorf("nats: connect %s: %w", p.natsURL, err)
-	}
-	p.js, err = jetstream.New(p.nc)
-	if err != nil {
-		return nil, err
-	}
-	if err := streams.Ensure(ctx, p.js, cfgs, streams.Options{Replicas: e.StreamReplicas}); err != nil {
+	p.streams = cfgs
+	if err := p.connectNATS(ctx); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
+// connectNATS connects to NATS and declares the streams. The client
+// reconnects by itself after a lost connection; a connection the server
+// closed for good (nats.go closes it on a protocol error such as "maximum
+// control line exceeded") is reported on busClosed, and run connects again.
+func (p *platform) connectNATS(ctx context.Context) error {
+	closed := make(chan struct{})
+	nc, err := nats.Connect(p.natsURL, nats.Name("prost"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				p.log.Warn("nats disconnected", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { p.log.Info("nats reconnected") }),
+		nats.ClosedHandler(func(c *nats.Conn) {
+			if !p.closing.Load() {
+				p.log.Error("nats: the connection was closed", "error", c.LastError())
+			}
+			close(closed)
+		}))
+	if err != nil {
+		return fmt.Errorf("nats: connect %s: %w", p.natsURL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	if err := streams.Ensure(ctx, js, p.streams, streams.Options{Replicas: p.env.StreamReplicas}); err != nil {
+		nc.Close()
+		return err
+	}
+	p.nc, p.js, p.busClosed = nc, js, closed
+	// What the bus can take: the stream's maximum message size, and the
+	// server's maximum payload.
+	p.maxMessage = nc.MaxPayload()
+	for _, c := range p.streams {
+		if c.Name == "PROST_EVENTS" && c.MaxMsgSize > 0 && int64(c.MaxMsgSize) < p.maxMessage {
+			p.maxMessage = int64(c.MaxMsgSize)
+		}
+	}
+	return nil
+}
+
 func (p *platform) close() {
+	p.closing.Store(true)
 	if p.nc != nil {
 		_ = p.nc.Drain()
 		for i := 0; i < 50 && !p.nc.IsClosed(); i++ {
@@ -150,15 +203,66 @@ func (p *platform) ready(ctx context.Context) error {
 	if s := p.nc.Status(); s != nats.CONNECTED {
 		return fmt.Errorf("nats: %s", s)
 	}
+	if p.watchOutbox && p.env.ReadyOutboxMaxAge > 0 {
+		st, err := outbox.PendingStats(ctx, p.pool)
+		if err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if st.OldestAge > p.env.ReadyOutboxMaxAge {
+			return fmt.Errorf("relay stuck: the oldest of %d pending outbox rows has waited %s (over PROST_READY_OUTBOX_MAX_AGE=%s)",
+				st.Pending, st.OldestAge.Round(time.Second), p.env.ReadyOutboxMaxAge)
+		}
+	}
 	return nil
 }
+
+// errBusClosed ends a run whose NATS connection the server closed for good.
+var errBusClosed = errors.New("nats: the server closed the connection")
 
 // run runs the named services until ctx ends, then shuts them down in order:
 // stop taking requests, commit what was accepted, publish, drain consumers
 // (lifecycle.Group stops components in the reverse order they are added).
+//
+// When the server closes the NATS connection for good (the client gives up
+// only on a protocol error), run stops the services the same way, connects
+// again and starts them again, on the same HTTP address.
 func (p *platform) run(ctx context.Context, names []string, adminToken string, started func(addr string)) error {
+	for {
+		err := p.runOnce(ctx, names, adminToken, started)
+		if !errors.Is(err, errBusClosed) || ctx.Err() != nil {
+			return err
+		}
+		for {
+			old := p.nc
+			if err = p.connectNATS(ctx); err == nil {
+				old.Close()
+				p.log.Info("nats: connected again; restarting the services")
+				break
+			}
+			p.log.Error("nats: cannot connect again; retrying", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (p *platform) runOnce(ctx context.Context, names []string, adminToken string, started func(addr string)) error {
 	has := func(s string) bool { return slices.Contains(names, s) }
 	g := lifecycle.Group{ShutdownTimeout: p.env.ShutdownTimeout, Logger: p.log}
+	p.watchOutbox = has("gateway") || has("relay")
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	busClosed := p.busClosed
+	go func() {
+		select {
+		case <-busClosed:
+			cancel(errBusClosed)
+		case <-ctx.Done():
+		}
+	}()
 
 	metrics := telemetry.NewMetrics(p.log)
 	if has("gateway") || has("relay") {
@@ -197,7 +301,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
-			Logger: p.log.With("service", "relay")})
+			Signer: p.signer, Logger: p.log.With("service", "relay")})
 		metrics.WatchRelay(rel)
 		g.Add("relay", rel)
 	}
@@ -231,11 +335,18 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		// Headless services still answer health checks and serve metrics.
 		g.Add("http", &httpapi.Server{Listener: ln, Handler: p.opsHandler(metrics), Logger: p.log})
 	}
+	// A restart (see run) listens on the same address, the port chosen
+	// included.
+	p.env.HTTPAddr = ln.Addr().String()
 	p.log.Info("prost running", "services", strings.Join(names, ","), "http", ln.Addr().String(), "nats", p.natsURL)
 	if started != nil {
 		started(ln.Addr().String())
 	}
 	err = g.Run(ctx)
+	if errors.Is(context.Cause(ctx), errBusClosed) {
+		p.log.Warn("services stopped: the NATS connection was closed")
+		return errBusClosed
+	}
 	p.log.Info("stopped")
 	return err
 }
@@ -249,6 +360,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 		ccfg.OnCommit = rel.Wake
 	}
 	dm := dlq.NewManager(p.pool, p.js)
+	dm.Signer = p.signer
 	dm.OnReplay = recordReplay
 	dm.RetryJob = p.retryJob
 	events, routes, err := p.registryDeps()
@@ -268,7 +380,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	}, gatewaysvc.Config{
 		AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 		Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: log,
-		MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout,
+		MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout, MaxMessageBytes: p.maxMessage,
 	}), nil
 }
 
@@ -309,7 +421,7 @@ const ReplayAuditType = "prost.dlq.replayed"
 // count shared with the gateway and the retry policy kept in
 // $PROST_NATS_DIR/consumers/<name>.json.
 func (p *platform) consumerConfig(name, service string) (consumer.Config, error) {
-	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, Logger: p.log.With("service", service)}
+	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, Signer: p.signer, Logger: p.log.With("service", service)}
 	pol, ok := p.policies[name]
 	if !ok {
 		return cfg, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/prosttest"
 )
@@ -53,6 +54,7 @@ func startStackWith(t *testing.T, tweak func(*env), adjust func(*platform)) *sta
 	e.UnregisteredTypes = "accept"
 	e.RelayPollInterval = 100 * time.Millisecond
 	e.ShutdownTimeout = 10 * time.Second
+	e.BusKey = busauth.NewKey()
 	if tweak != nil {
 		tweak(&e)
 	}

@@ -47,6 +47,8 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxInFlight    = 512
 	DefaultIngestTimeout  = 10 * time.Second
+	// DefaultMaxMessageBytes is NATS's default max_payload.
+	DefaultMaxMessageBytes = 1 << 20
 )
 
 // Config tunes the gateway. Zero values take the defaults given.
@@ -81,6 +83,11 @@ type Config struct {
 	// retry is then answered as a duplicate). Defaults to
 	// DefaultIngestTimeout.
 	IngestTimeout time.Duration
+	// MaxMessageBytes is the largest message the bus takes (the events
+	// stream's max_msg_size or the server's max_payload, the smaller): an
+	// event larger than that as published is refused with 413. Defaults to
+	// DefaultMaxMessageBytes.
+	MaxMessageBytes int64
 	// Logger receives one line per request. Defaults to discarding.
 	Logger *slog.Logger
 }
@@ -153,6 +160,9 @@ func New(deps Deps, cfg Config) *Server {
 	}
 	if cfg.IngestTimeout <= 0 {
 		cfg.IngestTimeout = DefaultIngestTimeout
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -16,6 +16,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/contracts/internal/contractsdb"
 	"github.com/prost-platform/prost/pkg/internal/lru"
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 var (
@@ -108,6 +109,9 @@ func (s *Store) Put(ctx context.Context, tenant uuid.UUID, c *Contract) (Stored,
 	doc, err := json.Marshal(c)
 	if err != nil {
 		return Stored{}, false, err
+	}
+	if ptr, reason, ok := storable.JSON(doc); !ok {
+		return Stored{}, false, problem.InvalidField(ptr, reason)
 	}
 	row, err := s.q.PutContract(ctx, contractsdb.PutContractParams{TenantID: tenant, Type: c.Type, Level: c.Level, Document: doc})
 	if err != nil {

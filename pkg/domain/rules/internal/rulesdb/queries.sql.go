@@ -60,7 +60,7 @@ func (q *Queries) ActiveRuleVersions(ctx context.Context, tenantIds []uuid.UUID)
 const createRule = `-- name: CreateRule :one
 INSERT INTO rules (rule_id, tenant_id, name, current_version, webhook_secret)
 VALUES ($1, $2, $3, 1, $4)
-RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at
+RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason
 `
 
 type CreateRuleParams struct {
@@ -90,6 +90,8 @@ func (q *Queries) CreateRule(ctx context.Context, arg CreateRuleParams) (Rule, e
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
@@ -260,7 +262,7 @@ func (q *Queries) GetEventEnvelope(ctx context.Context, arg GetEventEnvelopePara
 }
 
 const getRule = `-- name: GetRule :one
-SELECT rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at FROM rules WHERE tenant_id = $1 AND rule_id = $2
+SELECT rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason FROM rules WHERE tenant_id = $1 AND rule_id = $2
 `
 
 type GetRuleParams struct {
@@ -283,12 +285,14 @@ func (q *Queries) GetRule(ctx context.Context, arg GetRuleParams) (Rule, error) 
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
 
 const getRuleForUpdate = `-- name: GetRuleForUpdate :one
-SELECT rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at FROM rules WHERE tenant_id = $1 AND rule_id = $2 FOR UPDATE
+SELECT rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason FROM rules WHERE tenant_id = $1 AND rule_id = $2 FOR UPDATE
 `
 
 type GetRuleForUpdateParams struct {
@@ -311,12 +315,14 @@ func (q *Queries) GetRuleForUpdate(ctx context.Context, arg GetRuleForUpdatePara
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
 
 const getRuleWithDocument = `-- name: GetRuleWithDocument :one
-SELECT r.rule_id, r.tenant_id, r.name, r.current_version, r.status, r.webhook_secret, r.webhook_status, r.webhook_disabled_at, r.webhook_disabled_reason, r.created_at, r.updated_at, v.document, v.created_at AS version_created_at
+SELECT r.rule_id, r.tenant_id, r.name, r.current_version, r.status, r.webhook_secret, r.webhook_status, r.webhook_disabled_at, r.webhook_disabled_reason, r.created_at, r.updated_at, r.overruns, r.disabled_reason, v.document, v.created_at AS version_created_at
 FROM rules r JOIN rule_versions v ON v.rule_id = r.rule_id AND v.version = r.current_version
 WHERE r.tenant_id = $1 AND r.rule_id = $2
 `
@@ -338,6 +344,8 @@ type GetRuleWithDocumentRow struct {
 	WebhookDisabledReason *string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	Overruns              int32
+	DisabledReason        *string
 	Document              []byte
 	VersionCreatedAt      time.Time
 }
@@ -357,6 +365,8 @@ func (q *Queries) GetRuleWithDocument(ctx context.Context, arg GetRuleWithDocume
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 		&i.Document,
 		&i.VersionCreatedAt,
 	)
@@ -405,7 +415,7 @@ func (q *Queries) GetVersionDocument(ctx context.Context, arg GetVersionDocument
 const insertDecision = `-- name: InsertDecision :one
 INSERT INTO decisions (decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING seq, decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions, decided_at
+RETURNING seq, decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions, decided_at, status
 `
 
 type InsertDecisionParams struct {
@@ -445,6 +455,7 @@ func (q *Queries) InsertDecision(ctx context.Context, arg InsertDecisionParams) 
 		&i.Inputs,
 		&i.Actions,
 		&i.DecidedAt,
+		&i.Status,
 	)
 	return i, err
 }
@@ -481,7 +492,7 @@ func (q *Queries) InsertVersion(ctx context.Context, arg InsertVersionParams) (R
 }
 
 const listDecisions = `-- name: ListDecisions :many
-SELECT d.seq, d.decision_id, d.tenant_id, d.rule_id, d.rule_version, d.event_id, d.event_source, d.event_type, d.inputs, d.actions, d.decided_at
+SELECT d.seq, d.decision_id, d.tenant_id, d.rule_id, d.rule_version, d.event_id, d.event_source, d.event_type, d.inputs, d.actions, d.decided_at, d.status
 FROM decisions d
 WHERE d.tenant_id = $1
   AND d.seq > $2
@@ -526,6 +537,7 @@ func (q *Queries) ListDecisions(ctx context.Context, arg ListDecisionsParams) ([
 			&i.Inputs,
 			&i.Actions,
 			&i.DecidedAt,
+			&i.Status,
 		); err != nil {
 			return nil, err
 		}
@@ -538,7 +550,7 @@ func (q *Queries) ListDecisions(ctx context.Context, arg ListDecisionsParams) ([
 }
 
 const listRules = `-- name: ListRules :many
-SELECT r.rule_id, r.tenant_id, r.name, r.current_version, r.status, r.webhook_secret, r.webhook_status, r.webhook_disabled_at, r.webhook_disabled_reason, r.created_at, r.updated_at, v.document, v.created_at AS version_created_at
+SELECT r.rule_id, r.tenant_id, r.name, r.current_version, r.status, r.webhook_secret, r.webhook_status, r.webhook_disabled_at, r.webhook_disabled_reason, r.created_at, r.updated_at, r.overruns, r.disabled_reason, v.document, v.created_at AS version_created_at
 FROM rules r JOIN rule_versions v ON v.rule_id = r.rule_id AND v.version = r.current_version
 WHERE r.tenant_id = $1
   AND ($2::uuid IS NULL OR r.rule_id > $2::uuid)
@@ -564,6 +576,8 @@ type ListRulesRow struct {
 	WebhookDisabledReason *string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	Overruns              int32
+	DisabledReason        *string
 	Document              []byte
 	VersionCreatedAt      time.Time
 }
@@ -589,6 +603,8 @@ func (q *Queries) ListRules(ctx context.Context, arg ListRulesParams) ([]ListRul
 			&i.WebhookDisabledReason,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Overruns,
+			&i.DisabledReason,
 			&i.Document,
 			&i.VersionCreatedAt,
 		); err != nil {
@@ -684,7 +700,7 @@ UPDATE rules SET status = $1, updated_at = now(),
     webhook_disabled_at = CASE WHEN $1::text = 'active' THEN NULL ELSE webhook_disabled_at END,
     webhook_disabled_reason = CASE WHEN $1::text = 'active' THEN NULL ELSE webhook_disabled_reason END
 WHERE tenant_id = $2 AND rule_id = $3
-RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at
+RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason
 `
 
 type SetRuleStatusParams struct {
@@ -709,6 +725,8 @@ func (q *Queries) SetRuleStatus(ctx context.Context, arg SetRuleStatusParams) (R
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
@@ -717,7 +735,7 @@ const updateRuleHead = `-- name: UpdateRuleHead :one
 UPDATE rules SET name = $1, current_version = $2,
     webhook_secret = COALESCE($3, webhook_secret), updated_at = now()
 WHERE tenant_id = $4 AND rule_id = $5
-RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at
+RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason
 `
 
 type UpdateRuleHeadParams struct {
@@ -749,6 +767,8 @@ func (q *Queries) UpdateRuleHead(ctx context.Context, arg UpdateRuleHeadParams) 
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
