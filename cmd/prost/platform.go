@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -101,6 +102,9 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 			StoreDir:   filepath.Join(e.DataDir, "nats"),
 			SyncAlways: e.SyncAlwaysEmbedded,
 		})
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_EMBEDDED_NATS_ADDR to a free address (or NATS_URL to use a running NATS server)", e.EmbeddedNATSAddr)}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -217,6 +221,9 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		g.Add("pprof", &httpapi.Server{Listener: pln, Handler: pm, Logger: p.log})
 	}
 	ln, err := net.Listen("tcp", p.env.HTTPAddr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_HTTP_ADDR to a free address", p.env.HTTPAddr)}
+	}
 	if err != nil {
 		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
 	}
