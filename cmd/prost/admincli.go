@@ -337,8 +337,12 @@ func runJobsList(ctx context.Context, e env, state, kind string, limit int, asJS
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tATTEMPT\tSCHEDULED\tLAST_ERROR")
 	for _, j := range page.Items {
+		lastErr := j.LastError
+		if j.State == jobs.StateCompleted {
+			lastErr = "" // an earlier attempt's error; the job succeeded since
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.Kind, j.State, j.Attempt, j.MaxAttempts,
-			j.ScheduledAt.UTC().Format(time.RFC3339), j.LastError)
+			j.ScheduledAt.UTC().Format(time.RFC3339), oneLine(lastErr, 80))
 	}
 	return tw.Flush()
 }

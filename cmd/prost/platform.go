@@ -43,6 +43,7 @@ import (
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
+	rulessvc "github.com/prost-platform/prost/services/rules"
 )
 
 // services lists what `prost serve` can run, in start order.
@@ -169,7 +170,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchOutbox(outboxStats{p.pool})
 	}
 	if has("gateway") {
-		metrics.WatchDLQ(dlqCounts{p.pool})
+		metrics.WatchDLQ(dlqCounts{p.pool}, p.knownConsumers()...)
 	}
 	shutdownTracing, err := telemetry.SetupTracing(ctx, "prost", p.spanProcessors...)
 	if err != nil {
@@ -293,7 +294,7 @@ func (p *platform) opsHandler(metrics *telemetry.Metrics) http.Handler {
 		}
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	return mux
+	return rt.Handler()
 }
 
 // recordReplay writes a replay into the audit log of the event's tenant: who
@@ -343,6 +344,18 @@ func parseServices(args []string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// knownConsumers names every consumer that can dead-letter: those with a
+// retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
+// rules service's webhook deliveries.
+func (p *platform) knownConsumers() []string {
+	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook"}
+	for n := range p.policies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // outboxStats reads the outbox backlog for the metrics.

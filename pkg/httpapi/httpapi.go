@@ -188,3 +188,48 @@ func RequestID(ctx context.Context) string {
 	s, _ := ctx.Value(requestIDKey).(string)
 	return s
 }
+
+// Handler serves the Router's mux, answering a path no route matches with a
+// 404 problem, and a path whose routes take other methods with a 405 problem
+// and an Allow header naming them (the mux's own answers are plain text).
+func (rt *Router) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := rt.mux.Handler(r)
+		if pattern != "" {
+			rt.mux.ServeHTTP(w, r)
+			return
+		}
+		// No pattern: the mux's not-found or method-not-allowed handler.
+		// Find out which, with the methods it allows, without its body.
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			allow := rec.header.Get("Allow")
+			w.Header().Set("Allow", allow)
+			Fail(w, r, rt.cfg.Logger, problem.Errorf(problem.MethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow))
+			return
+		}
+		Fail(w, r, rt.cfg.Logger, problem.Errorf(problem.NotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// statusRecorder keeps a handler's status and headers and drops its body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return len(b), nil
+}
