@@ -21,6 +21,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// cliTransport, when set (by tests), carries the CLI's requests.
+var cliTransport http.RoundTripper
+
 // apiClient talks to PROST's HTTP API at PROST_URL, as an operator (the
 // admin token) or as an App (its key and secret).
 type apiClient struct {
@@ -54,7 +57,7 @@ func newAdminClient(e env) (*apiClient, error) {
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+e.AdminToken)
 	h.Set("X-Prost-Actor", actor)
-	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second, Transport: cliTransport}}, nil
 }
 
 // newTenantClient talks to the tenant API as the App whose credentials are
@@ -71,7 +74,7 @@ func newTenantClient(e env) (*apiClient, error) {
 	h := http.Header{}
 	h.Set("X-Prost-App-Key", key)
 	h.Set("X-Prost-App-Secret", secret)
-	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second, Transport: cliTransport}}, nil
 }
 
 // apiError is a non-2xx answer with its problem document.

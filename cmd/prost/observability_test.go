@@ -67,7 +67,7 @@ func TestTraceCrossesEveryHop(t *testing.T) {
 // scrape reads GET /metrics into metric families.
 func (s *stack) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(s.url + "/metrics")
+	resp, err := s.client().Get(s.url + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -184,7 +184,7 @@ func TestOverloadShedsLoad(t *testing.T) {
 		req.Header.Set("Content-Type", "application/cloudevents+json")
 		req.Header.Set("X-Prost-App-Key", app.APIKey)
 		req.Header.Set("X-Prost-App-Secret", app.APISecret)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := s.client().Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header

@@ -35,6 +35,7 @@ import (
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
+	"github.com/prost-platform/prost/pkg/openapi"
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
 	"github.com/prost-platform/prost/pkg/problem"
@@ -269,7 +270,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 		return nil, err
 	}
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes())
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{})
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,

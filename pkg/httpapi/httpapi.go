@@ -56,8 +56,9 @@ type Config struct {
 // Router mounts routes on an http.ServeMux behind the authentication each
 // needs. Its methods must be called before the mux serves.
 type Router struct {
-	mux *http.ServeMux
-	cfg Config
+	mux      *http.ServeMux
+	cfg      Config
+	patterns []string
 }
 
 // NewRouter returns a Router mounting on mux.
@@ -80,18 +81,24 @@ func (rt *Router) Mount(sets ...Routes) {
 	}
 }
 
-// Public mounts h on pattern ("METHOD /path") with no authentication.
-func (rt *Router) Public(pattern string, h HandlerFunc) {
-	rt.mux.Handle(pattern, rt.serve(h))
+// Patterns lists every pattern mounted, in mounting order ("METHOD /path").
+func (rt *Router) Patterns() []string { return append([]string(nil), rt.patterns...) }
+
+func (rt *Router) handle(pattern string, h http.Handler) {
+	rt.patterns = append(rt.patterns, pattern)
+	rt.mux.Handle(pattern, h)
 }
 
+// Public mounts h on pattern ("METHOD /path") with no authentication.
+func (rt *Router) Public(pattern string, h HandlerFunc) { rt.handle(pattern, rt.serve(h)) }
+
 // Handle mounts a plain http.Handler with no authentication.
-func (rt *Router) Handle(pattern string, h http.Handler) { rt.mux.Handle(pattern, h) }
+func (rt *Router) Handle(pattern string, h http.Handler) { rt.handle(pattern, h) }
 
 // Tenant mounts h on pattern for authenticated Apps: h runs only after
 // Config.Tenant accepted the request, and TenantID(r.Context()) is the App.
 func (rt *Router) Tenant(pattern string, h HandlerFunc) {
-	rt.mux.Handle(pattern, rt.serve(func(w http.ResponseWriter, r *http.Request) error {
+	rt.handle(pattern, rt.serve(func(w http.ResponseWriter, r *http.Request) error {
 		if rt.cfg.Tenant == nil {
 			return problem.Errorf(problem.Unauthenticated, "missing or invalid X-Prost-App-Key / X-Prost-App-Secret")
 		}
@@ -106,7 +113,7 @@ func (rt *Router) Tenant(pattern string, h HandlerFunc) {
 // Admin mounts h on pattern for operators: h runs only after Config.Admin
 // accepted the request.
 func (rt *Router) Admin(pattern string, h HandlerFunc) {
-	rt.mux.Handle(pattern, rt.serve(func(w http.ResponseWriter, r *http.Request) error {
+	rt.handle(pattern, rt.serve(func(w http.ResponseWriter, r *http.Request) error {
 		if rt.cfg.Admin == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="prost-admin"`)
 			return problem.Errorf(problem.Unauthenticated, "admin routes need Authorization: Bearer <PROST_ADMIN_TOKEN>")

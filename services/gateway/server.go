@@ -127,6 +127,7 @@ type Server struct {
 
 	inFlight chan struct{}
 	handler  http.Handler
+	patterns []string
 }
 
 // New returns a gateway; serve Handler() with an http.Server.
@@ -190,7 +191,11 @@ func (s *Server) routes() {
 	rt.Tenant("POST /v1/events", s.postEvents)
 	rt.Mount(s.deps.Routes...)
 	s.handler = s.observe(rt.Handler())
+	s.patterns = rt.Patterns()
 }
+
+// Patterns lists every route the gateway serves ("METHOD /path").
+func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
 
 type ctxKey int
 
