@@ -193,8 +193,8 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 type dlqCollector struct {
 	src   DeadLetterSource
 	known []string
-	log  *slog.Logger
-	desc *prometheus.Desc
+	log   *slog.Logger
+	desc  *prometheus.Desc
 }
 
 func (c *dlqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
