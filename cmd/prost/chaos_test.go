@@ -34,6 +34,8 @@ const (
 	chaosAdminToken = "prost-chaos-admin-token"
 	chaosSource     = "/chaos"
 	chaosType       = "chaos.tick"
+	// chaosBusKey signs and verifies the bus messages of every process.
+	chaosBusKey = "Y2hhb3MtYnVzLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE="
 )
 
 // chaosLoad shapes the load of every scenario: clients × perClient events,
@@ -234,6 +236,7 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 		"PROST_DB_MAX_CONNS=16",
 		"PROST_LOG_FORMAT=text",
 		"PROST_SHUTDOWN_TIMEOUT=5s",
+		"PROST_BUS_KEY=" + chaosBusKey,
 	}
 	if sc.cluster {
 		env = append(env, "PROST_STREAM_REPLICAS=3")

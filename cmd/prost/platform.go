@@ -326,6 +326,22 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		g.Add("pprof", &httpapi.Server{Listener: pln, Handler: pm, Logger: p.log})
 	}
+	if p.env.MetricsAddr != "" {
+		// Metrics on their own listener (keep it private): the API's
+		// GET /metrics is then not served.
+		mln, err := net.Listen("tcp", p.env.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on PROST_METRICS_ADDR %s: %w", p.env.MetricsAddr, err)
+		}
+		p.env.MetricsAddr = mln.Addr().String()
+		mm := http.NewServeMux()
+		mh := metrics.Handler()
+		if p.env.MetricsToken != "" {
+			mh = httpapi.BearerGuard(p.env.MetricsToken, "prost-metrics", mh)
+		}
+		mm.Handle("GET /metrics", mh)
+		g.Add("metrics", &httpapi.Server{Listener: mln, Handler: mm, Logger: p.log})
+	}
 	ln, err := net.Listen("tcp", p.env.HTTPAddr)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_HTTP_ADDR to a free address", p.env.HTTPAddr)}
@@ -390,14 +406,26 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 		AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 		Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: log,
 		MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout, MaxMessageBytes: p.maxMessage,
+		MetricsToken: p.metricsToken(adminToken), MetricsElsewhere: p.env.MetricsAddr != "",
 	}), nil
+}
+
+// metricsToken is the token GET /metrics on the API's listener asks for:
+// PROST_METRICS_TOKEN, else the admin token.
+func (p *platform) metricsToken(adminToken string) string {
+	if p.env.MetricsToken != "" {
+		return p.env.MetricsToken
+	}
+	return adminToken
 }
 
 // opsHandler serves health and metrics for a process without the gateway.
 func (p *platform) opsHandler(metrics *telemetry.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	rt := httpapi.NewRouter(mux, httpapi.Config{Logger: p.log})
-	rt.Handle("GET /metrics", metrics.Handler())
+	if p.env.MetricsAddr == "" {
+		rt.Handle("GET /metrics", httpapi.BearerGuard(p.metricsToken(p.env.AdminToken), "prost-metrics", metrics.Handler()))
+	}
 	rt.Public("GET /healthz", func(w http.ResponseWriter, _ *http.Request) error {
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -83,6 +83,12 @@ type Config struct {
 	// retry is then answered as a duplicate). Defaults to
 	// DefaultIngestTimeout.
 	IngestTimeout time.Duration
+	// MetricsToken guards GET /metrics: a scrape must send Authorization:
+	// Bearer <MetricsToken>. Empty refuses every scrape.
+	MetricsToken string
+	// MetricsElsewhere leaves GET /metrics off the API (it is served on a
+	// listener of its own, PROST_METRICS_ADDR).
+	MetricsElsewhere bool
 	// MaxMessageBytes is the largest message the bus takes (the events
 	// stream's max_msg_size or the server's max_payload, the smaller): an
 	// event larger than that as published is refused with 413. Defaults to
@@ -197,7 +203,9 @@ func (s *Server) routes() {
 	rt := httpapi.NewRouter(s.mux, httpapi.Config{Tenant: s.authenticate, Admin: s.authenticateAdmin, Logger: s.cfg.Logger})
 	rt.Public("GET /healthz", s.healthz)
 	rt.Public("GET /readyz", s.readyz)
-	rt.Handle("GET /metrics", s.deps.Metrics.Handler())
+	if !s.cfg.MetricsElsewhere {
+		rt.Handle("GET /metrics", httpapi.BearerGuard(s.cfg.MetricsToken, "prost-metrics", s.deps.Metrics.Handler()))
+	}
 	rt.Tenant("POST /v1/events", s.postEvents)
 	rt.Mount(s.deps.Routes...)
 	s.handler = s.observe(rt.Handler())
