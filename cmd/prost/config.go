@@ -10,6 +10,7 @@ import (
 
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
+	"github.com/prost-platform/prost/pkg/domain/rules"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/natsembed"
@@ -49,6 +50,10 @@ type env struct {
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
 	MetricsAddr        string        // PROST_METRICS_ADDR: serve /metrics there (unauthenticated unless PROST_METRICS_TOKEN) instead of on the API
 	MetricsToken       string        // PROST_METRICS_TOKEN: bearer token of /metrics (default: the admin token)
+	OutboundAllow      string        // PROST_OUTBOUND_ALLOW: internal addresses webhooks may reach (development)
+	MaxRules           int           // PROST_MAX_RULES: rules per App
+	RulesEvalBudget    time.Duration // PROST_RULES_EVAL_BUDGET: time all of one event's rules may take
+	RulesMaxOverruns   int           // PROST_RULES_MAX_OVERRUNS: overruns in a row that disable a rule
 	BusKey             string        // PROST_BUS_KEY: signs bus messages (base64 of 32 bytes; "new,old" while rotating)
 	ReadyOutboxMaxAge  time.Duration // PROST_READY_OUTBOX_MAX_AGE: /readyz fails when a pending outbox row is older
 }
@@ -84,6 +89,10 @@ func envFromOS() env {
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
 		MetricsAddr:        os.Getenv("PROST_METRICS_ADDR"),
 		MetricsToken:       os.Getenv("PROST_METRICS_TOKEN"),
+		OutboundAllow:      os.Getenv("PROST_OUTBOUND_ALLOW"),
+		MaxRules:           getint("PROST_MAX_RULES", rules.DefaultMaxRules),
+		RulesEvalBudget:    getduration("PROST_RULES_EVAL_BUDGET", rules.DefaultEvalBudget),
+		RulesMaxOverruns:   getint("PROST_RULES_MAX_OVERRUNS", rules.DefaultMaxOverruns),
 		BusKey:             os.Getenv("PROST_BUS_KEY"),
 		ReadyOutboxMaxAge:  getduration("PROST_READY_OUTBOX_MAX_AGE", DefaultReadyOutboxMaxAge),
 	}

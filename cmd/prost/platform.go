@@ -37,6 +37,7 @@ import (
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
+	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/openapi"
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
@@ -73,6 +74,8 @@ type platform struct {
 	maxMessage int64
 	// signer signs and verifies bus messages (PROST_BUS_KEY).
 	signer *busauth.Signer
+	// outbound checks webhook targets (PROST_OUTBOUND_ALLOW).
+	outbound *netguard.Guard
 	// busClosed is closed when the NATS connection is closed for good.
 	busClosed <-chan struct{}
 	// closing is set by close, so an expected close is not reported.
@@ -97,6 +100,14 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 	}
 	if p.signer, err = busauth.Parse(e.BusKey); err != nil {
 		return nil, fmt.Errorf("PROST_BUS_KEY: %w", err)
+	}
+	allow, err := netguard.ParseAllowList(e.OutboundAllow)
+	if err != nil {
+		return nil, fmt.Errorf("PROST_OUTBOUND_ALLOW: %w", err)
+	}
+	p.outbound = netguard.New(allow...)
+	if len(allow) > 0 {
+		log.Warn("PROST_OUTBOUND_ALLOW lets webhooks reach internal addresses; keep it for development", "allow", e.OutboundAllow)
 	}
 	cfgs, err := streams.Load(filepath.Join(e.NATSDir, "streams"))
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 const activeRuleVersions = `-- name: ActiveRuleVersions :many
-SELECT v.rule_id, v.tenant_id, v.version, v.created_at, r.current_version, r.webhook_status
+SELECT v.rule_id, v.tenant_id, v.version, v.created_at, r.current_version, r.webhook_status, r.overruns
 FROM rules r JOIN rule_versions v ON v.rule_id = r.rule_id
 WHERE r.tenant_id = ANY($1::uuid[]) AND r.status = 'active'
 ORDER BY v.rule_id, v.version
@@ -26,6 +26,7 @@ type ActiveRuleVersionsRow struct {
 	CreatedAt      time.Time
 	CurrentVersion int32
 	WebhookStatus  string
+	Overruns       int32
 }
 
 // The version headers of every active rule of the given tenants: the engine
@@ -46,6 +47,7 @@ func (q *Queries) ActiveRuleVersions(ctx context.Context, tenantIds []uuid.UUID)
 			&i.CreatedAt,
 			&i.CurrentVersion,
 			&i.WebhookStatus,
+			&i.Overruns,
 		); err != nil {
 			return nil, err
 		}
@@ -55,6 +57,17 @@ func (q *Queries) ActiveRuleVersions(ctx context.Context, tenantIds []uuid.UUID)
 		return nil, err
 	}
 	return items, nil
+}
+
+const countRules = `-- name: CountRules :one
+SELECT count(*) FROM rules WHERE tenant_id = $1
+`
+
+func (q *Queries) CountRules(ctx context.Context, tenantID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, countRules, tenantID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const createRule = `-- name: CreateRule :one
@@ -413,8 +426,8 @@ func (q *Queries) GetVersionDocument(ctx context.Context, arg GetVersionDocument
 }
 
 const insertDecision = `-- name: InsertDecision :one
-INSERT INTO decisions (decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO decisions (decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions, status)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING seq, decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions, decided_at, status
 `
 
@@ -428,6 +441,7 @@ type InsertDecisionParams struct {
 	EventType   string
 	Inputs      []byte
 	Actions     []byte
+	Status      string
 }
 
 func (q *Queries) InsertDecision(ctx context.Context, arg InsertDecisionParams) (Decision, error) {
@@ -441,6 +455,7 @@ func (q *Queries) InsertDecision(ctx context.Context, arg InsertDecisionParams) 
 		arg.EventType,
 		arg.Inputs,
 		arg.Actions,
+		arg.Status,
 	)
 	var i Decision
 	err := row.Scan(
@@ -654,6 +669,16 @@ func (q *Queries) ListVersions(ctx context.Context, arg ListVersionsParams) ([]R
 	return items, nil
 }
 
+const lockTenantRules = `-- name: LockTenantRules :exec
+SELECT pg_advisory_xact_lock(hashtextextended('prost-rules:' || ($1::uuid)::text, 0))
+`
+
+// Serialises the creation of one tenant's rules, so its rule limit holds.
+func (q *Queries) LockTenantRules(ctx context.Context, tenantID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, lockTenantRules, tenantID)
+	return err
+}
+
 const recordDelivery = `-- name: RecordDelivery :exec
 INSERT INTO webhook_deliveries (webhook_id, tenant_id, rule_id, decision_id, url, status, http_status, attempts, job_id, last_error)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -694,8 +719,53 @@ func (q *Queries) RecordDelivery(ctx context.Context, arg RecordDeliveryParams) 
 	return err
 }
 
+const recordOverrun = `-- name: RecordOverrun :one
+UPDATE rules SET overruns = overruns + 1,
+    status = CASE WHEN overruns + 1 >= $1::int THEN 'disabled' ELSE status END,
+    disabled_reason = CASE WHEN overruns + 1 >= $1::int THEN $2::text ELSE disabled_reason END,
+    updated_at = now()
+WHERE tenant_id = $3 AND rule_id = $4
+RETURNING overruns, status
+`
+
+type RecordOverrunParams struct {
+	MaxOverruns int32
+	Reason      string
+	TenantID    uuid.UUID
+	RuleID      uuid.UUID
+}
+
+type RecordOverrunRow struct {
+	Overruns int32
+	Status   string
+}
+
+// One more evaluation of the rule in a row overran an event's time budget;
+// at max_overruns the rule is disabled with the reason.
+func (q *Queries) RecordOverrun(ctx context.Context, arg RecordOverrunParams) (RecordOverrunRow, error) {
+	row := q.db.QueryRow(ctx, recordOverrun,
+		arg.MaxOverruns,
+		arg.Reason,
+		arg.TenantID,
+		arg.RuleID,
+	)
+	var i RecordOverrunRow
+	err := row.Scan(&i.Overruns, &i.Status)
+	return i, err
+}
+
+const resetOverruns = `-- name: ResetOverruns :exec
+UPDATE rules SET overruns = 0 WHERE rule_id = ANY($1::uuid[]) AND overruns > 0
+`
+
+// The rules evaluated within the budget again.
+func (q *Queries) ResetOverruns(ctx context.Context, ruleIds []uuid.UUID) error {
+	_, err := q.db.Exec(ctx, resetOverruns, ruleIds)
+	return err
+}
+
 const setRuleStatus = `-- name: SetRuleStatus :one
-UPDATE rules SET status = $1, updated_at = now(),
+UPDATE rules SET status = $1, updated_at = now(), overruns = 0, disabled_reason = NULL,
     webhook_status = CASE WHEN $1::text = 'active' THEN 'active' ELSE webhook_status END,
     webhook_disabled_at = CASE WHEN $1::text = 'active' THEN NULL ELSE webhook_disabled_at END,
     webhook_disabled_reason = CASE WHEN $1::text = 'active' THEN NULL ELSE webhook_disabled_reason END
@@ -709,7 +779,8 @@ type SetRuleStatusParams struct {
 	RuleID   uuid.UUID
 }
 
-// Enabling a rule also turns its webhook back on.
+// Enabling a rule also turns its webhook back on and forgets its overruns;
+// either way the reason of an automatic disable is cleared.
 func (q *Queries) SetRuleStatus(ctx context.Context, arg SetRuleStatusParams) (Rule, error) {
 	row := q.db.QueryRow(ctx, setRuleStatus, arg.Status, arg.TenantID, arg.RuleID)
 	var i Rule
