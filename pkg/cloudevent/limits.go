@@ -120,4 +120,3 @@ func checkExtensionValue(name, s string) string {
 	}
 	return ""
 }
-

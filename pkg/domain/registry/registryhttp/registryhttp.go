@@ -20,8 +20,8 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/registry"
 	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/problem"
-	"github.com/prost-platform/prost/pkg/storable"
 	"github.com/prost-platform/prost/pkg/schemacompat"
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 // Media types the registry routes accept: JSON, and Confluent's own.
