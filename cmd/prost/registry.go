@@ -28,13 +28,13 @@ func (p *platform) registryDeps() (gatewaysvc.EventChecker, []httpapi.Routes, er
 		dir = ""
 	}
 	reg, err := registry.New(p.pool, registry.Config{
-		PlatformDir: dir, UnregisteredTypes: p.env.UnregisteredTypes, Logger: log,
+		PlatformDir: dir, UnregisteredTypes: p.env.UnregisteredTypes, MaxSubjects: p.env.MaxSubjects, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	cs := contracts.NewStore(p.pool, contracts.StoreConfig{})
-	return registry.NewIngest(reg, cs), []httpapi.Routes{
+	return registry.NewIngest(reg, cs, registry.IngestConfig{ValidationBudget: p.env.SchemaValidationBudget}), []httpapi.Routes{
 		registryhttp.New(reg, registryhttp.Config{MaxBodyBytes: p.env.MaxBodyBytes}),
 		contractshttp.New(cs),
 	}, nil

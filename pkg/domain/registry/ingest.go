@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -27,11 +30,88 @@ type ContractRules interface {
 type Ingest struct {
 	reg       *Registry
 	contracts ContractRules
+	cfg       IngestConfig
+	slots     sync.Map // tenant -> chan struct{}: its validations running
+}
+
+// Defaults of IngestConfig.
+const (
+	DefaultValidationBudget     = 250 * time.Millisecond
+	DefaultValidationsPerTenant = 2
+)
+
+// IngestConfig bounds what validating one tenant's data may cost, so a
+// schema that is expensive to apply (a large enum over many items, say)
+// cannot take the gateway's CPU from other tenants. The zero value takes
+// the defaults.
+type IngestConfig struct {
+	// ValidationBudget is the time the schema validation of one request's
+	// events may take together (PROST_SCHEMA_VALIDATION_BUDGET). Past it
+	// the request is refused (422 naming the event's data); the
+	// validation itself runs on to its end in the background, holding one
+	// of its tenant's ValidationsPerTenant slots. Defaults to
+	// DefaultValidationBudget; negative switches the bound off.
+	ValidationBudget time.Duration
+	// ValidationsPerTenant is how many validations of one tenant may run at
+	// once (those of requests that gave up included): what one tenant's
+	// data can take of the gateway's CPU. A request waits for a slot
+	// within its budget. Defaults to DefaultValidationsPerTenant.
+	ValidationsPerTenant int
 }
 
 // NewIngest returns the ingest check; cs may be nil (no contract rules).
-func NewIngest(reg *Registry, cs ContractRules) *Ingest {
-	return &Ingest{reg: reg, contracts: cs}
+func NewIngest(reg *Registry, cs ContractRules, cfg IngestConfig) *Ingest {
+	if cfg.ValidationBudget == 0 {
+		cfg.ValidationBudget = DefaultValidationBudget
+	}
+	if cfg.ValidationsPerTenant <= 0 {
+		cfg.ValidationsPerTenant = DefaultValidationsPerTenant
+	}
+	return &Ingest{reg: reg, contracts: cs, cfg: cfg}
+}
+
+// errValidationBudget ends a request whose validation ran out of time.
+var errValidationBudget = errors.New("validation budget spent")
+
+// validate validates v against sch within the request's deadline, in one of
+// the tenant's slots. It returns errValidationBudget when the deadline
+// passed first (the validation then finishes in the background).
+func (in *Ingest) validate(ctx context.Context, tenant uuid.UUID, deadline time.Time, sch *jsonschema.Schema, v any) ([]dataError, error) {
+	if in.cfg.ValidationBudget < 0 {
+		return validateData(sch, v), nil
+	}
+	if !time.Now().Before(deadline) {
+		return nil, errValidationBudget
+	}
+	s, _ := in.slots.LoadOrStore(tenant, make(chan struct{}, in.cfg.ValidationsPerTenant))
+	slot := s.(chan struct{})
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case slot <- struct{}{}:
+	case <-timer.C:
+		return nil, errValidationBudget
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	done := make(chan []dataError, 1)
+	go func() {
+		defer func() {
+			<-slot
+			if r := recover(); r != nil {
+				done <- []dataError{{message: fmt.Sprintf("validation failed: %v", r)}}
+			}
+		}()
+		done <- validateData(sch, v)
+	}()
+	select {
+	case errs := <-done:
+		return errs, nil
+	case <-timer.C:
+		return nil, errValidationBudget
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // CheckEvents checks a request's events for tenant:
@@ -55,12 +135,18 @@ func NewIngest(reg *Registry, cs ContractRules) *Ingest {
 func (in *Ingest) CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloudevent.Event, batch bool) ([]string, error) {
 	var keys []string
 	var probs []Problem
+	deadline := time.Now().Add(in.cfg.ValidationBudget)
 	for i := range evs {
 		idx := -1
 		if batch {
 			idx = i
 		}
-		key, ps, err := in.check(ctx, tenant, &evs[i], idx)
+		key, ps, err := in.check(ctx, tenant, &evs[i], idx, deadline)
+		if errors.Is(err, errValidationBudget) {
+			return nil, &IngestError{Problems: append(probs, Problem{Index: idx, Field: "data", Detail: fmt.Sprintf(
+				"validating the data against its schema took longer than the %s a request may spend on it (PROST_SCHEMA_VALIDATION_BUDGET); send smaller data or make the schema cheaper to apply",
+				in.cfg.ValidationBudget)})}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +164,7 @@ func (in *Ingest) CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloud
 	return keys, nil
 }
 
-func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int) (string, []Problem, error) {
+func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int, deadline time.Time) (string, []Problem, error) {
 	var probs []Problem
 	add := func(field, pointer, keyword, detail string) {
 		probs = append(probs, Problem{Index: idx, Field: field, Pointer: pointer, Keyword: keyword, Detail: detail})
@@ -112,7 +198,11 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 				add("data", "", "", "data is not JSON: "+err.Error())
 				break
 			}
-			for _, de := range validateData(sch, v) {
+			errs, err := in.validate(ctx, tenant, deadline, sch, v)
+			if err != nil {
+				return "", nil, err
+			}
+			for _, de := range errs {
 				add("data", de.pointer, de.keyword, fmt.Sprintf("%s (schema %s)", de.message, ref.URN()))
 			}
 		}

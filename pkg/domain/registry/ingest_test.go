@@ -214,7 +214,7 @@ func BenchmarkCheckEvent(b *testing.B) {
 		"required": ["order_id", "total", "currency"]
 	}`))
 	require.NoError(b, err)
-	in := registry.NewIngest(reg, nil)
+	in := registry.NewIngest(reg, nil, registry.IngestConfig{})
 	data := []byte(`{"order_id":"o-1","customer":{"id":"c-1","email":"ada@example.com"},"total":12.5,"currency":"EUR","items":[{"sku":"A1","qty":2},{"sku":"B2","qty":1}]}`)
 	evs := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/bench", Type: "order.placed", Data: data}}
 	_, err = in.CheckEvents(ctx, tenant, evs, false)
@@ -234,7 +234,7 @@ func BenchmarkCheckEventUnregistered(b *testing.B) {
 	ctx := context.Background()
 	reg, err := registry.New(testDB.Pool, registry.Config{UnregisteredTypes: registry.UnregisteredAccept})
 	require.NoError(b, err)
-	in := registry.NewIngest(reg, nil)
+	in := registry.NewIngest(reg, nil, registry.IngestConfig{})
 	evs := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/bench", Type: "not.registered", Data: []byte(`{"a":1}`)}}
 	tenant := uuid.New()
 	b.ReportAllocs()

@@ -35,7 +35,7 @@ func setup(t *testing.T, cfg registry.Config) *testBundle {
 	reg, err := registry.New(testDB.Pool, cfg)
 	require.NoError(t, err)
 	cs := contracts.NewStore(testDB.Pool, contracts.StoreConfig{})
-	return &testBundle{t: t, reg: reg, contracts: cs, ingest: registry.NewIngest(reg, cs)}
+	return &testBundle{t: t, reg: reg, contracts: cs, ingest: registry.NewIngest(reg, cs, registry.IngestConfig{})}
 }
 
 // register registers schema and returns the version.
