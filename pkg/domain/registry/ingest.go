@@ -37,7 +37,7 @@ type Ingest struct {
 // Defaults of IngestConfig.
 const (
 	DefaultValidationBudget     = 250 * time.Millisecond
-	DefaultValidationsPerTenant = 2
+	DefaultValidationsPerTenant = 1
 )
 
 // IngestConfig bounds what validating one tenant's data may cost, so a

@@ -80,7 +80,7 @@ type EngineConfig struct {
 
 // Defaults of EngineConfig.
 const (
-	DefaultEvalBudget  = 100 * time.Millisecond
+	DefaultEvalBudget  = 50 * time.Millisecond
 	DefaultMaxOverruns = 3
 )
 
@@ -102,6 +102,9 @@ type Engine struct {
 
 	mu    sync.Mutex
 	cache map[versionKey]*Compiled
+	// decoding holds, per tenant, a slot for decoding large data; a
+	// decoding abandoned at the budget keeps it until it ends.
+	decoding sync.Map
 }
 
 type versionKey struct {
@@ -167,29 +170,74 @@ type item struct {
 	left time.Duration
 	// data and vars are the decoded data and the condition variables, made
 	// at most once per event.
-	data        any
-	dataDecoded bool
-	vars        map[string]any
+	data            any
+	dataDecoded     bool
+	decodeAbandoned bool
+	vars            map[string]any
 }
 
+// smallData is decoded at once; larger data is decoded within the event's
+// budget (see decoded).
+const smallData = 64 << 10
+
 // decoded returns the event's JSON data decoded (nil without JSON data or
-// when it does not decode), decoding it on first use.
-func (it *item) decoded() any {
-	if !it.dataDecoded {
+// when it does not decode), decoding it on first use. Decoding large data
+// (up to a MiB) takes tens of milliseconds, so it runs within the event's
+// budget: when deadline passes first, decoded returns false and the
+// decoding finishes in the background, at most one per tenant at a time,
+// while the partition goes on.
+func (it *item) decoded(e *Engine, deadline time.Time) (any, bool) {
+	if it.dataDecoded {
+		return it.data, true
+	}
+	if it.decodeAbandoned {
+		return nil, false
+	}
+	if len(it.ev.Data) <= smallData {
 		it.dataDecoded = true
 		if len(it.ev.Data) > 0 {
 			it.data, _ = condition.DecodeJSON(it.ev.Data)
 		}
+		return it.data, true
 	}
-	return it.data
+	s, _ := e.decoding.LoadOrStore(it.tenant, make(chan struct{}, 1))
+	slot := s.(chan struct{})
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case slot <- struct{}{}:
+	case <-timer.C:
+		it.decodeAbandoned = true
+		return nil, false
+	}
+	done := make(chan any, 1)
+	data := it.ev.Data
+	go func() {
+		defer func() { <-slot }()
+		d, _ := condition.DecodeJSON(data)
+		done <- d
+	}()
+	select {
+	case d := <-done:
+		it.data, it.dataDecoded = d, true
+		return d, true
+	case <-timer.C:
+		it.decodeAbandoned = true
+		return nil, false
+	}
 }
 
-// activation returns the condition variables of the event, made once.
-func (it *item) activation() map[string]any {
+// activation returns the condition variables of the event, made once, or
+// false when its data could not be decoded before deadline.
+func (it *item) activation(e *Engine, deadline time.Time) (map[string]any, bool) {
 	if it.vars == nil {
-		it.vars = condition.ActivationWith(&it.ev, it.decoded())
+		d, ok := it.decoded(e, deadline)
+		if !ok {
+			return nil, false
+		}
+		it.vars = condition.ActivationWith(&it.ev, d)
 	}
-	return it.vars
+	return it.vars, true
 }
 
 type ruleHead struct {
@@ -287,9 +335,16 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 				over.skipped = append(over.skipped, h.id)
 				continue
 			}
+			// A version not yet compiled in this process is compiled on
+			// the event's budget too.
+			compileStart := time.Now()
 			c, err := e.compiled(ctx, q, h.id, v.Version)
 			if err != nil {
 				return err
+			}
+			if it.left -= time.Since(compileStart); it.left < 0 {
+				over = &overrun{head: h, version: int(v.Version)}
+				continue
 			}
 			if c == nil {
 				continue
@@ -313,6 +368,7 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 				return err
 			}
 		}
+
 	}
 	if len(recovered) > 0 {
 		if err := q.ResetOverruns(ctx, recovered); err != nil {
@@ -494,8 +550,13 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 		}
 	}
 	if c.Condition != nil {
+		vars, ok := it.activation(e, start.Add(it.left))
+		if !ok {
+			spend()
+			return nil, true, nil
+		}
 		cctx, cancel := context.WithDeadline(ctx, start.Add(it.left))
-		ok, in, err := c.Condition.EvalVars(cctx, it.activation())
+		ok, in, err := c.Condition.EvalVars(cctx, vars)
 		cancel()
 		if spend() {
 			return nil, true, nil
@@ -522,11 +583,17 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 	if err != nil {
 		return nil, false, err
 	}
-	ac := &actionContext{ev: &it.ev, tenant: it.tenant, depth: it.depth, ruleID: h.id, version: version, decisionID: decisionID,
-		webhookActive: h.webhookActive, now: time.Now(), data: it.decoded}
 	// Templates render first, within the budget; the actions that write
 	// (jobs, emitted events) follow only if they did not overrun.
 	start = time.Now()
+	renderDeadline := start.Add(it.left)
+	decodeFailed := false
+	ac := &actionContext{ev: &it.ev, tenant: it.tenant, depth: it.depth, ruleID: h.id, version: version, decisionID: decisionID,
+		webhookActive: h.webhookActive, now: time.Now(), data: func() any {
+			d, ok := it.decoded(e, renderDeadline)
+			decodeFailed = decodeFailed || !ok
+			return d
+		}}
 	rendered := make([]*eventstore.NewEvent, len(c.Doc.Actions))
 	renderOut := make([]*Outcome, len(c.Doc.Actions))
 	for i := range c.Doc.Actions {
@@ -535,7 +602,7 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 			renderOut[i], rendered[i] = &o, ev
 		}
 	}
-	if spend() {
+	if spend() || decodeFailed {
 		return nil, true, nil
 	}
 	var evs []eventstore.NewEvent
