@@ -61,12 +61,19 @@ type scenarioEnv struct {
 	gateway    *prostProc
 	relay      *prostProc
 	governance *prostProc
+	rules      *prostProc // only when the scenario asks for it
 	apps       []creds
 }
 
 type chaosScenario struct {
 	name    string
 	cluster bool
+	// env adds settings of the scenario's own; rules also runs the rules
+	// service.
+	env   []string
+	rules bool
+	// verify, when set, runs after the load's checks.
+	verify func(t *testing.T, s *scenarioEnv)
 	// fault runs while the load is running, faultAfter into it.
 	fault func(t *testing.T, s *scenarioEnv)
 }
@@ -123,6 +130,7 @@ func TestChaos(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		hostileTenantScenario(),
 	}
 	if only := os.Getenv("PROST_CHAOS_ONLY"); only != "" {
 		scenarios = slices.DeleteFunc(scenarios, func(sc chaosScenario) bool { return !strings.Contains(","+only+",", ","+sc.name+",") })
@@ -192,13 +200,16 @@ func (suite *chaosSuite) run(t *testing.T, sc chaosScenario) {
 	if !r.chainOK {
 		t.Errorf("audit chains do not verify: %s", r.chainDetail)
 	}
-	for _, p := range []*prostProc{s.gateway, s.relay, s.governance} {
-		if p.exitedUnexpectedly() {
+	for _, p := range []*prostProc{s.gateway, s.relay, s.governance, s.rules} {
+		if p != nil && p.exitedUnexpectedly() {
 			t.Errorf("%s exited on its own", p.name)
 		}
 	}
 	if !quiet {
 		t.Errorf("the platform did not become quiet (outbox drained, consumers caught up) within the deadline")
+	}
+	if sc.verify != nil {
+		sc.verify(t, s)
 	}
 }
 
@@ -241,9 +252,13 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 	if sc.cluster {
 		env = append(env, "PROST_STREAM_REPLICAS=3")
 	}
+	env = append(env, sc.env...)
 	s.gateway = startProst(t, s.ps, suite.prostBin, dir, "gateway", env)
 	s.relay = startProst(t, s.ps, suite.prostBin, dir, "relay", env)
 	s.governance = startProst(t, s.ps, suite.prostBin, dir, "governance", env)
+	if sc.rules {
+		s.rules = startProst(t, s.ps, suite.prostBin, dir, "rules", env)
+	}
 	for i := range 2 {
 		s.apps = append(s.apps, s.createApp(t, fmt.Sprintf("chaos-%s-%d", sc.name, i)))
 	}
@@ -399,7 +414,7 @@ func (s *scenarioEnv) quiet() (bool, string) {
 	defer cancel()
 	var pending, stored, audited int64
 	err := s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM outbox WHERE published_at IS NULL),
+		(SELECT count(*) FROM outbox WHERE published_at IS NULL AND refused_at IS NULL),
 		(SELECT count(*) FROM events WHERE source = $1 AND type = $2),
 		(SELECT count(DISTINCT (tenant_id, event_id)) FROM audit_log WHERE event_source = $1 AND event_type = $2)`,
 		chaosSource, chaosType).Scan(&pending, &stored, &audited)

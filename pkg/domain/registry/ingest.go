@@ -17,6 +17,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/domain/contracts"
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 // ContractRules gives what ingest takes from a tenant's contract for an
@@ -55,7 +56,8 @@ type IngestConfig struct {
 	// ValidationsPerTenant is how many validations of one tenant may run at
 	// once (those of requests that gave up included): what one tenant's
 	// data can take of the gateway's CPU. A request waits for a slot
-	// within its budget. Defaults to DefaultValidationsPerTenant.
+	// within its budget, and is answered 429 (retry) when none came free.
+	// Defaults to DefaultValidationsPerTenant.
 	ValidationsPerTenant int
 }
 
@@ -70,8 +72,13 @@ func NewIngest(reg *Registry, cs ContractRules, cfg IngestConfig) *Ingest {
 	return &Ingest{reg: reg, contracts: cs, cfg: cfg}
 }
 
-// errValidationBudget ends a request whose validation ran out of time.
-var errValidationBudget = errors.New("validation budget spent")
+// errValidationBudget ends a request whose validation ran out of time;
+// errValidationBusy one that found its tenant's validation slots taken
+// until its budget was spent.
+var (
+	errValidationBudget = errors.New("validation budget spent")
+	errValidationBusy   = errors.New("validation slots busy")
+)
 
 // validate validates v against sch within the request's deadline, in one of
 // the tenant's slots. It returns errValidationBudget when the deadline
@@ -90,7 +97,7 @@ func (in *Ingest) validate(ctx context.Context, tenant uuid.UUID, deadline time.
 	select {
 	case slot <- struct{}{}:
 	case <-timer.C:
-		return nil, errValidationBudget
+		return nil, errValidationBusy
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -142,6 +149,11 @@ func (in *Ingest) CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloud
 			idx = i
 		}
 		key, ps, err := in.check(ctx, tenant, &evs[i], idx, deadline)
+		if errors.Is(err, errValidationBusy) {
+			e := problem.Errorf(problem.RateLimited, "the App's schema validations are all in use (earlier requests' data is still being validated); retry shortly")
+			e.RetryAfter = 1
+			return nil, e
+		}
 		if errors.Is(err, errValidationBudget) {
 			return nil, &IngestError{Problems: append(probs, Problem{Index: idx, Field: "data", Detail: fmt.Sprintf(
 				"validating the data against its schema took longer than the %s a request may spend on it (PROST_SCHEMA_VALIDATION_BUDGET); send smaller data or make the schema cheaper to apply",
