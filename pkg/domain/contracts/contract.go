@@ -210,7 +210,7 @@ type LintOptions struct {
 }
 
 var (
-	attrRe      = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
+	attrRe = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
 	// cardFieldRe matches names of fields that hold a card number (PAN) or
 	// sensitive authentication data (CVV, track data, PIN), which PCI DSS
 	// forbids keeping after authorisation.
