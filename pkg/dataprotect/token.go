@@ -33,6 +33,13 @@ func IsToken(s string) bool {
 	return ok
 }
 
+// TokenKey returns the data key of an encrypted value s (an unquoted JSON
+// string value).
+func TokenKey(s string) (uuid.UUID, bool) {
+	k, _, ok := parseToken([]byte(s))
+	return k, ok
+}
+
 // appendToken appends the quoted token of a ciphertext.
 func appendToken(dst []byte, key uuid.UUID, ct []byte) []byte {
 	dst = append(dst, quotedPrefix...)
