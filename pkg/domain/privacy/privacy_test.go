@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
@@ -201,6 +202,11 @@ func TestEraseAndExport(t *testing.T) {
 	require.Equal(t, privacy.ActionErase, action)
 	require.NotContains(t, env, "u-42")
 	require.Contains(t, env, e.Keys[0].KeyID.String())
+	sch, err := jsonschema.NewCompiler().Compile("../../../schemas/prost.privacy.erased/v1.json")
+	require.NoError(t, err)
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(ev.Data))
+	require.NoError(t, err)
+	require.NoError(t, sch.Validate(doc), "the event matches its platform schema")
 	var outbox int
 	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox o JOIN events e ON e.seq = o.event_seq WHERE e.type = $1`, privacy.ErasedType).Scan(&outbox))
 	require.Equal(t, 1, outbox, "published like any event, so governance audits it")
