@@ -240,3 +240,78 @@ func TestPersonalData(t *testing.T) {
 	require.Contains(t, logs.String(), `"msg":"privacy: retention shredded data keys"`)
 	require.Contains(t, logs.String(), `"purpose":"send the newsletter","retention":"1s","keys":1`)
 }
+
+// TestPrivacyCLI: prost privacy export, erase and shredded, as an App.
+func TestPrivacyCLI(t *testing.T) {
+	s := startStack(t, nil)
+	a := s.createApp("privacy-cli")
+	code, body := s.do(http.MethodPut, "/v1/contracts/user.signup", auth(a, "Content-Type", "application/json"), []byte(`{"owner":"accounts",
+		"description":"A person signed up.","level":"light","schema":"urn:prost:schema:user.signup:1","compatibility":"BACKWARD",
+		"idempotency":{"key":["source","id"]},"data_subject":"/user_id","classification":{"/email":"personal"},
+		"purpose":"run the account","retention":"400d"}`))
+	require.Equal(t, http.StatusCreated, code, string(body))
+	code, body = s.post(a, "application/cloudevents+json", `{"specversion":"1.0","id":"c-1","source":"/accounts","type":"user.signup","data":{"user_id":"user/1","email":"cli@example.com"}}`)
+	require.Equal(t, http.StatusAccepted, code, string(body))
+
+	// Without the App's credentials: a usage error.
+	t.Setenv("PROST_APP_KEY", "")
+	_, err := s.cli("privacy", "export", "user/1")
+	var ee exitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 2, ee.code)
+
+	t.Setenv("PROST_APP_KEY", a.APIKey)
+	t.Setenv("PROST_APP_SECRET", a.APISecret)
+	t.Setenv("PROST_ACTOR", "dpo@example.org")
+	out, err := s.cli("privacy", "export", "user/1")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"email":"cli@example.com"`)
+	file := filepath.Join(t.TempDir(), "export.ndjson")
+	out, err = s.cli("privacy", "export", "user/1", "--output", file)
+	require.NoError(t, err, out)
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, 1, bytes.Count(b, []byte("\n")))
+
+	out, err = s.cli("privacy", "erase", "user/1")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "erased user/1: 1 key(s) destroyed")
+	require.Contains(t, out, "run the account  (retention 400d)")
+	out, err = s.cli("privacy", "export", "user/1")
+	require.NoError(t, err, out)
+	require.Empty(t, out)
+	out, err = s.cli("privacy", "erase", "--json", "user/1")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"keys_destroyed":0`)
+
+	out, err = s.cli("privacy", "shredded", "--reason", "erasure")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "erasure  run the account")
+	require.Contains(t, out, "1 key(s)")
+	out, err = s.cli("privacy", "shredded", "--json")
+	require.NoError(t, err, out)
+	var ts []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &ts))
+	require.Len(t, ts, 1)
+
+	for _, args := range [][]string{
+		{"privacy", "shredded", "--reason", "whim"},
+		{"privacy", "shredded", "--since", "monday"},
+		{"privacy", "shredded", "--limit", "0"},
+		{"privacy", "erase"},
+		{"privacy", "export", "a", "b"},
+	} {
+		_, err := s.cli(args...)
+		require.ErrorAs(t, err, &ee, args)
+		require.Equal(t, 2, ee.code, args)
+	}
+	// The erasure was audited with the actor.
+	require.Eventually(t, func() bool {
+		for _, e := range s.audit(a) {
+			if e.EventType == privacy.ErasedType && e.ActorID == "dpo@example.org" {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 50*time.Millisecond)
+}

@@ -130,9 +130,15 @@ func scanTokens(doc []byte) []tokenAt {
 	}
 }
 
-func tokenByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '-' || c == '_'
-}
+// tokenBytes are the bytes a token may hold: base64url, hex, '-' and ':'.
+var tokenBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '-' || c == '_'
+	}
+	return t
+}()
+
+func tokenByte(c byte) bool { return tokenBytes[c] }
 
 // KeyIDs returns the distinct data keys whose values a document holds, in
 // the order they first appear.
