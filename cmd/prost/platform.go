@@ -70,6 +70,8 @@ type platform struct {
 	// made by keyring.
 	kr        *dataprotect.Keyring
 	krChecked bool
+	// feed carries cache invalidations between processes (set by run).
+	feed *invalidate.Feed
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -187,6 +189,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 
 	// The cache invalidation feed first: it stops last.
 	feed := invalidate.New(p.pool, p.log.With("service", "invalidate"))
+	p.feed = feed
 	g.Add("invalidate", feed)
 
 	// Consumers next: they stop after everything that feeds them.

@@ -34,7 +34,8 @@ func (p *platform) keyring() (*dataprotect.Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("PROST_PRIVACY_KEK: %w", err)
 	}
-	p.kr, err = dataprotect.New(p.pool, dataprotect.Config{KEK: kek, CacheTTL: p.env.PrivacyCacheTTL, Logger: p.log.With("component", "dataprotect")})
+	p.kr, err = dataprotect.New(p.pool, dataprotect.Config{KEK: kek, CacheTTL: p.env.PrivacyCacheTTL, Feed: p.feed,
+		Logger: p.log.With("component", "dataprotect")})
 	return p.kr, err
 }
 

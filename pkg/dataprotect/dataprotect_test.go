@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/dataprotect"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/prosttest"
 )
@@ -113,7 +114,7 @@ func TestProtectRevealErase(t *testing.T) {
 		destroyed, err = b.kr.EraseSubjectTx(ctx, tx, tenant, "user-42", erasure)
 		return err
 	}))
-	b.kr.Forget(destroyed)
+	b.kr.Forget(ctx, destroyed)
 	require.Len(t, destroyed, 3)
 	got, err = b.kr.Reveal(ctx, tenant, out)
 	require.NoError(t, err)
@@ -211,7 +212,7 @@ func TestRetentionShredsByPeriod(t *testing.T) {
 			out, err = b.kr.ShredExpiredTx(ctx, tx, now, 1000, func(uuid.UUID) uuid.UUID { return uuid.New() })
 			return err
 		}))
-		b.kr.Forget(out)
+		b.kr.Forget(ctx, out)
 		var mine []dataprotect.DestroyedKey
 		for _, d := range out {
 			if d.TenantID == tenant {
@@ -269,7 +270,7 @@ func TestRestoredBackup(t *testing.T) {
 	require.NoError(t, testDB.Pool.QueryRow(ctx, `SELECT to_jsonb(k)::text FROM privacy_keys k WHERE key_id = $1`, id).Scan(&backup))
 	require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error {
 		d, err := b.kr.EraseSubjectTx(ctx, tx, tenant, "u", uuid.New())
-		b.kr.Forget(d)
+		b.kr.Forget(ctx, d)
 		return err
 	}))
 	restore := func() {
@@ -415,7 +416,7 @@ func TestSealWithAndNesting(t *testing.T) {
 	// Erasing either subject erases the derived value.
 	require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error {
 		d, err := b.kr.EraseSubjectTx(ctx, tx, tenant, "b", uuid.New())
-		b.kr.Forget(d)
+		b.kr.Forget(ctx, d)
 		return err
 	}))
 	got, err = b.kr.Reveal(ctx, tenant, doc)
@@ -453,4 +454,42 @@ func TestTokensAndNilKeyring(t *testing.T) {
 	require.NoError(t, b.kr.RevealAll(ctx, tenant, docs))
 	require.Equal(t, `{"id":"2","e":"e2@x"}`, string(docs[1]))
 	require.True(t, bytes.Equal([]byte(`{"plain":true}`), docs[3]))
+}
+
+// TestErasureReachesOtherProcesses: with a Feed, a key destroyed by one
+// process is forgotten by the others at once, not after their cache TTL.
+func TestErasureReachesOtherProcesses(t *testing.T) {
+	ctx := context.Background()
+	kek, err := dataprotect.ParseKEK(dataprotect.NewKEKSpec())
+	require.NoError(t, err)
+	feedA, feedB := invalidate.New(testDB.Pool, nil), invalidate.New(testDB.Pool, nil)
+	a, err := dataprotect.New(testDB.Pool, dataprotect.Config{KEK: kek, CacheTTL: time.Hour, Feed: feedA})
+	require.NoError(t, err)
+	b, err := dataprotect.New(testDB.Pool, dataprotect.Config{KEK: kek, CacheTTL: time.Hour, Feed: feedB})
+	require.NoError(t, err)
+	for _, f := range []*invalidate.Feed{feedA, feedB} {
+		fctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- f.Run(fctx) }()
+		t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	}
+	tenant := uuid.New()
+	p := policy(t, "/id", personal("/email", "p", "forever"))
+	doc, err := a.Protect(ctx, tenant, []byte(`{"id":"u","email":"a@b.c"}`), p)
+	require.NoError(t, err)
+	got, err := b.Reveal(ctx, tenant, doc) // b caches the key for an hour
+	require.NoError(t, err)
+	require.Contains(t, string(got), "a@b.c")
+
+	var d []dataprotect.DestroyedKey
+	require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error {
+		d, err = a.EraseSubjectTx(ctx, tx, tenant, "u", uuid.New())
+		return err
+	}))
+	a.Forget(ctx, d) // after the commit
+	require.Eventually(t, func() bool {
+		got, err := b.Reveal(ctx, tenant, doc)
+		require.NoError(t, err)
+		return string(got) == `{"id":"u","email":{"erased":true}}`
+	}, 5*time.Second, 20*time.Millisecond)
 }

@@ -3,6 +3,7 @@ package dataprotect
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -88,12 +89,24 @@ func tombstone(ctx context.Context, tx DB, keys []DestroyedKey, reason string, e
 	return nil
 }
 
-// Forget drops destroyed keys from this keyring's memory. Other processes
-// drop them within Config.CacheTTL.
-func (k *Keyring) Forget(keys []DestroyedKey) {
+// Forget drops destroyed keys from this keyring's memory and, through
+// Config.Feed, from every other process's (without a Feed, or should the
+// notification be lost, they drop them within Config.CacheTTL). Call it
+// after the destruction committed.
+func (k *Keyring) Forget(ctx context.Context, keys []DestroyedKey) {
+	var tenants []uuid.UUID
 	for _, d := range keys {
 		k.opened.Remove(openKey{d.TenantID, d.KeyID})
-		k.current.RemoveIf(func(s scopeKey) bool { return s.tenant == d.TenantID })
+		if !slices.Contains(tenants, d.TenantID) {
+			tenants = append(tenants, d.TenantID)
+		}
+	}
+	for _, t := range tenants {
+		k.current.RemoveIf(func(s scopeKey) bool { return s.tenant == t })
+		if err := k.cfg.Feed.Notify(ctx, invalidateTopic, t.String()); err != nil {
+			k.cfg.Logger.Warn("dataprotect: could not tell other processes of destroyed keys; they forget them within the cache TTL",
+				"tenant", t, "error", err)
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/dataprotect/internal/dataprotectdb"
 	"github.com/prost-platform/prost/pkg/internal/lru"
+	"github.com/prost-platform/prost/pkg/invalidate"
 )
 
 // Defaults of Config.
@@ -42,8 +43,12 @@ type Config struct {
 	CacheSize int
 	// CacheTTL is how long an unwrapped key (or the knowledge that a key is
 	// gone) is trusted; erasures by this process apply at once, by others
-	// within CacheTTL. Defaults to DefaultCacheTTL.
+	// at once through Feed, and within CacheTTL should a notification be
+	// lost. Defaults to DefaultCacheTTL.
 	CacheTTL time.Duration
+	// Feed, when set, carries destructions between processes: each process
+	// drops the keys of a tenant another process destroyed keys of.
+	Feed *invalidate.Feed
 	// MaxPeriod bounds a data key's encryption period: a key encrypts new
 	// values for a tenth of its retention, at least a second and at most
 	// MaxPeriod, so a value is kept at least its retention and at most its
@@ -108,12 +113,33 @@ func New(pool *pgxpool.Pool, cfg Config) (*Keyring, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Keyring{
+	k := &Keyring{
 		pool: pool, q: dataprotectdb.New(pool), cfg: cfg,
 		tenants: lru.New[uuid.UUID, prf.PRF](10_000, 0),
 		current: lru.New[scopeKey, dataKey](cfg.CacheSize, cfg.CacheTTL),
 		opened:  lru.New[openKey, dataKey](cfg.CacheSize, cfg.CacheTTL),
-	}, nil
+	}
+	cfg.Feed.Subscribe(invalidateTopic, func(key string) {
+		if key == "" {
+			k.current.RemoveIf(func(scopeKey) bool { return true })
+			k.opened.RemoveIf(func(openKey) bool { return true })
+			return
+		}
+		if t, err := uuid.Parse(key); err == nil {
+			k.dropTenant(t)
+		}
+	})
+	return k, nil
+}
+
+// invalidateTopic names key destructions on an invalidate.Feed; the key is
+// the tenant.
+const invalidateTopic = "dataprotect.keys"
+
+// dropTenant forgets every cached data key of a tenant.
+func (k *Keyring) dropTenant(t uuid.UUID) {
+	k.current.RemoveIf(func(s scopeKey) bool { return s.tenant == t })
+	k.opened.RemoveIf(func(o openKey) bool { return o.tenant == t })
 }
 
 // Associated data binding each wrapped key, and each value, to its owner.

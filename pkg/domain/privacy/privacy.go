@@ -163,7 +163,7 @@ func (s *Service) Erase(ctx context.Context, tenant uuid.UUID, subjectID, actor 
 	if err != nil {
 		return Erasure{}, err
 	}
-	s.kr.Forget(out.Keys)
+	s.kr.Forget(ctx, out.Keys)
 	out.KeysDestroyed = len(out.Keys)
 	if out.Keys == nil {
 		out.Keys = []dataprotect.DestroyedKey{}
@@ -284,7 +284,7 @@ func (s *Service) ApplyRetention(ctx context.Context) (Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("privacy: retention: %w", err)
 		}
-		s.kr.Forget(got)
+		s.kr.Forget(ctx, got)
 		rep.Keys += len(got)
 		lines := summarise(got, ids)
 		for _, l := range lines {
@@ -306,7 +306,7 @@ func (s *Service) ApplyRetention(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	if rep.Restored = len(restored); rep.Restored > 0 {
-		s.kr.Forget(restored)
+		s.kr.Forget(ctx, restored)
 		s.cfg.Logger.Warn("privacy: destroyed data keys were back (a restored backup?) and are deleted again", "keys", rep.Restored)
 	}
 	if rep.Rewrapped, err = s.kr.Rewrap(ctx, s.cfg.BatchSize); err != nil {

@@ -77,7 +77,7 @@ func TestClassifiedValues(t *testing.T) {
 	// Erased: every copy reads erased; what was never classified stays.
 	require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error {
 		d, err := kr.EraseSubjectTx(ctx, tx, b.tenant, "u-1", uuid.New())
-		kr.Forget(d)
+		kr.Forget(ctx, d)
 		return err
 	}))
 	ev = welcomed()

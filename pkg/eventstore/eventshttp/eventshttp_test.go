@@ -127,7 +127,7 @@ func TestRevealed(t *testing.T) {
 	require.Contains(t, read(), `"data":{"user_id":"u-1","email":"jane@example.com"}`)
 	require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error {
 		d, err := kr.EraseSubjectTx(ctx, tx, tenant, "u-1", uuid.New())
-		kr.Forget(d)
+		kr.Forget(ctx, d)
 		return err
 	}))
 	require.Contains(t, read(), `"data":{"user_id":"u-1","email":{"erased":true}}`)
