@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/domain/privacy"
+	"github.com/prost-platform/prost/pkg/prosttest"
 )
 
 // lockedBuffer collects the platform's logs.
@@ -52,7 +53,7 @@ type leakSearch struct {
 // places returns the text of each place.
 func (l leakSearch) places() map[string]string {
 	l.t.Helper()
-	out, err := exec.Command("pg_dump", "--data-only", "--no-owner", testDB.URL).Output()
+	out, err := exec.Command("pg_dump", "--data-only", "--no-owner", l.s.p.env.DatabaseURL).Output()
 	require.NoError(l.t, err, "pg_dump")
 	var store strings.Builder
 	err = filepath.WalkDir(l.s.storeDir, func(path string, d fs.DirEntry, err error) error {
@@ -92,7 +93,10 @@ func (l leakSearch) check(plain []string, markers []string) {
 // returns nothing; a one-second retention shreds values through the job.
 func TestPersonalData(t *testing.T) {
 	logs := &lockedBuffer{}
-	s := startStackWith(t, func(e *env) { e.RetentionInterval = 200 * time.Millisecond }, func(p *platform) {
+	// A database of its own: the retention job (one per database) runs at
+	// this test's interval, and the dump holds this test's data only.
+	db := prosttest.NewDatabase(t)
+	s := startStackWith(t, func(e *env) { e.RetentionInterval, e.DatabaseURL = 200*time.Millisecond, db.URL }, func(p *platform) {
 		p.log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	a := s.createApp("privacy-a")
