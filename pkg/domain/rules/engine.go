@@ -353,8 +353,14 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 		ok, in, err := c.Condition.Eval(cctx, &it.ev)
 		cancel()
 		if err != nil {
+			var msg any = err
+			if it.priv != nil {
+				// An evaluation error may quote a value it read: never
+				// log classified values in clear.
+				msg = "(withheld: the event holds classified values)"
+			}
 			e.cfg.Logger.Debug("rules: condition did not evaluate to true", "rule_id", h.id, "version", version,
-				"event_id", it.ev.ID, "error", err)
+				"event_id", it.ev.ID, "error", msg)
 		}
 		if !ok {
 			return nil, nil
