@@ -86,10 +86,20 @@ func IsCompatible(diffs []Difference) bool {
 //
 // Diff does not modify its arguments and is safe to call concurrently.
 func Diff(previous, next any, policy Policy) ([]Difference, error) {
-	pol, err := ParsePolicy(string(policy))
+	return Checker{Policy: policy}.Diff(previous, next)
+}
+
+// Diff is [Diff] under the checker's policy, resolving references the
+// schemas do not resolve themselves with the checker's Loader.
+func (k Checker) Diff(previous, next any) ([]Difference, error) {
+	pol, err := ParsePolicy(string(k.Policy))
 	if err != nil {
 		return nil, err
 	}
+	return diff(pol, newLoadCache(k.Loader), previous, next)
+}
+
+func diff(pol Policy, cache *loadCache, previous, next any) ([]Difference, error) {
 	pv, err := rootValue(previous)
 	if err != nil {
 		return nil, fmt.Errorf("previous schema: %w", err)
@@ -99,11 +109,13 @@ func Diff(previous, next any, policy Policy) ([]Difference, error) {
 		return nil, fmt.Errorf("next schema: %w", err)
 	}
 	c := newComparer(pol)
-	pd := &document{id: "P", root: pv}
-	nd := &document{id: "N", root: nv}
-	ds := c.compare(pd.nodeAt(pv, ""), nd.nodeAt(nv, ""))
-	if c.err != nil {
-		return nil, c.err
+	ps := newSide("P", pv, cache)
+	ns := newSide("N", nv, cache)
+	ds := c.compare(ps.root.nodeAt(pv, "", nil), ns.root.nodeAt(nv, "", nil))
+	for _, err := range []error{ps.err, ns.err, c.err} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return finish(ds), nil
 }
@@ -210,10 +222,10 @@ func newComparer(p Policy) *comparer {
 	}
 }
 
-func nodeKey(n node) string { return n.doc.id + n.loc }
+func nodeKey(n node) string { return n.doc.id + n.loc + scopeKey(n.scope) }
 
 // trueDoc holds the synthetic empty schema used where a keyword is absent.
-var trueDoc = &document{id: "T", root: true}
+var trueDoc = newDocument("T", nil, "", true)
 
 func trueNode() node { return node{doc: trueDoc, m: emptyMap} }
 

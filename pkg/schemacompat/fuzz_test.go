@@ -135,7 +135,7 @@ func FuzzDiffGenerated(f *testing.F) {
 		ds, err := Diff(false, y, PolicyStrict)
 		require.NoError(t, err)
 		require.True(t, IsCompatible(ds))
-		if d := (&document{root: x}); !d.nodeAt(x, "").isFalse {
+		if s := newSide("P", x, newLoadCache(nil)); !s.root.nodeAt(x, "", nil).isFalse {
 			ds, err = Diff(x, false, PolicyStrict)
 			require.NoError(t, err)
 			require.False(t, IsCompatible(ds))
