@@ -393,6 +393,26 @@ const (
 	PatternPropertyRemoved ChangeType = "PATTERN_PROPERTY_REMOVED"
 )
 
+// Beyond Confluent: changes that look narrowing keyword by keyword but keep
+// every value the previous schema accepted. Confluent reports these as the
+// narrowing kinds; PROST reports them instead of those (see
+// docs/registry.md, "Where PROST differs"). All compatible.
+const (
+	// LowerBoundIsCovered: the lower end of the numeric range (minimum and
+	// exclusiveMinimum taken together) changed, by keyword or by value, and
+	// still admits every number the previous schema accepted: exclusiveMinimum
+	// 10 to minimum 5; for integers, exclusiveMinimum 10 to minimum 11.
+	LowerBoundIsCovered ChangeType = "LOWER_BOUND_IS_COVERED"
+	// UpperBoundIsCovered: the same for the upper end (maximum and
+	// exclusiveMaximum): exclusiveMaximum 10 to maximum 10.
+	UpperBoundIsCovered ChangeType = "UPPER_BOUND_IS_COVERED"
+	// MultipleOfIsCovered: multipleOf added or changed so that it divides
+	// every number the previous schema accepted, which were integers
+	// (multiples of 1, or of the integer multiples of its multipleOf):
+	// multipleOf 0.5 added to an integer.
+	MultipleOfIsCovered ChangeType = "MULTIPLE_OF_IS_COVERED"
+)
+
 // verdict is the backward-compatibility verdict of a change type under each
 // policy.
 type verdict struct{ strict, lenient bool }
@@ -549,6 +569,10 @@ var verdicts = []struct {
 	// schema; a pattern removed with open additionalProperties).
 	{PatternPropertyAdded, verdict{false, true}},
 	{PatternPropertyRemoved, verdict{true, true}},
+
+	{LowerBoundIsCovered, verdict{true, true}},
+	{UpperBoundIsCovered, verdict{true, true}},
+	{MultipleOfIsCovered, verdict{true, true}},
 }
 
 var verdictByType = func() map[ChangeType]verdict {

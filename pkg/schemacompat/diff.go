@@ -3,7 +3,6 @@ package schemacompat
 import (
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"regexp"
 	"sort"
 	"strings"
@@ -294,7 +293,7 @@ func (c *comparer) compareNodes(a, b node) []Difference {
 		compareStrings(a, b, &out)
 	}
 	if ta&tNumber != 0 && tb&tNumber != 0 {
-		compareNumbers(a, b, &out)
+		compareNumbers(a, b, ta, tb, &out)
 	}
 	if ta&tObject != 0 && tb&tObject != 0 {
 		c.compareObjects(a, b, &out)
@@ -601,59 +600,6 @@ func compareStrings(a, b node, out *diffs) {
 	default:
 		out.add(PatternChanged, "/pattern", "pattern changed from %q to %q", pa, pb)
 	}
-}
-
-// ---- numbers ----
-
-// numericBounds reads maximum, exclusiveMaximum, minimum and
-// exclusiveMinimum, turning the draft-04 boolean exclusive forms into the
-// numeric ones.
-func numericBounds(n node) (maximum, exMaximum, minimum, exMinimum *number) {
-	maximum = keywordNumber(n, "maximum")
-	minimum = keywordNumber(n, "minimum")
-	exMaximum = keywordNumber(n, "exclusiveMaximum")
-	exMinimum = keywordNumber(n, "exclusiveMinimum")
-	if b, ok := n.m["exclusiveMaximum"].(bool); ok && b && maximum != nil {
-		exMaximum, maximum = maximum, nil
-	}
-	if b, ok := n.m["exclusiveMinimum"].(bool); ok && b && minimum != nil {
-		exMinimum, minimum = minimum, nil
-	}
-	return maximum, exMaximum, minimum, exMinimum
-}
-
-func compareNumbers(a, b node, out *diffs) {
-	maxA, exMaxA, minA, exMinA := numericBounds(a)
-	maxB, exMaxB, minB, exMinB := numericBounds(b)
-	out.bound("maximum", maxA, maxB, maximumKinds)
-	out.bound("minimum", minA, minB, minimumKinds)
-	out.bound("exclusiveMaximum", exMaxA, exMaxB, exclusiveMaximumKinds)
-	out.bound("exclusiveMinimum", exMinA, exMinB, exclusiveMinimumKinds)
-
-	ma, mb := positive(keywordNumber(a, "multipleOf")), positive(keywordNumber(b, "multipleOf"))
-	const ptr = "/multipleOf"
-	switch {
-	case ma == nil && mb == nil:
-	case ma == nil:
-		out.add(MultipleOfAdded, ptr, "multipleOf %s added", mb.text)
-	case mb == nil:
-		out.add(MultipleOfRemoved, ptr, "multipleOf %s removed", ma.text)
-	case ma.r.Cmp(mb.r) == 0:
-	case new(big.Rat).Quo(mb.r, ma.r).IsInt():
-		out.add(MultipleOfExpanded, ptr, "multipleOf changed from %s to its multiple %s: fewer values accepted", ma.text, mb.text)
-	case new(big.Rat).Quo(ma.r, mb.r).IsInt():
-		out.add(MultipleOfReduced, ptr, "multipleOf changed from %s to its divisor %s: more values accepted", ma.text, mb.text)
-	default:
-		out.add(MultipleOfChanged, ptr, "multipleOf changed from %s to %s, neither a multiple of the other", ma.text, mb.text)
-	}
-}
-
-// positive drops multipleOf values that are not strictly positive (invalid).
-func positive(n *number) *number {
-	if n == nil || n.r.Sign() <= 0 {
-		return nil
-	}
-	return n
 }
 
 // ---- not ----
