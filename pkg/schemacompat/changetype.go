@@ -411,6 +411,16 @@ const (
 	// (multiples of 1, or of the integer multiples of its multipleOf):
 	// multipleOf 0.5 added to an integer.
 	MultipleOfIsCovered ChangeType = "MULTIPLE_OF_IS_COVERED"
+	// ConditionalAddedIsCovered: if with then and/or else added, and every
+	// value the previous schema accepted passes the branch that applies to it,
+	// judged with the schema around the branches (a branch restating the
+	// base, or requiring what the previous schema always required).
+	ConditionalAddedIsCovered ChangeType = "CONDITIONAL_ADDED_IS_COVERED"
+	// ConditionalChangedIsCovered: the if condition changed, and each branch
+	// of the new schema, with the schema around it, accepts every value each
+	// branch of the previous one accepted: which branch applies no longer
+	// matters.
+	ConditionalChangedIsCovered ChangeType = "CONDITIONAL_CHANGED_IS_COVERED"
 )
 
 // verdict is the backward-compatibility verdict of a change type under each
@@ -573,6 +583,8 @@ var verdicts = []struct {
 	{LowerBoundIsCovered, verdict{true, true}},
 	{UpperBoundIsCovered, verdict{true, true}},
 	{MultipleOfIsCovered, verdict{true, true}},
+	{ConditionalAddedIsCovered, verdict{true, true}},
+	{ConditionalChangedIsCovered, verdict{true, true}},
 }
 
 var verdictByType = func() map[ChangeType]verdict {

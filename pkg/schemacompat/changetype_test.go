@@ -213,6 +213,8 @@ var changeCases = []changeCase{
 	{"exclusiveMinimum to a lower minimum", `{"type":"number","exclusiveMinimum":10}`, `{"type":"number","minimum":5}`, LowerBoundIsCovered, "#/minimum", yes, yes},
 	{"exclusiveMaximum to the same maximum", `{"type":"number","exclusiveMaximum":10}`, `{"type":"number","maximum":10}`, UpperBoundIsCovered, "#/maximum", yes, yes},
 	{"multipleOf added to integers", `{"type":"integer"}`, `{"type":"integer","multipleOf":0.5}`, MultipleOfIsCovered, "#/multipleOf", yes, yes},
+	{"conditional added, restating the schema", `{"type":"object","properties":{"a":{"type":"string"}}}`, `{"type":"object","properties":{"a":{"type":"string"}},"if":{"required":["a"]},"then":{"properties":{"a":{"type":"string"}}}}`, ConditionalAddedIsCovered, "#/if", yes, yes},
+	{"conditional changed, branches covering", `{"if":{"required":["a"]},"then":{"required":["b"]}}`, `{"if":{"required":["c"]},"then":{"properties":{"b":{"title":"b"}}}}`, ConditionalChangedIsCovered, "#/if", yes, yes},
 }
 
 // contextualTypes have verdicts that depend on the schemas around them.
@@ -320,5 +322,5 @@ func TestEveryChangeTypeCovered(t *testing.T) {
 		require.True(t, covered[typ], "no test case for %s", typ)
 	}
 	require.ElementsMatch(t, declared, ChangeTypes(), "ChangeTypes() and the declared constants differ")
-	require.Len(t, declared, 132+13) // 132 table rows plus 13 beyond Confluent
+	require.Len(t, declared, 132+15) // 132 table rows plus 15 beyond Confluent
 }

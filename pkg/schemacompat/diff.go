@@ -208,7 +208,10 @@ type comparer struct {
 	types  map[string]typeSet
 	regex  map[string]*regexp.Regexp
 	depth  int
-	err    error
+	// contexts counts the conditionals being compared in context on the
+	// current path; past maxContexts they are compared keyword by keyword.
+	contexts int
+	err      error
 }
 
 func newComparer(p Policy) *comparer {
@@ -278,6 +281,9 @@ func (c *comparer) compareNodes(a, b node) []Difference {
 	if ds, ok := c.unwrapSingleton(a, b); ok {
 		return ds
 	}
+	if ds, ok := c.compareConditionals(a, b); ok {
+		return ds
+	}
 
 	c.annotations(a, b, &out)
 	c.opaqueRefs(a, b, &out)
@@ -303,7 +309,7 @@ func (c *comparer) compareNodes(a, b node) []Difference {
 	}
 	c.compareCombined(a, b, &out)
 	c.compareNot(a, b, &out)
-	c.compareConditional(a, b, &out)
+	c.compareConditionalKeywords(a, b, &out)
 	return out.ds
 }
 
@@ -626,42 +632,5 @@ func (c *comparer) compareNot(a, b node, out *diffs) {
 		default:
 			out.add(NotTypeExtended, "/not", "the schema under not accepts data it did not (%s), which is now rejected", summarize(ds))
 		}
-	}
-}
-
-// ---- if / then / else ----
-
-func (c *comparer) compareConditional(a, b node, out *diffs) {
-	ifA, hasA := a.m["if"]
-	ifB, hasB := b.m["if"]
-	_, thenA := a.m["then"]
-	_, elseA := a.m["else"]
-	_, thenB := b.m["then"]
-	_, elseB := b.m["else"]
-	activeA := hasA && (thenA || elseA)
-	activeB := hasB && (thenB || elseB)
-	switch {
-	case !activeA && !activeB:
-		return
-	case !activeA:
-		out.add(ConditionalAdded, "/if", "if/then/else added")
-		return
-	case !activeB:
-		out.add(ConditionalRemoved, "/if", "if/then/else removed")
-		return
-	}
-	if canonical(ifA) != canonical(ifB) {
-		out.add(ConditionalChanged, "/if", "the if condition changed, so then and else apply to different data")
-	}
-	for _, kw := range []string{"then", "else"} {
-		sa, ok := a.sub(kw)
-		if !ok {
-			sa = trueNode()
-		}
-		sb, ok := b.sub(kw)
-		if !ok {
-			sb = trueNode()
-		}
-		out.nest("/"+kw, c.compare(sa, sb))
 	}
 }

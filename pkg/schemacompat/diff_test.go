@@ -2,6 +2,7 @@ package schemacompat
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -627,4 +628,146 @@ func TestNumericIntervals(t *testing.T) {
 	require.Equal(t, "the lower bound changed from exclusiveMinimum 10 to minimum 5, which admits every number the previous schema accepted (numbers above 10)", ds[0].Message)
 	ds = diffOf(t, `{"type":"integer","multipleOf":0.5}`, `{"type":"integer","multipleOf":0.2}`, PolicyStrict)
 	require.Equal(t, "multipleOf changed from 0.5 to 0.2: the previous schema accepted only integers, all multiples of 0.2", ds[0].Message)
+}
+
+// TestConditionalsInContext compares if/then/else case by case: each
+// branch together with the schema around it.
+func TestConditionalsInContext(t *testing.T) {
+	t.Parallel()
+	// A payment: a card number when kind is "card".
+	const base = `"type":"object","properties":{"kind":{"enum":["card","bank"]},"card":{"type":"string","maxLength":20},"iban":{"type":"string"}}`
+	const cond = `"if":{"properties":{"kind":{"const":"card"}},"required":["kind"]}`
+	obj := func(parts ...string) string { return "{" + strings.Join(append([]string{base}, parts...), ",") + "}" }
+	tests := []struct {
+		name       string
+		old, new   string
+		want       []string
+		compatible bool
+		reverse    bool // the verdict of Diff(new, old)
+	}{
+		{
+			name:       "a constraint moved from the schema into the branch it matters for",
+			old:        obj(`"required":["kind","card"]`, cond, `"then":{"properties":{"card":{"minLength":12}}}`),
+			new:        obj(`"required":["kind"]`, cond, `"then":{"required":["card"],"properties":{"card":{"minLength":12}}}`),
+			want:       []string{"REQUIRED_ATTRIBUTE_REMOVED #/required/card"},
+			compatible: true, reverse: false,
+		},
+		{
+			name:       "the same constraint in both branches is the constraint in the schema",
+			old:        obj(cond, `"then":{"required":["card"]}`, `"else":{"required":["card"]}`),
+			new:        obj(`"required":["card"]`, cond, `"then":{}`, `"else":{}`),
+			want:       []string{},
+			compatible: true, reverse: true,
+		},
+		{
+			name:       "a branch that restates the schema",
+			old:        obj(),
+			new:        obj(cond, `"then":{"properties":{"card":{"type":"string"}}}`),
+			want:       []string{"CONDITIONAL_ADDED_IS_COVERED #/if"},
+			compatible: true, reverse: true,
+		},
+		{
+			name:       "a branch that requires what was always required",
+			old:        obj(`"required":["card"]`),
+			new:        obj(`"required":["card"]`, cond, `"then":{"required":["card"],"properties":{"card":{"maxLength":30}}}`),
+			want:       []string{"CONDITIONAL_ADDED_IS_COVERED #/if"},
+			compatible: true, reverse: true,
+		},
+		{
+			name:       "a branch that adds a requirement",
+			old:        obj(),
+			new:        obj(cond, `"then":{"required":["card"]}`),
+			want:       []string{"CONDITIONAL_ADDED #/if", "REQUIRED_ATTRIBUTE_ADDED #/then/required/card"},
+			compatible: false, reverse: true,
+		},
+		{
+			name:       "a branch that tightens a property of the schema",
+			old:        obj(),
+			new:        obj(cond, `"then":{"properties":{"card":{"maxLength":16}}}`),
+			want:       []string{"CONDITIONAL_ADDED #/if", "MAX_LENGTH_DECREASED #/then/properties/card/maxLength"},
+			compatible: false, reverse: true,
+		},
+		{
+			name:       "a conditional replaced by the schema requiring one branch",
+			old:        obj(cond, `"then":{"required":["card"]}`, `"else":{"required":["iban"]}`),
+			new:        obj(`"required":["card"]`),
+			want:       []string{"REQUIRED_ATTRIBUTE_REMOVED #/else/required/iban", "CONDITIONAL_REMOVED #/if", "REQUIRED_ATTRIBUTE_ADDED #/required/card"},
+			compatible: false, reverse: false,
+		},
+		{
+			name:       "the schema changes in both cases",
+			old:        obj(cond, `"then":{"required":["card"]}`),
+			new:        `{"type":"object","properties":{"kind":{"enum":["card","bank"]},"card":{"type":"string","maxLength":19},"iban":{"type":"string"}},` + cond + `,"then":{"required":["card"]}}`,
+			want:       []string{"MAX_LENGTH_DECREASED #/properties/card/maxLength"},
+			compatible: false, reverse: true,
+		},
+		{
+			name:       "the if changed and the branches differ",
+			old:        obj(cond, `"then":{"required":["card"]}`),
+			new:        obj(`"if":{"required":["card"]}`, `"then":{"required":["card"]}`),
+			want:       []string{"CONDITIONAL_CHANGED #/if"},
+			compatible: false, reverse: false,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ds := diffOf(t, tc.old, tc.new, PolicyStrict)
+			require.Equal(t, tc.want, kinds(ds))
+			require.Equal(t, tc.compatible, IsCompatible(ds), "%v", ds)
+			back := diffOf(t, tc.new, tc.old, PolicyStrict)
+			require.Equal(t, tc.reverse, IsCompatible(back), "reverse: %v", back)
+			require.Empty(t, diffOf(t, tc.old, tc.old, PolicyStrict))
+		})
+	}
+
+	t.Run("a difference of one case says which", func(t *testing.T) {
+		t.Parallel()
+		ds := diffOf(t, tests[0].old, tests[0].new, PolicyStrict)
+		require.Equal(t, `"card" is no longer required (when the if condition does not hold)`, ds[0].Message)
+	})
+	t.Run("unevaluatedProperties sees the branch's properties", func(t *testing.T) {
+		t.Parallel()
+		// In the then case, card is evaluated by the branch and allowed;
+		// without the branch's property it falls to unevaluatedProperties.
+		const s = `{"type":"object","properties":{"kind":{}},"unevaluatedProperties":false,` + cond + `,"then":{"properties":{%s}}}`
+		old, next := fmt.Sprintf(s, `"card":{"type":"string"}`), fmt.Sprintf(s, "")
+		ds := diffOf(t, old, next, PolicyStrict)
+		require.Equal(t, []string{"PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL #/then/properties/card"}, kinds(ds))
+		require.False(t, IsCompatible(ds))
+		require.True(t, IsCompatible(diffOf(t, old, next, PolicyLenient)))
+		require.True(t, IsCompatible(diffOf(t, next, old, PolicyStrict)))
+	})
+	t.Run("additionalProperties does not see the branch's properties", func(t *testing.T) {
+		t.Parallel()
+		// additionalProperties false forbids card whatever the branch says:
+		// dropping the branch's schema for card changes nothing.
+		const s = `{"type":"object","properties":{"kind":{}},"additionalProperties":false,` + cond + `,"then":{"properties":{%s}}}`
+		ds := diffOf(t, fmt.Sprintf(s, `"card":{"type":"string"}`), fmt.Sprintf(s, `"card":{"type":"integer"}`), PolicyStrict)
+		require.True(t, IsCompatible(ds), "%v", ds)
+	})
+	t.Run("conditionals in properties", func(t *testing.T) {
+		t.Parallel()
+		old := `{"properties":{"pay":` + obj(`"required":["kind","card"]`, cond, `"then":{}`) + `}}`
+		next := `{"properties":{"pay":` + obj(`"required":["kind"]`, cond, `"then":{"required":["card"]}`) + `}}`
+		ds := diffOf(t, old, next, PolicyStrict)
+		require.Equal(t, []string{"REQUIRED_ATTRIBUTE_REMOVED #/properties/pay/required/card"}, kinds(ds))
+		require.True(t, IsCompatible(ds))
+	})
+	t.Run("a branch referring back to its schema terminates", func(t *testing.T) {
+		t.Parallel()
+		for _, s := range []string{
+			`{"if":{"required":["a"]},"then":{"$ref":"#"},"else":{"maxProperties":3}}`,
+			`{"$defs":{"n":{"if":{"type":"object"},"then":{"properties":{"next":{"$ref":"#/$defs/n"}}}}},"$ref":"#/$defs/n"}`,
+			`{"if":true,"then":{"$ref":"#/else"},"else":{"$ref":"#/then"}}`,
+		} {
+			for _, other := range []string{s, `{"maxProperties":2}`, `{"if":{"required":["b"]},"then":{"$ref":"#"}}`} {
+				_, err := Diff(mustParse(t, s), mustParse(t, other), PolicyStrict)
+				require.NoError(t, err, s)
+				_, err = Diff(mustParse(t, other), mustParse(t, s), PolicyStrict)
+				require.NoError(t, err, s)
+			}
+			require.Empty(t, diffOf(t, s, s, PolicyStrict), s)
+		}
+	})
 }

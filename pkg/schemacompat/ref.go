@@ -214,12 +214,10 @@ func (d *document) walk(raw any, ptr, base string, draft int, res *resource, dep
 	if s, ok := obj[idKW].(string); ok && !(own < draft2019 && hasRef) {
 		idURI, idFrag, _ = strings.Cut(s, "#")
 	}
-	if idURI != "" {
-		if u, _, ok := joinURI(base, idURI); ok {
-			base = u
-			res = d.addResource(ptr, base, own)
-			draft = own
-		}
+	if u, _, ok := joinURI(base, idURI); ok && idURI != "" {
+		base = u
+		res = d.addResource(ptr, base, own)
+		draft = own
 	} else if res == nil {
 		res = d.addResource(ptr, base, own)
 		draft = own

@@ -252,6 +252,8 @@ func escapeToken(s string) string {
 // false.
 func toRat(v any) (*big.Rat, bool) {
 	switch n := v.(type) {
+	case *big.Rat:
+		return n, n != nil
 	case json.Number:
 		if !saneExponent(string(n)) {
 			return nil, false
@@ -335,10 +337,7 @@ func formatNumber(v any, r *big.Rat) string {
 	case float32:
 		return strconv.FormatFloat(float64(n), 'g', -1, 32)
 	}
-	if r.IsInt() {
-		return r.Num().String()
-	}
-	return r.RatString()
+	return ratText(r)
 }
 
 // ---- canonical JSON ----
