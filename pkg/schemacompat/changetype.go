@@ -3,7 +3,8 @@ package schemacompat
 // ChangeType names one kind of difference between two schemas. The values
 // are the Confluent json-schema-provider names (Difference.Type), plus the
 // kinds PROST checks beyond Confluent (format, if/then/else, propertyNames
-// and patternProperties keys).
+// and patternProperties keys) and the *_IS_COVERED kinds it reports where a
+// change looks narrowing but keeps every value.
 type ChangeType string
 
 // Annotations and whole schemas.
@@ -374,12 +375,15 @@ const (
 	FormatRemoved ChangeType = "FORMAT_REMOVED"
 	// FormatChanged: format changed. Incompatible.
 	FormatChanged ChangeType = "FORMAT_CHANGED"
-	// ConditionalAdded: if with then and/or else added. Incompatible.
+	// ConditionalAdded: if with then and/or else added, and a branch,
+	// with the schema around it, rejects data the previous schema accepted
+	// (see [ConditionalAddedIsCovered]). Incompatible.
 	ConditionalAdded ChangeType = "CONDITIONAL_ADDED"
 	// ConditionalRemoved: if with then and/or else removed. Compatible.
 	ConditionalRemoved ChangeType = "CONDITIONAL_REMOVED"
-	// ConditionalChanged: the if condition changed (then and else are
-	// compared as ordinary subschemas). Incompatible.
+	// ConditionalChanged: the if condition changed, so then and else apply to
+	// other data, and a new case does not accept what a previous case
+	// accepted (see [ConditionalChangedIsCovered]). Incompatible.
 	ConditionalChanged ChangeType = "CONDITIONAL_CHANGED"
 	// PropertyNamesAdded: propertyNames added. Incompatible.
 	PropertyNamesAdded ChangeType = "PROPERTY_NAMES_ADDED"

@@ -99,6 +99,7 @@ func (c *comparer) compareConditionals(a, b node) ([]Difference, bool) {
 	cs.add("else", c.compare(elseA, elseB), branches("else", pb, pa))
 	switch {
 	case okA && okB && c.sameCondition(ca.ifNode, cb.ifNode):
+		out.nest("/if", c.compare(ca.ifNode, cb.ifNode)) // annotations only
 	case okA && okB:
 		covered := true
 		for _, p := range [][2]node{{thenA, thenB}, {thenA, elseB}, {elseA, thenB}, {elseA, elseB}} {
