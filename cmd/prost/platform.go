@@ -35,6 +35,7 @@ import (
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
+	"github.com/prost-platform/prost/pkg/openapi"
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
 	"github.com/prost-platform/prost/pkg/problem"
@@ -43,6 +44,7 @@ import (
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
+	rulessvc "github.com/prost-platform/prost/services/rules"
 )
 
 // services lists what `prost serve` can run, in start order.
@@ -169,7 +171,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchOutbox(outboxStats{p.pool})
 	}
 	if has("gateway") {
-		metrics.WatchDLQ(dlqCounts{p.pool})
+		metrics.WatchDLQ(dlqCounts{p.pool}, p.knownConsumers()...)
 	}
 	shutdownTracing, err := telemetry.SetupTracing(ctx, "prost", p.spanProcessors...)
 	if err != nil {
@@ -268,7 +270,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 		return nil, err
 	}
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes())
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{})
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,
@@ -293,7 +295,7 @@ func (p *platform) opsHandler(metrics *telemetry.Metrics) http.Handler {
 		}
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	return mux
+	return rt.Handler()
 }
 
 // recordReplay writes a replay into the audit log of the event's tenant: who
@@ -343,6 +345,18 @@ func parseServices(args []string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// knownConsumers names every consumer that can dead-letter: those with a
+// retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
+// rules service's webhook deliveries.
+func (p *platform) knownConsumers() []string {
+	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook"}
+	for n := range p.policies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // outboxStats reads the outbox backlog for the metrics.
