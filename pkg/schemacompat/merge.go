@@ -356,7 +356,7 @@ func restSchema(n node, additionalKW, unevaluatedKW string, lifted bool) (node, 
 	return node{}, "", false
 }
 
-// both combines two optional schemas.
+// both combines two optional schemas: their conjunction, or the one present.
 func both(x node, okx bool, y node, oky bool) (node, bool) {
 	switch {
 	case okx && oky:

@@ -63,7 +63,7 @@ func (s numberSet) step() *big.Rat {
 	return nil
 }
 
-// describe names the numbers a set with this step accepts.
+// describeStep names the numbers a set with this step accepts.
 func describeStep(step *big.Rat) string {
 	switch {
 	case step == nil:
