@@ -10,6 +10,8 @@ import (
 
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
+	"github.com/prost-platform/prost/pkg/dataprotect"
+	"github.com/prost-platform/prost/pkg/domain/privacy"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/natsembed"
@@ -47,6 +49,9 @@ type env struct {
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
+	PrivacyKEK         string        // PROST_PRIVACY_KEK: <version>:<base64 of 32 bytes>[,...]
+	PrivacyCacheTTL    time.Duration // PROST_PRIVACY_KEY_CACHE_TTL
+	RetentionInterval  time.Duration // PROST_PRIVACY_RETENTION_INTERVAL
 }
 
 func envFromOS() env {
@@ -78,6 +83,9 @@ func envFromOS() env {
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
+		PrivacyKEK:         os.Getenv("PROST_PRIVACY_KEK"),
+		PrivacyCacheTTL:    getduration("PROST_PRIVACY_KEY_CACHE_TTL", dataprotect.DefaultCacheTTL),
+		RetentionInterval:  getduration("PROST_PRIVACY_RETENTION_INTERVAL", privacy.DefaultRetentionInterval),
 	}
 }
 
