@@ -22,6 +22,9 @@ import (
 type env struct {
 	DatabaseURL        string // DATABASE_URL
 	NATSURL            string // NATS_URL; empty => embedded server in `prost dev`
+	NATSCreds          string // PROST_NATS_CREDS: the services' .creds file
+	NATSAuthDir        string // PROST_NATS_AUTH_DIR: the key set (pkg/natsauth)
+	NATSPublicURL      string // PROST_NATS_PUBLIC_URL: where tenants reach NATS
 	HTTPAddr           string // PROST_HTTP_ADDR
 	AdminToken         string // PROST_ADMIN_TOKEN
 	DataDir            string // PROST_DATA_DIR
@@ -53,6 +56,9 @@ func envFromOS() env {
 	return env{
 		DatabaseURL:        getenv("DATABASE_URL", postgres.DefaultURL),
 		NATSURL:            os.Getenv("NATS_URL"),
+		NATSCreds:          os.Getenv("PROST_NATS_CREDS"),
+		NATSAuthDir:        os.Getenv("PROST_NATS_AUTH_DIR"),
+		NATSPublicURL:      os.Getenv("PROST_NATS_PUBLIC_URL"),
 		HTTPAddr:           getenv("PROST_HTTP_ADDR", "127.0.0.1:8080"),
 		AdminToken:         os.Getenv("PROST_ADMIN_TOKEN"),
 		DataDir:            getenv("PROST_DATA_DIR", "./.prost"),

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -33,6 +32,7 @@ import (
 	"github.com/prost-platform/prost/pkg/jobs/jobshttp"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/migrate"
+	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/natsembed"
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
@@ -57,6 +57,11 @@ type platform struct {
 	embedded *natsembed.Server
 	natsURL  string
 	policies map[string]consumer.PolicyFile
+	// keys is the private bus's key set (nil when NATS runs without it);
+	// sysNC and natsAccounts push revocations of tenants' credentials.
+	keys         *natsauth.KeySet
+	sysNC        *nats.Conn
+	natsAccounts *natsauth.Accounts
 	// spanProcessors are extra span processors (tests record spans with them).
 	spanProcessors []sdktrace.SpanProcessor
 	// rulesJobs tunes the rules service's job workers (zero: the defaults).
@@ -91,31 +96,8 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 	if len(applied) > 0 {
 		log.Info("database migrated", "applied", applied)
 	}
-	p.natsURL = e.NATSURL
-	if p.natsURL == "" {
-		if !allowEmbedded {
-			return nil, errors.New("NATS_URL is required for prost serve (prost dev embeds a server)")
-		}
-		p.embedded, err = natsembed.Start(natsembed.Config{
-			Addr:       e.EmbeddedNATSAddr,
-			StoreDir:   filepath.Join(e.DataDir, "nats"),
-			SyncAlways: e.SyncAlwaysEmbedded,
-		})
-		if err != nil {
-			return nil, err
-		}
-		p.natsURL = p.embedded.URL()
-		log.Info("embedded nats-server started", "url", p.natsURL, "store", filepath.Join(e.DataDir, "nats"), "sync_always", e.SyncAlwaysEmbedded)
-	}
-	p.nc, err = nats.Connect(p.natsURL, nats.Name("prost"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("nats disconnected", "error", err)
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }))
-	if err != nil {
-		return nil, fmt.Errorf("nats: connect %s: %w", p.natsURL, err)
+	if err := p.connectBus(allowEmbedded); err != nil {
+		return nil, err
 	}
 	p.js, err = jetstream.New(p.nc)
 	if err != nil {
@@ -128,6 +110,9 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 }
 
 func (p *platform) close() {
+	if p.sysNC != nil {
+		p.sysNC.Close()
+	}
 	if p.nc != nil {
 		_ = p.nc.Drain()
 		for i := 0; i < 50 && !p.nc.IsClosed(); i++ {
