@@ -37,14 +37,17 @@ SELECT ins.seq, ins.tenant_id, ins.source, ins.id FROM ins;
 SELECT pg_notify('prost_outbox', '');
 
 -- name: ListEvents :many
-SELECT seq, envelope::text AS envelope
-FROM events
-WHERE tenant_id = @tenant_id
-  AND seq > @after_seq
-  AND (sqlc.narg(type)::text IS NULL OR type = sqlc.narg(type))
-  AND (sqlc.narg(source)::text IS NULL OR source = sqlc.narg(source))
-  AND (sqlc.narg(since)::timestamptz IS NULL OR recorded_at >= sqlc.narg(since))
-ORDER BY seq
+-- A page of a tenant's events in (xid, seq) order after a position, with the
+-- statement's horizon (prost_events_horizon): rows at or past it must not be
+-- handed out yet, an older transaction may still commit events before them.
+SELECT e.seq, e.xid::text AS xid, e.envelope::text AS envelope, h.h::text AS horizon
+FROM events e, (SELECT prost_events_horizon() AS h) h
+WHERE e.tenant_id = @tenant_id
+  AND (e.xid, e.seq) > (CAST(sqlc.arg(after_xid)::text AS xid8), sqlc.arg(after_seq)::bigint)
+  AND (sqlc.narg(type)::text IS NULL OR e.type = sqlc.narg(type))
+  AND (sqlc.narg(source)::text IS NULL OR e.source = sqlc.narg(source))
+  AND (sqlc.narg(since)::timestamptz IS NULL OR e.recorded_at >= sqlc.narg(since))
+ORDER BY e.xid, e.seq
 LIMIT @max_rows;
 
 -- name: CountTenantEvents :one

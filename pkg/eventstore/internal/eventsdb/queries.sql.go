@@ -120,19 +120,20 @@ func (q *Queries) CountTenantEvents(ctx context.Context, tenantID uuid.UUID) (in
 }
 
 const listEvents = `-- name: ListEvents :many
-SELECT seq, envelope::text AS envelope
-FROM events
-WHERE tenant_id = $1
-  AND seq > $2
-  AND ($3::text IS NULL OR type = $3)
-  AND ($4::text IS NULL OR source = $4)
-  AND ($5::timestamptz IS NULL OR recorded_at >= $5)
-ORDER BY seq
-LIMIT $6
+SELECT e.seq, e.xid::text AS xid, e.envelope::text AS envelope, h.h::text AS horizon
+FROM events e, (SELECT prost_events_horizon() AS h) h
+WHERE e.tenant_id = $1
+  AND (e.xid, e.seq) > (CAST($2::text AS xid8), $3::bigint)
+  AND ($4::text IS NULL OR e.type = $4)
+  AND ($5::text IS NULL OR e.source = $5)
+  AND ($6::timestamptz IS NULL OR e.recorded_at >= $6)
+ORDER BY e.xid, e.seq
+LIMIT $7
 `
 
 type ListEventsParams struct {
 	TenantID uuid.UUID
+	AfterXid string
 	AfterSeq int64
 	Type     *string
 	Source   *string
@@ -142,12 +143,18 @@ type ListEventsParams struct {
 
 type ListEventsRow struct {
 	Seq      int64
+	Xid      string
 	Envelope string
+	Horizon  string
 }
 
+// A page of a tenant's events in (xid, seq) order after a position, with the
+// statement's horizon (prost_events_horizon): rows at or past it must not be
+// handed out yet, an older transaction may still commit events before them.
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := q.db.Query(ctx, listEvents,
 		arg.TenantID,
+		arg.AfterXid,
 		arg.AfterSeq,
 		arg.Type,
 		arg.Source,
@@ -161,7 +168,12 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 	var items []ListEventsRow
 	for rows.Next() {
 		var i ListEventsRow
-		if err := rows.Scan(&i.Seq, &i.Envelope); err != nil {
+		if err := rows.Scan(
+			&i.Seq,
+			&i.Xid,
+			&i.Envelope,
+			&i.Horizon,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
