@@ -10,6 +10,8 @@ import (
 
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
+	"github.com/prost-platform/prost/pkg/domain/subscriptions"
+	"github.com/prost-platform/prost/pkg/domain/subscriptions/subscriptionshttp"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/natsembed"
@@ -50,6 +52,11 @@ type env struct {
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
+
+	SubscriptionsRetrySchedule   []time.Duration // PROST_SUBSCRIPTIONS_RETRY_SCHEDULE
+	SubscriptionsDisableAfter    time.Duration   // PROST_SUBSCRIPTIONS_DISABLE_AFTER
+	SubscriptionsDeliveryTimeout time.Duration   // PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT
+	StreamHeartbeat              time.Duration   // PROST_STREAM_HEARTBEAT
 }
 
 func envFromOS() env {
@@ -84,7 +91,26 @@ func envFromOS() env {
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
+
+		SubscriptionsRetrySchedule:   getdurations("PROST_SUBSCRIPTIONS_RETRY_SCHEDULE", subscriptions.DefaultRetrySchedule),
+		SubscriptionsDisableAfter:    getduration("PROST_SUBSCRIPTIONS_DISABLE_AFTER", subscriptions.DefaultDisableAfter),
+		SubscriptionsDeliveryTimeout: getduration("PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT", subscriptions.DefaultDeliveryTimeout),
+		StreamHeartbeat:              getduration("PROST_STREAM_HEARTBEAT", subscriptionshttp.DefaultHeartbeat),
 	}
+}
+
+// getdurations reads a comma-separated list of durations.
+func getdurations(k string, def []time.Duration) []time.Duration {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	ds, err := parseDurations(v)
+	if err != nil || len(ds) == 0 {
+		badVars = append(badVars, k)
+		return def
+	}
+	return ds
 }
 
 func (e env) logger(w *os.File) (*slog.Logger, error) {

@@ -45,7 +45,7 @@ import (
 )
 
 // services lists what `prost serve` can run, in start order.
-var services = []string{"gateway", "relay", "governance", "rules"}
+var services = []string{"gateway", "relay", "governance", "rules", "subscriptions"}
 
 // platform holds the connections every service shares.
 type platform struct {
@@ -66,6 +66,8 @@ type platform struct {
 	spanProcessors []sdktrace.SpanProcessor
 	// rulesJobs tunes the rules service's job workers (zero: the defaults).
 	rulesJobs jobs.Config
+	// subscriptionsJobs tunes the subscriptions service's delivery workers.
+	subscriptionsJobs jobs.Config
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -179,6 +181,14 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchConsumer(svc.Consumer, p.js)
 		g.Add("rules", svc)
 	}
+	if has("subscriptions") {
+		svc, err := p.subscriptionsService()
+		if err != nil {
+			return err
+		}
+		metrics.WatchConsumer(svc.Consumer, p.js)
+		g.Add("subscriptions", svc)
+	}
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
@@ -206,6 +216,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
 	}
 	if has("gateway") {
+		p.syncRevocations(ctx)
 		gw, err := p.gateway(ln, adminToken, metrics, rel)
 		if err != nil {
 			_ = ln.Close()
@@ -245,8 +256,12 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	if err != nil {
 		return nil, err
 	}
+	subs, err := p.subscriptionsRoutes()
+	if err != nil {
+		return nil, err
+	}
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes())
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), subs)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,
