@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -59,6 +60,9 @@ func (p *platform) connectBus(allowEmbedded bool) error {
 			Accounts: &natsembed.Accounts{OperatorJWT: keys.OperatorJWT, Preload: keys.Preload(),
 				ResolverDir: filepath.Join(store, "jwt")},
 		})
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_EMBEDDED_NATS_ADDR to a free address (or NATS_URL to use a running NATS server)", e.EmbeddedNATSAddr)}
+		}
 		if err != nil {
 			return err
 		}

@@ -189,17 +189,21 @@ func List(ctx context.Context, pool *pgxpool.Pool, p ListParams) (Page, error) {
 		arg.Since = &p.Since
 	}
 	deadline := time.Now().Add(horizonWait)
-	for {
+	for tries := 0; ; {
 		rows, err := eventsdb.New(pool).ListEvents(ctx, arg)
 		if err != nil {
 			return Page{}, fmt.Errorf("list events: %w", err)
 		}
 		ready, held := readyPrefix(rows)
 		if held && len(ready) <= p.Limit && time.Now().Before(deadline) {
-			select {
-			case <-ctx.Done():
-				return Page{}, ctx.Err()
-			case <-time.After(20 * time.Millisecond):
+			// A transaction that ended while the statement ran is gone from
+			// the next one's snapshot: try again at once, then wait.
+			if tries++; tries > 2 {
+				select {
+				case <-ctx.Done():
+					return Page{}, ctx.Err()
+				case <-time.After(10 * time.Millisecond):
+				}
 			}
 			continue
 		}

@@ -40,10 +40,19 @@ SELECT pg_notify('prost_outbox', '');
 -- A page of a tenant's events in (xid, seq) order after a position, with the
 -- statement's horizon (prost_events_horizon): rows at or past it must not be
 -- handed out yet, an older transaction may still commit events before them.
+-- since is recorded_at (the storing transaction's start): the first position
+-- to read is found with the (tenant_id, recorded_at, seq) index, looking back
+-- five minutes to cover a transaction that took its xid after a later-started
+-- one; recorded_at >= since then filters exactly.
 SELECT e.seq, e.xid::text AS xid, e.envelope::text AS envelope, h.h::text AS horizon
 FROM events e, (SELECT prost_events_horizon() AS h) h
 WHERE e.tenant_id = @tenant_id
   AND (e.xid, e.seq) > (CAST(sqlc.arg(after_xid)::text AS xid8), sqlc.arg(after_seq)::bigint)
+  AND (sqlc.narg(since)::timestamptz IS NULL OR e.xid >= COALESCE(
+        (SELECT e2.xid FROM events e2
+         WHERE e2.tenant_id = @tenant_id AND e2.recorded_at >= sqlc.narg(since)::timestamptz - interval '5 minutes'
+         ORDER BY e2.recorded_at, e2.seq LIMIT 1),
+        '18446744073709551615'::xid8))
   AND (sqlc.narg(type)::text IS NULL OR e.type = sqlc.narg(type))
   AND (sqlc.narg(source)::text IS NULL OR e.source = sqlc.narg(source))
   AND (sqlc.narg(since)::timestamptz IS NULL OR e.recorded_at >= sqlc.narg(since))

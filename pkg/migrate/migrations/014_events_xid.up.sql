@@ -7,7 +7,13 @@
 -- migration have xid 0.
 ALTER TABLE events ADD COLUMN xid xid8 NOT NULL DEFAULT '0';
 ALTER TABLE events ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
+-- The reads' indexes follow the new order; the (tenant, seq) ones they
+-- replace would only cost ingest.
 CREATE INDEX events_tenant_xid_seq ON events (tenant_id, xid, seq);
+CREATE INDEX events_tenant_type_xid_seq ON events (tenant_id, type, xid, seq);
+CREATE INDEX events_tenant_source_xid_seq ON events (tenant_id, source, xid, seq);
+DROP INDEX events_tenant_seq;
+DROP INDEX events_tenant_type_seq;
 
 -- The horizon of the calling statement's snapshot: the oldest transaction
 -- still running in it, leaving out those pg_stat_activity shows in another

@@ -124,9 +124,14 @@ SELECT e.seq, e.xid::text AS xid, e.envelope::text AS envelope, h.h::text AS hor
 FROM events e, (SELECT prost_events_horizon() AS h) h
 WHERE e.tenant_id = $1
   AND (e.xid, e.seq) > (CAST($2::text AS xid8), $3::bigint)
-  AND ($4::text IS NULL OR e.type = $4)
-  AND ($5::text IS NULL OR e.source = $5)
-  AND ($6::timestamptz IS NULL OR e.recorded_at >= $6)
+  AND ($4::timestamptz IS NULL OR e.xid >= COALESCE(
+        (SELECT e2.xid FROM events e2
+         WHERE e2.tenant_id = $1 AND e2.recorded_at >= $4::timestamptz - interval '5 minutes'
+         ORDER BY e2.recorded_at, e2.seq LIMIT 1),
+        '18446744073709551615'::xid8))
+  AND ($5::text IS NULL OR e.type = $5)
+  AND ($6::text IS NULL OR e.source = $6)
+  AND ($4::timestamptz IS NULL OR e.recorded_at >= $4)
 ORDER BY e.xid, e.seq
 LIMIT $7
 `
@@ -135,9 +140,9 @@ type ListEventsParams struct {
 	TenantID uuid.UUID
 	AfterXid string
 	AfterSeq int64
+	Since    *time.Time
 	Type     *string
 	Source   *string
-	Since    *time.Time
 	MaxRows  int32
 }
 
@@ -151,14 +156,18 @@ type ListEventsRow struct {
 // A page of a tenant's events in (xid, seq) order after a position, with the
 // statement's horizon (prost_events_horizon): rows at or past it must not be
 // handed out yet, an older transaction may still commit events before them.
+// since is recorded_at (the storing transaction's start): the first position
+// to read is found with the (tenant_id, recorded_at, seq) index, looking back
+// five minutes to cover a transaction that took its xid after a later-started
+// one; recorded_at >= since then filters exactly.
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := q.db.Query(ctx, listEvents,
 		arg.TenantID,
 		arg.AfterXid,
 		arg.AfterSeq,
+		arg.Since,
 		arg.Type,
 		arg.Source,
-		arg.Since,
 		arg.MaxRows,
 	)
 	if err != nil {
