@@ -53,7 +53,9 @@ type Config struct {
 	Subscriptions subscriptions.Config
 	// Jobs tunes the delivery workers. Workers defaults to DefaultWorkers,
 	// PollInterval to DefaultPollInterval, JobTimeout to the delivery
-	// timeout plus 15 s; OnDiscard is set by the service (dead letters).
+	// timeout plus 10 s and StaleAfter to JobTimeout plus 10 s (a delivery
+	// whose worker died is sent again that soon); OnDiscard is set by the
+	// service (dead letters).
 	Jobs jobs.Config
 	// Logger defaults to discarding.
 	Logger *slog.Logger
@@ -98,7 +100,10 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 		jc.PollInterval = DefaultPollInterval
 	}
 	if jc.JobTimeout == 0 {
-		jc.JobTimeout = dc.DeliveryTimeout + 15*time.Second
+		jc.JobTimeout = dc.DeliveryTimeout + 10*time.Second
+	}
+	if jc.StaleAfter == 0 {
+		jc.StaleAfter = jc.JobTimeout + 10*time.Second
 	}
 	if jc.StopTimeout == 0 {
 		jc.StopTimeout = dc.DeliveryTimeout + 5*time.Second

@@ -528,7 +528,8 @@ func (s *Service) disableTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, reason
 	data, _ := json.Marshal(map[string]any{"subscription_id": id, "sink": row.Sink, "reason": reason,
 		"failing_since": row.FailingSince, "disabled_at": row.DisabledAt})
 	ev := cloudevent.Event{SpecVersion: cloudevent.SpecVersion, ID: evID.String(), Source: EventSource + id.String(),
-		Type: DisabledType, Subject: id.String(), Time: time.Now().UTC(), DataContentType: "application/json", Data: data}
+		Type: DisabledType, Subject: id.String(), Time: time.Now().UTC(), DataContentType: "application/json", Data: data,
+		DataSchema: "urn:prost:schema:" + DisabledType + ":1"}
 	ev.SetExtension("tenantid", row.TenantID.String())
 	if _, err := eventstore.AppendTx(ctx, tx, []eventstore.NewEvent{{TenantID: row.TenantID, Source: ev.Source, ID: ev.ID,
 		Type: ev.Type, Subject: ev.Subject, Time: ev.Time, Envelope: ev.AppendJSON(nil),
