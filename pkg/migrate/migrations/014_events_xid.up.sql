@@ -14,6 +14,7 @@ CREATE INDEX events_tenant_type_xid_seq ON events (tenant_id, type, xid, seq);
 CREATE INDEX events_tenant_source_xid_seq ON events (tenant_id, source, xid, seq);
 DROP INDEX events_tenant_seq;
 DROP INDEX events_tenant_type_seq;
+DROP INDEX events_tenant_source_seq;
 
 -- The horizon of the calling statement's snapshot: the oldest transaction
 -- still running in it, leaving out those pg_stat_activity shows in another
