@@ -272,8 +272,13 @@ func TestDeliversOnceInOrder(t *testing.T) {
 		}
 		require.Equal(t, exp, byKey[k], "key %s in order", k)
 	}
-	attempts, _, err := h.svc.Domain.Attempts(t.Context(), tenant, sub.ID, "", 1000)
-	require.NoError(t, err)
+	var attempts []subscriptions.Attempt
+	require.Eventually(t, func() bool { // the last one is recorded after the receiver answered
+		var err error
+		attempts, _, err = h.svc.Domain.Attempts(t.Context(), tenant, sub.ID, "", 1000)
+		require.NoError(t, err)
+		return len(attempts) >= len(want)
+	}, 10*time.Second, 20*time.Millisecond)
 	require.Len(t, attempts, len(want))
 	for _, a := range attempts {
 		require.Equal(t, "succeeded", a.Status)
@@ -333,8 +338,13 @@ func TestRetriesOnScheduleInOrder(t *testing.T) {
 		}
 		require.Equal(t, []string{k + "-1", k + "-2", k + "-3"}, seq)
 	}
-	attempts, _, err := h.svc.Domain.Attempts(t.Context(), tenant, sub.ID, "", 1000)
-	require.NoError(t, err)
+	var attempts []subscriptions.Attempt
+	require.Eventually(t, func() bool { // the last one is recorded after the receiver answered
+		var err error
+		attempts, _, err = h.svc.Domain.Attempts(t.Context(), tenant, sub.ID, "", 1000)
+		require.NoError(t, err)
+		return len(attempts) >= 9
+	}, 10*time.Second, 20*time.Millisecond)
 	require.Len(t, attempts, 9)
 	var a1 []subscriptions.Attempt
 	for _, a := range attempts {
