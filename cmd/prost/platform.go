@@ -27,6 +27,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/apps/appshttp"
 	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/domain/audit/audithttp"
+	"github.com/prost-platform/prost/pkg/domain/subscriptions"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
 	"github.com/prost-platform/prost/pkg/httpapi"
@@ -47,6 +48,7 @@ import (
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
 	rulessvc "github.com/prost-platform/prost/services/rules"
+	subscriptionssvc "github.com/prost-platform/prost/services/subscriptions"
 )
 
 // services lists what `prost serve` can run, in start order.
@@ -352,9 +354,10 @@ func parseServices(args []string) ([]string, error) {
 
 // knownConsumers names every consumer that can dead-letter: those with a
 // retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
-// rules service's webhook deliveries.
+// rules' and subscriptions' HTTP deliveries.
 func (p *platform) knownConsumers() []string {
-	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook"}
+	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook",
+		subscriptionssvc.ConsumerName, subscriptions.DLQConsumer}
 	for n := range p.policies {
 		names = append(names, n)
 	}
