@@ -27,6 +27,8 @@ func (p *platform) subscriptionsConfig() (subscriptions.Config, error) {
 		DeliveryTimeout: p.env.SubscriptionsDeliveryTimeout,
 		Partitions:      p.env.Partitions,
 		Logger:          p.log.With("service", "subscriptions"),
+		// The outbound guard (pkg/netguard) goes here when it lands:
+		// HTTPClient: guard.Client(...), CheckSink: guard.CheckURL.
 	}
 	if p.keys != nil && p.natsAccounts != nil && p.keys.TenantsSigning != nil {
 		cfg.JS, cfg.Keys, cfg.Accounts = p.js, p.keys, p.natsAccounts

@@ -19,6 +19,7 @@ import (
 	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/domain/subscriptions/internal/subscriptionsdb"
 	"github.com/prost-platform/prost/pkg/natsauth"
+	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/secretbox"
 	"github.com/prost-platform/prost/pkg/webhook"
 )
@@ -61,8 +62,12 @@ type Config struct {
 	// DefaultDeliveryTimeout.
 	DeliveryTimeout time.Duration
 	// HTTPClient sends deliveries and test pings. Defaults to a client that
-	// follows no redirects.
+	// follows no redirects. Give it the outbound guard's client so no
+	// delivery reaches an internal address.
 	HTTPClient *http.Client
+	// CheckSink, when set, vets an HTTP sink when it is created or changed
+	// (the outbound guard's URL check); its error is the sink's 422.
+	CheckSink func(sink string) error
 	// Partitions is the gateway's PROST_PARTITIONS: the disabled event is
 	// published on the partition of its subscription. Defaults to
 	// DefaultPartitions.
@@ -148,6 +153,9 @@ func (s *Service) fromRow(r subscriptionsdb.Subscription) Subscription {
 func (s *Service) Create(ctx context.Context, tenant uuid.UUID, in Input) (Subscription, error) {
 	sp, err := validate(in, nil)
 	if err != nil {
+		return Subscription{}, err
+	}
+	if err := s.checkSink(sp, ""); err != nil {
 		return Subscription{}, err
 	}
 	id, err := uuid.NewV7()
@@ -277,6 +285,9 @@ func (s *Service) Update(ctx context.Context, tenant, id uuid.UUID, in Input) (S
 		if err != nil {
 			return err
 		}
+		if err := s.checkSink(sp, cur.Sink); err != nil {
+			return err
+		}
 		p := subscriptionsdb.UpdateSubscriptionParams{TenantID: tenant, ID: id, Sink: sp.sink, Types: sp.types, Secret: row.Secret,
 			Status: sp.status, DisabledReason: row.DisabledReason, DisabledAt: row.DisabledAt, FailingSince: row.FailingSince}
 		p.Filters, _ = json.Marshal(sp.filters)
@@ -314,6 +325,17 @@ func (s *Service) Update(ctx context.Context, tenant, id uuid.UUID, in Input) (S
 		return Subscription{}, fmt.Errorf("subscriptions: update: %w", err)
 	}
 	return out, nil
+}
+
+// checkSink runs CheckSink on a new or changed HTTP sink.
+func (s *Service) checkSink(sp spec, was string) error {
+	if s.cfg.CheckSink == nil || sp.protocol != ProtocolHTTP || sp.sink == was {
+		return nil
+	}
+	if err := s.cfg.CheckSink(sp.sink); err != nil {
+		return problem.InvalidField("sink", err.Error())
+	}
+	return nil
 }
 
 // stopTx makes a subscription being disabled deliver nothing more: an HTTP

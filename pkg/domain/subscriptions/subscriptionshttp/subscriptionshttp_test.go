@@ -36,6 +36,7 @@ type bundle struct {
 	keys *natsauth.KeySet
 	js   jetstream.JetStream
 	db   *prosttest.Database
+	key  *secretbox.Key
 }
 
 // setup serves the routes over a private bus (operator mode, PROST_EVENTS
@@ -56,7 +57,7 @@ func setup(t *testing.T, own bool) *bundle {
 	key, _ := secretbox.NewKey()
 	svc := subscriptions.New(db.Pool, subscriptions.Config{SecretsKey: &key, JS: js, Keys: keys, Accounts: acc, NATSURL: bus.URL()})
 	srv := httpapitest.New(t, subscriptionshttp.New(svc, js, subscriptionshttp.StreamConfig{Heartbeat: 200 * time.Millisecond}))
-	return &bundle{srv: srv, svc: svc, bus: bus, keys: keys, js: js, db: db}
+	return &bundle{srv: srv, svc: svc, bus: bus, keys: keys, js: js, db: db, key: &key}
 }
 
 type resource struct {
@@ -141,6 +142,22 @@ func TestRoutes(t *testing.T) {
 				}
 			})
 		}
+	})
+
+	t.Run("a sink the outbound check refuses", func(t *testing.T) {
+		guarded := subscriptions.New(b.db.Pool, subscriptions.Config{SecretsKey: b.key,
+			CheckSink: func(sink string) error {
+				if strings.Contains(sink, "169.254.169.254") {
+					return fmt.Errorf("the address is internal")
+				}
+				return nil
+			}})
+		srv := httpapitest.New(t, subscriptionshttp.New(guarded, nil, subscriptionshttp.StreamConfig{}))
+		res := srv.Do(t, "POST", "/v1/subscriptions", `{"protocol":"HTTP","sink":"http://169.254.169.254/latest"}`, httpapitest.AsTenant(a))
+		require.Equal(t, 422, res.Status, string(res.Body))
+		require.Equal(t, "sink", res.Problem(t).Errors[0].Field)
+		res = srv.Do(t, "PATCH", "/v1/subscriptions/"+h.ID, `{"sink":"http://169.254.169.254/x"}`, httpapitest.AsTenant(a))
+		require.Equal(t, 422, res.Status, string(res.Body))
 	})
 
 	t.Run("list pages", func(t *testing.T) {
