@@ -17,6 +17,7 @@ require (
 	github.com/prost-platform/prost/services/governance v0.0.0
 	github.com/prost-platform/prost/services/relay v0.0.0
 	github.com/prost-platform/prost/services/rules v0.0.0
+	github.com/prost-platform/prost/services/subscriptions v0.0.0
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -96,4 +97,5 @@ replace (
 	github.com/prost-platform/prost/services/governance => ../../services/governance
 	github.com/prost-platform/prost/services/relay => ../../services/relay
 	github.com/prost-platform/prost/services/rules => ../../services/rules
+	github.com/prost-platform/prost/services/subscriptions => ../../services/subscriptions
 )
