@@ -93,7 +93,7 @@ func hostileTenantScenario() chaosScenario {
 			}
 
 			// Forged messages in the victim's name, with bus access.
-			nc, js := connectNATS(t, natsURLs(s.nats))
+			nc, js := connectNATS(t, natsURLs(s.nats), s.keys.ServiceCreds) // bus access: a leaked service credential
 			defer nc.Close()
 			for i := range 3 {
 				id := fmt.Sprintf("forged-%d", i)

@@ -28,6 +28,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prost-platform/prost/pkg/natsauth"
 )
 
 const (
@@ -63,11 +65,21 @@ type scenarioEnv struct {
 	governance *prostProc
 	rules      *prostProc // only when the scenario asks for it
 	apps       []creds
+	// keys is the private bus's key set (PROST_NATS_AUTH_DIR of every
+	// process).
+	keys *natsauth.KeySet
+	// subscriptions and rcv run in the scenarios with subscriptions: the
+	// subscriptions service and the HTTP receiver each App subscribes.
+	subscriptions *prostProc
+	rcv           *chaosReceiver
 }
 
 type chaosScenario struct {
 	name    string
 	cluster bool
+	// subscriptions runs the subscriptions service, with an HTTP
+	// subscription of each App to the load's events.
+	subscriptions bool
 	// env adds settings of the scenario's own; rules also runs the rules
 	// service.
 	env   []string
@@ -114,12 +126,22 @@ func TestChaos(t *testing.T) {
 			if err := n.start(); err != nil {
 				t.Fatal(err)
 			}
-			waitJetStream(t, n.url(), 60*time.Second)
+			waitJetStream(t, n.url(), s.keys.ServiceCreds, 60*time.Second)
 		}},
 		{name: "postgres-restart", fault: func(t *testing.T, s *scenarioEnv) {
 			s.suite.pg.kill()
 			time.Sleep(time.Second)
 			s.suite.pg.startAndWait(t)
+		}},
+		{name: "subscriptions-kill", subscriptions: true, fault: func(t *testing.T, s *scenarioEnv) {
+			// Kill the subscriptions service while deliveries are in flight
+			// (the receiver may have answered one it never recorded), and
+			// the relay between a publish and its mark.
+			s.killInFlight(t, s.subscriptions, "deliveries in flight", s.deliveriesInFlight)
+			s.killInFlight(t, s.relay, "rows published but not marked", s.publishedUnmarked)
+			time.Sleep(time.Second)
+			s.subscriptions.restart(t)
+			s.relay.restart(t)
 		}},
 		{name: "nats-cluster-leader-kill", cluster: true, fault: func(t *testing.T, s *scenarioEnv) {
 			leader := s.streamLeader(t)
@@ -170,6 +192,9 @@ func (suite *chaosSuite) run(t *testing.T, sc chaosScenario) {
 
 	quiet := s.waitQuiet(t, 90*time.Second)
 	r := s.check(t, res)
+	if sc.subscriptions {
+		s.checkDeliveries(t, res)
+	}
 	line := fmt.Sprintf("scenario=%s sent=%d accepted=%d audited=%d duplicates=%d lost=%d",
 		sc.name, res.sent.Load(), res.accepted.Load(), r.audited, r.duplicates, r.lost)
 	fmt.Println(line)
@@ -200,8 +225,11 @@ func (suite *chaosSuite) run(t *testing.T, sc chaosScenario) {
 	if !r.chainOK {
 		t.Errorf("audit chains do not verify: %s", r.chainDetail)
 	}
-	for _, p := range []*prostProc{s.gateway, s.relay, s.governance, s.rules} {
-		if p != nil && p.exitedUnexpectedly() {
+	for _, p := range []*prostProc{s.gateway, s.relay, s.governance, s.subscriptions, s.rules} {
+		if p == nil {
+			continue
+		}
+		if p.exitedUnexpectedly() {
 			t.Errorf("%s exited on its own", p.name)
 		}
 	}
@@ -229,14 +257,18 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 	if sc.cluster {
 		count = 3
 	}
-	s.nats = startNATS(t, s.ps, suite.natsBin, dir, count)
+	keysDir := filepath.Join(dir, "nats-auth")
+	if s.keys, _, err = natsauth.Ensure(keysDir); err != nil {
+		t.Fatal(err)
+	}
+	s.nats = startNATS(t, s.ps, suite.natsBin, dir, count, s.keys)
 	s.dbURL = suite.pg.createDatabase(t, "chaos_"+strings.ReplaceAll(sc.name, "-", "_"))
 	s.pool, err = pgxpool.New(context.Background(), s.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.pool.Close)
-	_, s.js = connectNATS(t, natsURLs(s.nats))
+	_, s.js = connectNATS(t, natsURLs(s.nats), s.keys.ServiceCreds)
 
 	env := []string{
 		"DATABASE_URL=" + s.dbURL,
@@ -248,6 +280,12 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 		"PROST_LOG_FORMAT=text",
 		"PROST_SHUTDOWN_TIMEOUT=5s",
 		"PROST_BUS_KEY=" + chaosBusKey,
+		// The private bus: every process connects with the service
+		// credentials of the key set, the gateway mints with it.
+		"PROST_NATS_AUTH_DIR=" + keysDir,
+		"PROST_SECRETS_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"PROST_SUBSCRIPTIONS_RETRY_SCHEDULE=200ms,500ms,1s,2s,5s,10s,10s",
+		"PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT=2s",
 	}
 	if sc.cluster {
 		env = append(env, "PROST_STREAM_REPLICAS=3")
@@ -261,6 +299,13 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 	}
 	for i := range 2 {
 		s.apps = append(s.apps, s.createApp(t, fmt.Sprintf("chaos-%s-%d", sc.name, i)))
+	}
+	if sc.subscriptions {
+		s.subscriptions = startProst(t, s.ps, suite.prostBin, dir, "subscriptions", env)
+		s.rcv = newChaosReceiver(t)
+		for _, a := range s.apps {
+			s.subscribe(t, a)
+		}
 	}
 	return s
 }

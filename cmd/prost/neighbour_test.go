@@ -166,7 +166,7 @@ func TestNoisyNeighbour(t *testing.T) {
 	}
 	t.Run("unbounded", func(t *testing.T) {
 		r := runNeighbours(t, 20, 1, func(e *env) {
-			e.RulesEvalBudget, e.SchemaValidationBudget = time.Hour, -1
+			e.RulesEvalBudget, e.SchemaValidation = time.Hour, -1
 		})
 		t.Logf("baseline median %s max %s; attacked median %s max %s; allowed %s",
 			median(r.baseline), maxOf(r.baseline), median(r.attacked), maxOf(r.attacked), allowed(r, 1))

@@ -23,19 +23,23 @@ import (
 
 	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/dlq/dlqhttp"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/domain/apps/appshttp"
 	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/domain/audit/audithttp"
+	"github.com/prost-platform/prost/pkg/domain/subscriptions"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
 	"github.com/prost-platform/prost/pkg/httpapi"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/jobs/jobshttp"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/migrate"
+	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/natsembed"
 	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/openapi"
@@ -48,10 +52,11 @@ import (
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
 	rulessvc "github.com/prost-platform/prost/services/rules"
+	subscriptionssvc "github.com/prost-platform/prost/services/subscriptions"
 )
 
 // services lists what `prost serve` can run, in start order.
-var services = []string{"gateway", "relay", "governance", "rules"}
+var services = []string{"gateway", "relay", "governance", "rules", "subscriptions"}
 
 // platform holds the connections every service shares.
 type platform struct {
@@ -63,10 +68,23 @@ type platform struct {
 	embedded *natsembed.Server
 	natsURL  string
 	policies map[string]consumer.PolicyFile
+	// keys is the private bus's key set (nil when NATS runs without it);
+	// sysNC and natsAccounts push revocations of tenants' credentials.
+	keys         *natsauth.KeySet
+	sysNC        *nats.Conn
+	natsAccounts *natsauth.Accounts
 	// spanProcessors are extra span processors (tests record spans with them).
 	spanProcessors []sdktrace.SpanProcessor
 	// rulesJobs tunes the rules service's job workers (zero: the defaults).
 	rulesJobs jobs.Config
+	// kr is the keyring of classified values (nil without PROST_PRIVACY_KEK);
+	// made by keyring.
+	kr        *dataprotect.Keyring
+	krChecked bool
+	// feed carries cache invalidations between processes (set by run).
+	feed *invalidate.Feed
+	// subscriptionsJobs tunes the subscriptions service's delivery workers.
+	subscriptionsJobs jobs.Config
 	// streams are the declared streams (PROST_NATS_DIR/streams).
 	streams []jetstream.StreamConfig
 	// maxMessage is the largest message the bus takes: the events
@@ -74,10 +92,12 @@ type platform struct {
 	maxMessage int64
 	// signer signs and verifies bus messages (PROST_BUS_KEY).
 	signer *busauth.Signer
-	// outbound checks webhook targets (PROST_OUTBOUND_ALLOW).
+	// outbound checks webhook and sink targets (PROST_OUTBOUND_ALLOW).
 	outbound *netguard.Guard
-	// busClosed is closed when the NATS connection is closed for good.
+	// busClosed is closed when the NATS connection is closed for good;
+	// busCreds are the credentials it is dialled with (see redial).
 	busClosed <-chan struct{}
+	busCreds  []byte
 	// closing is set by close, so an expected close is not reported.
 	closing atomic.Bool
 	// watchOutbox makes readiness report a stuck relay (gateway and relay
@@ -127,67 +147,30 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 	if len(applied) > 0 {
 		log.Info("database migrated", "applied", applied)
 	}
-	p.natsURL = e.NATSURL
-	if p.natsURL == "" {
-		if !allowEmbedded {
-			return nil, errors.New("NATS_URL is required for prost serve (prost dev embeds a server)")
-		}
-		p.embedded, err = natsembed.Start(natsembed.Config{
-			Addr:       e.EmbeddedNATSAddr,
-			StoreDir:   filepath.Join(e.DataDir, "nats"),
-			SyncAlways: e.SyncAlwaysEmbedded,
-		})
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_EMBEDDED_NATS_ADDR to a free address (or NATS_URL to use a running NATS server)", e.EmbeddedNATSAddr)}
-		}
-		if err != nil {
-			return nil, err
-		}
-		p.natsURL = p.embedded.URL()
-		log.Info("embedded nats-server started", "url", p.natsURL, "store", filepath.Join(e.DataDir, "nats"), "sync_always", e.SyncAlwaysEmbedded)
-	}
 	p.streams = cfgs
-	if err := p.connectNATS(ctx); err != nil {
+	if err := p.connectBus(allowEmbedded); err != nil {
+		return nil, err
+	}
+	if err := p.declare(ctx); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// connectNATS connects to NATS and declares the streams. The client
-// reconnects by itself after a lost connection; a connection the server
-// closed for good (nats.go closes it on a protocol error such as "maximum
-// control line exceeded") is reported on busClosed, and run connects again.
-func (p *platform) connectNATS(ctx context.Context) error {
-	closed := make(chan struct{})
-	nc, err := nats.Connect(p.natsURL, nats.Name("prost"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				p.log.Warn("nats disconnected", "error", err)
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { p.log.Info("nats reconnected") }),
-		nats.ClosedHandler(func(c *nats.Conn) {
-			if !p.closing.Load() {
-				p.log.Error("nats: the connection was closed", "error", c.LastError())
-			}
-			close(closed)
-		}))
+// declare makes the JetStream context of the connection and declares the
+// streams.
+func (p *platform) declare(ctx context.Context) error {
+	js, err := jetstream.New(p.nc)
 	if err != nil {
-		return fmt.Errorf("nats: connect %s: %w", p.natsURL, err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
 		return err
 	}
 	if err := streams.Ensure(ctx, js, p.streams, streams.Options{Replicas: p.env.StreamReplicas}); err != nil {
-		nc.Close()
 		return err
 	}
-	p.nc, p.js, p.busClosed = nc, js, closed
+	p.js = js
 	// What the bus can take: the stream's maximum message size, and the
 	// server's maximum payload.
-	p.maxMessage = nc.MaxPayload()
+	p.maxMessage = p.nc.MaxPayload()
 	for _, c := range p.streams {
 		if c.Name == "PROST_EVENTS" && c.MaxMsgSize > 0 && int64(c.MaxMsgSize) < p.maxMessage {
 			p.maxMessage = int64(c.MaxMsgSize)
@@ -198,6 +181,9 @@ func (p *platform) connectNATS(ctx context.Context) error {
 
 func (p *platform) close() {
 	p.closing.Store(true)
+	if p.sysNC != nil {
+		p.sysNC.Close()
+	}
 	if p.nc != nil {
 		_ = p.nc.Drain()
 		for i := 0; i < 50 && !p.nc.IsClosed(); i++ {
@@ -251,10 +237,14 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		}
 		for {
 			old := p.nc
-			if err = p.connectNATS(ctx); err == nil {
-				old.Close()
-				p.log.Info("nats: connected again; restarting the services")
-				break
+			if err = p.redial(); err == nil {
+				if err = p.declare(ctx); err == nil {
+					old.Close()
+					p.log.Info("nats: connected again; restarting the services")
+					break
+				}
+				p.nc.Close()
+				p.nc = old
 			}
 			p.log.Error("nats: cannot connect again; retrying", "error", err)
 			select {
@@ -294,7 +284,12 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 	}
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 
-	// Consumers first: they stop last.
+	// The cache invalidation feed first: it stops last.
+	feed := invalidate.New(p.pool, p.log.With("service", "invalidate"))
+	p.feed = feed
+	g.Add("invalidate", feed)
+
+	// Consumers next: they stop after everything that feeds them.
 	if has("governance") {
 		cfg, err := p.consumerConfig(governancesvc.ConsumerName, "governance")
 		if err != nil {
@@ -306,6 +301,11 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		}
 		metrics.WatchConsumer(c, p.js)
 		g.Add("governance", c)
+		if ret, err := p.retentionJobs(ctx); err != nil {
+			return err
+		} else if ret != nil {
+			g.Add("privacy-retention", ret)
+		}
 	}
 	if has("rules") {
 		svc, err := p.rulesService()
@@ -314,6 +314,14 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		}
 		metrics.WatchConsumer(svc.Consumer, p.js)
 		g.Add("rules", svc)
+	}
+	if has("subscriptions") {
+		svc, err := p.subscriptionsService()
+		if err != nil {
+			return err
+		}
+		metrics.WatchConsumer(svc.Consumer, p.js)
+		g.Add("subscriptions", svc)
 	}
 	var rel *outbox.Relay
 	if has("relay") {
@@ -361,7 +369,8 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
 	}
 	if has("gateway") {
-		gw, err := p.gateway(ln, adminToken, metrics, rel)
+		p.syncRevocations(ctx)
+		gw, err := p.gateway(ln, adminToken, metrics, rel, feed)
 		if err != nil {
 			_ = ln.Close()
 			return err
@@ -389,7 +398,7 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 
 // gateway builds the gateway service on ln: ingest, every domain's routes,
 // health and metrics.
-func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetry.Metrics, rel *outbox.Relay) (*gatewaysvc.Server, error) {
+func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetry.Metrics, rel *outbox.Relay, feed *invalidate.Feed) (*gatewaysvc.Server, error) {
 	log := p.log.With("service", "gateway")
 	ccfg := eventstore.CommitterConfig{Writers: p.env.IngestWriters, Logger: log}
 	if rel != nil {
@@ -399,17 +408,25 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	dm.Signer = p.signer
 	dm.OnReplay = recordReplay
 	dm.RetryJob = p.retryJob
-	events, routes, err := p.registryDeps()
+	events, routes, err := p.registryDeps(feed)
 	if err != nil {
 		return nil, err
 	}
-	appStore := apps.NewStore(p.pool, apps.Config{})
+	appStore := apps.NewStore(p.pool, apps.Config{Feed: feed})
 	jobsClient, err := jobs.NewClient(p.pool, jobs.Config{}) // lists only; never run
 	if err != nil {
 		return nil, err
 	}
-	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{})
+	kr, err := p.keyring()
+	if err != nil {
+		return nil, err
+	}
+	subs, err := p.subscriptionsRoutes()
+	if err != nil {
+		return nil, err
+	}
+	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool, kr), audithttp.New(p.pool), p.privacyRoutes(kr),
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,
@@ -500,9 +517,10 @@ func parseServices(args []string) ([]string, error) {
 
 // knownConsumers names every consumer that can dead-letter: those with a
 // retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
-// rules service's webhook deliveries.
+// rules' and subscriptions' HTTP deliveries.
 func (p *platform) knownConsumers() []string {
-	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook"}
+	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook",
+		subscriptionssvc.ConsumerName, subscriptions.DLQConsumer}
 	for n := range p.policies {
 		names = append(names, n)
 	}

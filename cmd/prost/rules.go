@@ -62,10 +62,14 @@ func (p *platform) rulesService() (*rulessvc.Service, error) {
 		return nil, err
 	}
 	log := p.log.With("service", "rules")
+	kr, err := p.keyring()
+	if err != nil {
+		return nil, err
+	}
 	return rulessvc.New(p.pool, p.js, rulessvc.Config{
 		Consumer: ccfg,
 		Engine: rules.EngineConfig{Partitions: p.env.Partitions, EvalBudget: p.env.RulesEvalBudget,
-			MaxOverruns: p.env.RulesMaxOverruns, Logger: log},
+			MaxOverruns: p.env.RulesMaxOverruns, Logger: log, Keyring: kr},
 		SecretsKey: k,
 		Outbound:   p.outbound,
 		Logger:     log,

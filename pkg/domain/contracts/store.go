@@ -13,8 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prost-platform/prost/pkg/cursor"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/contracts/internal/contractsdb"
 	"github.com/prost-platform/prost/pkg/internal/lru"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/storable"
 )
@@ -69,21 +71,38 @@ type Rules struct {
 	// Payment is set when the contract classifies a field as payment: data
 	// holding a card-number-like value is refused.
 	Payment bool
+	// Privacy names the data subject and the classified values ingest
+	// encrypts; nil when the contract classifies nothing.
+	Privacy *dataprotect.Policy
+	// EmittedOnly is set when the contract's data_subject is cause: only
+	// PROST emits events of the type, so ingest refuses them.
+	EmittedOnly bool
 }
 
 // StoreConfig tunes a Store. Zero values take the defaults given.
 type StoreConfig struct {
+	// Feed, when set, carries contract changes between processes at once.
+	Feed *invalidate.Feed
 	// TTL is how long ingest trusts a contract it read: changes through
-	// this process apply at once, through another within TTL. Defaults to
-	// 2s.
+	// this process (and, with a Feed, through any) apply at once; without a
+	// Feed, through another within TTL. Defaults to DefaultTTL, or
+	// invalidate.DefaultTTL with a Feed.
 	TTL time.Duration
 }
+
+// DefaultTTL is StoreConfig.TTL's default without a Feed.
+const DefaultTTL = 2 * time.Second
+
+// invalidateTopic names contract changes on an invalidate.Feed; the key is
+// "<tenant>/<type>".
+const invalidateTopic = "contracts"
 
 // Store keeps tenants' contracts in Postgres. It is safe for concurrent use.
 type Store struct {
 	pool  *pgxpool.Pool
 	q     *contractsdb.Queries
 	rules *lru.Cache[ruleKey, Rules]
+	feed  *invalidate.Feed
 }
 
 type ruleKey struct {
@@ -94,9 +113,22 @@ type ruleKey struct {
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool, cfg StoreConfig) *Store {
 	if cfg.TTL <= 0 {
-		cfg.TTL = 2 * time.Second
+		cfg.TTL = DefaultTTL
+		if cfg.Feed != nil {
+			cfg.TTL = invalidate.DefaultTTL
+		}
 	}
-	return &Store{pool: pool, q: contractsdb.New(pool), rules: lru.New[ruleKey, Rules](100_000, cfg.TTL)}
+	s := &Store{pool: pool, q: contractsdb.New(pool), rules: lru.New[ruleKey, Rules](100_000, cfg.TTL), feed: cfg.Feed}
+	cfg.Feed.Subscribe(invalidateTopic, func(key string) {
+		tenant, typ, ok := strings.Cut(key, "/")
+		id, err := uuid.Parse(tenant)
+		if key == "" || !ok || err != nil {
+			s.rules.RemoveIf(func(ruleKey) bool { return true })
+			return
+		}
+		s.rules.Remove(ruleKey{id, typ})
+	})
+	return s
 }
 
 // Put lints c and stores it as the tenant's contract for c.Type, replacing
@@ -118,6 +150,7 @@ func (s *Store) Put(ctx context.Context, tenant uuid.UUID, c *Contract) (Stored,
 		return Stored{}, false, err
 	}
 	s.rules.Remove(ruleKey{tenant, c.Type})
+	_ = s.feed.Notify(ctx, invalidateTopic, tenant.String()+"/"+c.Type)
 	return Stored{Contract: *c, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}, row.CreatedAt.Equal(row.UpdatedAt), nil
 }
 
@@ -181,7 +214,10 @@ func (s *Store) Rules(ctx context.Context, tenant uuid.UUID, typ string) (Rules,
 	case err != nil:
 		return Rules{}, err
 	default:
-		r = Rules{PartitionKey: st.PartitionKey, Payment: st.HasPayment()}
+		r = Rules{PartitionKey: st.PartitionKey, Payment: st.HasPayment(), EmittedOnly: st.DataSubject == SubjectCause}
+		if r.Privacy, err = st.Policy(); err != nil {
+			return Rules{}, fmt.Errorf("contracts: stored contract %q: %w", typ, err)
+		}
 	}
 	s.rules.Put(key, r)
 	return r, nil

@@ -48,7 +48,7 @@ func TestValidationIsBoundedPerRequest(t *testing.T) {
 	big := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/s", Type: "bulk.loaded", Data: heavyData(20_000, 2000)}}
 
 	// Unbounded, the validation takes its time (the baseline).
-	unbounded := registry.NewIngest(b.reg, nil, registry.IngestConfig{ValidationBudget: -1})
+	unbounded := registry.NewIngest(b.reg, nil, nil, registry.IngestConfig{ValidationBudget: -1})
 	start := time.Now()
 	_, err := unbounded.CheckEvents(context.Background(), heavy, big, false)
 	require.NoError(t, err)
@@ -56,7 +56,7 @@ func TestValidationIsBoundedPerRequest(t *testing.T) {
 	budget := full / 5
 	t.Logf("unbounded validation %s; budget %s", full, budget)
 
-	in := registry.NewIngest(b.reg, nil, registry.IngestConfig{ValidationBudget: budget, ValidationsPerTenant: 1})
+	in := registry.NewIngest(b.reg, nil, nil, registry.IngestConfig{ValidationBudget: budget, ValidationsPerTenant: 1})
 	start = time.Now()
 	_, err = in.CheckEvents(t.Context(), heavy, big, false)
 	took := time.Since(start)

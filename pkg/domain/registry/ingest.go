@@ -16,6 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/contracts"
 	"github.com/prost-platform/prost/pkg/problem"
 )
@@ -27,10 +28,12 @@ type ContractRules interface {
 }
 
 // Ingest checks events at ingest against their tenant's registry and
-// contracts. It is safe for concurrent use.
+// contracts, and encrypts the values their contracts classify. It is safe
+// for concurrent use.
 type Ingest struct {
 	reg       *Registry
 	contracts ContractRules
+	keyring   *dataprotect.Keyring
 	cfg       IngestConfig
 	slots     sync.Map // tenant -> chan struct{}: its validations running
 }
@@ -61,15 +64,17 @@ type IngestConfig struct {
 	ValidationsPerTenant int
 }
 
-// NewIngest returns the ingest check; cs may be nil (no contract rules).
-func NewIngest(reg *Registry, cs ContractRules, cfg IngestConfig) *Ingest {
+// NewIngest returns the ingest check; cs may be nil (no contract rules), kr
+// may be nil (no key encryption key: events whose contract classifies data
+// are then refused with 503).
+func NewIngest(reg *Registry, cs ContractRules, kr *dataprotect.Keyring, cfg IngestConfig) *Ingest {
 	if cfg.ValidationBudget == 0 {
 		cfg.ValidationBudget = DefaultValidationBudget
 	}
 	if cfg.ValidationsPerTenant <= 0 {
 		cfg.ValidationsPerTenant = DefaultValidationsPerTenant
 	}
-	return &Ingest{reg: reg, contracts: cs, cfg: cfg}
+	return &Ingest{reg: reg, contracts: cs, keyring: kr, cfg: cfg}
 }
 
 // errValidationBudget ends a request whose validation ran out of time;
@@ -82,7 +87,8 @@ var (
 
 // validate validates v against sch within the request's deadline, in one of
 // the tenant's slots. It returns errValidationBudget when the deadline
-// passed first (the validation then finishes in the background).
+// passed first (the validation then finishes in the background), and
+// errValidationBusy when no slot came free before it.
 func (in *Ingest) validate(ctx context.Context, tenant uuid.UUID, deadline time.Time, sch *jsonschema.Schema, v any) ([]dataError, error) {
 	if in.cfg.ValidationBudget < 0 {
 		return validateData(sch, v), nil
@@ -131,24 +137,34 @@ func (in *Ingest) validate(ctx context.Context, tenant uuid.UUID, deadline time.
 //     unregistered-types policy: reject (an error saying how to register)
 //     or accept (stored without validation);
 //   - an event of a contract with payment data is refused when its data
-//     holds a card-number-like value.
+//     holds a card-number-like value;
+//   - an event of a contract that classifies data must carry its data
+//     subject's id (a problem naming the contract's data_subject pointer),
+//     and must have JSON data; a type whose contract's data_subject is
+//     cause is emitted by PROST only and refused.
+//
+// When every event passes, the classified values of each event's data are
+// encrypted in place (evs[i].Data changes; pkg/dataprotect) under the data
+// subject's keys, so nothing after this step sees them in clear.
 //
 // It returns, per event, the partition key its contract's partition_key
 // pointer yields from data ("" when none, or when the event has a
-// partitionkey extension); the slice is nil when no event has one. When any
+// partitionkey extension; a pseudonym of the value when the pointer names a
+// classified value); the slice is nil when no event has one. When any
 // event fails, the error is an *IngestError listing every problem (Index is
 // the event's position when batch is set, else -1). Other errors are
-// failures to read the registry.
+// failures to read the registry or the keys.
 func (in *Ingest) CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloudevent.Event, batch bool) ([]string, error) {
 	var keys []string
 	var probs []Problem
+	var protect []checked
 	deadline := time.Now().Add(in.cfg.ValidationBudget)
 	for i := range evs {
 		idx := -1
 		if batch {
 			idx = i
 		}
-		key, ps, err := in.check(ctx, tenant, &evs[i], idx, deadline)
+		c, ps, err := in.check(ctx, tenant, &evs[i], idx, deadline)
 		if errors.Is(err, errValidationBusy) {
 			e := problem.Errorf(problem.RateLimited, "the App's schema validations are all in use (earlier requests' data is still being validated); retry shortly")
 			e.RetryAfter = 1
@@ -163,20 +179,58 @@ func (in *Ingest) CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloud
 			return nil, err
 		}
 		probs = append(probs, ps...)
-		if key != "" {
+		if c.key != "" {
 			if keys == nil {
 				keys = make([]string, len(evs))
 			}
-			keys[i] = key
+			keys[i] = c.key
+		}
+		if c.policy != nil {
+			if protect == nil {
+				protect = make([]checked, len(evs))
+			}
+			protect[i] = c
 		}
 	}
 	if len(probs) > 0 {
 		return nil, &IngestError{Problems: probs}
 	}
+	for i, c := range protect {
+		if c.policy == nil {
+			continue
+		}
+		if in.keyring == nil {
+			return nil, dataprotect.ErrNoKEK
+		}
+		if c.keyClassified && c.key != "" {
+			// The partition key would show a classified value in clear:
+			// a pseudonym keeps the per-key order without it.
+			pk, err := in.keyring.Pseudonym(ctx, tenant, c.key)
+			if err != nil {
+				return nil, err
+			}
+			keys[i] = pk
+		}
+		data, err := in.keyring.Protect(ctx, tenant, evs[i].Data, c.policy)
+		if err != nil {
+			return nil, err
+		}
+		evs[i].Data = data
+	}
 	return keys, nil
 }
 
-func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int, deadline time.Time) (string, []Problem, error) {
+// checked is what check learns of one event.
+type checked struct {
+	// key is the partition key the contract names ("" for none).
+	key string
+	// policy is what to encrypt; nil for nothing.
+	policy *dataprotect.Policy
+	// keyClassified: the partition key is (part of) a classified value.
+	keyClassified bool
+}
+
+func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int, deadline time.Time) (checked, []Problem, error) {
 	var probs []Problem
 	add := func(field, pointer, keyword, detail string) {
 		probs = append(probs, Problem{Index: idx, Field: field, Pointer: pointer, Keyword: keyword, Detail: detail})
@@ -198,7 +252,7 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 
 	sch, ref, ok, err := in.schemaFor(ctx, tenant, e, add)
 	if err != nil {
-		return "", nil, err
+		return checked{}, nil, err
 	}
 	if ok {
 		switch {
@@ -212,7 +266,7 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 			}
 			errs, err := in.validate(ctx, tenant, deadline, sch, v)
 			if err != nil {
-				return "", nil, err
+				return checked{}, nil, err
 			}
 			for _, de := range errs {
 				add("data", de.pointer, de.keyword, fmt.Sprintf("%s (schema %s)", de.message, ref.URN()))
@@ -220,11 +274,32 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 		}
 	}
 
-	var key string
+	var c checked
 	if in.contracts != nil {
 		rules, err := in.contracts.Rules(ctx, tenant, e.Type)
 		if err != nil {
-			return "", nil, err
+			return checked{}, nil, err
+		}
+		if rules.EmittedOnly {
+			add("type", "", "contract", "events of "+e.Type+" are emitted by PROST from other events (its contract's data_subject is cause): an App cannot record them")
+		}
+		if pol := rules.Privacy; pol != nil {
+			switch {
+			case e.DataBase64 != nil:
+				add("data", "", "contract", "the contract of "+e.Type+" classifies data: data must be JSON")
+			default:
+				_, err := pol.SubjectID(e.Data)
+				var me *dataprotect.MissingSubjectError
+				switch {
+				case errors.As(err, &me):
+					add("data", me.Pointer, "contract", "the contract of "+e.Type+" classifies data and names "+me.Pointer+" as the data subject's id: "+
+						"every event must carry it (a non-empty string or a number), so its values are encrypted under that person's key")
+				case err != nil:
+					add("data", "", "", "data is not JSON: "+err.Error())
+				}
+			}
+			c.policy = pol
+			c.keyClassified = rules.PartitionKey != "" && pol.Covers(rules.PartitionKey)
 		}
 		if rules.Payment && e.Data != nil {
 			if v, err := data(); err == nil {
@@ -236,12 +311,12 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 		if rules.PartitionKey != "" {
 			if _, has := e.Extension("partitionkey"); !has && e.Data != nil {
 				if v, err := data(); err == nil {
-					key = pointerValue(v, rules.PartitionKey)
+					c.key = pointerValue(v, rules.PartitionKey)
 				}
 			}
 		}
 	}
-	return key, probs, nil
+	return c, probs, nil
 }
 
 // schemaFor finds the compiled schema an event's data must match. ok is

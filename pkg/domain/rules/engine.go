@@ -16,6 +16,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/rules/condition"
 	"github.com/prost-platform/prost/pkg/domain/rules/filter"
 	"github.com/prost-platform/prost/pkg/domain/rules/internal/rulesdb"
@@ -74,6 +75,10 @@ type EngineConfig struct {
 	// it is dead-lettered. Defaults to 12 (about 11 hours with the job
 	// engine's default backoff).
 	WebhookMaxAttempts int
+	// Keyring reveals classified values (pkg/dataprotect) to conditions and
+	// templates; what the engine stores from them stays encrypted. nil:
+	// rules see the stored ciphertext.
+	Keyring *dataprotect.Keyring
 	// Logger receives the engine's logs. Defaults to discarding.
 	Logger *slog.Logger
 }
@@ -166,6 +171,8 @@ type item struct {
 	tenant     uuid.UUID
 	depth      int
 	recordedAt time.Time
+	// priv guards the classified values of ev.Data, revealed in place.
+	priv *protected
 	// left is what remains of the event's evaluation budget.
 	left time.Duration
 	// data and vars are the decoded data and the condition variables, made
@@ -323,6 +330,9 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 			continue
 		}
 		it.recordedAt = at[ident{it.tenant, it.ev.Source, it.ev.ID}]
+		if it.priv, err = reveal(ctx, e.cfg.Keyring, it.tenant, &it.ev); err != nil {
+			return err
+		}
 		it.left = e.cfg.EvalBudget
 		fev := filter.NewEvent(&it.ev)
 		var over *overrun
@@ -562,11 +572,20 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 			return nil, true, nil
 		}
 		if err != nil {
+			var msg any = err
+			if it.priv != nil {
+				// An evaluation error may quote a value it read: never
+				// log classified values in clear.
+				msg = "(withheld: the event holds classified values)"
+			}
 			e.cfg.Logger.Debug("rules: condition did not evaluate to true", "rule_id", h.id, "version", version,
-				"event_id", it.ev.ID, "error", err)
+				"event_id", it.ev.ID, "error", msg)
 		}
 		if !ok {
 			return nil, false, nil
+		}
+		if err := it.priv.guardInputs(ctx, in); err != nil {
+			return nil, false, err
 		}
 		for k, v := range in {
 			inputs[k] = v
@@ -589,7 +608,7 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 	renderDeadline := start.Add(it.left)
 	decodeFailed := false
 	ac := &actionContext{ev: &it.ev, tenant: it.tenant, depth: it.depth, ruleID: h.id, version: version, decisionID: decisionID,
-		webhookActive: h.webhookActive, now: time.Now(), data: func() any {
+		webhookActive: h.webhookActive, now: time.Now(), priv: it.priv, data: func() any {
 			d, ok := it.decoded(e, renderDeadline)
 			decodeFailed = decodeFailed || !ok
 			return d
@@ -598,7 +617,7 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 	renderOut := make([]*Outcome, len(c.Doc.Actions))
 	for i := range c.Doc.Actions {
 		if a := &c.Doc.Actions[i]; a.Emit != nil {
-			o, ev := e.emit(ac, a, fmt.Sprintf("/actions/%d", i))
+			o, ev := e.emit(ctx, ac, a, fmt.Sprintf("/actions/%d", i))
 			renderOut[i], rendered[i] = &o, ev
 		}
 	}
@@ -658,6 +677,7 @@ type actionContext struct {
 	decisionID    uuid.UUID
 	webhookActive bool
 	now           time.Time
+	priv          *protected
 	// data returns the triggering event's decoded data (decoded once per
 	// event); nil decodes it for this action.
 	data func() any
@@ -671,7 +691,7 @@ func (e *Engine) runAction(ctx context.Context, tx pgx.Tx, ac *actionContext, a 
 	suffix := strings.TrimPrefix(ptr, "/actions/")
 	switch {
 	case a.Emit != nil:
-		eo, ev := e.emit(ac, a, ptr)
+		eo, ev := e.emit(ctx, ac, a, ptr)
 		return eo, ev, nil
 	case a.Webhook != nil:
 		o.URL = a.Webhook.URL
@@ -713,10 +733,10 @@ func (e *Engine) runAction(ctx context.Context, tx pgx.Tx, ac *actionContext, a 
 
 // emit renders an emit action: its outcome and, when it rendered into a
 // valid CloudEvent, the event to store. It writes nothing.
-func (e *Engine) emit(ac *actionContext, a *Action, ptr string) (Outcome, *eventstore.NewEvent) {
+func (e *Engine) emit(ctx context.Context, ac *actionContext, a *Action, ptr string) (Outcome, *eventstore.NewEvent) {
 	o := Outcome{Pointer: ptr, Type: a.Kind()}
 	suffix := strings.TrimPrefix(ptr, "/actions/")
-	tc := &templateContext{ev: ac.ev, ruleID: ac.ruleID, ruleVersion: ac.version, decisionID: ac.decisionID}
+	tc := &templateContext{ev: ac.ev, ruleID: ac.ruleID, ruleVersion: ac.version, decisionID: ac.decisionID, ctx: ctx, priv: ac.priv}
 	if ac.data != nil {
 		tc.data, tc.dataDecoded = ac.data(), true
 	}
@@ -812,8 +832,12 @@ func (e *Engine) RunScheduled(ctx context.Context, j *jobs.Job) error {
 			depth = int(n)
 		}
 	}
+	priv, err := reveal(ctx, e.cfg.Keyring, tenant, &ev)
+	if err != nil {
+		return err
+	}
 	ac := &actionContext{ev: &ev, tenant: tenant, depth: depth, ruleID: args.RuleID, version: args.RuleVersion,
-		decisionID: args.DecisionID, webhookActive: h.WebhookStatus == StatusActive, now: time.Now()}
+		decisionID: args.DecisionID, webhookActive: h.WebhookStatus == StatusActive, now: time.Now(), priv: priv}
 	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
 		o, ne, err := e.runAction(ctx, tx, ac, &args.Action, args.Pointer)
 		if err != nil {
