@@ -27,9 +27,9 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/subscriptions/internal/subscriptionsdb"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
+	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/subjects"
-	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/webhook"
 )
 
