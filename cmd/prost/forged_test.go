@@ -91,7 +91,7 @@ func TestForgedMessagesAreRefused(t *testing.T) {
 	var decisions int
 	require.NoError(t, s.p.pool.QueryRow(context.Background(), `SELECT count(*) FROM decisions WHERE tenant_id = $1`, app.AppID).Scan(&decisions))
 	require.Equal(t, 1, decisions, "the forged messages fired no rule")
-	out, err := s.cli("audit", "verify")
+	out, err := s.cli("audit", "verify", "--app", app.AppID.String())
 	require.NoError(t, err, out)
 
 	// The tenant does not see the forged entries: they name no tenant.

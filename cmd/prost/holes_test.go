@@ -16,7 +16,7 @@ import (
 // carrying a secret could be cached; a rule's webhook could aim anywhere.
 func TestSmallHoles(t *testing.T) {
 	_, key := secretbox.NewKey()
-	s := startStack(t, func(e *env) { e.SecretsKey = key })
+	s := startStack(t, func(e *env) { e.SecretsKey, e.OutboundAllow = key, "" })
 	app := s.createApp("holes")
 	admin := map[string]string{"Authorization": "Bearer " + s.token, "Content-Type": "application/json"}
 	withActor := func(actor string) map[string]string {
