@@ -154,15 +154,19 @@ func runNeighbours(t *testing.T, nRules, heavy int, tweak func(*env)) neighbourR
 // latency with A idle (the baseline), then while A attacks. With the bounds
 // switched off (today's behaviour; one heavy event of each kind, 20 rules) B's worst
 // latency leaves the range its baseline and the budgets allow; with the
-// defaults (four of each, as many rules as an App may have) it stays within it: its baseline, plus per heavy
-// event at most the rules' budget, plus the schema validation budget per
-// refused request.
+// defaults (four of each, as many rules as an App may have) it stays within
+// it: a few times its baseline, plus per heavy event twice the rules'
+// budget and the schema validation budget.
 func TestNoisyNeighbour(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures latencies under an attack; skipped with -short")
 	}
+	// What B may lose: a few times its own worst baseline (the machine's
+	// noise), plus, per heavy event of each kind, twice what the bounds let
+	// it cost (the rules' budget and the validation budget), whatever A's
+	// rules and schemas are.
 	allowed := func(r neighbourRun, heavy int) time.Duration {
-		return 3*maxOf(r.baseline) + time.Duration(heavy)*(rules.DefaultEvalBudget+registry.DefaultValidationBudget)
+		return 5*maxOf(r.baseline) + time.Duration(heavy)*2*(rules.DefaultEvalBudget+registry.DefaultValidationBudget)
 	}
 	t.Run("unbounded", func(t *testing.T) {
 		r := runNeighbours(t, 20, 1, func(e *env) {
