@@ -33,7 +33,9 @@ func hostileTenantScenario() chaosScenario {
 	return chaosScenario{
 		name:  "hostile-tenant",
 		rules: true,
-		env:   []string{"PROST_MAX_BODY_BYTES=4194304"},
+		// Webhooks may go to public addresses only (the last value of a
+		// variable wins).
+		env: []string{"PROST_MAX_BODY_BYTES=4194304", "PROST_OUTBOUND_ALLOW="},
 		fault: func(t *testing.T, s *scenarioEnv) {
 			victim, attacker := s.apps[0], s.apps[1]
 			a := &attack{t: t, base: "http://" + s.gateway.addr, app: attacker}

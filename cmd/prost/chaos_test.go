@@ -280,6 +280,9 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 		"PROST_LOG_FORMAT=text",
 		"PROST_SHUTDOWN_TIMEOUT=5s",
 		"PROST_BUS_KEY=" + chaosBusKey,
+		// The subscriptions' receivers listen on loopback (the
+		// hostile-tenant scenario turns this off).
+		"PROST_OUTBOUND_ALLOW=127.0.0.1/32",
 		// The private bus: every process connects with the service
 		// credentials of the key set, the gateway mints with it.
 		"PROST_NATS_AUTH_DIR=" + keysDir,

@@ -85,17 +85,22 @@ var (
 	errValidationBusy   = errors.New("validation slots busy")
 )
 
-// validate validates v against sch within the request's deadline, in one of
-// the tenant's slots. It returns errValidationBudget when the deadline
-// passed first (the validation then finishes in the background), and
-// errValidationBusy when no slot came free before it.
-func (in *Ingest) validate(ctx context.Context, tenant uuid.UUID, deadline time.Time, sch *jsonschema.Schema, v any) ([]dataError, error) {
+// validate validates v against sch within what is left of the request's
+// validation budget (*left, which it decreases by the time it takes), in
+// one of the tenant's slots. It returns errValidationBudget when the budget
+// ran out first (the validation then finishes in the background), and
+// errValidationBusy when no slot came free before it. Loading and compiling
+// the schema are not counted: only waiting for a slot and validating.
+func (in *Ingest) validate(ctx context.Context, tenant uuid.UUID, left *time.Duration, sch *jsonschema.Schema, v any) ([]dataError, error) {
 	if in.cfg.ValidationBudget < 0 {
 		return validateData(sch, v), nil
 	}
-	if !time.Now().Before(deadline) {
+	if *left <= 0 {
 		return nil, errValidationBudget
 	}
+	start := time.Now()
+	defer func() { *left -= time.Since(start) }()
+	deadline := start.Add(*left)
 	s, _ := in.slots.LoadOrStore(tenant, make(chan struct{}, in.cfg.ValidationsPerTenant))
 	slot := s.(chan struct{})
 	timer := time.NewTimer(time.Until(deadline))
@@ -158,13 +163,13 @@ func (in *Ingest) CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloud
 	var keys []string
 	var probs []Problem
 	var protect []checked
-	deadline := time.Now().Add(in.cfg.ValidationBudget)
+	left := in.cfg.ValidationBudget
 	for i := range evs {
 		idx := -1
 		if batch {
 			idx = i
 		}
-		c, ps, err := in.check(ctx, tenant, &evs[i], idx, deadline)
+		c, ps, err := in.check(ctx, tenant, &evs[i], idx, &left)
 		if errors.Is(err, errValidationBusy) {
 			e := problem.Errorf(problem.RateLimited, "the App's schema validations are all in use (earlier requests' data is still being validated); retry shortly")
 			e.RetryAfter = 1
@@ -230,7 +235,7 @@ type checked struct {
 	keyClassified bool
 }
 
-func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int, deadline time.Time) (checked, []Problem, error) {
+func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int, left *time.Duration) (checked, []Problem, error) {
 	var probs []Problem
 	add := func(field, pointer, keyword, detail string) {
 		probs = append(probs, Problem{Index: idx, Field: field, Pointer: pointer, Keyword: keyword, Detail: detail})
@@ -264,7 +269,7 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 				add("data", "", "", "data is not JSON: "+err.Error())
 				break
 			}
-			errs, err := in.validate(ctx, tenant, deadline, sch, v)
+			errs, err := in.validate(ctx, tenant, left, sch, v)
 			if err != nil {
 				return checked{}, nil, err
 			}
