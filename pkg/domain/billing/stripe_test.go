@@ -93,7 +93,10 @@ func TestStripeConnection(t *testing.T) {
 	require.False(t, bytes.Contains(raw, []byte(testKey)) || bytes.Contains(raw, []byte("whsec_one")))
 
 	// Stripe out of reach: stored, with status error and the reason.
-	down := setup(t, nil, func(c *billing.Config) { c.StripeAPIURL = "http://127.0.0.1:1"; c.HTTPClient = &http.Client{Timeout: time.Second} })
+	down := setup(t, nil, func(c *billing.Config) {
+		c.StripeAPIURL = "http://127.0.0.1:1"
+		c.HTTPClient = &http.Client{Timeout: time.Second}
+	})
 	c, err = down.svc.Connect(ctx, down.tenant, billing.ConnectionInput{SecretKey: testKey})
 	require.NoError(t, err)
 	require.Equal(t, billing.StatusError, c.Status)
@@ -274,7 +277,7 @@ func TestInvoiceAndReconcile(t *testing.T) {
 		b.record(t, llmCall("t1", "2026-11-02T09:00:00Z", "cust-a", "m1", 10)),
 		b.record(t, llmCall("t2", "2026-11-19T09:00:00Z", "cust-a", "m1", 2.5)),
 		b.record(t, llmCall("t3", "2026-10-31T23:59:59Z", "cust-a", "m1", 1000)), // October
-		b.record(t, llmCall("t4", "2026-11-05T09:00:00Z", "cust-b", "m1", 7)),   // another customer
+		b.record(t, llmCall("t4", "2026-11-05T09:00:00Z", "cust-b", "m1", 7)),    // another customer
 		// stripe-mock's meter event summaries always hold 25: the storage
 		// usage is made to match, so the reconciliation is clean.
 		b.record(t, `{"specversion":"1.0","id":"g1","source":"/storage","type":"storage.used","time":"2026-11-10T00:00:00Z","data":{"customer":"cust-a","gb":20}}`),
