@@ -7,10 +7,12 @@ require github.com/prost-platform/prost/pkg v0.0.0
 replace github.com/prost-platform/prost/pkg => ../../pkg
 
 require (
+	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
+	github.com/prost-platform/prost/services/billing v0.0.0
 	github.com/prost-platform/prost/services/gateway v0.0.0
 	github.com/prost-platform/prost/services/governance v0.0.0
 	github.com/prost-platform/prost/services/relay v0.0.0
@@ -35,7 +37,6 @@ require (
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
@@ -53,6 +54,8 @@ require (
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/shopspring/decimal v1.4.0 // indirect
+	github.com/stripe/stripe-go/v85 v85.0.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -78,6 +81,7 @@ require (
 )
 
 replace (
+	github.com/prost-platform/prost/services/billing => ../../services/billing
 	github.com/prost-platform/prost/services/gateway => ../../services/gateway
 	github.com/prost-platform/prost/services/governance => ../../services/governance
 	github.com/prost-platform/prost/services/relay => ../../services/relay

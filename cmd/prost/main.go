@@ -17,7 +17,7 @@ const usage = `prost: the PROST event governance platform
 
 Usage:
   prost dev                               run every service in one process (embedded NATS unless NATS_URL is set)
-  prost serve SERVICE...                  run services: gateway, relay, governance, rules (or "all")
+  prost serve SERVICE...                  run services: gateway, relay, governance, rules, billing (or "all")
   prost migrate up|down [N]|status        apply, revert or list database migrations
   prost apps create --name N [--json]     create an App; prints its credentials once
   prost apps list [--json]                list Apps

@@ -45,7 +45,7 @@ import (
 )
 
 // services lists what `prost serve` can run, in start order.
-var services = []string{"gateway", "relay", "governance", "rules"}
+var services = []string{"gateway", "relay", "governance", "rules", "billing"}
 
 // platform holds the connections every service shares.
 type platform struct {
@@ -61,6 +61,8 @@ type platform struct {
 	spanProcessors []sdktrace.SpanProcessor
 	// rulesJobs tunes the rules service's job workers (zero: the defaults).
 	rulesJobs jobs.Config
+	// billingJobs tunes the billing service's job workers (zero: the defaults).
+	billingJobs jobs.Config
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -194,6 +196,14 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchConsumer(svc.Consumer, p.js)
 		g.Add("rules", svc)
 	}
+	if has("billing") {
+		svc, err := p.billingService()
+		if err != nil {
+			return err
+		}
+		metrics.WatchConsumer(svc.Consumer, p.js)
+		g.Add("billing", svc)
+	}
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
@@ -260,8 +270,12 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	if err != nil {
 		return nil, err
 	}
+	billingRoutes, err := p.billingRoutes()
+	if err != nil {
+		return nil, err
+	}
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes())
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), billingRoutes)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,
