@@ -19,8 +19,13 @@ help:
 	@echo "make lint     go vet, gofmt and a check that sqlc output is current"
 	@echo "make sqlc     regenerate the typed SQL code from pkg/**/queries.sql"
 
+# Stamped into `prost --version`.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
 build:
-	$(GO) build -o bin/prost ./cmd/prost
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/prost ./cmd/prost
 
 run: build
 	bin/prost dev

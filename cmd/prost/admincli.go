@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,17 +18,34 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/spf13/cobra"
 )
 
-// adminClient talks to the admin API at PROST_URL with PROST_ADMIN_TOKEN.
-type adminClient struct {
-	base  string
-	token string
-	actor string // who the audit log says did it: PROST_ACTOR, else user@host
-	http  *http.Client
+// cliTransport, when set (by tests), carries the CLI's requests.
+var cliTransport http.RoundTripper
+
+// apiClient talks to PROST's HTTP API at PROST_URL, as an operator (the
+// admin token) or as an App (its key and secret).
+type apiClient struct {
+	base   string
+	header http.Header
+	http   *http.Client
 }
 
-func newAdminClient(e env) (*adminClient, error) {
+// baseURL checks PROST_URL: a scheme and a host, nothing else.
+func baseURL(e env) (string, error) {
+	u, err := url.Parse(e.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", exitError{code: 2, msg: fmt.Sprintf("PROST_URL %q must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080", e.URL)}
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func newAdminClient(e env) (*apiClient, error) {
+	base, err := baseURL(e)
+	if err != nil {
+		return nil, err
+	}
 	if e.AdminToken == "" {
 		return nil, exitError{code: 2, msg: "PROST_ADMIN_TOKEN is not set (prost dev prints it)"}
 	}
@@ -38,12 +54,47 @@ func newAdminClient(e env) (*adminClient, error) {
 		host, _ := os.Hostname()
 		actor = os.Getenv("USER") + "@" + host
 	}
-	return &adminClient{base: e.URL, token: e.AdminToken, actor: actor, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+e.AdminToken)
+	h.Set("X-Prost-Actor", actor)
+	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second, Transport: cliTransport}}, nil
 }
 
-// do sends a request and decodes a 2xx JSON answer into out; any other answer
-// becomes an error carrying the problem's detail.
-func (c *adminClient) do(ctx context.Context, method, path string, body, out any) error {
+// newTenantClient talks to the tenant API as the App whose credentials are
+// in PROST_APP_KEY and PROST_APP_SECRET.
+func newTenantClient(e env) (*apiClient, error) {
+	base, err := baseURL(e)
+	if err != nil {
+		return nil, err
+	}
+	key, secret := os.Getenv("PROST_APP_KEY"), os.Getenv("PROST_APP_SECRET")
+	if key == "" || secret == "" {
+		return nil, exitError{code: 2, msg: "PROST_APP_KEY and PROST_APP_SECRET must hold the App's credentials (prost apps create prints them)"}
+	}
+	h := http.Header{}
+	h.Set("X-Prost-App-Key", key)
+	h.Set("X-Prost-App-Secret", secret)
+	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second, Transport: cliTransport}}, nil
+}
+
+// apiError is a non-2xx answer with its problem document.
+type apiError struct {
+	method, path string
+	status       int
+	problem      problem.Problem
+	raw          []byte
+}
+
+func (e *apiError) Error() string {
+	if e.problem.Title != "" {
+		return fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.status, e.problem.Error())
+	}
+	return fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.status, http.StatusText(e.status))
+}
+
+// do sends a request and decodes a 2xx JSON answer into out; any other
+// answer is an *apiError carrying the problem document.
+func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -56,8 +107,9 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("X-Prost-Actor", c.actor)
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -71,11 +123,9 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		var p problem.Problem
-		if json.Unmarshal(b, &p) == nil && p.Title != "" {
-			return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, p.Error())
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		ae := &apiError{method: method, path: path, status: resp.StatusCode, raw: b}
+		_ = json.Unmarshal(b, &ae.problem)
+		return ae
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)
@@ -83,35 +133,77 @@ func (c *adminClient) do(ctx context.Context, method, path string, body, out any
 	return nil
 }
 
-func runApps(ctx context.Context, e env, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError("prost apps needs create, list, rotate-secret, disable or enable")
+func (c *cli) appsCmd() *cobra.Command {
+	var asJSON bool
+	var name string
+	mk := func(use, short string, args cobra.PositionalArgs, sub string) *cobra.Command {
+		cmd := &cobra.Command{Use: use, Short: short, Args: args,
+			RunE: do(func(_ *cobra.Command, a []string) error {
+				return runApps(c.ctx, c.env, sub, name, asJSON, a, c.stdout)
+			})}
+		jsonFlag(cmd, &asJSON)
+		return cmd
 	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("prost apps "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	name := fs.String("name", "", "App name")
-	if err := parseInterspersed(fs, args); err != nil {
-		return usageError("%v", err)
+	create := mk("create --name NAME", "Create an App; prints its key and secret, shown only this once", cobra.NoArgs, "create")
+	create.Flags().StringVar(&name, "name", "", "the App's name, 1 to 200 characters (required)")
+	_ = create.MarkFlagRequired("name")
+	return group("apps", "Manage Apps (tenants) through the admin API",
+		create,
+		mk("list", "List every App", cobra.NoArgs, "list"),
+		mk("rotate-secret APP_ID", "Replace an App's secret; prints the new one once; the old one stops working at once", cobra.ExactArgs(1), "rotate-secret"),
+		mk("disable APP_ID", "Refuse every request of an App until it is enabled again", cobra.ExactArgs(1), "disable"),
+		mk("enable APP_ID", "Accept an App's requests again", cobra.ExactArgs(1), "enable"),
+	)
+}
+
+func (c *cli) auditCmd() *cobra.Command {
+	var asJSON bool
+	var app string
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Recompute the audit hash chains; exit 1 naming the first broken entry",
+		Args:  cobra.NoArgs,
+		RunE:  do(func(*cobra.Command, []string) error { return runAuditVerify(c.ctx, c.env, app, asJSON, c.stdout) }),
 	}
+	verify.Flags().StringVar(&app, "app", "", "verify only this App's chain (its app_id)")
+	jsonFlag(verify, &asJSON)
+	return group("audit", "Check the tamper-evident audit log", verify)
+}
+
+func (c *cli) jobsCmd() *cobra.Command {
+	var asJSON bool
+	var state, kind string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List background jobs (webhook deliveries, scheduled actions)",
+		Args:  cobra.NoArgs,
+		RunE: do(func(*cobra.Command, []string) error {
+			return runJobsList(c.ctx, c.env, state, kind, limit, asJSON, c.stdout)
+		}),
+	}
+	list.Flags().StringVar(&state, "state", "", "only jobs in this state: available, running, retryable, completed, cancelled or discarded")
+	list.Flags().StringVar(&kind, "kind", "", "only jobs of this kind")
+	list.Flags().IntVar(&limit, "limit", 100, "most jobs to list (1 to 1000)")
+	jsonFlag(list, &asJSON)
+	return group("jobs", "Inspect the job engine", list)
+}
+
+func runApps(ctx context.Context, e env, cmd, name string, asJSON bool, args []string, stdout io.Writer) error {
 	c, err := newAdminClient(e)
 	if err != nil {
 		return err
 	}
 	switch cmd {
 	case "create":
-		if *name == "" {
-			return usageError("prost apps create needs --name")
-		}
 		var res struct {
 			apps.Credentials
 			App apps.App `json:"app"`
 		}
-		if err := c.do(ctx, http.MethodPost, "/admin/v1/apps", map[string]string{"name": *name}, &res); err != nil {
+		if err := c.do(ctx, http.MethodPost, "/admin/v1/apps", map[string]string{"name": name}, &res); err != nil {
 			return err
 		}
-		if *asJSON {
+		if asJSON {
 			return json.NewEncoder(stdout).Encode(res.Credentials)
 		}
 		fmt.Fprintf(stdout, "app_id:     %s\napi_key:    %s\napi_secret: %s\n\nThe secret is shown only now: store it safely.\n",
@@ -138,7 +230,7 @@ func runApps(ctx context.Context, e env, args []string, stdout io.Writer) error 
 			}
 			cursor = *page.NextCursor
 		}
-		if *asJSON {
+		if asJSON {
 			if all == nil {
 				all = []apps.App{}
 			}
@@ -151,16 +243,13 @@ func runApps(ctx context.Context, e env, args []string, stdout io.Writer) error 
 		}
 		return tw.Flush()
 	case "rotate-secret", "disable", "enable":
-		if fs.NArg() != 1 {
-			return usageError("prost apps %s needs exactly one App id", cmd)
-		}
-		id := url.PathEscape(fs.Arg(0))
+		id := url.PathEscape(args[0])
 		if cmd == "rotate-secret" {
 			var creds apps.Credentials
 			if err := c.do(ctx, http.MethodPost, "/admin/v1/apps/"+id+"/rotate-secret", nil, &creds); err != nil {
 				return err
 			}
-			if *asJSON {
+			if asJSON {
 				return json.NewEncoder(stdout).Encode(creds)
 			}
 			fmt.Fprintf(stdout, "app_id:     %s\napi_key:    %s\napi_secret: %s\n\nThe old secret no longer works. The new one is shown only now.\n",
@@ -171,7 +260,7 @@ func runApps(ctx context.Context, e env, args []string, stdout io.Writer) error 
 		if err := c.do(ctx, http.MethodPost, "/admin/v1/apps/"+id+"/"+cmd, nil, &app); err != nil {
 			return err
 		}
-		if *asJSON {
+		if asJSON {
 			return json.NewEncoder(stdout).Encode(app)
 		}
 		fmt.Fprintf(stdout, "app %s is now %s\n", app.ID, app.Status)
@@ -181,24 +270,14 @@ func runApps(ctx context.Context, e env, args []string, stdout io.Writer) error 
 	}
 }
 
-func runAudit(ctx context.Context, e env, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return usageError("prost audit needs verify")
-	}
-	fs := flag.NewFlagSet("prost audit verify", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	app := fs.String("app", "", "verify only this App's chain")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseInterspersed(fs, args[1:]); err != nil {
-		return usageError("%v", err)
-	}
+func runAuditVerify(ctx context.Context, e env, app string, asJSON bool, stdout io.Writer) error {
 	c, err := newAdminClient(e)
 	if err != nil {
 		return err
 	}
 	q := url.Values{}
-	if *app != "" {
-		q.Set("app_id", *app)
+	if app != "" {
+		q.Set("app_id", app)
 	}
 	var res struct {
 		OK     bool                 `json:"ok"`
@@ -207,7 +286,7 @@ func runAudit(ctx context.Context, e env, args []string, stdout io.Writer) error
 	if err := c.do(ctx, http.MethodGet, "/admin/v1/audit/verify?"+q.Encode(), nil, &res); err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		if err := json.NewEncoder(stdout).Encode(res); err != nil {
 			return err
 		}
@@ -234,29 +313,17 @@ func runAudit(ctx context.Context, e env, args []string, stdout io.Writer) error
 	return nil
 }
 
-func runJobs(ctx context.Context, e env, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "list" {
-		return usageError("prost jobs needs list")
-	}
-	fs := flag.NewFlagSet("prost jobs list", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	state := fs.String("state", "", "only jobs in this state")
-	kind := fs.String("kind", "", "only jobs of this kind")
-	limit := fs.Int("limit", 100, "most jobs to list")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseInterspersed(fs, args[1:]); err != nil {
-		return usageError("%v", err)
-	}
+func runJobsList(ctx context.Context, e env, state, kind string, limit int, asJSON bool, stdout io.Writer) error {
 	c, err := newAdminClient(e)
 	if err != nil {
 		return err
 	}
-	q := url.Values{"limit": {strconv.Itoa(*limit)}}
-	if *state != "" {
-		q.Set("state", *state)
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if state != "" {
+		q.Set("state", state)
 	}
-	if *kind != "" {
-		q.Set("kind", *kind)
+	if kind != "" {
+		q.Set("kind", kind)
 	}
 	var page struct {
 		Items []jobs.Job `json:"items"`
@@ -264,7 +331,7 @@ func runJobs(ctx context.Context, e env, args []string, stdout io.Writer) error 
 	if err := c.do(ctx, http.MethodGet, "/admin/v1/jobs?"+q.Encode(), nil, &page); err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		if page.Items == nil {
 			page.Items = []jobs.Job{}
 		}
@@ -273,28 +340,12 @@ func runJobs(ctx context.Context, e env, args []string, stdout io.Writer) error 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tATTEMPT\tSCHEDULED\tLAST_ERROR")
 	for _, j := range page.Items {
+		lastErr := j.LastError
+		if j.State == jobs.StateCompleted {
+			lastErr = "" // an earlier attempt's error; the job succeeded since
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.Kind, j.State, j.Attempt, j.MaxAttempts,
-			j.ScheduledAt.UTC().Format(time.RFC3339), j.LastError)
+			j.ScheduledAt.UTC().Format(time.RFC3339), oneLine(lastErr, 80))
 	}
 	return tw.Flush()
-}
-
-// parseInterspersed parses flags that may come before or after positional
-// arguments (prost apps disable ID --json).
-func parseInterspersed(fs *flag.FlagSet, args []string) error {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return errors.New("no help flag; see prost help")
-			}
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	return fs.Parse(append([]string{"--"}, pos...))
 }

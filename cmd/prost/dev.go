@@ -14,12 +14,43 @@ import (
 	"strings"
 
 	"github.com/prost-platform/prost/pkg/domain/apps"
+	"github.com/spf13/cobra"
 )
 
 // devApp is the demo App's credentials, kept in PROST_DATA_DIR/demo-app.json
 // (mode 0600) so `prost dev` can print them on every start. Only dev mode
 // keeps a secret on disk; production never stores one in clear.
 type devApp = apps.Credentials
+
+func (c *cli) devCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "dev",
+		Short: "Run every service in one process, on an embedded NATS JetStream unless NATS_URL is set",
+		Long: `prost dev runs the gateway, relay, governance and rules services in one process.
+
+It creates the database named by DATABASE_URL if it is missing, applies the migrations, starts an
+embedded nats-server (PROST_EMBEDDED_NATS_ADDR, data in PROST_DATA_DIR) unless NATS_URL is set,
+creates a demo App on first start, and prints the admin token, the demo App's credentials and a curl
+that records an event. Ctrl-C stops it gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: do(func(*cobra.Command, []string) error { return runDev(c.ctx, c.env, c.stdout, c.stderr) }),
+	}
+}
+
+func (c *cli) serveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve SERVICE...",
+		Short: "Run chosen services (" + strings.Join(services, ", ") + ", or all) against NATS_URL and DATABASE_URL",
+		Long: `prost serve runs the named services in this process, against the NATS server at NATS_URL and the
+database at DATABASE_URL. Run as many processes as you like; see docs/architecture.md.`,
+		Example:   "  prost serve gateway\n  prost serve relay governance rules\n  prost serve all",
+		ValidArgs: append([]string{"all"}, services...),
+		Args:      cobra.MinimumNArgs(1),
+		RunE: do(func(_ *cobra.Command, args []string) error {
+			return runServe(c.ctx, c.env, args, c.stderr)
+		}),
+	}
+}
 
 func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 	if err := e.validate(); err != nil {
@@ -123,7 +154,9 @@ No demo App (this database already had Apps). Create one with:
 		return
 	}
 	fmt.Fprintf(w, `
-Demo App:
+Demo App (the docs' examples use these exports too):
+  export PROST_APP_KEY=%s
+  export PROST_APP_SECRET=%s
   app_id:     %s
   api_key:    %s
   api_secret: %s
@@ -142,7 +175,7 @@ Read it back, and its audit entry:
 Manage Apps and check the audit chains (with the exports above):
   bin/prost apps list
   bin/prost audit verify
-`, demo.AppID, demo.APIKey, demo.APISecret,
+`, demo.APIKey, demo.APISecret, demo.AppID, demo.APIKey, demo.APISecret,
 		base, demo.APIKey, demo.APISecret,
 		base, demo.APIKey, demo.APISecret,
 		base, demo.APIKey, demo.APISecret)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,27 +13,48 @@ import (
 	"time"
 
 	"github.com/prost-platform/prost/pkg/dlq"
+	"github.com/spf13/cobra"
 )
 
+// dlqFlags are the flags of the dlq commands.
+type dlqFlags struct {
+	consumer, app, typ, since, state string
+	all, dryRun, asJSON              bool
+}
+
+func (c *cli) dlqCmd() *cobra.Command {
+	var f dlqFlags
+	mk := func(use, short string, args cobra.PositionalArgs, sub string) *cobra.Command {
+		cmd := &cobra.Command{Use: use, Short: short, Args: args,
+			RunE: do(func(_ *cobra.Command, a []string) error { return runDLQ(c.ctx, c.env, sub, f, a, c.stdout) })}
+		jsonFlag(cmd, &f.asJSON)
+		return cmd
+	}
+	filters := func(cmd *cobra.Command) {
+		cmd.Flags().StringVar(&f.consumer, "consumer", "", "only this consumer's dead letters")
+		cmd.Flags().StringVar(&f.app, "app", "", "only this App's dead letters (its app_id)")
+		cmd.Flags().StringVar(&f.typ, "type", "", "only events of this type")
+		cmd.Flags().StringVar(&f.since, "since", "", "only dead letters recorded at or after this RFC 3339 time")
+	}
+	list := mk("list", "List dead letters", cobra.NoArgs, "list")
+	filters(list)
+	list.Flags().StringVar(&f.state, "state", "", "entries in this state: dead (default), replayed or purged")
+	show := mk("show ENTRY", "Show one dead letter with its event", cobra.ExactArgs(1), "show")
+	replay := mk("replay (ENTRY... | --consumer C [--type T] [--since TIME] [--app ID] | --all)",
+		"Send dead letters back to their consumer, once each; recorded in the audit log", cobra.ArbitraryArgs, "replay")
+	purge := mk("purge (ENTRY... | --consumer C [--type T] [--since TIME] [--app ID] | --all)",
+		"Mark dead letters purged: kept for the record, never replayed", cobra.ArbitraryArgs, "purge")
+	for _, cmd := range []*cobra.Command{replay, purge} {
+		filters(cmd)
+		cmd.Flags().BoolVar(&f.all, "all", false, "act on every dead letter")
+		cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "say what would be done, do nothing")
+	}
+	return group("dlq", "Inspect, replay and purge dead letters (see docs/runbooks/replaying-dead-letters.md)", list, show, replay, purge)
+}
+
 // runDLQ implements prost dlq list|show|replay|purge against the admin API.
-func runDLQ(ctx context.Context, e env, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError("prost dlq needs list, show, replay or purge")
-	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("prost dlq "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	consumerName := fs.String("consumer", "", "only this consumer's dead letters")
-	app := fs.String("app", "", "only this App's dead letters")
-	typ := fs.String("type", "", "only events of this type")
-	since := fs.String("since", "", "only dead letters recorded at or after this RFC 3339 time")
-	state := fs.String("state", "", "list entries in this state: dead (default), replayed or purged")
-	all := fs.Bool("all", false, "act on every dead letter")
-	dryRun := fs.Bool("dry-run", false, "say what would be done, do nothing")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseInterspersed(fs, args); err != nil {
-		return usageError("%v", err)
-	}
+func runDLQ(ctx context.Context, e env, cmd string, f dlqFlags, args []string, stdout io.Writer) error {
+	consumerName, app, typ, since, state, all, dryRun, asJSON := &f.consumer, &f.app, &f.typ, &f.since, &f.state, &f.all, &f.dryRun, &f.asJSON
 	c, err := newAdminClient(e)
 	if err != nil {
 		return err
@@ -85,11 +105,8 @@ func runDLQ(ctx context.Context, e env, args []string, stdout io.Writer) error {
 		}
 		return tw.Flush()
 	case "show":
-		if fs.NArg() != 1 {
-			return usageError("prost dlq show needs one ENTRY id")
-		}
 		var d json.RawMessage
-		if err := c.do(ctx, http.MethodGet, "/admin/v1/dlq/"+url.PathEscape(fs.Arg(0)), nil, &d); err != nil {
+		if err := c.do(ctx, http.MethodGet, "/admin/v1/dlq/"+url.PathEscape(args[0]), nil, &d); err != nil {
 			return err
 		}
 		var pretty strings.Builder
@@ -103,9 +120,9 @@ func runDLQ(ctx context.Context, e env, args []string, stdout io.Writer) error {
 	case "replay", "purge":
 		sel := map[string]any{}
 		n := 0
-		if fs.NArg() > 0 {
+		if len(args) > 0 {
 			var ids []int64
-			for _, a := range fs.Args() {
+			for _, a := range args {
 				id, err := strconv.ParseInt(a, 10, 64)
 				if err != nil {
 					return usageError("%q is not a dead-letter entry id", a)

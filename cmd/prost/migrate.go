@@ -10,12 +10,23 @@ import (
 
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/postgres"
+	"github.com/spf13/cobra"
 )
 
-func runMigrate(ctx context.Context, e env, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError("prost migrate needs up, down [N] or status")
+func (c *cli) migrateCmd() *cobra.Command {
+	run := func(args ...string) func(*cobra.Command, []string) error {
+		return do(func(_ *cobra.Command, more []string) error {
+			return runMigrate(c.ctx, c.env, append(args, more...), c.stdout)
+		})
 	}
+	return group("migrate", "Apply, revert or list database migrations (also applied when services start)",
+		&cobra.Command{Use: "up", Short: "Apply every pending migration", Args: cobra.NoArgs, RunE: run("up")},
+		&cobra.Command{Use: "down [N|all]", Short: "Revert the last N migrations (default 1), or all", Args: cobra.MaximumNArgs(1), RunE: run("down")},
+		&cobra.Command{Use: "status", Short: "List migrations and when each was applied", Args: cobra.NoArgs, RunE: run("status")},
+	)
+}
+
+func runMigrate(ctx context.Context, e env, args []string, stdout io.Writer) error {
 	pool, err := postgres.Open(ctx, postgres.Config{URL: e.DatabaseURL, MaxConns: 2})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +35,7 @@ import (
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
+	"github.com/prost-platform/prost/pkg/openapi"
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
 	"github.com/prost-platform/prost/pkg/problem"
@@ -42,6 +44,7 @@ import (
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
+	rulessvc "github.com/prost-platform/prost/services/rules"
 )
 
 // services lists what `prost serve` can run, in start order.
@@ -103,6 +106,9 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 			StoreDir:   filepath.Join(e.DataDir, "nats"),
 			SyncAlways: e.SyncAlwaysEmbedded,
 		})
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_EMBEDDED_NATS_ADDR to a free address (or NATS_URL to use a running NATS server)", e.EmbeddedNATSAddr)}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +173,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchOutbox(outboxStats{p.pool})
 	}
 	if has("gateway") {
-		metrics.WatchDLQ(dlqCounts{p.pool})
+		metrics.WatchDLQ(dlqCounts{p.pool}, p.knownConsumers()...)
 	}
 	shutdownTracing, err := telemetry.SetupTracing(ctx, "prost", p.spanProcessors...)
 	if err != nil {
@@ -227,6 +233,9 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		g.Add("pprof", &httpapi.Server{Listener: pln, Handler: pm, Logger: p.log})
 	}
 	ln, err := net.Listen("tcp", p.env.HTTPAddr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_HTTP_ADDR to a free address", p.env.HTTPAddr)}
+	}
 	if err != nil {
 		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
 	}
@@ -275,7 +284,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 		return nil, err
 	}
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), billingRoutes)
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), billingRoutes, openapi.Routes{})
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,
@@ -300,7 +309,7 @@ func (p *platform) opsHandler(metrics *telemetry.Metrics) http.Handler {
 		}
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	return mux
+	return rt.Handler()
 }
 
 // recordReplay writes a replay into the audit log of the event's tenant: who
@@ -350,6 +359,18 @@ func parseServices(args []string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// knownConsumers names every consumer that can dead-letter: those with a
+// retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
+// rules service's webhook deliveries.
+func (p *platform) knownConsumers() []string {
+	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook"}
+	for n := range p.policies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // outboxStats reads the outbox backlog for the metrics.

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,112 +11,70 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/prost-platform/prost/pkg/domain/contracts"
-	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/schemacompat"
+	"github.com/spf13/cobra"
 )
 
-// tenantClient talks to the tenant API at PROST_URL as the App whose
-// credentials are in PROST_APP_KEY and PROST_APP_SECRET.
-type tenantClient struct {
-	base, key, secret string
-	http              *http.Client
+func (c *cli) schemasCmd() *cobra.Command {
+	var asJSON bool
+	var typ, file, mode, policy string
+	register := &cobra.Command{
+		Use:   "register --type TYPE --file SCHEMA.json",
+		Short: "Register a JSON Schema version for an event type (App credentials); exit 1 naming each incompatible change",
+		Args:  cobra.NoArgs,
+		RunE: do(func(*cobra.Command, []string) error {
+			return schemasRegister(c.ctx, c.env, typ, file, asJSON, c.stdout)
+		}),
+	}
+	register.Flags().StringVar(&typ, "type", "", "the event type (the registry subject) (required)")
+	register.Flags().StringVar(&file, "file", "", "the JSON Schema file (required)")
+	_ = register.MarkFlagRequired("type")
+	_ = register.MarkFlagRequired("file")
+	jsonFlag(register, &asJSON)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the App's subjects and the platform's (App credentials)",
+		Args:  cobra.NoArgs,
+		RunE:  do(func(*cobra.Command, []string) error { return schemasList(c.ctx, c.env, asJSON, c.stdout) }),
+	}
+	jsonFlag(list, &asJSON)
+	compat := &cobra.Command{
+		Use:   "compat [--mode M] [--policy P] OLD.json [MORE.json...] NEW.json",
+		Short: "Check a schema's compatibility offline, no server needed; exit 1 listing each incompatible change",
+		Long: `prost schemas compat checks NEW.json (the last file) against the earlier versions, oldest first,
+under a compatibility mode and policy, with the same checker the registry uses. It needs no server, so
+it fits a CI step.`,
+		Example: "  prost schemas compat schemas/prost.rule.decision/v1.json new.json\n" +
+			"  prost schemas compat --mode FULL_TRANSITIVE v1.json v2.json v3.json",
+		Args: cobra.MinimumNArgs(2),
+		RunE: do(func(_ *cobra.Command, args []string) error {
+			return schemasCompat(args, mode, policy, asJSON, c.stdout)
+		}),
+	}
+	compat.Flags().StringVar(&mode, "mode", string(schemacompat.ModeBackward),
+		"compatibility mode: BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE or NONE")
+	compat.Flags().StringVar(&policy, "policy", string(schemacompat.PolicyStrict), "STRICT or LENIENT")
+	jsonFlag(compat, &asJSON)
+	return group("schemas", "Register and check the JSON Schemas events are validated against", register, list, compat)
 }
 
-func newTenantClient(e env) (*tenantClient, error) {
-	key, secret := os.Getenv("PROST_APP_KEY"), os.Getenv("PROST_APP_SECRET")
-	if key == "" || secret == "" {
-		return nil, exitError{code: 2, msg: "PROST_APP_KEY and PROST_APP_SECRET must hold the App's credentials (prost apps create prints them)"}
+func (c *cli) contractsCmd() *cobra.Command {
+	var asJSON bool
+	var schemas string
+	lint := &cobra.Command{
+		Use:   "lint [PATH...]",
+		Short: "Apply gates A, B and C to event contract files (default contracts/); exit 1 naming gate and field",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  do(func(_ *cobra.Command, args []string) error { return contractsLint(args, schemas, asJSON, c.stdout) }),
 	}
-	return &tenantClient{base: e.URL, key: key, secret: secret, http: &http.Client{Timeout: 60 * time.Second}}, nil
-}
-
-// apiError is a non-2xx answer with its problem document.
-type apiError struct {
-	method, path string
-	status       int
-	problem      problem.Problem
-	raw          []byte
-}
-
-func (e *apiError) Error() string {
-	if e.problem.Title != "" {
-		return fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.status, e.problem.Error())
-	}
-	return fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.status, http.StatusText(e.status))
-}
-
-func (c *tenantClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-Prost-App-Key", c.key)
-	req.Header.Set("X-Prost-App-Secret", c.secret)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach PROST at %s (is it running? set PROST_URL): %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		ae := &apiError{method: method, path: path, status: resp.StatusCode, raw: b}
-		_ = json.Unmarshal(b, &ae.problem)
-		return ae
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
-func runSchemas(ctx context.Context, e env, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError("prost schemas needs register, list or compat")
-	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("prost schemas "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	typ := fs.String("type", "", "event type (subject)")
-	file := fs.String("file", "", "JSON Schema file")
-	mode := fs.String("mode", string(schemacompat.ModeBackward), "compatibility mode")
-	policy := fs.String("policy", string(schemacompat.PolicyStrict), "STRICT or LENIENT")
-	if err := parseInterspersed(fs, args); err != nil {
-		return usageError("%v", err)
-	}
-	switch cmd {
-	case "register":
-		return schemasRegister(ctx, e, *typ, *file, *asJSON, stdout)
-	case "list":
-		return schemasList(ctx, e, *asJSON, stdout)
-	case "compat":
-		return schemasCompat(fs.Args(), *mode, *policy, *asJSON, stdout)
-	default:
-		return usageError("unknown schemas command %q", cmd)
-	}
+	lint.Flags().StringVar(&schemas, "schemas", "", "directory of the schemas the contracts name (default: ../schemas beside each file's directory)")
+	jsonFlag(lint, &asJSON)
+	return group("contracts", "Check event contracts", lint)
 }
 
 func schemasRegister(ctx context.Context, e env, typ, file string, asJSON bool, stdout io.Writer) error {
-	if typ == "" || file == "" {
-		return usageError("prost schemas register needs --type and --file")
-	}
 	text, err := os.ReadFile(file)
 	if err != nil {
 		return exitError{code: 2, msg: err.Error()}
@@ -218,9 +174,6 @@ func schemasList(ctx context.Context, e env, asJSON bool, stdout io.Writer) erro
 // schemasCompat checks NEW (the last file) against the earlier files, oldest
 // first, without a server: exit 0 when compatible, 1 when not.
 func schemasCompat(files []string, mode, policy string, asJSON bool, stdout io.Writer) error {
-	if len(files) < 2 {
-		return usageError("prost schemas compat needs OLD.json NEW.json (or several earlier versions, oldest first, then NEW.json)")
-	}
 	m, err := schemacompat.ParseMode(mode)
 	if err != nil {
 		return usageError("--mode %q: want BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE or NONE", mode)
@@ -273,23 +226,12 @@ func schemasCompat(files []string, mode, policy string, asJSON bool, stdout io.W
 	return nil
 }
 
-// runContracts runs `prost contracts lint [--schemas DIR] [--json] [PATH...]`.
-func runContracts(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "lint" {
-		return usageError("prost contracts needs lint")
-	}
-	fs := flag.NewFlagSet("prost contracts lint", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	schemas := fs.String("schemas", "", "directory of the schemas the contracts name (default: ../schemas beside each file's directory)")
-	if err := parseInterspersed(fs, args[1:]); err != nil {
-		return usageError("%v", err)
-	}
-	paths := fs.Args()
+// contractsLint runs `prost contracts lint [--schemas DIR] [--json] [PATH...]`.
+func contractsLint(paths []string, schemas string, asJSON bool, stdout io.Writer) error {
 	if len(paths) == 0 {
 		paths = []string{"contracts"}
 	}
-	reps, err := contracts.LintPaths(paths, *schemas)
+	reps, err := contracts.LintPaths(paths, schemas)
 	if err != nil {
 		return exitError{code: 2, msg: err.Error()}
 	}
@@ -299,7 +241,7 @@ func runContracts(args []string, stdout io.Writer) error {
 			failed++
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		if reps == nil {
 			reps = []contracts.FileReport{}
 		}

@@ -64,6 +64,15 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else {
+		// The server listens in the background and only logs a taken port:
+		// find out here, with an error that says so (errors.Is
+		// syscall.EADDRINUSE).
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("natsembed: listen on %s: %w", cfg.Addr, err)
+		}
+		_ = ln.Close()
 	}
 	opts := &server.Options{
 		ServerName: cfg.ServerName,
