@@ -119,7 +119,9 @@ since (a correction, a late event); with nothing to bill it says so and exits 0.
 refused the invoice.`,
 		Example: "  prost billing invoice --customer cust-42 --period 2026-11",
 		Args:    cobra.NoArgs,
-		RunE:    do(func(*cobra.Command, []string) error { return billingInvoice(c.ctx, c.env, inv, noWait, asJSON, c.stdout) }),
+		RunE: do(func(*cobra.Command, []string) error {
+			return billingInvoice(c.ctx, c.env, inv, noWait, asJSON, c.stdout)
+		}),
 	}
 	invoice.Flags().StringVar(&inv.Customer, "customer", "", "the PROST customer id (required)")
 	invoice.Flags().StringVar(&inv.Period, "period", "", "the calendar month, such as 2026-11 (required)")
