@@ -162,6 +162,7 @@ func fullResults() *Results {
 		Backlog: &Backlog{AllowedGrowth: 6000, AuditLag: newSeries([]int64{50, 60, 55}, time.Second), Flat: true}}
 	r.Prost.Relay = &Pipeline{WindowSeconds: 30, PerSec: 25000, Backlogged: true, CaughtUp: true, MaxBacklog: 90000}
 	r.Prost.Audit = &Pipeline{WindowSeconds: 30, PerSec: 15000, CaughtUp: true}
+	r.Prost.Billing = &Pipeline{WindowSeconds: 30, PerSec: 12000, CaughtUp: true}
 	r.Prost.SchemaValidationNote = notBuiltSchemaRegistry
 	r.Prost.Memory = &Memory{VmHWMMiB: ptr(180.0), RSSMaxMiB: ptr(175.5), Samples: 100}
 	return r
@@ -212,6 +213,8 @@ func TestDeriveTargets(t *testing.T) {
 	require.Equal(t, "2.40x, p99 20.00 ms", r.Targets[0].Measured)
 	require.Equal(t, "60%", r.Targets[1].Measured)
 	require.InDelta(t, 25000.0/60000, *r.Ratios[2].Ratio, 1e-12)
+	require.Equal(t, "billing consumer / raw batched Postgres", r.Ratios[5].Name)
+	require.InDelta(t, 12000.0/50000, *r.Ratios[5].Ratio, 1e-12)
 }
 
 func TestRenderMarkdown(t *testing.T) {
@@ -227,6 +230,7 @@ func TestRenderMarkdown(t *testing.T) {
 		"| batched ingest, 100 events/request, 12 clients | 30,000 events/s | 50,000 events/s (batched Postgres) | 0.60x |",
 		"| schema validation cost per event | not measured: the schema registry is not built yet | | |",
 		"| peak memory of the PROST process (VmHWM) | 180.0 MiB | | |",
+		"| billing consumer (same window; a SUM meter per App, a usage row per event) | 12,000 events/s (not backlogged throughout: a lower bound) | 50,000 events/s (batched Postgres) | 0.24x |",
 		"| single-event ingest | 1.00 | 0.60 | 0.30 | 0.10 | 167 | 317 |",
 		"non-202 answers 503: 3",
 		"- schema validation cost per event: the schema registry is not built yet.",
