@@ -105,7 +105,7 @@ func TestRoutesMatchTheDocument(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	gw, err := s.p.gateway(ln, "token", telemetry.NewMetrics(nil), nil)
+	gw, err := s.p.gateway(ln, "token", telemetry.NewMetrics(nil), nil, nil)
 	require.NoError(t, err)
 	var served []string
 	for _, p := range gw.Patterns() {

@@ -30,6 +30,7 @@ import (
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
 	"github.com/prost-platform/prost/pkg/httpapi"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/jobs/jobshttp"
 	"github.com/prost-platform/prost/pkg/lifecycle"
@@ -181,7 +182,11 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 	}
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 
-	// Consumers first: they stop last.
+	// The cache invalidation feed first: it stops last.
+	feed := invalidate.New(p.pool, p.log.With("service", "invalidate"))
+	g.Add("invalidate", feed)
+
+	// Consumers next: they stop after everything that feeds them.
 	if has("governance") {
 		cfg, err := p.consumerConfig(governancesvc.ConsumerName, "governance")
 		if err != nil {
@@ -240,7 +245,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
 	}
 	if has("gateway") {
-		gw, err := p.gateway(ln, adminToken, metrics, rel)
+		gw, err := p.gateway(ln, adminToken, metrics, rel, feed)
 		if err != nil {
 			_ = ln.Close()
 			return err
@@ -261,7 +266,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 
 // gateway builds the gateway service on ln: ingest, every domain's routes,
 // health and metrics.
-func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetry.Metrics, rel *outbox.Relay) (*gatewaysvc.Server, error) {
+func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetry.Metrics, rel *outbox.Relay, feed *invalidate.Feed) (*gatewaysvc.Server, error) {
 	log := p.log.With("service", "gateway")
 	ccfg := eventstore.CommitterConfig{Writers: p.env.IngestWriters, Logger: log}
 	if rel != nil {
@@ -270,11 +275,11 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	dm := dlq.NewManager(p.pool, p.js)
 	dm.OnReplay = recordReplay
 	dm.RetryJob = p.retryJob
-	events, routes, err := p.registryDeps()
+	events, routes, err := p.registryDeps(feed)
 	if err != nil {
 		return nil, err
 	}
-	appStore := apps.NewStore(p.pool, apps.Config{})
+	appStore := apps.NewStore(p.pool, apps.Config{Feed: feed})
 	jobsClient, err := jobs.NewClient(p.pool, jobs.Config{}) // lists only; never run
 	if err != nil {
 		return nil, err
