@@ -12,29 +12,21 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/billing/billinghttp"
 	"github.com/prost-platform/prost/pkg/domain/registry"
 	"github.com/prost-platform/prost/pkg/httpapi"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/jobs"
 	billingsvc "github.com/prost-platform/prost/services/billing"
 )
 
 // billingConfig is the billing domain's configuration: the secrets key
-// that seals Apps' Stripe secrets, the Stripe API, the partitions of the
-// events recorded from Stripe webhooks, and the registry meters are checked
-// against.
+// that seals Apps' Stripe secrets, the Stripe API, and the partitions of
+// the events recorded from Stripe webhooks.
 func (p *platform) billingConfig() (billing.Config, error) {
 	k, err := p.secretsKey()
 	if err != nil {
 		return billing.Config{}, err
 	}
-	cfg := billing.Config{SecretsKey: k, StripeAPIURL: p.env.StripeAPIURL, Partitions: p.env.Partitions,
-		Logger: p.log.With("service", "billing")}
-	// Meters are checked against the Apps' own schemas; the platform's
-	// (prost.*) cannot be metered.
-	reg, err := registry.New(p.pool, registry.Config{UnregisteredTypes: p.env.UnregisteredTypes})
-	if err != nil {
-		return billing.Config{}, err
-	}
-	cfg.Schemas = registrySchemas{reg}
-	return cfg, nil
+	return billing.Config{SecretsKey: k, StripeAPIURL: p.env.StripeAPIURL, Partitions: p.env.Partitions,
+		Logger: p.log.With("service", "billing")}, nil
 }
 
 // registrySchemas answers billing's schema look-ups from the registry.
@@ -56,12 +48,19 @@ func errorsIsNotFound(err error) bool {
 	return errors.Is(err, registry.ErrSubjectNotFound) || errors.Is(err, registry.ErrVersionNotFound)
 }
 
-// billingRoutes are the gateway's /v1/meters and /v1/billing routes.
-func (p *platform) billingRoutes() (httpapi.Routes, error) {
+// billingRoutes are the gateway's /v1/meters and /v1/billing routes. New
+// meters are checked against the Apps' own schemas (the platform's, prost.*,
+// cannot be metered), read through a registry that feed keeps current.
+func (p *platform) billingRoutes(feed *invalidate.Feed) (httpapi.Routes, error) {
 	cfg, err := p.billingConfig()
 	if err != nil {
 		return nil, err
 	}
+	reg, err := registry.New(p.pool, registry.Config{UnregisteredTypes: p.env.UnregisteredTypes, Feed: feed})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Schemas = registrySchemas{reg}
 	if cfg.SecretsKey == nil {
 		p.log.Warn("PROST_SECRETS_KEY is not set: Stripe connections are refused")
 	}

@@ -42,6 +42,7 @@ import (
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/telemetry"
+	billingsvc "github.com/prost-platform/prost/services/billing"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
@@ -284,7 +285,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	if err != nil {
 		return nil, err
 	}
-	billingRoutes, err := p.billingRoutes()
+	billingRoutes, err := p.billingRoutes(feed)
 	if err != nil {
 		return nil, err
 	}
@@ -367,10 +368,10 @@ func parseServices(args []string) ([]string, error) {
 }
 
 // knownConsumers names every consumer that can dead-letter: those with a
-// retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
-// rules service's webhook deliveries.
+// retry policy in PROST_NATS_DIR/consumers, the platform's own, the rules
+// service's webhook deliveries and the billing service's Stripe jobs.
 func (p *platform) knownConsumers() []string {
-	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook"}
+	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook", billingsvc.ConsumerName, "billing-stripe"}
 	for n := range p.policies {
 		names = append(names, n)
 	}

@@ -149,8 +149,13 @@ func (s *Service) Connect(ctx context.Context, tenant uuid.UUID, in ConnectionIn
 	return s.connectionFrom(row), nil
 }
 
+// checkTimeout bounds the call that checks a new connection.
+const checkTimeout = 10 * time.Second
+
 // check makes one real call with key and returns the connection's status.
 func (s *Service) check(ctx context.Context, key, mode string) (status, detail, account string) {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
 	acct, err := s.stripe(key).V1Accounts.Retrieve(ctx, nil)
 	if err != nil {
 		return StatusError, describeStripeError(err), ""
