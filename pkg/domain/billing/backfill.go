@@ -1,10 +1,13 @@
 package billing
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,11 +23,9 @@ type backfillArgs struct {
 	MeterID uuid.UUID `json:"meter_id"`
 }
 
-// Backfill tuning.
-const (
-	backfillPage   = 500
-	backfillBudget = 20 * time.Second
-)
+// backfillBudget is how long one run of a backfill job walks events before
+// it snoozes and lets other jobs run.
+const backfillBudget = 20 * time.Second
 
 // RunBackfill is the jobs.Handler of KindBackfill: it counts, for a new
 // meter, the events of its type (and the corrections of such events) that
@@ -50,16 +51,31 @@ func (s *Service) RunBackfill(ctx context.Context, j *jobs.Job) error {
 		return jobs.Cancel(err)
 	}
 	deadline := time.Now().Add(backfillBudget)
+	page := s.cfg.BackfillPage
 	after := row.BackfillSeq
 	for {
 		done := false
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			q := billingdb.New(tx)
-			evs, err := q.EventsOfTypes(ctx, billingdb.EventsOfTypesParams{TenantID: m.tenant, Types: []string{m.EventType, CorrectionType},
-				AfterSeq: after, MaxRows: backfillPage})
+			// The meter's events and the corrections, each read through
+			// (tenant_id, type, seq), merged in store order up to the end
+			// of the shorter full page.
+			evs, err := q.EventsOfType(ctx, billingdb.EventsOfTypeParams{TenantID: m.tenant, Type: m.EventType, AfterSeq: after, MaxRows: int32(page)})
 			if err != nil {
 				return err
 			}
+			cors, err := q.EventsOfType(ctx, billingdb.EventsOfTypeParams{TenantID: m.tenant, Type: CorrectionType, AfterSeq: after, MaxRows: int32(page)})
+			if err != nil {
+				return err
+			}
+			bound := int64(math.MaxInt64)
+			for _, rows := range [][]billingdb.EventsOfTypeRow{evs, cors} {
+				if len(rows) == page {
+					bound = min(bound, rows[len(rows)-1].Seq)
+				}
+			}
+			evs = slices.DeleteFunc(append(evs, cors...), func(e billingdb.EventsOfTypeRow) bool { return e.Seq > bound })
+			slices.SortFunc(evs, func(a, b billingdb.EventsOfTypeRow) int { return cmp.Compare(a.Seq, b.Seq) })
 			var rows []usageRow
 			var skipped int64
 			var lastErr *string
@@ -106,7 +122,7 @@ func (s *Service) RunBackfill(ctx context.Context, j *jobs.Job) error {
 			if len(evs) > 0 {
 				after = evs[len(evs)-1].Seq
 			}
-			done = len(evs) < backfillPage
+			done = bound == math.MaxInt64
 			return q.AdvanceBackfill(ctx, billingdb.AdvanceBackfillParams{MeterID: m.ID, BackfillSeq: after, Skipped: skipped,
 				BackfillError: lastErr, Done: done})
 		})

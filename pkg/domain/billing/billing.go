@@ -76,6 +76,9 @@ const (
 	DefaultStripeTimeout = 30 * time.Second
 	// DefaultPartitions is the gateway's default PROST_PARTITIONS.
 	DefaultPartitions = 16
+	// DefaultBackfillPage is how many stored events of each type a backfill
+	// reads per transaction.
+	DefaultBackfillPage = 500
 )
 
 // SchemaSource finds the latest registered JSON Schema of an App's event
@@ -114,6 +117,9 @@ type Config struct {
 	// WebhookSecretOverlap is how long a replaced webhook secret keeps
 	// verifying. Defaults to DefaultWebhookSecretOverlap.
 	WebhookSecretOverlap time.Duration
+	// BackfillPage is how many stored events of each type a new meter's
+	// backfill reads per transaction. Defaults to DefaultBackfillPage.
+	BackfillPage int
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to discarding.
@@ -148,6 +154,9 @@ func New(pool *pgxpool.Pool, cfg Config) *Service {
 	}
 	if cfg.WebhookSecretOverlap <= 0 {
 		cfg.WebhookSecretOverlap = DefaultWebhookSecretOverlap
+	}
+	if cfg.BackfillPage <= 0 {
+		cfg.BackfillPage = DefaultBackfillPage
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

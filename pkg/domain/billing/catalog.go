@@ -203,7 +203,8 @@ func (s *Service) RunCustomer(ctx context.Context, j *jobs.Job) error {
 	}
 	tenant := *j.TenantID
 	row, err := s.q.GetCustomer(ctx, billingdb.GetCustomerParams{TenantID: tenant, Customer: a.Customer})
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.Status != SyncPending) {
+	// Made already; a failed one is tried again when its dead letter is replayed.
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.Status == SyncSynced) {
 		return nil
 	}
 	if err != nil {
@@ -329,7 +330,8 @@ func (s *Service) RunProduct(ctx context.Context, j *jobs.Job) error {
 	}
 	tenant := *j.TenantID
 	row, err := s.q.GetProduct(ctx, billingdb.GetProductParams{TenantID: tenant, ProductID: a.ID})
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.Status != SyncPending) {
+	// Made already; a failed one is tried again when its dead letter is replayed.
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.Status == SyncSynced) {
 		return nil
 	}
 	if err != nil {
@@ -548,7 +550,8 @@ func (s *Service) RunPrice(ctx context.Context, j *jobs.Job) error {
 	}
 	tenant := *j.TenantID
 	row, err := s.q.GetPrice(ctx, billingdb.GetPriceParams{TenantID: tenant, PriceID: a.ID})
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.Status != SyncPending) {
+	// Made already; a failed one is tried again when its dead letter is replayed.
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.Status == SyncSynced) {
 		return nil
 	}
 	if err != nil {

@@ -45,10 +45,10 @@ WHERE meter_id = @meter_id;
 SELECT seq, type, time, recorded_at, envelope::text AS envelope
 FROM events WHERE tenant_id = @tenant_id AND source = @source AND id = @id;
 
--- name: EventsOfTypes :many
+-- name: EventsOfType :many
 SELECT seq, source, id, type, time, recorded_at, envelope::text AS envelope
 FROM events
-WHERE tenant_id = @tenant_id AND type = ANY(@types::text[]) AND seq > @after_seq
+WHERE tenant_id = @tenant_id AND type = @type AND seq > @after_seq
 ORDER BY seq
 LIMIT @max_rows;
 

@@ -224,7 +224,7 @@ func TestVoidCorrection(t *testing.T) {
 // seeing them again changes nothing.
 func TestBackfill(t *testing.T) {
 	t.Parallel()
-	b := setup(t, nil)
+	b := setup(t, nil, func(c *billing.Config) { c.BackfillPage = 2 }) // several pages
 	var msgs []*consumer.Message
 	for i, tok := range []float64{1.5, 2.25, 4} {
 		msgs = append(msgs, b.record(t, llmCall("b"+string(rune('0'+i)), "2026-11-10T10:00:00Z", "A", "m1", tok)))

@@ -354,22 +354,22 @@ func (q *Queries) EventByKey(ctx context.Context, arg EventByKeyParams) (EventBy
 	return i, err
 }
 
-const eventsOfTypes = `-- name: EventsOfTypes :many
+const eventsOfType = `-- name: EventsOfType :many
 SELECT seq, source, id, type, time, recorded_at, envelope::text AS envelope
 FROM events
-WHERE tenant_id = $1 AND type = ANY($2::text[]) AND seq > $3
+WHERE tenant_id = $1 AND type = $2 AND seq > $3
 ORDER BY seq
 LIMIT $4
 `
 
-type EventsOfTypesParams struct {
+type EventsOfTypeParams struct {
 	TenantID uuid.UUID
-	Types    []string
+	Type     string
 	AfterSeq int64
 	MaxRows  int32
 }
 
-type EventsOfTypesRow struct {
+type EventsOfTypeRow struct {
 	Seq        int64
 	Source     string
 	ID         string
@@ -379,10 +379,10 @@ type EventsOfTypesRow struct {
 	Envelope   string
 }
 
-func (q *Queries) EventsOfTypes(ctx context.Context, arg EventsOfTypesParams) ([]EventsOfTypesRow, error) {
-	rows, err := q.db.Query(ctx, eventsOfTypes,
+func (q *Queries) EventsOfType(ctx context.Context, arg EventsOfTypeParams) ([]EventsOfTypeRow, error) {
+	rows, err := q.db.Query(ctx, eventsOfType,
 		arg.TenantID,
-		arg.Types,
+		arg.Type,
 		arg.AfterSeq,
 		arg.MaxRows,
 	)
@@ -390,9 +390,9 @@ func (q *Queries) EventsOfTypes(ctx context.Context, arg EventsOfTypesParams) ([
 		return nil, err
 	}
 	defer rows.Close()
-	var items []EventsOfTypesRow
+	var items []EventsOfTypeRow
 	for rows.Next() {
-		var i EventsOfTypesRow
+		var i EventsOfTypeRow
 		if err := rows.Scan(
 			&i.Seq,
 			&i.Source,
