@@ -14,6 +14,8 @@ var (
 	// ErrNotConnected: the App has no Stripe connection (or it was
 	// disconnected).
 	ErrNotConnected = problem.Errorf(problem.Conflict, "this App has no Stripe connection: connect one with PUT /v1/billing/stripe")
+	// ErrNoConnection: GET or DELETE of a connection the App never made.
+	ErrNoConnection = problem.Errorf(problem.NotFound, "this App has no Stripe connection: connect one with PUT /v1/billing/stripe")
 	// ErrNoSecretsKey: the server has no PROST_SECRETS_KEY to seal Stripe
 	// secrets with or open them.
 	ErrNoSecretsKey = problem.Errorf(problem.Unavailable, "Stripe is unavailable: the server has no PROST_SECRETS_KEY to seal or open Stripe secrets")

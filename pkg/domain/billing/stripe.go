@@ -170,7 +170,7 @@ func (s *Service) check(ctx context.Context, key, mode string) (status, detail, 
 func (s *Service) Connection(ctx context.Context, tenant uuid.UUID) (Connection, error) {
 	row, err := s.q.GetConnection(ctx, tenant)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Connection{}, ErrNotConnected
+		return Connection{}, ErrNoConnection
 	}
 	if err != nil {
 		return Connection{}, fmt.Errorf("billing: read stripe connection: %w", err)
@@ -182,7 +182,7 @@ func (s *Service) Connection(ctx context.Context, tenant uuid.UUID) (Connection,
 func (s *Service) Disconnect(ctx context.Context, tenant uuid.UUID) (Connection, error) {
 	row, err := s.q.DisconnectConnection(ctx, tenant)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Connection{}, ErrNotConnected
+		return Connection{}, ErrNoConnection
 	}
 	if err != nil {
 		return Connection{}, fmt.Errorf("billing: disconnect stripe: %w", err)

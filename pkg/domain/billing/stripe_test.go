@@ -60,7 +60,7 @@ func TestStripeConnection(t *testing.T) {
 	ctx := t.Context()
 
 	_, err := b.svc.Connection(ctx, b.tenant)
-	require.ErrorIs(t, err, billing.ErrNotConnected)
+	require.ErrorIs(t, err, billing.ErrNoConnection)
 	for name, tc := range map[string]struct {
 		in    billing.ConnectionInput
 		field string

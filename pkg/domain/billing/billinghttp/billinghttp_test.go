@@ -133,14 +133,14 @@ func TestBillingRoutes(t *testing.T) {
 	a.problem(other, "GET", "/v1/meters/tokens/usage", "", http.StatusNotFound)
 
 	// Stripe connection.
-	a.problem(app, "GET", "/v1/billing/stripe", "", http.StatusConflict)
+	a.problem(app, "GET", "/v1/billing/stripe", "", http.StatusNotFound)
 	p = a.problem(app, "PUT", "/v1/billing/stripe", `{"secret_key":"pk_test_1"}`, http.StatusUnprocessableEntity)
 	require.Equal(t, []string{"/secret_key"}, fields(p))
 	c := a.json(app, "PUT", "/v1/billing/stripe", `{"secret_key":"sk_test_51RoutesTestKeyAbcdefgh","webhook_secret":"whsec_routes","mode":"test"}`, http.StatusOK)
 	require.Equal(t, "test", c["status"])
 	require.NotContains(t, fmt.Sprint(c), "sk_test_51RoutesTestKeyAbcdefgh")
 	require.Equal(t, "test", a.json(app, "GET", "/v1/billing/stripe", "", http.StatusOK)["status"])
-	a.problem(other, "GET", "/v1/billing/stripe", "", http.StatusConflict)
+	a.problem(other, "GET", "/v1/billing/stripe", "", http.StatusNotFound)
 
 	// Webhooks: public, authenticated by the signature.
 	body := []byte(fmt.Sprintf(`{"id":"evt_r1","object":"event","api_version":"2026-03-25.dahlia","created":%d,"type":"invoice.paid","data":{"object":{"id":"in_1","object":"invoice"}}}`,
