@@ -22,7 +22,7 @@ import (
 
 // StripeMockModule is the stripe-mock the tests run: the module and version
 // `go install` builds it from. v0.203.0 serves Stripe's 2026-08-26.dahlia
-// API, the release train of stripe-go v85 (docs/decisions/0011).
+// API, the release train of stripe-go v85 (docs/decisions/0012).
 const StripeMockModule = "github.com/stripe/stripe-mock@v0.203.0"
 
 // StripeMock is a stripe-mock server (Stripe's official API mock: every
