@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/billing/internal/billingdb"
 	"github.com/prost-platform/prost/pkg/problem"
 )
@@ -65,10 +66,14 @@ func (m *Meter) extract(data any) (usageRow, error) {
 	fail := func(p Path, reason string) (usageRow, error) {
 		return usageRow{}, &ExtractError{Meter: m.Slug, Path: p.String(), Reason: reason}
 	}
+	const sealed = "is encrypted (the App's contract classifies it as personal data): a meter cannot count it"
 	if !m.value.IsZero() {
 		v, ok := m.value.Lookup(data)
 		if !ok {
 			return fail(m.value, "is missing from the event's data")
+		}
+		if s, ok := v.(string); ok && dataprotect.IsToken(s) {
+			return fail(m.value, sealed)
 		}
 		if m.Aggregation == UniqueCount {
 			s, ok := scalarText(v)
@@ -90,6 +95,9 @@ func (m *Meter) extract(data any) (usageRow, error) {
 			return fail(m.customer, "(the customer) is missing from the event's data")
 		}
 		s, ok := scalarText(v)
+		if ok && dataprotect.IsToken(s) {
+			return fail(m.customer, "(the customer) "+sealed)
+		}
 		if !ok || s == "" || len(s) > MaxCustomerLen {
 			return fail(m.customer, fmt.Sprintf("(the customer) must be a string or number of 1 to %d bytes", MaxCustomerLen))
 		}
@@ -103,6 +111,9 @@ func (m *Meter) extract(data any) (usageRow, error) {
 			continue
 		}
 		s, ok := scalarText(v)
+		if ok && dataprotect.IsToken(s) {
+			return fail(g.path, "(group "+g.name+") "+sealed)
+		}
 		if !ok {
 			return fail(g.path, "(group "+g.name+") is an object or array; groups take scalar values")
 		}

@@ -195,6 +195,8 @@ func TestUncountableEventsAreDeadLettered(t *testing.T) {
 		"not a number":  {`{"specversion":"1.0","id":"x2","source":"/llm","type":"llm.call","data":{"customer":"A","tokens":"lots"}}`, "is not a number"},
 		"no customer":   {`{"specversion":"1.0","id":"x3","source":"/llm","type":"llm.call","data":{"tokens":1}}`, "(the customer) is missing"},
 		"unknown event": {correction("c9", "never-sent", `{"tokens":1}`), "which this App has not recorded"},
+		"encrypted customer": {`{"specversion":"1.0","id":"x4","source":"/llm","type":"llm.call","data":{"customer":"prost:enc:v1:0193b2c4-0000-7000-8000-000000000000:AAAA","tokens":1}}`,
+			"(the customer) is encrypted"},
 	} {
 		err := b.handle(t, b.record(t, tc.event))
 		require.Error(t, err, name)
