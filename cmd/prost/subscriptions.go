@@ -30,6 +30,13 @@ func (p *platform) subscriptionsConfig() (subscriptions.Config, error) {
 		// The outbound guard (pkg/netguard) goes here when it lands:
 		// HTTPClient: guard.Client(...), CheckSink: guard.CheckURL.
 	}
+	kr, err := p.keyring()
+	if err != nil {
+		return subscriptions.Config{}, err
+	}
+	if kr != nil {
+		cfg.Reveal = kr
+	}
 	if p.keys != nil && p.natsAccounts != nil && p.keys.TenantsSigning != nil {
 		cfg.JS, cfg.Keys, cfg.Accounts = p.js, p.keys, p.natsAccounts
 		cfg.NATSURL = p.env.NATSPublicURL
@@ -51,7 +58,7 @@ func (p *platform) subscriptionsRoutes() (httpapi.Routes, error) {
 		p.log.Warn("NATS subscriptions are unavailable: the gateway has no key set of the private bus (PROST_NATS_AUTH_DIR)")
 	}
 	return subscriptionshttp.New(subscriptions.New(p.pool, cfg), p.js, subscriptionshttp.StreamConfig{
-		Heartbeat: p.env.StreamHeartbeat, Logger: p.log.With("service", "gateway")}), nil
+		Heartbeat: p.env.StreamHeartbeat, Reveal: cfg.Reveal, Logger: p.log.With("service", "gateway")}), nil
 }
 
 // subscriptionsService is the subscriptions service: the fan-out consumer

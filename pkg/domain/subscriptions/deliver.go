@@ -162,10 +162,6 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 	if len(rows) == 0 {
 		return nil
 	}
-	type sub struct {
-		id uuid.UUID
-		c  *compiled
-	}
 	byTenant := map[uuid.UUID][]sub{}
 	maxAttempts := map[uuid.UUID]int{}
 	for _, r := range rows {
@@ -184,7 +180,7 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 		if len(subs) == 0 {
 			continue
 		}
-		fe := filter.NewEvent(&it.ev)
+		fe := s.filterEvent(ctx, it.tenant, &it.ev, subs)
 		key := partitionKey(&it.ev)
 		for _, sb := range subs {
 			if sb.c.broken || !typeMatches(sb.c.types, it.ev.Type) || (len(sb.c.list) > 0 && !sb.c.list.Match(fe)) {
@@ -368,7 +364,13 @@ func (s *Service) Deliver(ctx context.Context, j *jobs.Job) error {
 	if err != nil {
 		return err
 	}
-	res := s.send(ctx, d.Sink, string(secret), d.WebhookID, []byte(env))
+	body := []byte(env)
+	if s.cfg.Reveal != nil {
+		if body, err = s.cfg.Reveal.Reveal(ctx, d.TenantID, body); err != nil {
+			return fmt.Errorf("subscriptions: reveal the event: %w", err)
+		}
+	}
+	res := s.send(ctx, d.Sink, string(secret), d.WebhookID, body)
 	attempt := subscriptionsdb.InsertAttemptParams{TenantID: d.TenantID, SubscriptionID: d.SubscriptionID, DeliveryID: &d.ID,
 		WebhookID: d.WebhookID, EventType: d.EventType, Attempt: d.Attempts + 1, DurationMs: float64(res.took.Microseconds()) / 1000}
 	var status *int32
@@ -726,4 +728,37 @@ func (s *Service) Test(ctx context.Context, tenant, id uuid.UUID) (Attempt, erro
 		return Attempt{}, fmt.Errorf("subscriptions: record the test: %w", err)
 	}
 	return out, nil
+}
+
+// sub is an active HTTP subscription, compiled.
+type sub struct {
+	id uuid.UUID
+	c  *compiled
+}
+
+// filterEvent is what a subscription's filters see of ev: its classified
+// values revealed for its own tenant when a subscription of the tenant
+// filters (so a filter on a personal value matches its plain value), else
+// the event as stored.
+func (s *Service) filterEvent(ctx context.Context, tenant uuid.UUID, ev *cloudevent.Event, subs []sub) *filter.Event {
+	fe := filter.NewEvent(ev)
+	if s.cfg.Reveal == nil {
+		return fe
+	}
+	filters := false
+	for _, sb := range subs {
+		filters = filters || len(sb.c.list) > 0
+	}
+	if !filters {
+		return fe
+	}
+	doc, err := s.cfg.Reveal.Reveal(ctx, tenant, ev.AppendJSON(nil))
+	if err != nil {
+		return fe
+	}
+	plain, err := cloudevent.ParseStructured(doc)
+	if err != nil {
+		return fe
+	}
+	return filter.NewEvent(&plain)
 }

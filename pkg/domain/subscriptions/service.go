@@ -37,6 +37,11 @@ const (
 // UserAgent is sent with every HTTP delivery.
 const UserAgent = "PROST-Subscriptions/1"
 
+// Revealer reveals a tenant's encrypted values in an event document.
+type Revealer interface {
+	Reveal(ctx context.Context, tenant uuid.UUID, doc []byte) ([]byte, error)
+}
+
 // Config describes a Service. The zero value of each field is usable; a
 // Service without SecretsKey refuses HTTP subscriptions, one without Keys,
 // JS and Accounts refuses NATS subscriptions.
@@ -75,6 +80,11 @@ type Config struct {
 	// Wake, when set, is called after a transaction that made deliveries
 	// runnable committed (the job client's Wake).
 	Wake func()
+	// Reveal, when set, turns the encrypted values of an event (personal
+	// data its contract classifies) back into plain ones for the tenant it
+	// is delivered to, or {"erased":true} once erased (*dataprotect.Keyring;
+	// see docs/privacy.md). Without it, deliveries carry events as stored.
+	Reveal Revealer
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }

@@ -2,6 +2,7 @@ package subscriptionshttp
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -37,6 +38,9 @@ type StreamConfig struct {
 	MaxPerApp int
 	// Stream is the JetStream stream read. Defaults to DefaultStreamName.
 	Stream string
+	// Reveal, when set, shows the tenant its classified values in clear
+	// (see subscriptions.Config.Reveal).
+	Reveal subscriptions.Revealer
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -200,7 +204,7 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request) error {
 		case m := <-msgs:
 			// Write what is queued in one go.
 			for more := true; more; {
-				writeEvent(&buf, m, sel)
+				s.writeEvent(ctx, &buf, tenant, m, sel)
 				select {
 				case m = <-msgs:
 				default:
@@ -215,19 +219,27 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-// writeEvent adds m to buf as one SSE event, unless the filters drop it.
-func writeEvent(buf *bytes.Buffer, m jetstream.Msg, sel subscriptions.Selection) {
+// writeEvent adds m to buf as one SSE event, unless the filters drop it,
+// with the tenant's classified values revealed.
+func (s *stream) writeEvent(ctx context.Context, buf *bytes.Buffer, tenant uuid.UUID, m jetstream.Msg, sel subscriptions.Selection) {
 	md, err := m.Metadata()
 	if err != nil {
 		return
 	}
-	if sel.Filtered() && !sel.Match(m.Data()) {
+	data := m.Data()
+	if s.cfg.Reveal != nil {
+		if data, err = s.cfg.Reveal.Reveal(ctx, tenant, data); err != nil {
+			s.cfg.Logger.Warn("event stream: cannot reveal an event; sent as stored", "error", err)
+			data = m.Data()
+		}
+	}
+	if sel.Filtered() && !sel.Match(data) {
 		return
 	}
 	buf.WriteString("id: ")
 	buf.WriteString(strconv.FormatUint(md.Sequence.Stream, 10))
 	buf.WriteByte('\n')
-	for _, line := range bytes.Split(m.Data(), []byte{'\n'}) {
+	for _, line := range bytes.Split(data, []byte{'\n'}) {
 		buf.WriteString("data: ")
 		buf.Write(line)
 		buf.WriteByte('\n')
