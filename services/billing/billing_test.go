@@ -125,11 +125,11 @@ func TestConsumerExactlyOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return h.total("tokens") == "43.1230005" }, 20*time.Second, 50*time.Millisecond)
 
 	// Every message again, as new stream messages.
+	processed := h.svc.Consumer.Processed()
 	for id, env := range h.envs {
 		_, err := h.js.Publish(ctx, h.subjs[id], env)
 		require.NoError(t, err)
 	}
-	processed := h.svc.Consumer.Processed()
 	require.Eventually(t, func() bool { return h.svc.Consumer.Processed() >= processed+int64(len(values)) }, 20*time.Second, 50*time.Millisecond)
 	require.Equal(t, "43.1230005", h.total("tokens"))
 
