@@ -24,6 +24,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prost-platform/prost/pkg/natsauth"
 )
 
 // creds are an App's credentials as `prost dev` prints them and the admin
@@ -189,7 +191,17 @@ func startProst(ctx context.Context, cfg Config, log *slog.Logger) (_ *prostProc
 	if p.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, err
 	}
-	if p.nc, err = nats.Connect(p.natsURL, nats.Name("prost-bench-observer")); err != nil {
+	// prost dev's embedded nats-server is private (operator mode): connect
+	// with the service credentials it wrote into its data directory.
+	natsOpts := []nats.Option{nats.Name("prost-bench-observer")}
+	if creds, err := os.ReadFile(filepath.Join(p.dataDir, "nats-auth", natsauth.FileServiceCreds)); err == nil {
+		o, err := natsauth.ConnectOption(creds)
+		if err != nil {
+			return nil, fmt.Errorf("PROST's NATS credentials: %w", err)
+		}
+		natsOpts = append(natsOpts, o)
+	}
+	if p.nc, err = nats.Connect(p.natsURL, natsOpts...); err != nil {
 		return nil, fmt.Errorf("connect to PROST's NATS: %w", err)
 	}
 	js, err := jetstream.New(p.nc)
