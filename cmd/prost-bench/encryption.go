@@ -67,7 +67,7 @@ func measureEncryption(ctx context.Context, cfg Config, log *slog.Logger, p *pro
 	if err != nil {
 		return fail(err)
 	}
-	in := registry.NewIngest(reg, cs, kr)
+	in := registry.NewIngest(reg, cs, kr, registry.IngestConfig{})
 	const n = 997
 	events := make([]cloudevent.Event, n)
 	for i := range events {

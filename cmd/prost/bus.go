@@ -90,23 +90,9 @@ func (p *platform) connectBus(allowEmbedded bool) error {
 			p.log.Warn("connecting to NATS without credentials: set PROST_NATS_CREDS (or PROST_NATS_AUTH_DIR) and run the server in operator mode to keep the bus private (docs/subscriptions.md)")
 		}
 	}
-	opts := []nats.Option{nats.Name("prost"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				p.log.Warn("nats disconnected", "error", err)
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { p.log.Info("nats reconnected") })}
-	if creds != nil {
-		o, err := natsauth.ConnectOption(creds)
-		if err != nil {
-			return fmt.Errorf("nats credentials: %w", err)
-		}
-		opts = append(opts, o)
-	}
-	var err error
-	if p.nc, err = nats.Connect(p.natsURL, opts...); err != nil {
-		return fmt.Errorf("nats: connect %s: %w", p.natsURL, err)
+	p.busCreds = creds
+	if err := p.redial(); err != nil {
+		return err
 	}
 	if p.keys != nil && p.keys.OperatorSigning != nil {
 		o, err := natsauth.ConnectOption(p.keys.SysCreds)
@@ -139,5 +125,39 @@ func moveGlobalAccount(storeDir, account string) error {
 	if err := os.Rename(from, to); err != nil {
 		return fmt.Errorf("move the embedded server's streams to the PROST account: %w", err)
 	}
+	return nil
+}
+
+// redial connects p.nc to NATS as PROST's service user. The client
+// reconnects by itself after a lost connection; a connection the server
+// closed for good (nats.go closes it on a protocol error such as "maximum
+// control line exceeded") is reported on p.busClosed, and run dials again.
+func (p *platform) redial() error {
+	closed := make(chan struct{})
+	opts := []nats.Option{nats.Name("prost"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				p.log.Warn("nats disconnected", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { p.log.Info("nats reconnected") }),
+		nats.ClosedHandler(func(c *nats.Conn) {
+			if !p.closing.Load() {
+				p.log.Error("nats: the connection was closed", "error", c.LastError())
+			}
+			close(closed)
+		})}
+	if p.busCreds != nil {
+		o, err := natsauth.ConnectOption(p.busCreds)
+		if err != nil {
+			return fmt.Errorf("nats credentials: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	nc, err := nats.Connect(p.natsURL, opts...)
+	if err != nil {
+		return fmt.Errorf("nats: connect %s: %w", p.natsURL, err)
+	}
+	p.nc, p.busClosed = nc, closed
 	return nil
 }

@@ -36,6 +36,8 @@ const (
 	chaosAdminToken = "prost-chaos-admin-token"
 	chaosSource     = "/chaos"
 	chaosType       = "chaos.tick"
+	// chaosBusKey signs and verifies the bus messages of every process.
+	chaosBusKey = "Y2hhb3MtYnVzLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE="
 )
 
 // chaosLoad shapes the load of every scenario: clients × perClient events,
@@ -61,6 +63,7 @@ type scenarioEnv struct {
 	gateway    *prostProc
 	relay      *prostProc
 	governance *prostProc
+	rules      *prostProc // only when the scenario asks for it
 	apps       []creds
 	// keys is the private bus's key set (PROST_NATS_AUTH_DIR of every
 	// process).
@@ -77,6 +80,12 @@ type chaosScenario struct {
 	// subscriptions runs the subscriptions service, with an HTTP
 	// subscription of each App to the load's events.
 	subscriptions bool
+	// env adds settings of the scenario's own; rules also runs the rules
+	// service.
+	env   []string
+	rules bool
+	// verify, when set, runs after the load's checks.
+	verify func(t *testing.T, s *scenarioEnv)
 	// fault runs while the load is running, faultAfter into it.
 	fault func(t *testing.T, s *scenarioEnv)
 }
@@ -143,6 +152,7 @@ func TestChaos(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		hostileTenantScenario(),
 	}
 	if only := os.Getenv("PROST_CHAOS_ONLY"); only != "" {
 		scenarios = slices.DeleteFunc(scenarios, func(sc chaosScenario) bool { return !strings.Contains(","+only+",", ","+sc.name+",") })
@@ -215,7 +225,7 @@ func (suite *chaosSuite) run(t *testing.T, sc chaosScenario) {
 	if !r.chainOK {
 		t.Errorf("audit chains do not verify: %s", r.chainDetail)
 	}
-	for _, p := range []*prostProc{s.gateway, s.relay, s.governance, s.subscriptions} {
+	for _, p := range []*prostProc{s.gateway, s.relay, s.governance, s.subscriptions, s.rules} {
 		if p == nil {
 			continue
 		}
@@ -225,6 +235,9 @@ func (suite *chaosSuite) run(t *testing.T, sc chaosScenario) {
 	}
 	if !quiet {
 		t.Errorf("the platform did not become quiet (outbox drained, consumers caught up) within the deadline")
+	}
+	if sc.verify != nil {
+		sc.verify(t, s)
 	}
 }
 
@@ -266,6 +279,10 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 		"PROST_DB_MAX_CONNS=16",
 		"PROST_LOG_FORMAT=text",
 		"PROST_SHUTDOWN_TIMEOUT=5s",
+		"PROST_BUS_KEY=" + chaosBusKey,
+		// The subscriptions' receivers listen on loopback (the
+		// hostile-tenant scenario turns this off).
+		"PROST_OUTBOUND_ALLOW=127.0.0.1/32",
 		// The private bus: every process connects with the service
 		// credentials of the key set, the gateway mints with it.
 		"PROST_NATS_AUTH_DIR=" + keysDir,
@@ -276,9 +293,13 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 	if sc.cluster {
 		env = append(env, "PROST_STREAM_REPLICAS=3")
 	}
+	env = append(env, sc.env...)
 	s.gateway = startProst(t, s.ps, suite.prostBin, dir, "gateway", env)
 	s.relay = startProst(t, s.ps, suite.prostBin, dir, "relay", env)
 	s.governance = startProst(t, s.ps, suite.prostBin, dir, "governance", env)
+	if sc.rules {
+		s.rules = startProst(t, s.ps, suite.prostBin, dir, "rules", env)
+	}
 	for i := range 2 {
 		s.apps = append(s.apps, s.createApp(t, fmt.Sprintf("chaos-%s-%d", sc.name, i)))
 	}
@@ -441,7 +462,7 @@ func (s *scenarioEnv) quiet() (bool, string) {
 	defer cancel()
 	var pending, stored, audited int64
 	err := s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM outbox WHERE published_at IS NULL),
+		(SELECT count(*) FROM outbox WHERE published_at IS NULL AND refused_at IS NULL),
 		(SELECT count(*) FROM events WHERE source = $1 AND type = $2),
 		(SELECT count(DISTINCT (tenant_id, event_id)) FROM audit_log WHERE event_source = $1 AND event_type = $2)`,
 		chaosSource, chaosType).Scan(&pending, &stored, &audited)

@@ -136,8 +136,25 @@ func TestComposeMatchesProst(t *testing.T) {
 	prom, err := os.ReadFile("../../deploy/prometheus/prometheus.yml")
 	require.NoError(t, err)
 	for _, c := range prostContainers {
-		require.Contains(t, string(prom), `"`+c+`:8080"`, "prometheus scrapes %s", c)
+		_, port, err := net.SplitHostPort(cf.Services[c].Environment["PROST_METRICS_ADDR"])
+		require.NoError(t, err, "%s serves its metrics on a port of their own", c)
+		require.Contains(t, string(prom), `"`+c+`:`+port+`"`, "prometheus scrapes %s", c)
 	}
+
+	// Issue 10 case 6: only the API and the tenants' (authenticated) NATS
+	// port are published on every interface; the internal ports are bound
+	// to the host's loopback, and Grafana asks for a password.
+	for name, svc := range cf.Services {
+		for _, p := range svc.Ports {
+			if name == "gateway" || (name == "nats" && p == "4222:4222") {
+				continue
+			}
+			require.True(t, strings.HasPrefix(p, "127.0.0.1:"), "%s publishes %s beyond localhost", name, p)
+		}
+	}
+	g := cf.Services["grafana"].Environment
+	require.Equal(t, "false", g["GF_AUTH_ANONYMOUS_ENABLED"])
+	require.Contains(t, g["GF_SECURITY_ADMIN_PASSWORD"], ":?", "the admin password must be set, never a default")
 	for _, mount := range cf.Services["prometheus"].Volumes {
 		src := strings.Split(mount, ":")[0]
 		_, err := os.Stat("../../" + src)

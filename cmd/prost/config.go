@@ -13,6 +13,8 @@ import (
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/billing"
 	"github.com/prost-platform/prost/pkg/domain/privacy"
+	"github.com/prost-platform/prost/pkg/domain/registry"
+	"github.com/prost-platform/prost/pkg/domain/rules"
 	"github.com/prost-platform/prost/pkg/domain/subscriptions"
 	"github.com/prost-platform/prost/pkg/domain/subscriptions/subscriptionshttp"
 	"github.com/prost-platform/prost/pkg/eventstore"
@@ -55,6 +57,16 @@ type env struct {
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
+	MetricsAddr        string        // PROST_METRICS_ADDR: serve /metrics there (unauthenticated unless PROST_METRICS_TOKEN) instead of on the API
+	MetricsToken       string        // PROST_METRICS_TOKEN: bearer token of /metrics (default: the admin token)
+	OutboundAllow      string        // PROST_OUTBOUND_ALLOW: internal addresses webhooks may reach (development)
+	MaxRules           int           // PROST_MAX_RULES: rules per App
+	RulesEvalBudget    time.Duration // PROST_RULES_EVAL_BUDGET: time all of one event's rules may take
+	RulesMaxOverruns   int           // PROST_RULES_MAX_OVERRUNS: overruns in a row that disable a rule
+	MaxSubjects        int           // PROST_MAX_SUBJECTS: registry subjects per App
+	SchemaValidation   time.Duration // PROST_SCHEMA_VALIDATION_BUDGET: schema validation time per ingest request
+	BusKey             string        // PROST_BUS_KEY: signs bus messages (base64 of 32 bytes; "new,old" while rotating)
+	ReadyOutboxMaxAge  time.Duration // PROST_READY_OUTBOX_MAX_AGE: /readyz fails when a pending outbox row is older
 	PrivacyKEK         string        // PROST_PRIVACY_KEK: <version>:<base64 of 32 bytes>[,...]
 	PrivacyCacheTTL    time.Duration // PROST_PRIVACY_KEY_CACHE_TTL
 	RetentionInterval  time.Duration // PROST_PRIVACY_RETENTION_INTERVAL
@@ -98,6 +110,16 @@ func envFromOS() env {
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
+		MetricsAddr:        os.Getenv("PROST_METRICS_ADDR"),
+		MetricsToken:       os.Getenv("PROST_METRICS_TOKEN"),
+		OutboundAllow:      os.Getenv("PROST_OUTBOUND_ALLOW"),
+		MaxRules:           getint("PROST_MAX_RULES", rules.DefaultMaxRules),
+		RulesEvalBudget:    getduration("PROST_RULES_EVAL_BUDGET", rules.DefaultEvalBudget),
+		RulesMaxOverruns:   getint("PROST_RULES_MAX_OVERRUNS", rules.DefaultMaxOverruns),
+		MaxSubjects:        getint("PROST_MAX_SUBJECTS", registry.DefaultMaxSubjects),
+		SchemaValidation:   getduration("PROST_SCHEMA_VALIDATION_BUDGET", registry.DefaultValidationBudget),
+		BusKey:             os.Getenv("PROST_BUS_KEY"),
+		ReadyOutboxMaxAge:  getduration("PROST_READY_OUTBOX_MAX_AGE", DefaultReadyOutboxMaxAge),
 		PrivacyKEK:         os.Getenv("PROST_PRIVACY_KEK"),
 		PrivacyCacheTTL:    getduration("PROST_PRIVACY_KEY_CACHE_TTL", dataprotect.DefaultCacheTTL),
 		RetentionInterval:  getduration("PROST_PRIVACY_RETENTION_INTERVAL", privacy.DefaultRetentionInterval),
@@ -109,6 +131,10 @@ func envFromOS() env {
 		StripeAPIURL:                 strings.TrimRight(getenv("PROST_STRIPE_API_URL", billing.DefaultStripeAPIURL), "/"),
 	}
 }
+
+// DefaultReadyOutboxMaxAge is how old the oldest pending outbox row may get
+// before /readyz of a gateway or relay process reports the relay stuck.
+const DefaultReadyOutboxMaxAge = 2 * time.Minute
 
 // getdurations reads a comma-separated list of durations.
 func getdurations(k string, def []time.Duration) []time.Duration {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/spf13/cobra"
 
@@ -78,6 +79,11 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if e.BusKey == "" {
+		if e.BusKey, err = devBusKey(e.DataDir); err != nil {
+			return err
+		}
+	}
 	if e.PrivacyKEK == "" {
 		if e.PrivacyKEK, err = devPrivacyKEK(e.DataDir); err != nil {
 			return err
@@ -99,6 +105,25 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 			printBus(stdout, p.natsURL, filepath.Join(e.devAuthDir(), natsauth.FileServiceCreds))
 		}
 	})
+}
+
+// devBusKey returns the bus signing key kept in PROST_DATA_DIR/bus-key (mode
+// 0600), making one on first start.
+func devBusKey(dir string) (string, error) {
+	path := filepath.Join(dir, "bus-key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k := strings.TrimSpace(string(b))
+		if _, perr := busauth.Parse(k); perr != nil {
+			return "", fmt.Errorf("%s: %w", path, perr)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	k := busauth.NewKey()
+	return k, os.WriteFile(path, []byte(k+"\n"), 0o600)
 }
 
 func devAdminToken(dir string) (string, error) {

@@ -119,6 +119,9 @@ func TestDocsRun(t *testing.T) {
 	t.Setenv("PROST_NATS_DIR", filepath.Join(repo, "nats"))
 	t.Setenv("PROST_SCHEMAS_DIR", filepath.Join(repo, "schemas"))
 	t.Setenv("PROST_LOG_LEVEL", "warn")
+	// The webhook examples run a receiver on this machine: loopback is let
+	// through, as docs/subscriptions.md tells a reader to.
+	t.Setenv("PROST_OUTBOUND_ALLOW", "127.0.0.1/32")
 	ctx, cancel := context.WithCancel(context.Background())
 	var welcome syncBuffer
 	done := make(chan error, 1)

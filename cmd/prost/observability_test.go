@@ -67,7 +67,10 @@ func TestTraceCrossesEveryHop(t *testing.T) {
 // scrape reads GET /metrics into metric families.
 func (s *stack) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := s.client().Get(s.url + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, s.url+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := s.client().Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)

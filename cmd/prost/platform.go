@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/dlq"
@@ -39,6 +41,7 @@ import (
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/natsembed"
+	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/openapi"
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
@@ -85,6 +88,24 @@ type platform struct {
 	subscriptionsJobs jobs.Config
 	// billingJobs tunes the billing service's job workers (zero: the defaults).
 	billingJobs jobs.Config
+	// streams are the declared streams (PROST_NATS_DIR/streams).
+	streams []jetstream.StreamConfig
+	// maxMessage is the largest message the bus takes: the events
+	// stream's max_msg_size or the server's max_payload, the smaller.
+	maxMessage int64
+	// signer signs and verifies bus messages (PROST_BUS_KEY).
+	signer *busauth.Signer
+	// outbound checks webhook and sink targets (PROST_OUTBOUND_ALLOW).
+	outbound *netguard.Guard
+	// busClosed is closed when the NATS connection is closed for good;
+	// busCreds are the credentials it is dialled with (see redial).
+	busClosed <-chan struct{}
+	busCreds  []byte
+	// closing is set by close, so an expected close is not reported.
+	closing atomic.Bool
+	// watchOutbox makes readiness report a stuck relay (gateway and relay
+	// processes).
+	watchOutbox bool
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -97,6 +118,20 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 			p.close()
 		}
 	}()
+	if e.BusKey == "" {
+		return nil, errors.New("PROST_BUS_KEY is required: the key PROST's services sign and verify bus messages with (make one with: openssl rand -base64 32; prost dev keeps one in PROST_DATA_DIR)")
+	}
+	if p.signer, err = busauth.Parse(e.BusKey); err != nil {
+		return nil, fmt.Errorf("PROST_BUS_KEY: %w", err)
+	}
+	allow, err := netguard.ParseAllowList(e.OutboundAllow)
+	if err != nil {
+		return nil, fmt.Errorf("PROST_OUTBOUND_ALLOW: %w", err)
+	}
+	p.outbound = netguard.New(allow...)
+	if len(allow) > 0 {
+		log.Warn("PROST_OUTBOUND_ALLOW lets webhooks reach internal addresses; keep it for development", "allow", e.OutboundAllow)
+	}
 	cfgs, err := streams.Load(filepath.Join(e.NATSDir, "streams"))
 	if err != nil {
 		return nil, err
@@ -115,20 +150,40 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 	if len(applied) > 0 {
 		log.Info("database migrated", "applied", applied)
 	}
+	p.streams = cfgs
 	if err := p.connectBus(allowEmbedded); err != nil {
 		return nil, err
 	}
-	p.js, err = jetstream.New(p.nc)
-	if err != nil {
-		return nil, err
-	}
-	if err := streams.Ensure(ctx, p.js, cfgs, streams.Options{Replicas: e.StreamReplicas}); err != nil {
+	if err := p.declare(ctx); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
+// declare makes the JetStream context of the connection and declares the
+// streams.
+func (p *platform) declare(ctx context.Context) error {
+	js, err := jetstream.New(p.nc)
+	if err != nil {
+		return err
+	}
+	if err := streams.Ensure(ctx, js, p.streams, streams.Options{Replicas: p.env.StreamReplicas}); err != nil {
+		return err
+	}
+	p.js = js
+	// What the bus can take: the stream's maximum message size, and the
+	// server's maximum payload.
+	p.maxMessage = p.nc.MaxPayload()
+	for _, c := range p.streams {
+		if c.Name == "PROST_EVENTS" && c.MaxMsgSize > 0 && int64(c.MaxMsgSize) < p.maxMessage {
+			p.maxMessage = int64(c.MaxMsgSize)
+		}
+	}
+	return nil
+}
+
 func (p *platform) close() {
+	p.closing.Store(true)
 	if p.sysNC != nil {
 		p.sysNC.Close()
 	}
@@ -154,15 +209,70 @@ func (p *platform) ready(ctx context.Context) error {
 	if s := p.nc.Status(); s != nats.CONNECTED {
 		return fmt.Errorf("nats: %s", s)
 	}
+	if p.watchOutbox && p.env.ReadyOutboxMaxAge > 0 {
+		st, err := outbox.PendingStats(ctx, p.pool)
+		if err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if st.OldestAge > p.env.ReadyOutboxMaxAge {
+			return fmt.Errorf("relay stuck: the oldest of %d pending outbox rows has waited %s (over PROST_READY_OUTBOX_MAX_AGE=%s)",
+				st.Pending, st.OldestAge.Round(time.Second), p.env.ReadyOutboxMaxAge)
+		}
+	}
 	return nil
 }
+
+// errBusClosed ends a run whose NATS connection the server closed for good.
+var errBusClosed = errors.New("nats: the server closed the connection")
 
 // run runs the named services until ctx ends, then shuts them down in order:
 // stop taking requests, commit what was accepted, publish, drain consumers
 // (lifecycle.Group stops components in the reverse order they are added).
+//
+// When the server closes the NATS connection for good (the client gives up
+// only on a protocol error), run stops the services the same way, connects
+// again and starts them again, on the same HTTP address.
 func (p *platform) run(ctx context.Context, names []string, adminToken string, started func(addr string)) error {
+	for {
+		err := p.runOnce(ctx, names, adminToken, started)
+		if !errors.Is(err, errBusClosed) || ctx.Err() != nil {
+			return err
+		}
+		for {
+			old := p.nc
+			if err = p.redial(); err == nil {
+				if err = p.declare(ctx); err == nil {
+					old.Close()
+					p.log.Info("nats: connected again; restarting the services")
+					break
+				}
+				p.nc.Close()
+				p.nc = old
+			}
+			p.log.Error("nats: cannot connect again; retrying", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (p *platform) runOnce(ctx context.Context, names []string, adminToken string, started func(addr string)) error {
 	has := func(s string) bool { return slices.Contains(names, s) }
 	g := lifecycle.Group{ShutdownTimeout: p.env.ShutdownTimeout, Logger: p.log}
+	p.watchOutbox = has("gateway") || has("relay")
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	busClosed := p.busClosed
+	go func() {
+		select {
+		case <-busClosed:
+			cancel(errBusClosed)
+		case <-ctx.Done():
+		}
+	}()
 
 	metrics := telemetry.NewMetrics(p.log)
 	if has("gateway") || has("relay") {
@@ -227,7 +337,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
-			Logger: p.log.With("service", "relay")})
+			Signer: p.signer, Logger: p.log.With("service", "relay")})
 		metrics.WatchRelay(rel)
 		g.Add("relay", rel)
 	}
@@ -245,6 +355,22 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		g.Add("pprof", &httpapi.Server{Listener: pln, Handler: pm, Logger: p.log})
+	}
+	if p.env.MetricsAddr != "" {
+		// Metrics on their own listener (keep it private): the API's
+		// GET /metrics is then not served.
+		mln, err := net.Listen("tcp", p.env.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on PROST_METRICS_ADDR %s: %w", p.env.MetricsAddr, err)
+		}
+		p.env.MetricsAddr = mln.Addr().String()
+		mm := http.NewServeMux()
+		mh := metrics.Handler()
+		if p.env.MetricsToken != "" {
+			mh = httpapi.BearerGuard(p.env.MetricsToken, "prost-metrics", mh)
+		}
+		mm.Handle("GET /metrics", mh)
+		g.Add("metrics", &httpapi.Server{Listener: mln, Handler: mm, Logger: p.log})
 	}
 	ln, err := net.Listen("tcp", p.env.HTTPAddr)
 	if errors.Is(err, syscall.EADDRINUSE) {
@@ -265,11 +391,18 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		// Headless services still answer health checks and serve metrics.
 		g.Add("http", &httpapi.Server{Listener: ln, Handler: p.opsHandler(metrics), Logger: p.log})
 	}
+	// A restart (see run) listens on the same address, the port chosen
+	// included.
+	p.env.HTTPAddr = ln.Addr().String()
 	p.log.Info("prost running", "services", strings.Join(names, ","), "http", ln.Addr().String(), "nats", p.natsURL)
 	if started != nil {
 		started(ln.Addr().String())
 	}
 	err = g.Run(ctx)
+	if errors.Is(context.Cause(ctx), errBusClosed) {
+		p.log.Warn("services stopped: the NATS connection was closed")
+		return errBusClosed
+	}
 	p.log.Info("stopped")
 	return err
 }
@@ -283,6 +416,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 		ccfg.OnCommit = rel.Wake
 	}
 	dm := dlq.NewManager(p.pool, p.js)
+	dm.Signer = p.signer
 	dm.OnReplay = recordReplay
 	dm.RetryJob = p.retryJob
 	events, routes, err := p.registryDeps(feed)
@@ -314,15 +448,27 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	}, gatewaysvc.Config{
 		AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 		Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: log,
-		MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout,
+		MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout, MaxMessageBytes: p.maxMessage,
+		MetricsToken: p.metricsToken(adminToken), MetricsElsewhere: p.env.MetricsAddr != "",
 	}), nil
+}
+
+// metricsToken is the token GET /metrics on the API's listener asks for:
+// PROST_METRICS_TOKEN, else the admin token.
+func (p *platform) metricsToken(adminToken string) string {
+	if p.env.MetricsToken != "" {
+		return p.env.MetricsToken
+	}
+	return adminToken
 }
 
 // opsHandler serves health and metrics for a process without the gateway.
 func (p *platform) opsHandler(metrics *telemetry.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	rt := httpapi.NewRouter(mux, httpapi.Config{Logger: p.log})
-	rt.Handle("GET /metrics", metrics.Handler())
+	if p.env.MetricsAddr == "" {
+		rt.Handle("GET /metrics", httpapi.BearerGuard(p.metricsToken(p.env.AdminToken), "prost-metrics", metrics.Handler()))
+	}
 	rt.Public("GET /healthz", func(w http.ResponseWriter, _ *http.Request) error {
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -355,7 +501,7 @@ const ReplayAuditType = "prost.dlq.replayed"
 // count shared with the gateway and the retry policy kept in
 // $PROST_NATS_DIR/consumers/<name>.json.
 func (p *platform) consumerConfig(name, service string) (consumer.Config, error) {
-	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, Logger: p.log.With("service", service)}
+	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, Signer: p.signer, Logger: p.log.With("service", service)}
 	pol, ok := p.policies[name]
 	if !ok {
 		return cfg, nil

@@ -29,7 +29,7 @@ func (p *platform) registryDeps(feed *invalidate.Feed) (gatewaysvc.EventChecker,
 		dir = ""
 	}
 	reg, err := registry.New(p.pool, registry.Config{
-		PlatformDir: dir, UnregisteredTypes: p.env.UnregisteredTypes, Logger: log, Feed: feed,
+		PlatformDir: dir, UnregisteredTypes: p.env.UnregisteredTypes, MaxSubjects: p.env.MaxSubjects, Logger: log, Feed: feed,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -39,7 +39,7 @@ func (p *platform) registryDeps(feed *invalidate.Feed) (gatewaysvc.EventChecker,
 	if err != nil {
 		return nil, nil, err
 	}
-	return registry.NewIngest(reg, cs, kr), []httpapi.Routes{
+	return registry.NewIngest(reg, cs, kr, registry.IngestConfig{ValidationBudget: p.env.SchemaValidation}), []httpapi.Routes{
 		registryhttp.New(reg, registryhttp.Config{MaxBodyBytes: p.env.MaxBodyBytes}),
 		contractshttp.New(cs),
 	}, nil

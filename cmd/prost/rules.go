@@ -44,7 +44,7 @@ func (p *platform) rulesRoutes() httpapi.Routes {
 	if k == nil {
 		p.log.Warn("PROST_SECRETS_KEY is not set or invalid: rules with webhook actions are refused")
 	}
-	return ruleshttp.New(rules.NewStore(p.pool, k))
+	return ruleshttp.New(rules.NewStore(p.pool, rules.StoreConfig{SecretsKey: k, Outbound: p.outbound, MaxRules: p.env.MaxRules}))
 }
 
 // rulesService is the rules service: the rules-engine consumer and the job
@@ -67,9 +67,11 @@ func (p *platform) rulesService() (*rulessvc.Service, error) {
 		return nil, err
 	}
 	return rulessvc.New(p.pool, p.js, rulessvc.Config{
-		Consumer:   ccfg,
-		Engine:     rules.EngineConfig{Partitions: p.env.Partitions, Logger: log, Keyring: kr},
+		Consumer: ccfg,
+		Engine: rules.EngineConfig{Partitions: p.env.Partitions, EvalBudget: p.env.RulesEvalBudget,
+			MaxOverruns: p.env.RulesMaxOverruns, Logger: log, Keyring: kr},
 		SecretsKey: k,
+		Outbound:   p.outbound,
 		Logger:     log,
 		Jobs:       p.rulesJobs,
 		DeadLetter: p.deadLetterJob,

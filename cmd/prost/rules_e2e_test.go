@@ -38,7 +38,7 @@ func (s *stack) tenantJSON(c creds, method, path, body string) (int, map[string]
 // event, and the webhook receiver gets a correctly signed copy of the event.
 func TestRulesEndToEnd(t *testing.T) {
 	_, key := secretbox.NewKey()
-	s := startStack(t, func(e *env) { e.SecretsKey = key })
+	s := startStack(t, func(e *env) { e.SecretsKey, e.OutboundAllow = key, "127.0.0.1/32" })
 	a, b := s.createApp("rules-a"), s.createApp("rules-b")
 
 	var mu sync.Mutex

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/prosttest"
@@ -57,6 +58,10 @@ func startStackWith(t *testing.T, tweak func(*env), adjust func(*platform)) *sta
 	e.PrivacyKEK = dataprotect.NewKEKSpec()
 	e.RelayPollInterval = 100 * time.Millisecond
 	e.ShutdownTimeout = 10 * time.Second
+	e.BusKey = busauth.NewKey()
+	// Tests deliver webhooks and subscriptions to receivers on this
+	// machine; the tests of the outbound guard itself set it to "".
+	e.OutboundAllow = "127.0.0.1/32"
 	if tweak != nil {
 		tweak(&e)
 	}

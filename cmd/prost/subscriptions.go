@@ -27,8 +27,10 @@ func (p *platform) subscriptionsConfig() (subscriptions.Config, error) {
 		DeliveryTimeout: p.env.SubscriptionsDeliveryTimeout,
 		Partitions:      p.env.Partitions,
 		Logger:          p.log.With("service", "subscriptions"),
-		// The outbound guard (pkg/netguard) goes here when it lands:
-		// HTTPClient: guard.Client(...), CheckSink: guard.CheckURL.
+		// The outbound guard: sinks are checked when saved and at every
+		// connection, after DNS resolution (PROST_OUTBOUND_ALLOW).
+		HTTPClient: p.outbound.Client(0),
+		CheckSink:  p.outbound.CheckURL,
 	}
 	kr, err := p.keyring()
 	if err != nil {

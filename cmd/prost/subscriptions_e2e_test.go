@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/domain/subscriptions"
 	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/prosttest"
@@ -247,7 +248,7 @@ func TestServePrivateBus(t *testing.T) {
 		"DATABASE_URL": db.URL, "NATS_URL": ns.ClientURL(), "PROST_NATS_AUTH_DIR": keysDir, "PROST_HTTP_ADDR": addr,
 		"PROST_ADMIN_TOKEN": l.token, "PROST_NATS_DIR": "../../nats", "PROST_SCHEMAS_DIR": "../../schemas",
 		"PROST_UNREGISTERED_TYPES": "accept", "PROST_LOG_LEVEL": "error", "PROST_SECRETS_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-		"PROST_RELAY_POLL_INTERVAL": "50ms",
+		"PROST_RELAY_POLL_INTERVAL": "50ms", "PROST_BUS_KEY": busauth.NewKey(), "PROST_OUTBOUND_ALLOW": "127.0.0.1/32",
 	} {
 		t.Setenv(k, v)
 	}
@@ -275,7 +276,7 @@ func TestDevPrivateBusAndSubscriptionsCLI(t *testing.T) {
 		"DATABASE_URL": dbURL, "NATS_URL": "", "PROST_ADMIN_TOKEN": "", "PROST_DATA_DIR": t.TempDir(), "PROST_HTTP_ADDR": "127.0.0.1:0",
 		"PROST_EMBEDDED_NATS_ADDR": "127.0.0.1:0", "PROST_NATS_DIR": "../../nats", "PROST_SCHEMAS_DIR": "../../schemas",
 		"PROST_LOG_LEVEL": "error", "PROST_UNREGISTERED_TYPES": "accept", "PROST_RELAY_POLL_INTERVAL": "50ms",
-		"PROST_SUBSCRIPTIONS_RETRY_SCHEDULE": "200ms,200ms",
+		"PROST_SUBSCRIPTIONS_RETRY_SCHEDULE": "200ms,200ms", "PROST_OUTBOUND_ALLOW": "127.0.0.1/32",
 	} {
 		t.Setenv(k, v)
 	}

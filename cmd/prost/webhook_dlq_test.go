@@ -23,7 +23,7 @@ import (
 // the DLQ; `prost dlq replay` delivers it once.
 func TestWebhookDeadLetterReplay(t *testing.T) {
 	_, key := secretbox.NewKey()
-	s := startStackWith(t, func(e *env) { e.SecretsKey = key }, func(p *platform) {
+	s := startStackWith(t, func(e *env) { e.SecretsKey, e.OutboundAllow = key, "127.0.0.1/32" }, func(p *platform) {
 		p.rulesJobs = jobs.Config{PollInterval: 20 * time.Millisecond, Backoff: func(attempt int) time.Duration {
 			return time.Duration(attempt) * 10 * time.Millisecond
 		}}

@@ -36,6 +36,9 @@ type Problem struct {
 	// "data_base64" for the payload, or "" for the whole body (malformed
 	// JSON, invalid UTF-8, a body or batch entry of the wrong JSON type).
 	Field string
+	// Pointer, for a problem inside the data, is the JSON pointer (RFC
+	// 6901) of the offending value within it ("" for the data itself).
+	Pointer string
 	// Detail is a human-readable explanation, including a byte offset for
 	// malformed JSON.
 	Detail string
@@ -132,7 +135,7 @@ func (e *ValidationError) DetailProblem(p *problem.Problem) {
 		p.Detail = "the request cannot be read as CloudEvents"
 	}
 	for _, vp := range e.Problems {
-		fe := problem.FieldError{Field: vp.Field, Detail: vp.Detail}
+		fe := problem.FieldError{Field: vp.Field, Pointer: vp.Pointer, Detail: vp.Detail}
 		if vp.Index >= 0 {
 			i := vp.Index
 			fe.Index = &i

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 // SpecVersion is the only CloudEvents specversion this package accepts.
@@ -281,18 +283,18 @@ func (e *Event) validate(v *validator, skip fieldSet, checkData bool) {
 	if skip&bitType == 0 {
 		v.required("type", e.Type)
 	}
-	if skip&bitDataContentType == 0 && e.DataContentType != "" && v.utf8("datacontenttype", e.DataContentType) {
+	if skip&bitDataContentType == 0 && e.DataContentType != "" && v.text("datacontenttype", e.DataContentType) {
 		if detail := checkMediaType(e.DataContentType); detail != "" {
 			v.add("datacontenttype", detail)
 		}
 	}
-	if skip&bitDataSchema == 0 && e.DataSchema != "" && v.utf8("dataschema", e.DataSchema) {
+	if skip&bitDataSchema == 0 && e.DataSchema != "" && v.text("dataschema", e.DataSchema) {
 		if detail := checkURI(e.DataSchema, true); detail != "" {
 			v.add("dataschema", detail)
 		}
 	}
 	if skip&bitSubject == 0 && e.Subject != "" {
-		v.utf8("subject", e.Subject)
+		v.text("subject", e.Subject)
 	}
 	if skip&bitTime == 0 && !e.Time.IsZero() {
 		if detail := checkTime(e.Time); detail != "" {
@@ -307,17 +309,47 @@ func (e *Event) validate(v *validator, skip fieldSet, checkData bool) {
 	}
 	if checkData && len(e.Data) > 0 && !json.Valid(e.Data) {
 		v.add("data", "data is not a valid JSON value")
+	} else if len(e.Data) > 0 {
+		if ptr, detail, ok := storable.JSON(e.Data); !ok {
+			v.probs = append(v.probs, Problem{Index: v.index, Field: v.field("data"), Pointer: ptr, Detail: "the value at " + quotePointer(ptr) + " " + detail})
+		}
 	}
 }
 
-// required reports an empty or invalid UTF-8 required attribute and returns
-// whether the value is usable.
+// quotePointer names a JSON pointer in a detail ("the data itself" for "").
+func quotePointer(p string) string {
+	if p == "" {
+		return "the top level of data"
+	}
+	return strconv.Quote(p)
+}
+
+// required reports an empty, invalid UTF-8, over-long or NUL-holding
+// required attribute and returns whether the value is usable.
 func (v *validator) required(attr, s string) bool {
 	if s == "" {
 		v.add(attr, "required attribute is missing or empty")
 		return false
 	}
-	return v.utf8(attr, s)
+	return v.text(attr, s)
+}
+
+// text reports a core attribute's value that is not valid UTF-8, is over
+// its limit (see MaxIDLen and the others) or holds U+0000, and returns
+// whether the value is usable.
+func (v *validator) text(attr, s string) bool {
+	if !v.utf8(attr, s) {
+		return false
+	}
+	if max := maxLenOf(attr); max > 0 && len(s) > max {
+		v.add(attr, tooLong(len(s), max))
+		return false
+	}
+	if hasNUL(s) {
+		v.add(attr, nulDetail)
+		return false
+	}
+	return true
 }
 
 func (v *validator) utf8(attr, s string) bool {
@@ -336,7 +368,11 @@ func (e *Event) validateExtensions(v *validator) {
 		}
 		switch x := val.(type) {
 		case string:
-			v.utf8(name, x)
+			if v.utf8(name, x) {
+				if detail := checkExtensionValue(name, x); detail != "" {
+					v.add(name, detail)
+				}
+			}
 		case bool, int32:
 		case nil:
 			v.add(name, "extension value is nil")
@@ -346,6 +382,10 @@ func (e *Event) validateExtensions(v *validator) {
 	}
 	// Map order is random; keep the problem list deterministic.
 	slices.SortStableFunc(v.probs[start:], func(a, b Problem) int { return strings.Compare(a.Field, b.Field) })
+	if len(e.Extensions) > MaxExtensions {
+		v.probs = append(v.probs, Problem{Index: v.index, Field: "extensions",
+			Detail: "the event has " + strconv.Itoa(len(e.Extensions)) + " extensions; the limit is " + strconv.Itoa(MaxExtensions)})
+	}
 }
 
 // maxExtensionName is the longest extension name accepted, as the

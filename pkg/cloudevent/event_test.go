@@ -234,7 +234,7 @@ func TestRoundTrip(t *testing.T) {
 	}{
 		{"structured full", func(*testing.T) (string, string, map[string]string) { return ctStructured, fullStructured, nil }},
 		{"structured binary data and all extension types", func(*testing.T) (string, string, map[string]string) {
-			return ctStructured, minimal(`"s":"x\u0000y","b":false,"i":-12,"n":2147483647,"data_base64":"AP8QIA=="`), nil
+			return ctStructured, minimal(`"s":"x\u0001y","b":false,"i":-12,"n":2147483647,"data_base64":"AP8QIA=="`), nil
 		}},
 		{"binary non-JSON body", func(*testing.T) (string, string, map[string]string) {
 			return "image/png", "\x89PNG\r\n\x1a\n\x00", binaryHdr

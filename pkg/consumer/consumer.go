@@ -31,6 +31,10 @@
 //     progress meanwhile. After MaxDeliver failed attempts, or at once for an
 //     error wrapped with Permanent, the message is stored in the dead-letter
 //     queue (pkg/dlq) and then terminated, and the partition moves on.
+//   - Authenticity: with Config.Signer, a message whose signature (set by
+//     the relay and by DLQ replays, see pkg/busauth) is missing or does not
+//     verify is dead-lettered at intake, before any handler sees it, so a
+//     message forged by someone with bus access is never applied.
 //   - Replays: a second durable consumer per runtime reads the replay subject
 //     of this consumer only (prost.replay.<name>.>, stream PROST_REPLAY), so a
 //     replayed dead letter reaches the consumer that failed it and no other.
@@ -62,6 +66,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/consumer/internal/consumerdb"
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/subjects"
@@ -159,6 +164,11 @@ type Config struct {
 	Retry RetryPolicy
 	// NoReplay switches off the replay consumer. Defaults to false.
 	NoReplay bool
+	// Signer, when set, verifies every message's signature (see
+	// pkg/busauth) before the handler can see it: a message that is
+	// unsigned or does not verify is dead-lettered at once (reason
+	// permanent) and never handled. nil trusts every message.
+	Signer *busauth.Signer
 	// Logger receives failures. Defaults to discarding.
 	Logger *slog.Logger
 }
@@ -433,15 +443,23 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		case <-ctx.Done():
 			return
 		case m := <-buf:
-			batch = append(batch[:0], toMessage(m))
+			batch = batch[:0]
+			if msg := c.intake(ctx, m, log); msg != nil {
+				batch = append(batch, msg)
+			}
 		fill:
 			for len(batch) < c.cfg.BatchSize {
 				select {
 				case m := <-buf:
-					batch = append(batch, toMessage(m))
+					if msg := c.intake(ctx, m, log); msg != nil {
+						batch = append(batch, msg)
+					}
 				default:
 					break fill
 				}
+			}
+			if len(batch) == 0 {
+				continue
 			}
 			if disrupted() {
 				log.Warn("consumer: NATS reconnected or the consumer leader changed; restarting the lane to keep order")
@@ -451,6 +469,43 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 			if unsettled = c.handle(ctx, batch, log); unsettled != nil {
 				return
 			}
+		}
+	}
+}
+
+// intake turns a delivery into a Message, or returns nil when the message's
+// signature does not verify (Config.Signer): such a message is dead-lettered
+// at once and no handler ever sees it.
+func (c *Consumer) intake(ctx context.Context, jm jetstream.Msg, log *slog.Logger) *Message {
+	m := toMessage(jm)
+	if c.cfg.Signer == nil {
+		return m
+	}
+	err := c.cfg.Signer.Verify(m.Header, m.Subject, m.ID, m.Data)
+	if err == nil {
+		return m
+	}
+	c.failed.Add(1)
+	for {
+		// What the message claims (its tenant) is not trusted: the entry is
+		// for operators, under no tenant.
+		id, derr := dlq.DeadLetter(context.WithoutCancel(ctx), c.pool, dlq.Failure{
+			Consumer: c.cfg.Name, MsgID: m.ID, Subject: m.Subject, Stream: m.Stream, StreamSeq: m.StreamSeq,
+			Deliveries: int(m.NumDelivered), Err: err.Error(), Event: m.Data, Untrusted: true,
+		}, dlq.ReasonPermanent)
+		if derr == nil {
+			c.deadLettered.Add(1)
+			log.Error("consumer: message refused: its signature does not verify; dead-lettered without handling",
+				"msg_id", m.ID, "subject", m.Subject, "dlq_entry", id, "error", err)
+			_ = jm.TermWithReason("unauthenticated")
+			return nil
+		}
+		log.Error("consumer: cannot store dead letter; will retry", "msg_id", m.ID, "error", derr)
+		select {
+		case <-ctx.Done():
+			_ = jm.Nak()
+			return nil
+		case <-time.After(time.Second):
 		}
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/dlq/internal/dlqdb"
 	"github.com/prost-platform/prost/pkg/problem"
@@ -53,6 +54,11 @@ const (
 	StateReplayed = "replayed"
 	StatePurged   = "purged"
 )
+
+// ConsumerRelay is the consumer name of the dead letters the outbox relay
+// stores: events the bus refused for good (see pkg/outbox). They cannot be
+// replayed (the bus would refuse them again); purge them once understood.
+const ConsumerRelay = "outbox-relay"
 
 // HeaderMsgID carries the original message id on a replayed message; the
 // consumer runtime prefers it to Nats-Msg-Id as the idempotency key.
@@ -121,6 +127,10 @@ type Failure struct {
 	Err        string
 	// Event is the message data (a structured CloudEvent).
 	Event []byte
+	// Untrusted marks a message that failed authentication: what it claims
+	// is not believed, so the entry names no tenant and no event (it is
+	// visible to operators only) and keeps the data as received.
+	Untrusted bool
 }
 
 // RecordFailure counts a failed delivery and returns when the message first
@@ -155,7 +165,9 @@ func DeadLetter(ctx context.Context, db DB, f Failure, reason string) (int64, er
 		Type     string `json:"type"`
 		TenantID string `json:"tenantid"`
 	}
-	_ = json.Unmarshal(f.Event, &ev) // a message that is not an event is still kept, with empty identity
+	if !f.Untrusted {
+		_ = json.Unmarshal(f.Event, &ev) // a message that is not an event is still kept, with empty identity
+	}
 	var tenant *uuid.UUID
 	if t, err := uuid.Parse(ev.TenantID); err == nil {
 		tenant = &t
@@ -308,6 +320,10 @@ type Manager struct {
 	// RetryJob replays an entry that is a discarded job: it makes the job
 	// available again. Without it such entries cannot be replayed.
 	RetryJob func(ctx context.Context, jobID int64) error
+	// Signer signs replayed messages (PROST_BUS_KEY), as the relay signs
+	// events: consumers that verify signatures dead-letter a replay without
+	// one. nil sends replays unsigned.
+	Signer *busauth.Signer
 }
 
 // NewManager returns a Manager publishing replays with js.
@@ -364,6 +380,9 @@ func (m *Manager) Replay(ctx context.Context, f Filter, actor string, dryRun boo
 }
 
 func (m *Manager) replayOne(ctx context.Context, e Entry, actor string) (bool, error) {
+	if e.Consumer == ConsumerRelay {
+		return false, problem.Errorf(problem.Conflict, "dlq: entry %d is an event the bus refused for good (%s); it cannot be replayed, only purged", e.ID, e.LastError)
+	}
 	if e.JobID != nil {
 		if m.RetryJob == nil {
 			return false, fmt.Errorf("dlq: entry %d is a discarded job and this process cannot retry jobs", e.ID)
@@ -381,6 +400,9 @@ func (m *Manager) replayOne(ctx context.Context, e Entry, actor string) (bool, e
 			HeaderReplayOf: []string{strconv.FormatInt(e.ID, 10)},
 			"Content-Type": []string{"application/cloudevents+json"},
 		},
+	}
+	if m.Signer != nil {
+		m.Signer.Sign(msg.Header, msg.Subject, e.MsgID, msg.Data)
 	}
 	// A fresh Nats-Msg-Id per replay: replaying the same entry twice within
 	// the duplicate window is a second, deliberate attempt.

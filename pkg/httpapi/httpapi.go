@@ -28,6 +28,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 // HandlerFunc handles a request: it writes the answer, or returns an error
@@ -131,10 +132,36 @@ func (rt *Router) Admin(pattern string, h HandlerFunc) {
 func (rt *Router) serve(h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(r.Context(), loggerKey, rt.cfg.Logger))
-		if err := h(w, r); err != nil {
+		err := checkParams(r)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			Fail(w, r, rt.cfg.Logger, err)
 		}
 	})
+}
+
+// checkParams refuses (400) a path or query parameter the database could
+// not store (U+0000, invalid UTF-8), before any handler uses one in a query.
+func checkParams(r *http.Request) error {
+	if reason := storable.Text(r.URL.Path); reason != "" {
+		return problem.BadPathParam("path", "the path "+reason)
+	}
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	for name, vals := range r.URL.Query() {
+		if reason := storable.Text(name); reason != "" {
+			return problem.BadParam("query", "a parameter name "+reason)
+		}
+		for _, v := range vals {
+			if reason := storable.Text(v); reason != "" {
+				return problem.BadParam(name, reason)
+			}
+		}
+	}
+	return nil
 }
 
 // Fail answers r with the problem problem.From maps err to, logging the

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 // DefaultMaxJSONBytes caps a JSON request body read with ReadJSON when the
@@ -52,7 +53,9 @@ func ReadBody(w http.ResponseWriter, r *http.Request, max int64, types ...string
 }
 
 // Decode reads one JSON value from b into v strictly: unknown members and
-// trailing data are Malformed (400).
+// trailing data are Malformed (400); a string the database cannot store
+// (U+0000, an unpaired surrogate escape: see pkg/storable) is Invalid (422)
+// naming its JSON pointer.
 func Decode(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -62,7 +65,20 @@ func Decode(b []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return problem.Errorf(problem.Malformed, "malformed JSON body: more than one JSON value")
 	}
+	if ptr, reason, ok := storable.JSON(b); !ok {
+		return Unstorable(ptr, reason)
+	}
 	return nil
+}
+
+// Unstorable is the 422 for a value the database cannot store (see
+// pkg/storable), naming the member by its JSON pointer.
+func Unstorable(pointer, reason string) error {
+	field := pointer
+	if field == "" {
+		field = "/"
+	}
+	return problem.InvalidField(field, reason)
 }
 
 // ReadJSON reads an application/json body of at most max bytes (0:

@@ -76,12 +76,28 @@ func PathInt(r *http.Request, name, what string) (int64, error) {
 	return n, nil
 }
 
+// MaxActorLen bounds the X-Prost-Actor header.
+const MaxActorLen = 128
+
 // Actor names who asked for an operator action, for the audit log and the
 // logs: the X-Prost-Actor header (the CLI sends user@host), else "admin".
-func Actor(r *http.Request) string {
+// The name is written into the immutable audit chain, so it is restricted
+// to 1 to MaxActorLen characters of letters, digits, space and . _ @ + : / -
+// (no control, bidirectional or other invisible characters); any other
+// value is refused (422 naming the header).
+func Actor(r *http.Request) (string, error) {
 	a := strings.TrimSpace(r.Header.Get("X-Prost-Actor"))
-	if a == "" || len(a) > 200 {
-		return "admin"
+	if a == "" {
+		return "admin", nil
 	}
-	return a
+	if len(a) > MaxActorLen {
+		return "", problem.InvalidField("X-Prost-Actor", "must be at most "+strconv.Itoa(MaxActorLen)+" characters")
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && !strings.ContainsRune(" ._@+:/-", rune(c)) {
+			return "", problem.InvalidField("X-Prost-Actor", "may hold only letters, digits, space and . _ @ + : / -")
+		}
+	}
+	return a, nil
 }

@@ -2,11 +2,16 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 // Timeouts of the servers PROST runs.
@@ -36,7 +41,7 @@ type Server struct {
 func (s *Server) Run(ctx context.Context) error {
 	stopping := make(chan struct{})
 	base := context.WithValue(context.WithoutCancel(ctx), stoppingKey, (<-chan struct{})(stopping))
-	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: DefaultReadHeaderTimeout, ReadTimeout: DefaultReadTimeout,
+	srv := &http.Server{Handler: NoSniff(s.Handler), ReadHeaderTimeout: DefaultReadHeaderTimeout, ReadTimeout: DefaultReadTimeout,
 		WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: DefaultMaxHeaderBytes,
 		BaseContext: func(net.Listener) context.Context { return base }}
 	// Shutdown waits for requests in progress; long-lived ones (event
@@ -76,4 +81,31 @@ var stoppingKey stoppingKeyType
 func Stopping(ctx context.Context) <-chan struct{} {
 	ch, _ := ctx.Value(stoppingKey).(<-chan struct{})
 	return ch
+}
+
+// NoSniff sets X-Content-Type-Options: nosniff on every response of h, so a
+// browser never guesses another content type than the one PROST declares
+// (Server applies it to everything it serves).
+func NoSniff(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// BearerGuard serves h only to requests carrying Authorization: Bearer
+// <token>, compared in constant time; every other request is answered 401
+// (always, when token is empty).
+func BearerGuard(token, realm string, h http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || token == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+			Fail(w, r, nil, problem.Errorf(problem.Unauthenticated, "%s needs Authorization: Bearer <token>", r.URL.Path))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -6,12 +6,16 @@ SELECT o.id, o.subject, o.created_at, o.traceparent, o.tracestate, e.tenant_id, 
        e.partition_key
 FROM outbox o
 JOIN events e ON e.seq = o.event_seq
-WHERE o.published_at IS NULL
+WHERE o.published_at IS NULL AND o.refused_at IS NULL
 ORDER BY o.id
 LIMIT @max_rows;
 
 -- name: MarkPublished :exec
 UPDATE outbox SET published_at = now() WHERE id = ANY(@ids::bigint[]);
+
+-- name: MarkRefused :exec
+-- A row the bus refused for good; it is in the DLQ and no longer pending.
+UPDATE outbox SET refused_at = now() WHERE id = @id;
 
 -- name: PrunePublished :execrows
 DELETE FROM outbox
@@ -32,4 +36,4 @@ SELECT pg_advisory_unlock(@key::bigint);
 SELECT count(*)::bigint AS pending,
        coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
 FROM outbox
-WHERE published_at IS NULL;
+WHERE published_at IS NULL AND refused_at IS NULL;

@@ -12,7 +12,10 @@
 // leader publishes them again and JetStream drops the copies within the
 // stream's duplicate window (consumers are idempotent beyond it). When a
 // publish fails, only the rows before the first failure are marked, so a
-// retry never runs ahead of an earlier failure.
+// retry never runs ahead of an earlier failure. A row the bus refuses for
+// good (larger than the stream's maximum message size, an invalid subject:
+// see Refused) is moved to the dead-letter queue with the reason, and the
+// rows after it go on.
 //
 // Per-key order survives failures because a row is published only once the
 // previous row with the same partition key is acknowledged: JetStream can
@@ -33,10 +36,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/prost-platform/prost/pkg/busauth"
+	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/outbox/internal/outboxdb"
 	"github.com/prost-platform/prost/pkg/subjects"
 )
@@ -77,6 +83,13 @@ type Config struct {
 	// LockKey is the advisory lock key relays elect their leader with.
 	// Defaults to DefaultLockKey.
 	LockKey int64
+	// Signer signs every message (PROST_BUS_KEY) so consumers can tell it
+	// from a forged one; nil publishes unsigned messages, which consumers
+	// with a signer dead-letter.
+	Signer *busauth.Signer
+	// Stream names the stream the rows go to, for the dead letters of
+	// refused rows. Defaults to "PROST_EVENTS".
+	Stream string
 	// Logger receives leadership changes and failures. Defaults to discarding.
 	Logger *slog.Logger
 
@@ -93,6 +106,7 @@ type Relay struct {
 	wake chan struct{}
 
 	published atomic.Int64
+	refused   atomic.Int64
 	reordered atomic.Int64
 	leader    atomic.Bool
 }
@@ -117,6 +131,9 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) *Relay {
 	if cfg.LockKey == 0 {
 		cfg.LockKey = DefaultLockKey
 	}
+	if cfg.Stream == "" {
+		cfg.Stream = "PROST_EVENTS"
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -133,6 +150,10 @@ func (r *Relay) Wake() {
 
 // Published is the number of rows this relay has published and marked.
 func (r *Relay) Published() int64 { return r.published.Load() }
+
+// Refused is the number of rows the bus refused for good, which this relay
+// dead-lettered.
+func (r *Relay) Refused() int64 { return r.refused.Load() }
 
 // Reordered counts rows that JetStream stored ahead of an earlier row of
 // their partition key whose publish failed. Rows of a key are never in
@@ -204,10 +225,10 @@ func (r *Relay) lead(ctx context.Context) error {
 	lastPrune := time.Time{}
 	for {
 		if ctx.Err() != nil {
-			r.drain(context.WithoutCancel(ctx), q)
+			r.drain(context.WithoutCancel(ctx), conn)
 			return nil
 		}
-		n, err := r.round(ctx, q)
+		n, err := r.round(ctx, conn)
 		if err != nil {
 			return err
 		}
@@ -233,14 +254,14 @@ func (r *Relay) lead(ctx context.Context) error {
 }
 
 // drain publishes pending rows until none is left or DrainTimeout passed.
-func (r *Relay) drain(ctx context.Context, q *outboxdb.Queries) {
+func (r *Relay) drain(ctx context.Context, conn *pgx.Conn) {
 	if r.cfg.DrainTimeout < 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.DrainTimeout)
 	defer cancel()
 	for ctx.Err() == nil {
-		n, err := r.round(ctx, q)
+		n, err := r.round(ctx, conn)
 		if err != nil || n == 0 {
 			return
 		}
@@ -248,7 +269,8 @@ func (r *Relay) drain(ctx context.Context, q *outboxdb.Queries) {
 }
 
 // round publishes one batch and returns how many rows it read.
-func (r *Relay) round(ctx context.Context, q *outboxdb.Queries) (int, error) {
+func (r *Relay) round(ctx context.Context, conn *pgx.Conn) (int, error) {
+	q := outboxdb.New(conn)
 	rows, err := q.PendingBatch(ctx, int32(r.cfg.BatchSize))
 	if err != nil {
 		return 0, fmt.Errorf("read outbox: %w", err)
@@ -256,9 +278,11 @@ func (r *Relay) round(ctx context.Context, q *outboxdb.Queries) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(rows))
-	// results[i] is nil until futures[i] resolved, then errAcked or its error.
-	results := make([]error, 0, len(rows))
+	// futures[i] is the publish of rows[i] (nil when it was refused before
+	// it was sent); results[i] is nil until it resolved, then errAcked or
+	// its error.
+	futures := make([]jetstream.PubAckFuture, len(rows))
+	results := make([]error, len(rows))
 	wait := func(i int) error {
 		if results[i] != nil {
 			return results[i]
@@ -279,77 +303,160 @@ func (r *Relay) round(ctx context.Context, q *outboxdb.Queries) (int, error) {
 	}
 	// inFlight is the last row published per partition key: the next row of
 	// the key waits for it, so a key never has two rows in flight (see the
-	// package doc). Rows of different keys are pipelined.
+	// package doc). Rows of different keys are pipelined. A row the bus
+	// refused for good does not hold back the rows after it.
 	inFlight := map[string]int{}
 	var pubErr error
+	sent := 0
 publish:
-	for _, row := range rows {
+	for i, row := range rows {
 		key := orderKey(row)
 		if j, ok := inFlight[key]; ok && key != "" {
-			if err := wait(j); err != errAcked {
+			if err := wait(j); err != errAcked && !Refused(err) {
 				pubErr = err
 				break publish
 			}
 		}
-		msg := &nats.Msg{
-			Subject: row.Subject,
-			Data:    row.Envelope,
-			Header: nats.Header{
-				"Content-Type": []string{"application/cloudevents+json"},
-			},
+		msg := Message(row.Subject, row.Envelope, deref(row.Traceparent), deref(row.Tracestate))
+		msgID := subjects.MsgID(row.TenantID, row.Source, row.EventID)
+		if reason := refusal(msg); reason != "" {
+			results[i] = refusedError{reason}
+			sent++
+			continue
 		}
-		if row.Traceparent != nil {
-			msg.Header["traceparent"] = []string{*row.Traceparent}
-			if row.Tracestate != nil {
-				msg.Header["tracestate"] = []string{*row.Tracestate}
-			}
+		if r.cfg.Signer != nil {
+			r.cfg.Signer.Sign(msg.Header, msg.Subject, msgID, msg.Data)
 		}
-		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(subjects.MsgID(row.TenantID, row.Source, row.EventID)))
+		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(msgID))
 		if err != nil {
+			if Refused(err) {
+				results[i] = err
+				sent++
+				continue
+			}
 			pubErr = err
 			break
 		}
-		inFlight[key] = len(futures)
-		futures = append(futures, f)
-		results = append(results, nil)
+		inFlight[key] = i
+		futures[i] = f
+		sent++
 	}
 	if ctx.Err() != nil {
 		return 0, nil
 	}
-	// Count the acknowledged prefix: rows after the first failure stay
-	// pending, so a retry never runs ahead of an earlier failure.
-	acked := 0
-	for i := range futures {
-		if err := wait(i); err != errAcked {
-			if ctx.Err() != nil {
-				return 0, nil
-			}
-			if pubErr == nil {
-				pubErr = err
-			}
-			break
+	// Settle in outbox order: acknowledged rows are marked published, rows
+	// refused for good are dead-lettered, and the first other failure ends
+	// the round: the rows after it stay pending, so a retry never runs
+	// ahead of an earlier failure.
+	var published []int64
+	var refused []int
+	for i := range sent {
+		err := wait(i)
+		switch {
+		case err == errAcked:
+			published = append(published, rows[i].ID)
+			continue
+		case ctx.Err() != nil:
+			return 0, nil
+		case Refused(err):
+			refused = append(refused, i)
+			continue
 		}
-		acked++
+		if pubErr == nil {
+			pubErr = err
+		}
+		break
 	}
-	if acked > 0 {
-		ids := make([]int64, acked)
-		for i := range acked {
-			ids[i] = rows[i].ID
+	if len(published) > 0 && r.cfg.beforeMark != nil {
+		if err := r.cfg.beforeMark(published); err != nil {
+			return 0, err
 		}
-		if r.cfg.beforeMark != nil {
-			if err := r.cfg.beforeMark(ids); err != nil {
-				return 0, err
+	}
+	if len(published) > 0 || len(refused) > 0 {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			tq := outboxdb.New(tx)
+			if len(published) > 0 {
+				if err := tq.MarkPublished(ctx, published); err != nil {
+					return fmt.Errorf("mark published: %w", err)
+				}
 			}
+			for _, i := range refused {
+				if err := r.deadLetter(ctx, tx, rows[i], results[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
 		}
-		if err := q.MarkPublished(ctx, ids); err != nil {
-			return 0, fmt.Errorf("mark published: %w", err)
+		r.published.Add(int64(len(published)))
+		r.refused.Add(int64(len(refused)))
+		for _, i := range refused {
+			r.cfg.Logger.Error("relay: the bus refused an outbox row for good; it is dead-lettered and the rows after it go on",
+				"outbox_id", rows[i].ID, "tenant", rows[i].TenantID, "event_id", rows[i].EventID, "subject", truncate(rows[i].Subject, 200),
+				"error", results[i])
 		}
-		r.published.Add(int64(acked))
 	}
 	if pubErr != nil {
 		return 0, fmt.Errorf("publish: %w", pubErr)
 	}
 	return len(rows), nil
+}
+
+// deadLetter stores a refused row in the DLQ (consumer dlq.ConsumerRelay,
+// with the refusal as its error) and marks it refused, in tx.
+func (r *Relay) deadLetter(ctx context.Context, tx pgx.Tx, row outboxdb.PendingBatchRow, cause error) error {
+	_, err := dlq.DeadLetter(ctx, tx, dlq.Failure{
+		Consumer: dlq.ConsumerRelay, MsgID: subjects.MsgID(row.TenantID, row.Source, row.EventID),
+		Subject: row.Subject, Stream: r.cfg.Stream, Deliveries: 1,
+		Err: "the bus refused the message for good: " + cause.Error(), Event: row.Envelope,
+	}, dlq.ReasonPermanent)
+	if err != nil {
+		return fmt.Errorf("dead-letter refused outbox row %d: %w", row.ID, err)
+	}
+	if err := outboxdb.New(tx).MarkRefused(ctx, row.ID); err != nil {
+		return fmt.Errorf("mark outbox row %d refused: %w", row.ID, err)
+	}
+	return nil
+}
+
+// refusedError is a refusal found before publishing.
+type refusedError struct{ reason string }
+
+func (e refusedError) Error() string { return e.reason }
+
+// Refused reports whether a publish error means the bus will never take
+// the message, whatever the retries: larger than the stream's
+// max_msg_size (JetStream error 10054) or the server's max_payload, an
+// invalid subject or header, or a subject too long to send.
+func Refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	var re refusedError
+	if errors.As(err, &re) {
+		return true
+	}
+	if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) || errors.Is(err, nats.ErrBadHeaderMsg) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // listen wakes the relay on NOTIFY prost_outbox, reconnecting as needed.

@@ -25,6 +25,13 @@ import (
 // Root is the first token of every event subject.
 const Root = "prost.events"
 
+// MaxLen is the longest subject PROST publishes on. NATS closes the
+// connection of a client that sends a protocol line over 4 KiB (its default
+// max_control_line), and the subject is on that line with the reply subject
+// and sizes; the gateway's limit on the type keeps every event subject far
+// below MaxLen.
+const MaxLen = 2048
+
 // All matches every event subject.
 const All = Root + ".>"
 

@@ -95,15 +95,21 @@ func (m *Metrics) WatchOutbox(src OutboxSource) {
 // RelayStats is what a relay reports.
 type RelayStats interface {
 	Published() int64
+	Refused() int64
 	Reordered() int64
 }
 
-// WatchRelay exports prost_relay_published_total from a relay.
+// WatchRelay exports prost_relay_published_total, prost_relay_refused_total
+// and prost_relay_reordered_total from a relay.
 func (m *Metrics) WatchRelay(r RelayStats) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "prost_relay_published_total",
 		Help: "Outbox rows this process published to JetStream and marked published.",
 	}, func() float64 { return float64(r.Published()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "prost_relay_refused_total",
+		Help: "Outbox rows the bus refused for good (too large for the stream, an invalid subject), dead-lettered by this process. Alert on any increase.",
+	}, func() float64 { return float64(r.Refused()) }))
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "prost_relay_reordered_total",
 		Help: "Rows JetStream stored ahead of an earlier row whose publish failed: per-key order may be broken for their partitions. Alert on any increase.",

@@ -16,6 +16,7 @@ import (
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/httpapi"
+	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/subjects"
 	"github.com/prost-platform/prost/pkg/telemetry"
@@ -101,6 +102,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	// traceparent extension when it sent one, else this request's span.
 	reqParent, reqState := telemetry.TraceParent(r.Context())
 	news := make([]eventstore.NewEvent, len(evs))
+	var tooLarge []problem.FieldError
 	for i := range evs {
 		e := &evs[i]
 		e.SetExtension(TenantExtension, tenant)
@@ -131,6 +133,20 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 			TraceParent:   tp,
 			TraceState:    ts,
 		}
+		// The event as it will be published (re-encoded, with its headers)
+		// must fit the bus, with room for a replay's headers: an event the
+		// bus refuses is refused here rather than dead-lettered later.
+		n := outbox.PublishedSize(app.ID, e.Source, e.ID, news[i].OutboxSubject, news[i].Envelope, tp, ts) + outbox.ReplayHeadroom
+		if int64(n) > s.cfg.MaxMessageBytes {
+			tooLarge = append(tooLarge, fieldError(idx(i), "event", fmt.Sprintf(
+				"the event is %d bytes as it would be published (re-encoded, with its headers and %d bytes kept for a replay's); the limit is %d bytes, the bus's maximum message size",
+				n, outbox.ReplayHeadroom, s.cfg.MaxMessageBytes)))
+		}
+	}
+	if len(tooLarge) > 0 {
+		e := problem.Errorf(problem.TooLarge, "an event is larger than the bus takes; see docs/api.md, Limits")
+		e.Fields = tooLarge
+		return e
 	}
 	actx, cancel := context.WithTimeout(r.Context(), s.cfg.IngestTimeout)
 	defer cancel()
@@ -207,19 +223,36 @@ func namesOtherTenant(e *cloudevent.Event, app uuid.UUID) (string, bool) {
 			return TenantExtension, false
 		}
 	}
-	if len(e.Data) > 0 && e.Data[0] == '{' && bytes.Contains(e.Data, []byte(`tenant_id`)) {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(e.Data, &obj) == nil {
-			if raw, ok := obj["tenant_id"]; ok && string(raw) != "null" {
-				var s string
-				if json.Unmarshal(raw, &s) != nil {
-					return "data.tenant_id", false
-				}
-				id, err := uuid.Parse(s)
-				if err != nil || id != app {
-					return "data.tenant_id", false
-				}
-			}
+	// The member is found by its decoded name, so "tenant\u005fid" is
+	// tenant_id too; data without the name and without a \u escape cannot
+	// hold it and is not decoded. Every top-level member of that name is
+	// checked, repeats included.
+	if len(e.Data) == 0 || e.Data[0] != '{' ||
+		(!bytes.Contains(e.Data, []byte(`tenant_id`)) && !bytes.Contains(e.Data, []byte(`\u`))) {
+		return "", true
+	}
+	dec := json.NewDecoder(bytes.NewReader(e.Data))
+	if _, err := dec.Token(); err != nil {
+		return "", true
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", true
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return "", true
+		}
+		if name, _ := t.(string); name != "tenant_id" || string(raw) == "null" {
+			continue
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "data.tenant_id", false
+		}
+		if id, err := uuid.Parse(s); err != nil || id != app {
+			return "data.tenant_id", false
 		}
 	}
 	return "", true

@@ -166,7 +166,7 @@ func TestIngestLimits(t *testing.T) {
 }
 
 func TestHealthAuthAndFallbacks(t *testing.T) {
-	h := start(t, gatewaysvc.Config{})
+	h := start(t, gatewaysvc.Config{MetricsToken: "metrics-secret"})
 	require.Equal(t, http.StatusOK, h.do(t, "GET", "/healthz", "", "").status)
 	require.Equal(t, http.StatusOK, h.do(t, "GET", "/readyz", "", "").status)
 	h.ready = errors.New("nats: CLOSED")
@@ -175,9 +175,15 @@ func TestHealthAuthAndFallbacks(t *testing.T) {
 	require.Contains(t, a.body, "nats: CLOSED")
 	require.Equal(t, "1", a.header.Get("Retry-After"))
 	h.ready = nil
+	// Metrics need the metrics token (issue 10 case 6: /metrics was open).
 	a = h.do(t, "GET", "/metrics", "", "")
+	require.Equal(t, http.StatusUnauthorized, a.status)
+	require.Equal(t, `Bearer realm="prost-metrics"`, a.header.Get("WWW-Authenticate"))
+	require.Equal(t, http.StatusUnauthorized, h.do(t, "GET", "/metrics", "", "", "Authorization", "Bearer admin-secret").status)
+	a = h.do(t, "GET", "/metrics", "", "", "Authorization", "Bearer metrics-secret")
 	require.Equal(t, http.StatusOK, a.status)
 	require.Contains(t, a.body, "prost_ingest_events_total")
+	require.Equal(t, "nosniff", a.header.Get("X-Content-Type-Options"))
 
 	// Tenant routes see the App's id; admin routes need the token.
 	a = h.do(t, "GET", "/v1/probe", "", "", h.auth()...)

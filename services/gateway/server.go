@@ -47,6 +47,8 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxInFlight    = 512
 	DefaultIngestTimeout  = 10 * time.Second
+	// DefaultMaxMessageBytes is NATS's default max_payload.
+	DefaultMaxMessageBytes = 1 << 20
 )
 
 // Config tunes the gateway. Zero values take the defaults given.
@@ -81,6 +83,17 @@ type Config struct {
 	// retry is then answered as a duplicate). Defaults to
 	// DefaultIngestTimeout.
 	IngestTimeout time.Duration
+	// MetricsToken guards GET /metrics: a scrape must send Authorization:
+	// Bearer <MetricsToken>. Empty refuses every scrape.
+	MetricsToken string
+	// MetricsElsewhere leaves GET /metrics off the API (it is served on a
+	// listener of its own, PROST_METRICS_ADDR).
+	MetricsElsewhere bool
+	// MaxMessageBytes is the largest message the bus takes (the events
+	// stream's max_msg_size or the server's max_payload, the smaller): an
+	// event larger than that as published is refused with 413. Defaults to
+	// DefaultMaxMessageBytes.
+	MaxMessageBytes int64
 	// Logger receives one line per request. Defaults to discarding.
 	Logger *slog.Logger
 }
@@ -156,6 +169,9 @@ func New(deps Deps, cfg Config) *Server {
 	if cfg.IngestTimeout <= 0 {
 		cfg.IngestTimeout = DefaultIngestTimeout
 	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -187,7 +203,9 @@ func (s *Server) routes() {
 	rt := httpapi.NewRouter(s.mux, httpapi.Config{Tenant: s.authenticate, Admin: s.authenticateAdmin, Logger: s.cfg.Logger})
 	rt.Public("GET /healthz", s.healthz)
 	rt.Public("GET /readyz", s.readyz)
-	rt.Handle("GET /metrics", s.deps.Metrics.Handler())
+	if !s.cfg.MetricsElsewhere {
+		rt.Handle("GET /metrics", httpapi.BearerGuard(s.cfg.MetricsToken, "prost-metrics", s.deps.Metrics.Handler()))
+	}
 	rt.Tenant("POST /v1/events", s.postEvents)
 	rt.Mount(s.deps.Routes...)
 	s.handler = s.observe(rt.Handler())

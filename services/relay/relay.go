@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/outbox"
 )
 
@@ -23,6 +24,9 @@ type Config struct {
 	BatchSize int
 	// Retention is how long published outbox rows are kept. Defaults to 72h.
 	Retention time.Duration
+	// Signer signs every message (PROST_BUS_KEY); nil publishes unsigned
+	// messages, which consumers that verify dead-letter.
+	Signer *busauth.Signer
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -34,6 +38,7 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) *outbox.Relay {
 		PollInterval: cfg.PollInterval,
 		Retention:    cfg.Retention,
 		Logger:       cfg.Logger,
+		Signer:       cfg.Signer,
 	})
 }
 

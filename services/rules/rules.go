@@ -35,6 +35,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/rules"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/lifecycle"
+	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/secretbox"
 	"github.com/prost-platform/prost/pkg/webhook"
 )
@@ -65,8 +66,14 @@ type Config struct {
 	// DeliveryTimeout bounds one webhook request. Defaults to
 	// DefaultDeliveryTimeout.
 	DeliveryTimeout time.Duration
-	// HTTPClient sends webhooks. Defaults to a client that follows no
-	// redirects.
+	// Outbound checks every delivery's target: the URL before each attempt,
+	// and the address each connection is about to use, after DNS
+	// resolution (see pkg/netguard). Defaults to a Guard that lets only
+	// public addresses through (PROST_OUTBOUND_ALLOW adds more).
+	Outbound *netguard.Guard
+	// HTTPClient sends webhooks. Defaults to Outbound's client, which
+	// follows no redirects and checks every connection; a client given here
+	// replaces that check (tests only).
 	HTTPClient *http.Client
 	// DeadLetter is called with every job of this service the job engine
 	// discards (a webhook delivery whose attempts ran out, after its "dead"
@@ -94,8 +101,11 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	if cfg.DeliveryTimeout <= 0 {
 		cfg.DeliveryTimeout = DefaultDeliveryTimeout
 	}
+	if cfg.Outbound == nil {
+		cfg.Outbound = netguard.New()
+	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		cfg.HTTPClient = cfg.Outbound.Client(0) // each request's context bounds it (DeliveryTimeout)
 	}
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Logger
@@ -103,7 +113,7 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	if cfg.Jobs.Logger == nil {
 		cfg.Jobs.Logger = cfg.Logger
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, store: rules.NewStore(pool, cfg.SecretsKey)}
+	s := &Service{cfg: cfg, log: cfg.Logger, store: rules.NewStore(pool, rules.StoreConfig{SecretsKey: cfg.SecretsKey, Outbound: cfg.Outbound})}
 	s.Engine = rules.NewEngine(pool, cfg.Engine)
 	cc := cfg.Consumer
 	cc.Name = ConsumerName
@@ -180,20 +190,39 @@ func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
 	if body, err = s.cfg.Engine.Keyring.Reveal(ctx, tenant, body); err != nil {
 		return err
 	}
+	// A target PROST does not send to (the rule predates the check, or the
+	// allow-list changed) is never tried: the message is dead.
+	if err := s.cfg.Outbound.CheckURL(a.URL); err != nil {
+		reason := netguard.ReasonForbidden
+		if !errors.Is(err, netguard.ErrForbidden) {
+			reason = "invalid target URL"
+		}
+		log.Warn("webhook: target refused; not sent", "error", err)
+		if err := rules.RecordDelivery(ctx, s.store.Pool(), rules.DeliveryRecord{WebhookID: a.WebhookID, TenantID: tenant, RuleID: a.RuleID,
+			DecisionID: a.DecisionID, URL: a.URL, Status: "dead", Attempts: j.Attempt, JobID: j.ID, Error: reason}); err != nil {
+			return err
+		}
+		return jobs.Cancel(errors.New("webhook: " + reason))
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, a.URL, bytes.NewReader(body))
 	if err != nil {
-		return jobs.Cancel(fmt.Errorf("webhook: %w", err))
+		return jobs.Cancel(errors.New("webhook: invalid target URL"))
 	}
 	req.Header.Set("Content-Type", "application/cloudevents+json")
 	req.Header.Set("User-Agent", UserAgent)
 	if err := webhook.SetHeaders(req.Header, target.Secret, a.WebhookID, time.Now(), body); err != nil {
 		return jobs.Cancel(err)
 	}
+	// What the tenant sees of a failure (the job's error, shown in its
+	// decisions and dead letters) is a fixed reason or the status code,
+	// never the target's answer or a network error's text; the logs keep
+	// the error.
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: POST %s: %w", a.URL, err)
+		log.Warn("webhook: delivery attempt failed", "error", err)
+		return errors.New("webhook: " + netguard.Reason(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
@@ -220,7 +249,7 @@ func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
 		}
 		return jobs.Cancel(errors.New("webhook: the receiver answered 410 Gone"))
 	default:
-		return fmt.Errorf("webhook: POST %s: the receiver answered %d", a.URL, resp.StatusCode)
+		return errors.New("webhook: " + netguard.StatusReason(resp.StatusCode))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/rules"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
+	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/prosttest"
 	"github.com/prost-platform/prost/pkg/secretbox"
 	"github.com/prost-platform/prost/pkg/streams"
@@ -59,11 +61,13 @@ func start(t *testing.T, tweak func(*rulessvc.Config)) *harness {
 	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
 
 	key, _ := secretbox.NewKey()
-	h := &harness{t: t, js: js, store: rules.NewStore(testDB.Pool, &key), tenant: uuid.New()}
+	h := &harness{t: t, js: js, store: rules.NewStore(testDB.Pool, rules.StoreConfig{SecretsKey: &key}), tenant: uuid.New()}
 	cfg := rulessvc.Config{
 		Consumer:   consumer.Config{Retry: consumer.RetryPolicy{Backoff: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second}},
 		Jobs:       jobs.Config{PollInterval: 50 * time.Millisecond, Workers: 4},
 		SecretsKey: &key,
+		// The receivers of these tests listen on loopback.
+		Outbound: netguard.New(netip.MustParsePrefix("127.0.0.1/32")),
 		DeadLetter: func(_ context.Context, j *jobs.Job) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -186,7 +190,7 @@ func TestFiresOnceUnderRedelivery(t *testing.T) {
 	// record turns it into a skip.
 	msg := nats.NewMsg(dlq.ReplaySubject(rulessvc.ConsumerName, subjects.Event(h.tenant, 0, "payment.failed")))
 	msg.Header.Set(dlq.HeaderMsgID, msgID)
-	ev, err := rules.NewStore(testDB.Pool, nil).EventEnvelope(t.Context(), h.tenant, "/billing", "p-1")
+	ev, err := rules.NewStore(testDB.Pool, rules.StoreConfig{}).EventEnvelope(t.Context(), h.tenant, "/billing", "p-1")
 	require.NoError(t, err)
 	msg.Data = ev
 	_, err = h.js.PublishMsg(t.Context(), msg)
@@ -302,7 +306,7 @@ func TestWebhookRetriesDeadLettersAndReplays(t *testing.T) {
 	require.Equal(t, rules.KindWebhook, dead.Kind)
 	require.Equal(t, jobs.StateDiscarded, dead.State)
 	require.Equal(t, 3, dead.Attempt)
-	require.Contains(t, dead.LastError, "answered 500")
+	require.Contains(t, dead.LastError, "answered HTTP 500")
 
 	attempts, ids, delivered, bad := rcv.snapshot()
 	require.Zero(t, bad)

@@ -356,7 +356,7 @@ func TestRetriesOnScheduleInOrder(t *testing.T) {
 	require.Equal(t, []int{1, 2, 3}, []int{a1[0].Attempt, a1[1].Attempt, a1[2].Attempt})
 	require.Equal(t, "failed", a1[0].Status)
 	require.Equal(t, 500, *a1[0].ResponseCode)
-	require.Contains(t, a1[0].Error, "answered 500")
+	require.Contains(t, a1[0].Error, "answered HTTP 500")
 	require.Equal(t, "succeeded", a1[2].Status)
 }
 

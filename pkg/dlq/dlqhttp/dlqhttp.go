@@ -143,7 +143,10 @@ func (h *Handlers) action(purge bool) httpapi.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		actor := httpapi.Actor(r)
+		actor, err := httpapi.Actor(r)
+		if err != nil {
+			return err
+		}
 		var res dlq.Result
 		if purge {
 			res, err = h.manager.Purge(r.Context(), f, actor, sel.DryRun)

@@ -18,6 +18,7 @@ import (
 	"github.com/prost-platform/prost/pkg/internal/lru"
 	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 var (
@@ -134,12 +135,15 @@ func NewStore(pool *pgxpool.Pool, cfg StoreConfig) *Store {
 // any earlier one. It returns a *LintError when lint finds problems, and
 // whether the contract is new.
 func (s *Store) Put(ctx context.Context, tenant uuid.UUID, c *Contract) (Stored, bool, error) {
-	if fs := Lint(c, LintOptions{}); len(fs) > 0 {
-		return Stored{}, false, &LintError{Findings: fs}
-	}
 	doc, err := json.Marshal(c)
 	if err != nil {
 		return Stored{}, false, err
+	}
+	if ptr, reason, ok := storable.JSON(doc); !ok {
+		return Stored{}, false, problem.InvalidField(ptr, reason)
+	}
+	if fs := Lint(c, LintOptions{}); len(fs) > 0 {
+		return Stored{}, false, &LintError{Findings: fs}
 	}
 	row, err := s.q.PutContract(ctx, contractsdb.PutContractParams{TenantID: tenant, Type: c.Type, Level: c.Level, Document: doc})
 	if err != nil {

@@ -94,7 +94,7 @@ func setup(t *testing.T) *bundle {
 	reg, err := registry.New(db.Pool, registry.Config{UnregisteredTypes: registry.UnregisteredAccept})
 	require.NoError(t, err)
 	logs := &syncBuffer{}
-	b := &bundle{t: t, db: db, kr: kr, contracts: cs, ingest: registry.NewIngest(reg, cs, kr), clock: c, logs: logs, tenant: uuid.New(),
+	b := &bundle{t: t, db: db, kr: kr, contracts: cs, ingest: registry.NewIngest(reg, cs, kr, registry.IngestConfig{}), clock: c, logs: logs, tenant: uuid.New(),
 		svc: privacy.New(db.Pool, kr, cs, privacy.Config{Now: c.Now, Logger: slog.New(slog.NewJSONHandler(logs, nil))})}
 	_, _, err = cs.Put(t.Context(), b.tenant, &contracts.Contract{Type: "user.signup", Owner: "accounts", Description: "a user signed up",
 		Level: contracts.LevelStandard, Schema: "urn:prost:schema:user.signup:1", Compatibility: "BACKWARD",

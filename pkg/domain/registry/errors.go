@@ -8,6 +8,10 @@ import (
 	"github.com/prost-platform/prost/pkg/schemacompat"
 )
 
+// ErrTooManySubjects refuses a new subject beyond the tenant's limit
+// (Config.MaxSubjects, PROST_MAX_SUBJECTS).
+var ErrTooManySubjects = problem.Errorf(problem.Invalid, "the App has as many subjects as it may have; delete one it no longer uses")
+
 var (
 	// ErrSubjectNotFound: the tenant has no live version of the subject and
 	// it is not a platform subject.

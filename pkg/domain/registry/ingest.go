@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -16,6 +18,7 @@ import (
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/contracts"
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 // ContractRules gives what ingest takes from a tenant's contract for an
@@ -31,13 +34,102 @@ type Ingest struct {
 	reg       *Registry
 	contracts ContractRules
 	keyring   *dataprotect.Keyring
+	cfg       IngestConfig
+	slots     sync.Map // tenant -> chan struct{}: its validations running
+}
+
+// Defaults of IngestConfig.
+const (
+	DefaultValidationBudget     = 250 * time.Millisecond
+	DefaultValidationsPerTenant = 1
+)
+
+// IngestConfig bounds what validating one tenant's data may cost, so a
+// schema that is expensive to apply (a large enum over many items, say)
+// cannot take the gateway's CPU from other tenants. The zero value takes
+// the defaults.
+type IngestConfig struct {
+	// ValidationBudget is the time the schema validation of one request's
+	// events may take together (PROST_SCHEMA_VALIDATION_BUDGET). Past it
+	// the request is refused (422 naming the event's data); the
+	// validation itself runs on to its end in the background, holding one
+	// of its tenant's ValidationsPerTenant slots. Defaults to
+	// DefaultValidationBudget; negative switches the bound off.
+	ValidationBudget time.Duration
+	// ValidationsPerTenant is how many validations of one tenant may run at
+	// once (those of requests that gave up included): what one tenant's
+	// data can take of the gateway's CPU. A request waits for a slot
+	// within its budget, and is answered 429 (retry) when none came free.
+	// Defaults to DefaultValidationsPerTenant.
+	ValidationsPerTenant int
 }
 
 // NewIngest returns the ingest check; cs may be nil (no contract rules), kr
 // may be nil (no key encryption key: events whose contract classifies data
 // are then refused with 503).
-func NewIngest(reg *Registry, cs ContractRules, kr *dataprotect.Keyring) *Ingest {
-	return &Ingest{reg: reg, contracts: cs, keyring: kr}
+func NewIngest(reg *Registry, cs ContractRules, kr *dataprotect.Keyring, cfg IngestConfig) *Ingest {
+	if cfg.ValidationBudget == 0 {
+		cfg.ValidationBudget = DefaultValidationBudget
+	}
+	if cfg.ValidationsPerTenant <= 0 {
+		cfg.ValidationsPerTenant = DefaultValidationsPerTenant
+	}
+	return &Ingest{reg: reg, contracts: cs, keyring: kr, cfg: cfg}
+}
+
+// errValidationBudget ends a request whose validation ran out of time;
+// errValidationBusy one that found its tenant's validation slots taken
+// until its budget was spent.
+var (
+	errValidationBudget = errors.New("validation budget spent")
+	errValidationBusy   = errors.New("validation slots busy")
+)
+
+// validate validates v against sch within what is left of the request's
+// validation budget (*left, which it decreases by the time it takes), in
+// one of the tenant's slots. It returns errValidationBudget when the budget
+// ran out first (the validation then finishes in the background), and
+// errValidationBusy when no slot came free before it. Loading and compiling
+// the schema are not counted: only waiting for a slot and validating.
+func (in *Ingest) validate(ctx context.Context, tenant uuid.UUID, left *time.Duration, sch *jsonschema.Schema, v any) ([]dataError, error) {
+	if in.cfg.ValidationBudget < 0 {
+		return validateData(sch, v), nil
+	}
+	if *left <= 0 {
+		return nil, errValidationBudget
+	}
+	start := time.Now()
+	defer func() { *left -= time.Since(start) }()
+	deadline := start.Add(*left)
+	s, _ := in.slots.LoadOrStore(tenant, make(chan struct{}, in.cfg.ValidationsPerTenant))
+	slot := s.(chan struct{})
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case slot <- struct{}{}:
+	case <-timer.C:
+		return nil, errValidationBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	done := make(chan []dataError, 1)
+	go func() {
+		defer func() {
+			<-slot
+			if r := recover(); r != nil {
+				done <- []dataError{{message: fmt.Sprintf("validation failed: %v", r)}}
+			}
+		}()
+		done <- validateData(sch, v)
+	}()
+	select {
+	case errs := <-done:
+		return errs, nil
+	case <-timer.C:
+		return nil, errValidationBudget
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // CheckEvents checks a request's events for tenant:
@@ -71,12 +163,23 @@ func (in *Ingest) CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloud
 	var keys []string
 	var probs []Problem
 	var protect []checked
+	left := in.cfg.ValidationBudget
 	for i := range evs {
 		idx := -1
 		if batch {
 			idx = i
 		}
-		c, ps, err := in.check(ctx, tenant, &evs[i], idx)
+		c, ps, err := in.check(ctx, tenant, &evs[i], idx, &left)
+		if errors.Is(err, errValidationBusy) {
+			e := problem.Errorf(problem.RateLimited, "the App's schema validations are all in use (earlier requests' data is still being validated); retry shortly")
+			e.RetryAfter = 1
+			return nil, e
+		}
+		if errors.Is(err, errValidationBudget) {
+			return nil, &IngestError{Problems: append(probs, Problem{Index: idx, Field: "data", Detail: fmt.Sprintf(
+				"validating the data against its schema took longer than the %s a request may spend on it (PROST_SCHEMA_VALIDATION_BUDGET); send smaller data or make the schema cheaper to apply",
+				in.cfg.ValidationBudget)})}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +235,7 @@ type checked struct {
 	keyClassified bool
 }
 
-func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int) (checked, []Problem, error) {
+func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int, left *time.Duration) (checked, []Problem, error) {
 	var probs []Problem
 	add := func(field, pointer, keyword, detail string) {
 		probs = append(probs, Problem{Index: idx, Field: field, Pointer: pointer, Keyword: keyword, Detail: detail})
@@ -166,7 +269,11 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 				add("data", "", "", "data is not JSON: "+err.Error())
 				break
 			}
-			for _, de := range validateData(sch, v) {
+			errs, err := in.validate(ctx, tenant, left, sch, v)
+			if err != nil {
+				return checked{}, nil, err
+			}
+			for _, de := range errs {
 				add("data", de.pointer, de.keyword, fmt.Sprintf("%s (schema %s)", de.message, ref.URN()))
 			}
 		}

@@ -252,7 +252,7 @@ func TestIngestPrivacy(t *testing.T) {
 	require.Contains(t, string(batch[3].Data), "carl@example.com")
 
 	// Without a KEK, classified events are refused with 503, never stored in clear.
-	noKEK := registry.NewIngest(b.reg, b.contracts, nil)
+	noKEK := registry.NewIngest(b.reg, b.contracts, nil, registry.IngestConfig{})
 	_, err = noKEK.CheckEvents(ctx, tenant, []cloudevent.Event{event("user.signup", `{"user_id":"u-3","email":"d@example.com"}`)}, false)
 	require.ErrorIs(t, err, dataprotect.ErrNoKEK)
 	require.ErrorIs(t, err, problem.Unavailable)
@@ -278,7 +278,7 @@ func BenchmarkCheckEvent(b *testing.B) {
 		"required": ["order_id", "total", "currency"]
 	}`))
 	require.NoError(b, err)
-	in := registry.NewIngest(reg, nil, nil)
+	in := registry.NewIngest(reg, nil, nil, registry.IngestConfig{})
 	data := []byte(`{"order_id":"o-1","customer":{"id":"c-1","email":"ada@example.com"},"total":12.5,"currency":"EUR","items":[{"sku":"A1","qty":2},{"sku":"B2","qty":1}]}`)
 	evs := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/bench", Type: "order.placed", Data: data}}
 	_, err = in.CheckEvents(ctx, tenant, evs, false)
@@ -298,7 +298,7 @@ func BenchmarkCheckEventUnregistered(b *testing.B) {
 	ctx := context.Background()
 	reg, err := registry.New(testDB.Pool, registry.Config{UnregisteredTypes: registry.UnregisteredAccept})
 	require.NoError(b, err)
-	in := registry.NewIngest(reg, nil, nil)
+	in := registry.NewIngest(reg, nil, nil, registry.IngestConfig{})
 	evs := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/bench", Type: "not.registered", Data: []byte(`{"a":1}`)}}
 	tenant := uuid.New()
 	b.ReportAllocs()

@@ -41,7 +41,7 @@ func setup(t *testing.T, cfg registry.Config) *testBundle {
 	require.NoError(t, err)
 	kr, err := dataprotect.New(testDB.Pool, dataprotect.Config{KEK: kek})
 	require.NoError(t, err)
-	return &testBundle{t: t, reg: reg, contracts: cs, keyring: kr, ingest: registry.NewIngest(reg, cs, kr)}
+	return &testBundle{t: t, reg: reg, contracts: cs, keyring: kr, ingest: registry.NewIngest(reg, cs, kr, registry.IngestConfig{})}
 }
 
 // register registers schema and returns the version.

@@ -74,3 +74,15 @@ ON CONFLICT (tenant_id, subject) DO UPDATE SET
 
 -- name: DeleteConfig :execrows
 DELETE FROM registry_config WHERE tenant_id = @tenant_id AND subject = @subject;
+
+-- name: LockTenantSubjects :exec
+-- Serialises the registrations of one tenant, so its subject limit holds.
+SELECT pg_advisory_xact_lock(hashtextextended('prost-registry:' || (@tenant_id::uuid)::text, 0));
+
+-- name: SubjectIsLive :one
+SELECT EXISTS (SELECT 1 FROM registry_schemas
+               WHERE tenant_id = @tenant_id AND subject = @subject AND deleted_at IS NULL);
+
+-- name: CountLiveSubjects :one
+SELECT count(DISTINCT subject) FROM registry_schemas
+WHERE tenant_id = @tenant_id AND deleted_at IS NULL;

@@ -61,9 +61,17 @@ type Config struct {
 	// another within StateTTL. Defaults to DefaultStateTTL, or
 	// invalidate.DefaultTTL with a Feed.
 	StateTTL time.Duration
+	// MaxSubjects is the most subjects with a live version one tenant may
+	// have (PROST_MAX_SUBJECTS); registering a new one beyond is refused
+	// (ErrTooManySubjects, 422). Defaults to DefaultMaxSubjects; negative
+	// means no limit.
+	MaxSubjects int
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
+
+// DefaultMaxSubjects is Config.MaxSubjects' default.
+const DefaultMaxSubjects = 1000
 
 // Registry is PROST's schema registry: per-tenant subjects (event types)
 // with numbered JSON Schema versions, compatibility settings, and the
@@ -170,6 +178,9 @@ func New(pool *pgxpool.Pool, cfg Config) (*Registry, error) {
 		if cfg.Feed != nil {
 			cfg.StateTTL = invalidate.DefaultTTL
 		}
+	}
+	if cfg.MaxSubjects == 0 {
+		cfg.MaxSubjects = DefaultMaxSubjects
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -316,6 +327,24 @@ func (r *Registry) Register(ctx context.Context, tenant uuid.UUID, subject strin
 	}
 	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		q := r.q.WithTx(tx)
+		if r.cfg.MaxSubjects > 0 {
+			if err := q.LockTenantSubjects(ctx, tenant); err != nil {
+				return err
+			}
+			live, err := q.SubjectIsLive(ctx, registrydb.SubjectIsLiveParams{TenantID: tenant, Subject: subject})
+			if err != nil {
+				return err
+			}
+			if !live {
+				n, err := q.CountLiveSubjects(ctx, tenant)
+				if err != nil {
+					return err
+				}
+				if n >= int64(r.cfg.MaxSubjects) {
+					return fmt.Errorf("%w: the limit is %d subjects", ErrTooManySubjects, r.cfg.MaxSubjects)
+				}
+			}
+		}
 		last, err := q.LockSubject(ctx, registrydb.LockSubjectParams{TenantID: tenant, Subject: subject})
 		if err != nil {
 			return err

@@ -58,8 +58,19 @@ type EngineConfig struct {
 	// carries ruledepth = its cause's + 1, and events at this depth are not
 	// evaluated. Defaults to 8.
 	MaxChainDepth int
-	// EvalTimeout bounds one condition's evaluation. Defaults to 100ms.
-	EvalTimeout time.Duration
+	// EvalBudget is the time all of one event's rule evaluation may take
+	// together (filters, CESQL, conditions, templates; not the database
+	// writes), so that one tenant's rules cannot hold the partition its
+	// events share with other tenants for long. The rule whose evaluation
+	// is running when the budget is spent is recorded in a decision of
+	// status "overrun", without its actions, and the event's remaining
+	// rules are not evaluated (the decision lists them). Defaults to
+	// DefaultEvalBudget (PROST_RULES_EVAL_BUDGET).
+	EvalBudget time.Duration
+	// MaxOverruns disables a rule whose evaluations overran the budget this
+	// many times in a row, with the reason (enable it again once it is
+	// cheaper). Defaults to DefaultMaxOverruns (PROST_RULES_MAX_OVERRUNS).
+	MaxOverruns int
 	// WebhookMaxAttempts is how many attempts a webhook delivery gets before
 	// it is dead-lettered. Defaults to 12 (about 11 hours with the job
 	// engine's default backoff).
@@ -72,6 +83,21 @@ type EngineConfig struct {
 	Logger *slog.Logger
 }
 
+// Defaults of EngineConfig.
+const (
+	DefaultEvalBudget  = 50 * time.Millisecond
+	DefaultMaxOverruns = 3
+)
+
+// Statuses of a decision.
+const (
+	// DecisionFired: the rule matched and its actions were taken.
+	DecisionFired = "fired"
+	// DecisionOverrun: the rule's evaluation overran the event's time
+	// budget; no action was taken.
+	DecisionOverrun = "overrun"
+)
+
 // Engine evaluates rules against events (HandleEvents, a consumer.Handler)
 // and runs scheduled actions (RunScheduled, a jobs.Handler). It is safe for
 // concurrent use.
@@ -81,6 +107,9 @@ type Engine struct {
 
 	mu    sync.Mutex
 	cache map[versionKey]*Compiled
+	// decoding holds, per tenant, a slot for decoding large data; a
+	// decoding abandoned at the budget keeps it until it ends.
+	decoding sync.Map
 }
 
 type versionKey struct {
@@ -98,8 +127,11 @@ func NewEngine(pool *pgxpool.Pool, cfg EngineConfig) *Engine {
 	if cfg.MaxChainDepth <= 0 {
 		cfg.MaxChainDepth = 8
 	}
-	if cfg.EvalTimeout <= 0 {
-		cfg.EvalTimeout = condition.DefaultTimeout
+	if cfg.EvalBudget <= 0 {
+		cfg.EvalBudget = DefaultEvalBudget
+	}
+	if cfg.MaxOverruns <= 0 {
+		cfg.MaxOverruns = DefaultMaxOverruns
 	}
 	if cfg.WebhookMaxAttempts <= 0 {
 		cfg.WebhookMaxAttempts = 12
@@ -141,11 +173,84 @@ type item struct {
 	recordedAt time.Time
 	// priv guards the classified values of ev.Data, revealed in place.
 	priv *protected
+	// left is what remains of the event's evaluation budget.
+	left time.Duration
+	// data and vars are the decoded data and the condition variables, made
+	// at most once per event.
+	data            any
+	dataDecoded     bool
+	decodeAbandoned bool
+	vars            map[string]any
+}
+
+// smallData is decoded at once; larger data is decoded within the event's
+// budget (see decoded).
+const smallData = 64 << 10
+
+// decoded returns the event's JSON data decoded (nil without JSON data or
+// when it does not decode), decoding it on first use. Decoding large data
+// (up to a MiB) takes tens of milliseconds, so it runs within the event's
+// budget: when deadline passes first, decoded returns false and the
+// decoding finishes in the background, at most one per tenant at a time,
+// while the partition goes on.
+func (it *item) decoded(e *Engine, deadline time.Time) (any, bool) {
+	if it.dataDecoded {
+		return it.data, true
+	}
+	if it.decodeAbandoned {
+		return nil, false
+	}
+	if len(it.ev.Data) <= smallData {
+		it.dataDecoded = true
+		if len(it.ev.Data) > 0 {
+			it.data, _ = condition.DecodeJSON(it.ev.Data)
+		}
+		return it.data, true
+	}
+	s, _ := e.decoding.LoadOrStore(it.tenant, make(chan struct{}, 1))
+	slot := s.(chan struct{})
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case slot <- struct{}{}:
+	case <-timer.C:
+		it.decodeAbandoned = true
+		return nil, false
+	}
+	done := make(chan any, 1)
+	data := it.ev.Data
+	go func() {
+		defer func() { <-slot }()
+		d, _ := condition.DecodeJSON(data)
+		done <- d
+	}()
+	select {
+	case d := <-done:
+		it.data, it.dataDecoded = d, true
+		return d, true
+	case <-timer.C:
+		it.decodeAbandoned = true
+		return nil, false
+	}
+}
+
+// activation returns the condition variables of the event, made once, or
+// false when its data could not be decoded before deadline.
+func (it *item) activation(e *Engine, deadline time.Time) (map[string]any, bool) {
+	if it.vars == nil {
+		d, ok := it.decoded(e, deadline)
+		if !ok {
+			return nil, false
+		}
+		it.vars = condition.ActivationWith(&it.ev, d)
+	}
+	return it.vars, true
 }
 
 type ruleHead struct {
 	id            uuid.UUID
 	webhookActive bool
+	overruns      int32
 	versions      []rulesdb.ActiveRuleVersionsRow // ascending
 }
 
@@ -185,7 +290,7 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 	var last *ruleHead
 	for _, r := range rows {
 		if last == nil || last.id != r.RuleID {
-			last = &ruleHead{id: r.RuleID, webhookActive: r.WebhookStatus == StatusActive}
+			last = &ruleHead{id: r.RuleID, webhookActive: r.WebhookStatus == StatusActive, overruns: r.Overruns}
 			byTenant[r.TenantID] = append(byTenant[r.TenantID], last)
 		}
 		last.versions = append(last.versions, r)
@@ -216,6 +321,9 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 		at[ident{r.TenantID, r.Source, r.ID}] = r.RecordedAt
 	}
 	var out []eventstore.NewEvent
+	// Rules that overran and then evaluated within the budget again: their
+	// count of overruns in a row starts over.
+	var recovered []uuid.UUID
 	for _, it := range items {
 		heads := byTenant[it.tenant]
 		if heads == nil {
@@ -225,24 +333,56 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 		if it.priv, err = reveal(ctx, e.cfg.Keyring, it.tenant, &it.ev); err != nil {
 			return err
 		}
+		it.left = e.cfg.EvalBudget
 		fev := filter.NewEvent(&it.ev)
+		var over *overrun
 		for _, h := range heads {
 			v := pickVersion(h, it.recordedAt)
 			if v == nil {
 				continue // the rule did not exist yet when the event was recorded
 			}
+			if over != nil {
+				over.skipped = append(over.skipped, h.id)
+				continue
+			}
+			// A version not yet compiled in this process is compiled on
+			// the event's budget too.
+			compileStart := time.Now()
 			c, err := e.compiled(ctx, q, h.id, v.Version)
 			if err != nil {
 				return err
 			}
+			if it.left -= time.Since(compileStart); it.left < 0 {
+				over = &overrun{head: h, version: int(v.Version)}
+				continue
+			}
 			if c == nil {
 				continue
 			}
-			evs, err := e.evaluate(ctx, tx, q, it, fev, h, int(v.Version), c)
+			evs, overran, err := e.evaluate(ctx, tx, q, it, fev, h, int(v.Version), c)
 			if err != nil {
 				return err
 			}
+			if overran {
+				over = &overrun{head: h, version: int(v.Version)}
+				continue
+			}
+			if h.overruns > 0 {
+				h.overruns = 0
+				recovered = append(recovered, h.id)
+			}
 			out = append(out, evs...)
+		}
+		if over != nil {
+			if err := e.recordOverrun(ctx, q, it, over); err != nil {
+				return err
+			}
+		}
+
+	}
+	if len(recovered) > 0 {
+		if err := q.ResetOverruns(ctx, recovered); err != nil {
+			return fmt.Errorf("rules: reset overruns: %w", err)
 		}
 	}
 	if len(out) == 0 {
@@ -336,11 +476,82 @@ func (e *Engine) compiled(ctx context.Context, q *rulesdb.Queries, id uuid.UUID,
 	return c, nil
 }
 
+// overrun is the rule whose evaluation spent what was left of an event's
+// budget, and the rules not evaluated after it.
+type overrun struct {
+	head    *ruleHead
+	version int
+	spent   time.Duration
+	skipped []uuid.UUID
+}
+
+// recordOverrun records the overrunning rule's decision (status overrun, no
+// actions; its inputs say the budget and list the rules not evaluated) and
+// counts the overrun against the rule, which is disabled at MaxOverruns in
+// a row.
+func (e *Engine) recordOverrun(ctx context.Context, q *rulesdb.Queries, it *item, o *overrun) error {
+	h := o.head
+	exists, err := q.DecisionExists(ctx, rulesdb.DecisionExistsParams{TenantID: it.tenant, RuleID: h.id, EventSource: it.ev.Source, EventID: it.ev.ID})
+	if err != nil {
+		return fmt.Errorf("rules: check decision: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	decisionID, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	skipped := o.skipped
+	if skipped == nil {
+		skipped = []uuid.UUID{}
+	}
+	inJSON, _ := json.Marshal(map[string]any{
+		"budget":            e.cfg.EvalBudget.String(),
+		"not_evaluated":     skipped,
+		"overruns_in_a_row": h.overruns + 1,
+	})
+	if _, err := q.InsertDecision(ctx, rulesdb.InsertDecisionParams{DecisionID: decisionID, TenantID: it.tenant, RuleID: h.id,
+		RuleVersion: int32(o.version), EventID: it.ev.ID, EventSource: it.ev.Source, EventType: it.ev.Type, //nolint:gosec // a version number
+		Inputs: inJSON, Actions: []byte("[]"), Status: DecisionOverrun}); err != nil {
+		return fmt.Errorf("rules: record overrun decision: %w", err)
+	}
+	reason := fmt.Sprintf("disabled by PROST: %d evaluations in a row overran the %s an event's rules may take together; make the rule cheaper and enable it",
+		e.cfg.MaxOverruns, e.cfg.EvalBudget)
+	r, err := q.RecordOverrun(ctx, rulesdb.RecordOverrunParams{MaxOverruns: int32(e.cfg.MaxOverruns), Reason: reason, TenantID: it.tenant, RuleID: h.id}) //nolint:gosec // small
+	if err != nil {
+		return fmt.Errorf("rules: record overrun: %w", err)
+	}
+	h.overruns = r.Overruns
+	log := e.cfg.Logger.With("tenant", it.tenant, "rule_id", h.id, "version", o.version, "event_id", it.ev.ID,
+		"budget", e.cfg.EvalBudget, "overruns_in_a_row", r.Overruns, "not_evaluated", len(o.skipped))
+	if r.Status == StatusDisabled {
+		log.Warn("rules: rule disabled: its evaluations kept overrunning the time budget")
+	} else {
+		log.Info("rules: rule evaluation overran the event's time budget")
+	}
+	return nil
+}
+
 // evaluate runs one rule version on one event and, on a match, records the
-// decision and takes the actions.
-func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it *item, fev *filter.Event, h *ruleHead, version int, c *Compiled) ([]eventstore.NewEvent, error) {
-	if !c.Filters.Match(fev) {
-		return nil, nil
+// decision and takes the actions. The evaluation (filters, condition,
+// templates) runs within what is left of the event's budget; when it
+// overruns, nothing is recorded or taken and overran is true.
+func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it *item, fev *filter.Event, h *ruleHead, version int, c *Compiled) (_ []eventstore.NewEvent, overran bool, _ error) {
+	start := time.Now()
+	deadline := start.Add(it.left)
+	spend := func() bool {
+		it.left -= time.Since(start)
+		start = time.Now()
+		return it.left < 0
+	}
+	fev.Deadline = deadline
+	matched := c.Filters.Match(fev)
+	if spend() {
+		return nil, true, nil
+	}
+	if !matched {
+		return nil, false, nil
 	}
 	inputs := map[string]any{}
 	for _, a := range c.filterAttrs {
@@ -349,9 +560,17 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 		}
 	}
 	if c.Condition != nil {
-		cctx, cancel := context.WithTimeout(ctx, e.cfg.EvalTimeout)
-		ok, in, err := c.Condition.Eval(cctx, &it.ev)
+		vars, ok := it.activation(e, start.Add(it.left))
+		if !ok {
+			spend()
+			return nil, true, nil
+		}
+		cctx, cancel := context.WithDeadline(ctx, start.Add(it.left))
+		ok, in, err := c.Condition.EvalVars(cctx, vars)
 		cancel()
+		if spend() {
+			return nil, true, nil
+		}
 		if err != nil {
 			var msg any = err
 			if it.priv != nil {
@@ -363,10 +582,10 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 				"event_id", it.ev.ID, "error", msg)
 		}
 		if !ok {
-			return nil, nil
+			return nil, false, nil
 		}
 		if err := it.priv.guardInputs(ctx, in); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for k, v := range in {
 			inputs[k] = v
@@ -374,23 +593,50 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 	}
 	exists, err := q.DecisionExists(ctx, rulesdb.DecisionExistsParams{TenantID: it.tenant, RuleID: h.id, EventSource: it.ev.Source, EventID: it.ev.ID})
 	if err != nil {
-		return nil, fmt.Errorf("rules: check decision: %w", err)
+		return nil, false, fmt.Errorf("rules: check decision: %w", err)
 	}
 	if exists {
-		return nil, nil // this rule already fired on this event
+		return nil, false, nil // this rule already fired on this event
 	}
 	decisionID, err := uuid.NewV7()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	// Templates render first, within the budget; the actions that write
+	// (jobs, emitted events) follow only if they did not overrun.
+	start = time.Now()
+	renderDeadline := start.Add(it.left)
+	decodeFailed := false
 	ac := &actionContext{ev: &it.ev, tenant: it.tenant, depth: it.depth, ruleID: h.id, version: version, decisionID: decisionID,
-		webhookActive: h.webhookActive, now: time.Now(), priv: it.priv}
+		webhookActive: h.webhookActive, now: time.Now(), priv: it.priv, data: func() any {
+			d, ok := it.decoded(e, renderDeadline)
+			decodeFailed = decodeFailed || !ok
+			return d
+		}}
+	rendered := make([]*eventstore.NewEvent, len(c.Doc.Actions))
+	renderOut := make([]*Outcome, len(c.Doc.Actions))
+	for i := range c.Doc.Actions {
+		if a := &c.Doc.Actions[i]; a.Emit != nil {
+			o, ev := e.emit(ctx, ac, a, fmt.Sprintf("/actions/%d", i))
+			renderOut[i], rendered[i] = &o, ev
+		}
+	}
+	if spend() || decodeFailed {
+		return nil, true, nil
+	}
 	var evs []eventstore.NewEvent
 	outcomes := make([]Outcome, 0, len(c.Doc.Actions))
 	for i := range c.Doc.Actions {
+		if renderOut[i] != nil {
+			outcomes = append(outcomes, *renderOut[i])
+			if rendered[i] != nil {
+				evs = append(evs, *rendered[i])
+			}
+			continue
+		}
 		o, ev, err := e.runAction(ctx, tx, ac, &c.Doc.Actions[i], fmt.Sprintf("/actions/%d", i))
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		outcomes = append(outcomes, o)
 		if ev != nil {
@@ -401,9 +647,9 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 	actJSON, _ := json.Marshal(outcomes)
 	row, err := q.InsertDecision(ctx, rulesdb.InsertDecisionParams{DecisionID: decisionID, TenantID: it.tenant, RuleID: h.id,
 		RuleVersion: int32(version), EventID: it.ev.ID, EventSource: it.ev.Source, EventType: it.ev.Type, //nolint:gosec // a version number
-		Inputs: inJSON, Actions: actJSON})
+		Inputs: inJSON, Actions: actJSON, Status: DecisionFired})
 	if err != nil {
-		return nil, fmt.Errorf("rules: record decision: %w", err)
+		return nil, false, fmt.Errorf("rules: record decision: %w", err)
 	}
 	d := decisionFrom(row)
 	data, _ := json.Marshal(d)
@@ -418,7 +664,7 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 	evs = append(evs, e.newEvent(it.tenant, &dev, partitionKeyOf(&it.ev)))
 	e.cfg.Logger.Debug("rules: rule fired", "tenant", it.tenant, "rule_id", h.id, "version", version, "decision_id", decisionID,
 		"event_id", it.ev.ID, "event_source", it.ev.Source)
-	return evs, nil
+	return evs, false, nil
 }
 
 // actionContext is what actions of one decision share.
@@ -432,6 +678,9 @@ type actionContext struct {
 	webhookActive bool
 	now           time.Time
 	priv          *protected
+	// data returns the triggering event's decoded data (decoded once per
+	// event); nil decodes it for this action.
+	data func() any
 }
 
 // runAction takes one action in tx. Failures of the action itself (an
@@ -442,39 +691,8 @@ func (e *Engine) runAction(ctx context.Context, tx pgx.Tx, ac *actionContext, a 
 	suffix := strings.TrimPrefix(ptr, "/actions/")
 	switch {
 	case a.Emit != nil:
-		tc := &templateContext{ev: ac.ev, ruleID: ac.ruleID, ruleVersion: ac.version, decisionID: ac.decisionID, ctx: ctx, priv: ac.priv}
-		ev := cloudevent.Event{SpecVersion: cloudevent.SpecVersion, ID: ac.decisionID.String() + "#" + suffix,
-			Source: a.Emit.Source, Type: a.Emit.Type, Time: ac.now.UTC()}
-		var err error
-		if ev.Subject, err = tc.renderString(a.Emit.Subject); err == nil {
-			ev.Data, err = tc.render(a.Emit.Data)
-		}
-		if len(ev.Data) > 0 && string(ev.Data) != "null" {
-			ev.DataContentType = "application/json"
-		} else {
-			ev.Data = nil
-		}
-		ev.SetExtension(ExtTenant, ac.tenant.String())
-		ev.SetExtension(ExtRuleID, ac.ruleID.String())
-		ev.SetExtension(ExtRuleVersion, int32(ac.version)) //nolint:gosec // a version number
-		ev.SetExtension(ExtDecisionID, ac.decisionID.String())
-		ev.SetExtension(ExtCauseID, ac.ev.ID)
-		ev.SetExtension(ExtCauseSource, ac.ev.Source)
-		ev.SetExtension(ExtDepth, int32(ac.depth+1)) //nolint:gosec // bounded by MaxChainDepth
-		if pk := partitionKeyOf(ac.ev); pk != "" {
-			ev.SetExtension("partitionkey", pk)
-		}
-		if err == nil {
-			err = ev.Validate()
-		}
-		if err != nil {
-			o.Status, o.Error = "failed", err.Error()
-			return o, nil, nil
-		}
-		o.Status = "emitted"
-		o.Event = &EventRef{ID: ev.ID, Source: ev.Source, Type: ev.Type}
-		ne := e.newEvent(ac.tenant, &ev, partitionKeyOf(ac.ev))
-		return o, &ne, nil
+		eo, ev := e.emit(ctx, ac, a, ptr)
+		return eo, ev, nil
 	case a.Webhook != nil:
 		o.URL = a.Webhook.URL
 		o.WebhookID = "msg_" + strings.ReplaceAll(ac.decisionID.String(), "-", "") + "_" + strings.ReplaceAll(suffix, "/", "_")
@@ -511,6 +729,49 @@ func (e *Engine) runAction(ctx context.Context, tx pgx.Tx, ac *actionContext, a 
 		o.Status, o.JobID, o.RunAt = "scheduled", j.ID, &runAt
 		return o, nil, nil
 	}
+}
+
+// emit renders an emit action: its outcome and, when it rendered into a
+// valid CloudEvent, the event to store. It writes nothing.
+func (e *Engine) emit(ctx context.Context, ac *actionContext, a *Action, ptr string) (Outcome, *eventstore.NewEvent) {
+	o := Outcome{Pointer: ptr, Type: a.Kind()}
+	suffix := strings.TrimPrefix(ptr, "/actions/")
+	tc := &templateContext{ev: ac.ev, ruleID: ac.ruleID, ruleVersion: ac.version, decisionID: ac.decisionID, ctx: ctx, priv: ac.priv}
+	if ac.data != nil {
+		tc.data, tc.dataDecoded = ac.data(), true
+	}
+	ev := cloudevent.Event{SpecVersion: cloudevent.SpecVersion, ID: ac.decisionID.String() + "#" + suffix,
+		Source: a.Emit.Source, Type: a.Emit.Type, Time: ac.now.UTC()}
+	var err error
+	if ev.Subject, err = tc.renderString(a.Emit.Subject); err == nil {
+		ev.Data, err = tc.render(a.Emit.Data)
+	}
+	if len(ev.Data) > 0 && string(ev.Data) != "null" {
+		ev.DataContentType = "application/json"
+	} else {
+		ev.Data = nil
+	}
+	ev.SetExtension(ExtTenant, ac.tenant.String())
+	ev.SetExtension(ExtRuleID, ac.ruleID.String())
+	ev.SetExtension(ExtRuleVersion, int32(ac.version)) //nolint:gosec // a version number
+	ev.SetExtension(ExtDecisionID, ac.decisionID.String())
+	ev.SetExtension(ExtCauseID, ac.ev.ID)
+	ev.SetExtension(ExtCauseSource, ac.ev.Source)
+	ev.SetExtension(ExtDepth, int32(ac.depth+1)) //nolint:gosec // bounded by MaxChainDepth
+	if pk := partitionKeyOf(ac.ev); pk != "" {
+		ev.SetExtension("partitionkey", pk)
+	}
+	if err == nil {
+		err = ev.Validate()
+	}
+	if err != nil {
+		o.Status, o.Error = "failed", err.Error()
+		return o, nil
+	}
+	o.Status = "emitted"
+	o.Event = &EventRef{ID: ev.ID, Source: ev.Source, Type: ev.Type}
+	ne := e.newEvent(ac.tenant, &ev, partitionKeyOf(ac.ev))
+	return o, &ne
 }
 
 func partitionKeyOf(ev *cloudevent.Event) string {

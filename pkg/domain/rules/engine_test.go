@@ -32,7 +32,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	k, _ := secretbox.NewKey()
-	return &bundle{store: NewStore(testDB.Pool, &k), engine: NewEngine(testDB.Pool, EngineConfig{Partitions: 4}), tenant: uuid.New()}
+	return &bundle{store: NewStore(testDB.Pool, StoreConfig{SecretsKey: &k}), engine: NewEngine(testDB.Pool, EngineConfig{Partitions: 4}), tenant: uuid.New()}
 }
 
 func (b *bundle) create(t *testing.T, doc string) Rule {

@@ -34,8 +34,9 @@ WHERE tenant_id = @tenant_id AND rule_id = @rule_id
 RETURNING *;
 
 -- name: SetRuleStatus :one
--- Enabling a rule also turns its webhook back on.
-UPDATE rules SET status = @status, updated_at = now(),
+-- Enabling a rule also turns its webhook back on and forgets its overruns;
+-- either way the reason of an automatic disable is cleared.
+UPDATE rules SET status = @status, updated_at = now(), overruns = 0, disabled_reason = NULL,
     webhook_status = CASE WHEN @status::text = 'active' THEN 'active' ELSE webhook_status END,
     webhook_disabled_at = CASE WHEN @status::text = 'active' THEN NULL ELSE webhook_disabled_at END,
     webhook_disabled_reason = CASE WHEN @status::text = 'active' THEN NULL ELSE webhook_disabled_reason END
@@ -57,7 +58,7 @@ ORDER BY version;
 -- name: ActiveRuleVersions :many
 -- The version headers of every active rule of the given tenants: the engine
 -- picks, per event, the version in force when the event was recorded.
-SELECT v.rule_id, v.tenant_id, v.version, v.created_at, r.current_version, r.webhook_status
+SELECT v.rule_id, v.tenant_id, v.version, v.created_at, r.current_version, r.webhook_status, r.overruns
 FROM rules r JOIN rule_versions v ON v.rule_id = r.rule_id
 WHERE r.tenant_id = ANY(@tenant_ids::uuid[]) AND r.status = 'active'
 ORDER BY v.rule_id, v.version;
@@ -79,8 +80,8 @@ SELECT EXISTS (SELECT 1 FROM decisions
                WHERE tenant_id = @tenant_id AND rule_id = @rule_id AND event_source = @event_source AND event_id = @event_id);
 
 -- name: InsertDecision :one
-INSERT INTO decisions (decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions)
-VALUES (@decision_id, @tenant_id, @rule_id, @rule_version, @event_id, @event_source, @event_type, @inputs, @actions)
+INSERT INTO decisions (decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions, status)
+VALUES (@decision_id, @tenant_id, @rule_id, @rule_version, @event_id, @event_source, @event_type, @inputs, @actions, @status)
 RETURNING *;
 
 -- name: ListDecisions :many
@@ -111,3 +112,24 @@ WHERE webhook_deliveries.status <> 'delivered';
 
 -- name: GetEventEnvelope :one
 SELECT envelope::text AS envelope FROM events WHERE tenant_id = @tenant_id AND source = @source AND id = @id;
+
+-- name: LockTenantRules :exec
+-- Serialises the creation of one tenant's rules, so its rule limit holds.
+SELECT pg_advisory_xact_lock(hashtextextended('prost-rules:' || (@tenant_id::uuid)::text, 0));
+
+-- name: CountRules :one
+SELECT count(*) FROM rules WHERE tenant_id = @tenant_id;
+
+-- name: RecordOverrun :one
+-- One more evaluation of the rule in a row overran an event's time budget;
+-- at max_overruns the rule is disabled with the reason.
+UPDATE rules SET overruns = overruns + 1,
+    status = CASE WHEN overruns + 1 >= @max_overruns::int THEN 'disabled' ELSE status END,
+    disabled_reason = CASE WHEN overruns + 1 >= @max_overruns::int THEN @reason::text ELSE disabled_reason END,
+    updated_at = now()
+WHERE tenant_id = @tenant_id AND rule_id = @rule_id
+RETURNING overruns, status;
+
+-- name: ResetOverruns :exec
+-- The rules evaluated within the budget again.
+UPDATE rules SET overruns = 0 WHERE rule_id = ANY(@rule_ids::uuid[]) AND overruns > 0;

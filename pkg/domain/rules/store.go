@@ -14,6 +14,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/domain/rules/internal/rulesdb"
+	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/secretbox"
 	"github.com/prost-platform/prost/pkg/webhook"
@@ -41,12 +42,69 @@ var (
 type Store struct {
 	pool *pgxpool.Pool
 	key  *secretbox.Key
+	cfg  StoreConfig
 }
 
-// NewStore returns a Store on pool. key seals webhook signing secrets; with
-// a nil key, rules with a webhook action are refused with ErrNoSecretsKey.
-func NewStore(pool *pgxpool.Pool, key *secretbox.Key) *Store {
-	return &Store{pool: pool, key: key}
+// DefaultMaxRules is how many rules a tenant may have when StoreConfig sets
+// no other limit.
+const DefaultMaxRules = 100
+
+// StoreConfig tunes a Store. The zero value is usable.
+type StoreConfig struct {
+	// SecretsKey seals webhook signing secrets; with none, rules with a
+	// webhook action are refused with ErrNoSecretsKey.
+	SecretsKey *secretbox.Key
+	// Outbound checks every webhook URL of a rule created or updated (see
+	// pkg/netguard): an internal address is refused, naming the action.
+	// nil checks only the URL's form.
+	Outbound *netguard.Guard
+	// MaxRules is the most rules (active or disabled) one tenant may have
+	// (PROST_MAX_RULES); creating one more is refused (422). Defaults to
+	// DefaultMaxRules; negative means no limit.
+	MaxRules int
+}
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool, cfg StoreConfig) *Store {
+	if cfg.MaxRules == 0 {
+		cfg.MaxRules = DefaultMaxRules
+	}
+	return &Store{pool: pool, key: cfg.SecretsKey, cfg: cfg}
+}
+
+// ErrTooManyRules is the answer to a rule over the tenant's limit.
+var ErrTooManyRules = problem.Errorf(problem.Invalid, "the App has as many rules as it may have; delete or reuse one (the limit is PROST_MAX_RULES)")
+
+// checkTargets refuses a document whose webhook URLs the outbound guard
+// does not allow, naming each action.
+func (s *Store) checkTargets(c *Compiled) error {
+	if s.cfg.Outbound == nil {
+		return nil
+	}
+	var probs []Problem
+	var walk func(ptr string, a *Action)
+	walk = func(ptr string, a *Action) {
+		switch {
+		case a == nil:
+		case a.Webhook != nil:
+			if err := s.cfg.Outbound.CheckURL(a.Webhook.URL); err != nil {
+				detail := "url " + err.Error()
+				if errors.Is(err, netguard.ErrForbidden) {
+					detail = "url names an address PROST does not send to (loopback, private, link-local, metadata or another internal range; see docs/security.md)"
+				}
+				probs = append(probs, Problem{Pointer: ptr + "/webhook/url", Detail: detail})
+			}
+		case a.Schedule != nil:
+			walk(ptr+"/schedule/action", a.Schedule.Action)
+		}
+	}
+	for i := range c.Doc.Actions {
+		walk(fmt.Sprintf("/actions/%d", i), &c.Doc.Actions[i])
+	}
+	if len(probs) > 0 {
+		return &InvalidError{Problems: probs}
+	}
+	return nil
 }
 
 // Rule is a rule's head and its current document.
@@ -56,6 +114,10 @@ type Rule struct {
 	Name     string
 	Version  int
 	Status   string
+	// DisabledReason says why PROST disabled the rule (its evaluations
+	// overran the time budget); "" when it is active or the tenant
+	// disabled it.
+	DisabledReason string
 	// Webhook is set once a version of the rule had a webhook action.
 	Webhook   *WebhookState
 	Document  Document
@@ -80,13 +142,14 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 		Name      string            `json:"name"`
 		Version   int               `json:"version"`
 		Status    string            `json:"status"`
+		Reason    string            `json:"disabled_reason,omitempty"`
 		Filters   []json.RawMessage `json:"filters"`
 		Condition string            `json:"condition,omitempty"`
 		Actions   []Action          `json:"actions"`
 		Webhook   *WebhookState     `json:"webhook,omitempty"`
 		CreatedAt time.Time         `json:"created_at"`
 		UpdatedAt time.Time         `json:"updated_at"`
-	}{r.ID, r.Name, r.Version, r.Status, r.Document.Filters, r.Document.Condition, r.Document.Actions, r.Webhook,
+	}{r.ID, r.Name, r.Version, r.Status, r.DisabledReason, r.Document.Filters, r.Document.Condition, r.Document.Actions, r.Webhook,
 		r.CreatedAt, r.UpdatedAt})
 }
 
@@ -101,6 +164,9 @@ type Version struct {
 func ruleFrom(h rulesdb.Rule, doc []byte, versionAt time.Time) (Rule, error) {
 	r := Rule{ID: h.RuleID, TenantID: h.TenantID, Name: h.Name, Version: int(h.CurrentVersion), Status: h.Status,
 		CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, VersionCreatedAt: versionAt}
+	if h.DisabledReason != nil {
+		r.DisabledReason = *h.DisabledReason
+	}
 	if h.WebhookSecret != nil {
 		r.Webhook = &WebhookState{Status: h.WebhookStatus, DisabledAt: h.WebhookDisabledAt}
 		if h.WebhookDisabledReason != nil {
@@ -119,6 +185,9 @@ func ruleFrom(h rulesdb.Rule, doc []byte, versionAt time.Time) (Rule, error) {
 // action, a signing secret is made and returned: this is the only time it is
 // shown.
 func (s *Store) Create(ctx context.Context, tenant uuid.UUID, c *Compiled) (Rule, string, error) {
+	if err := s.checkTargets(c); err != nil {
+		return Rule{}, "", err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Rule{}, "", err
@@ -133,6 +202,18 @@ func (s *Store) Create(ctx context.Context, tenant uuid.UUID, c *Compiled) (Rule
 	var out Rule
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := rulesdb.New(tx)
+		if s.cfg.MaxRules > 0 {
+			if err := q.LockTenantRules(ctx, tenant); err != nil {
+				return err
+			}
+			n, err := q.CountRules(ctx, tenant)
+			if err != nil {
+				return err
+			}
+			if n >= int64(s.cfg.MaxRules) {
+				return fmt.Errorf("%w: %d rules", ErrTooManyRules, s.cfg.MaxRules)
+			}
+		}
 		h, err := q.CreateRule(ctx, rulesdb.CreateRuleParams{RuleID: id, TenantID: tenant, Name: c.Doc.Name, WebhookSecret: sealed})
 		if err != nil {
 			return err
@@ -161,6 +242,9 @@ func (s *Store) newSecret(ruleID uuid.UUID) (string, []byte, error) {
 // Update stores c as the rule's next version. The signing secret is kept; if
 // the rule had none and c has a webhook action, one is made and returned.
 func (s *Store) Update(ctx context.Context, tenant, id uuid.UUID, c *Compiled) (Rule, string, error) {
+	if err := s.checkTargets(c); err != nil {
+		return Rule{}, "", err
+	}
 	var out Rule
 	var secret string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -207,7 +291,7 @@ func (s *Store) Get(ctx context.Context, tenant, id uuid.UUID) (Rule, error) {
 	}
 	return ruleFrom(rulesdb.Rule{RuleID: row.RuleID, TenantID: row.TenantID, Name: row.Name, CurrentVersion: row.CurrentVersion,
 		Status: row.Status, WebhookSecret: row.WebhookSecret, WebhookStatus: row.WebhookStatus, WebhookDisabledAt: row.WebhookDisabledAt,
-		WebhookDisabledReason: row.WebhookDisabledReason, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}, row.Document, row.VersionCreatedAt)
+		WebhookDisabledReason: row.WebhookDisabledReason, DisabledReason: row.DisabledReason, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}, row.Document, row.VersionCreatedAt)
 }
 
 // List returns a page of the tenant's rules in id (creation) order. cursor is
@@ -239,7 +323,7 @@ func (s *Store) List(ctx context.Context, tenant uuid.UUID, after string, limit 
 	for i, row := range rows {
 		out[i], err = ruleFrom(rulesdb.Rule{RuleID: row.RuleID, TenantID: row.TenantID, Name: row.Name, CurrentVersion: row.CurrentVersion,
 			Status: row.Status, WebhookSecret: row.WebhookSecret, WebhookStatus: row.WebhookStatus, WebhookDisabledAt: row.WebhookDisabledAt,
-			WebhookDisabledReason: row.WebhookDisabledReason, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}, row.Document, row.VersionCreatedAt)
+			WebhookDisabledReason: row.WebhookDisabledReason, DisabledReason: row.DisabledReason, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}, row.Document, row.VersionCreatedAt)
 		if err != nil {
 			return nil, "", err
 		}
@@ -306,15 +390,19 @@ func (s *Store) Versions(ctx context.Context, tenant, id uuid.UUID) ([]Version, 
 
 // Decision is one entry of the decision trail.
 type Decision struct {
-	DecisionID  uuid.UUID       `json:"decision_id"`
-	RuleID      uuid.UUID       `json:"rule_id"`
-	RuleVersion int             `json:"rule_version"`
-	EventID     string          `json:"event_id"`
-	EventSource string          `json:"event_source"`
-	EventType   string          `json:"event_type"`
-	Inputs      json.RawMessage `json:"inputs"`
-	Actions     []Outcome       `json:"actions"`
-	DecidedAt   time.Time       `json:"decided_at"`
+	DecisionID  uuid.UUID `json:"decision_id"`
+	RuleID      uuid.UUID `json:"rule_id"`
+	RuleVersion int       `json:"rule_version"`
+	EventID     string    `json:"event_id"`
+	EventSource string    `json:"event_source"`
+	EventType   string    `json:"event_type"`
+	// Status is fired (the actions were taken) or overrun (the rule's
+	// evaluation overran the event's time budget; no action was taken,
+	// and Inputs says the budget and which rules were not evaluated).
+	Status    string          `json:"status"`
+	Inputs    json.RawMessage `json:"inputs"`
+	Actions   []Outcome       `json:"actions"`
+	DecidedAt time.Time       `json:"decided_at"`
 }
 
 // Outcome is what one action of a decision did.
@@ -428,7 +516,7 @@ func (s *Store) Decisions(ctx context.Context, q DecisionQuery) ([]Decision, str
 
 func decisionFrom(r rulesdb.Decision) Decision {
 	d := Decision{DecisionID: r.DecisionID, RuleID: r.RuleID, RuleVersion: int(r.RuleVersion), EventID: r.EventID,
-		EventSource: r.EventSource, EventType: r.EventType, Inputs: r.Inputs, DecidedAt: r.DecidedAt}
+		EventSource: r.EventSource, EventType: r.EventType, Status: r.Status, Inputs: r.Inputs, DecidedAt: r.DecidedAt}
 	_ = json.Unmarshal(r.Actions, &d.Actions)
 	if d.Actions == nil {
 		d.Actions = []Outcome{}

@@ -27,6 +27,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/subscriptions/internal/subscriptionsdb"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
+	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/subjects"
 	"github.com/prost-platform/prost/pkg/webhook"
@@ -290,15 +291,19 @@ func (s *Service) send(ctx context.Context, sink, secret, webhookID string, body
 	if err := webhook.SetHeaders(req.Header, secret, webhookID, time.Now(), body); err != nil {
 		return sendResult{err: err}
 	}
+	// What the tenant sees of a failure is a fixed reason or the status
+	// code, never the target's answer or a network error's text (which can
+	// quote what the target sent); the logs keep the error.
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return sendResult{err: fmt.Errorf("POST %s: %w", sink, err), took: time.Since(start)}
+		s.cfg.Logger.Debug("subscriptions: delivery attempt failed", "webhook_id", webhookID, "error", err)
+		return sendResult{err: errors.New(netguard.Reason(err)), took: time.Since(start)}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	res := sendResult{status: resp.StatusCode, took: time.Since(start), retryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		res.err = fmt.Errorf("POST %s: the receiver answered %d", sink, resp.StatusCode)
+		res.err = errors.New(netguard.StatusReason(resp.StatusCode))
 	}
 	return res
 }

@@ -128,12 +128,16 @@ func (h *Handlers) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	actor, err := httpapi.Actor(r)
+	if err != nil {
+		return err
+	}
 	creds, err := h.store.RotateSecret(r.Context(), id)
 	if err != nil {
 		return err
 	}
 	httpapi.Logger(r.Context()).Info("app secret rotated", "request_id", httpapi.RequestID(r.Context()), "app_id", id,
-		"actor", httpapi.Actor(r))
+		"actor", actor)
 	noStore(w)
 	return httpapi.WriteJSON(w, http.StatusOK, creds)
 }
@@ -144,12 +148,16 @@ func (h *Handlers) setStatus(status string) httpapi.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		actor, err := httpapi.Actor(r)
+		if err != nil {
+			return err
+		}
 		app, err := h.store.SetStatus(r.Context(), id, status)
 		if err != nil {
 			return err
 		}
 		httpapi.Logger(r.Context()).Info("app status changed", "request_id", httpapi.RequestID(r.Context()), "app_id", id,
-			"status", status, "actor", httpapi.Actor(r))
+			"status", status, "actor", actor)
 		return httpapi.WriteJSON(w, http.StatusOK, app)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/schemacompat"
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 // Media types the registry routes accept: JSON, and Confluent's own.
@@ -122,6 +123,12 @@ func (h *Handlers) readSchema(w http.ResponseWriter, r *http.Request) ([]byte, e
 		var s string
 		if err := json.Unmarshal(req.Schema, &s); err != nil {
 			return nil, problem.Errorf(problem.Malformed, "malformed JSON body: %v", err)
+		}
+		// The schema inside the string is stored too.
+		if json.Valid([]byte(s)) {
+			if ptr, reason, ok := storable.JSON([]byte(s)); !ok {
+				return nil, invalidField("schema"+ptr, reason)
+			}
 		}
 		return []byte(s), nil
 	case '{', 't', 'f':

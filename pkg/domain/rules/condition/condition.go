@@ -153,6 +153,13 @@ func (c *Condition) Eval(ctx context.Context, e *cloudevent.Event) (matched bool
 	if err != nil {
 		return false, nil, err
 	}
+	return c.EvalVars(ctx, vars)
+}
+
+// EvalVars is Eval on variables made once per event with Activation (or
+// ActivationWith), so that several conditions share one decoding of the
+// data. The variables are only read.
+func (c *Condition) EvalVars(ctx context.Context, vars map[string]any) (matched bool, in Inputs, err error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
@@ -188,6 +195,20 @@ func (c *Condition) Eval(ctx context.Context, e *cloudevent.Event) (matched bool
 // Activation returns the variables of e as the condition sees them (unset
 // optional attributes are left out).
 func Activation(e *cloudevent.Event) (map[string]any, error) {
+	var data any
+	if len(e.Data) > 0 {
+		d, err := DecodeJSON(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("condition: event data: %w", err)
+		}
+		data = d
+	}
+	return ActivationWith(e, data), nil
+}
+
+// ActivationWith is Activation with the JSON data already decoded (by
+// DecodeJSON; nil when the event has no JSON data).
+func ActivationWith(e *cloudevent.Event, data any) map[string]any {
 	vars := map[string]any{
 		"id": e.ID, "source": e.Source, "type": e.Type, "specversion": e.SpecVersion,
 	}
@@ -213,17 +234,13 @@ func Activation(e *cloudevent.Event) (map[string]any, error) {
 	vars["extensions"] = ext
 	switch {
 	case len(e.Data) > 0:
-		d, err := DecodeJSON(e.Data)
-		if err != nil {
-			return nil, fmt.Errorf("condition: event data: %w", err)
-		}
-		vars["data"] = d
+		vars["data"] = data
 	case e.DataBase64 != nil:
 		vars["data"] = e.DataBase64
 	default:
 		vars["data"] = types.NullValue
 	}
-	return vars, nil
+	return vars
 }
 
 // DecodeJSON decodes JSON with integers as int64 and other numbers as

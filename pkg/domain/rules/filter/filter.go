@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	cesdk "github.com/cloudevents/sdk-go/v2"
 
@@ -64,8 +65,16 @@ func (e *Error) Error() string {
 // need, so build one per event with NewEvent and share it between filters of
 // one goroutine (it is not safe for concurrent use).
 type Event struct {
-	E   *cloudevent.Event
-	sdk *cesdk.Event
+	E *cloudevent.Event
+	// Deadline, when set, stops matching once passed: the filters not yet
+	// evaluated do not match (the caller tells an overrun by the clock).
+	Deadline time.Time
+	sdk      *cesdk.Event
+}
+
+// expired reports whether ev's Deadline has passed.
+func (ev *Event) expired() bool {
+	return !ev.Deadline.IsZero() && time.Now().After(ev.Deadline)
 }
 
 // NewEvent wraps e for matching.
@@ -84,7 +93,7 @@ type List []Filter
 // Match reports whether every filter matches ev (true for an empty list).
 func (l List) Match(ev *Event) bool {
 	for _, f := range l {
-		if !f.Match(ev) {
+		if ev.expired() || !f.Match(ev) {
 			return false
 		}
 	}
@@ -297,6 +306,9 @@ type nested struct {
 
 func (n *nested) Match(ev *Event) bool {
 	for _, f := range n.subs {
+		if ev.expired() {
+			return false
+		}
 		if f.Match(ev) == n.any {
 			return n.any
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/rules"
 	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 // Handlers serve the rules routes.
@@ -73,6 +74,9 @@ func readDocument(w http.ResponseWriter, r *http.Request) (*rules.Compiled, erro
 	}
 	if !json.Valid(body) {
 		return nil, problem.Errorf(problem.Malformed, "the body is not valid JSON")
+	}
+	if ptr, reason, ok := storable.JSON(body); !ok {
+		return nil, httpapi.Unstorable(ptr, reason)
 	}
 	return rules.ParseDocument(body)
 }

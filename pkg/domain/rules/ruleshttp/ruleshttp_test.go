@@ -69,7 +69,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	k, _ := secretbox.NewKey()
-	return &bundle{store: rules.NewStore(testDB.Pool, &k), engine: rules.NewEngine(testDB.Pool, rules.EngineConfig{Partitions: 4}), tenant: uuid.New()}
+	return &bundle{store: rules.NewStore(testDB.Pool, rules.StoreConfig{SecretsKey: &k}), engine: rules.NewEngine(testDB.Pool, rules.EngineConfig{Partitions: 4}), tenant: uuid.New()}
 }
 
 func (b *bundle) create(t *testing.T, doc string) rules.Rule {
@@ -110,7 +110,7 @@ func (b *bundle) handle(t *testing.T, msgs ...*consumer.Message) {
 func TestRulesAPI(t *testing.T) {
 	t.Parallel()
 	k, _ := secretbox.NewKey()
-	a := newAPI(t, rules.NewStore(testDB.Pool, &k))
+	a := newAPI(t, rules.NewStore(testDB.Pool, rules.StoreConfig{SecretsKey: &k}))
 	tenant, other := uuid.New(), uuid.New()
 
 	code, created := a.do(tenant, "POST", "/v1/rules", alertRule)
@@ -131,7 +131,7 @@ func TestRulesAPI(t *testing.T) {
 	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT webhook_secret FROM rules WHERE rule_id = $1`, id).Scan(&sealed))
 	require.False(t, bytes.Contains(sealed, []byte(secret)))
 	require.False(t, bytes.Contains(sealed, []byte(strings.TrimPrefix(secret, "whsec_"))))
-	wt, err := rules.NewStore(testDB.Pool, &k).Webhook(t.Context(), tenant, uuid.MustParse(id))
+	wt, err := rules.NewStore(testDB.Pool, rules.StoreConfig{SecretsKey: &k}).Webhook(t.Context(), tenant, uuid.MustParse(id))
 	require.NoError(t, err)
 	require.Equal(t, secret, wt.Secret)
 
@@ -203,7 +203,7 @@ func TestRulesAPI(t *testing.T) {
 func TestInvalidRuleIs422WithPosition(t *testing.T) {
 	t.Parallel()
 	k, _ := secretbox.NewKey()
-	a := newAPI(t, rules.NewStore(testDB.Pool, &k))
+	a := newAPI(t, rules.NewStore(testDB.Pool, rules.StoreConfig{SecretsKey: &k}))
 	code, p := a.do(uuid.New(), "POST", "/v1/rules", `{"name": "x",
 		"filters": [{"exact": {"type": "a"}}, {"sql": "type = 'a' AND"}],
 		"condition": "data.amount >",
@@ -227,7 +227,7 @@ func TestInvalidRuleIs422WithPosition(t *testing.T) {
 
 func TestWebhooksNeedASecretsKey(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t, rules.NewStore(testDB.Pool, nil))
+	a := newAPI(t, rules.NewStore(testDB.Pool, rules.StoreConfig{}))
 	code, p := a.do(uuid.New(), "POST", "/v1/rules", alertRule)
 	require.Equal(t, http.StatusServiceUnavailable, code, p)
 	code, _ = a.do(uuid.New(), "POST", "/v1/rules", `{"name": "n", "actions": [{"emit": {"type": "t", "source": "/s"}}]}`)

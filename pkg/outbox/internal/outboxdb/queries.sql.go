@@ -32,12 +32,22 @@ func (q *Queries) MarkPublished(ctx context.Context, ids []int64) error {
 	return err
 }
 
+const markRefused = `-- name: MarkRefused :exec
+UPDATE outbox SET refused_at = now() WHERE id = $1
+`
+
+// A row the bus refused for good; it is in the DLQ and no longer pending.
+func (q *Queries) MarkRefused(ctx context.Context, id int64) error {
+	_, err := q.db.Exec(ctx, markRefused, id)
+	return err
+}
+
 const pendingBatch = `-- name: PendingBatch :many
 SELECT o.id, o.subject, o.created_at, o.traceparent, o.tracestate, e.tenant_id, e.source, e.id AS event_id, e.envelope,
        e.partition_key
 FROM outbox o
 JOIN events e ON e.seq = o.event_seq
-WHERE o.published_at IS NULL
+WHERE o.published_at IS NULL AND o.refused_at IS NULL
 ORDER BY o.id
 LIMIT $1
 `
@@ -93,7 +103,7 @@ const pendingStats = `-- name: PendingStats :one
 SELECT count(*)::bigint AS pending,
        coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
 FROM outbox
-WHERE published_at IS NULL
+WHERE published_at IS NULL AND refused_at IS NULL
 `
 
 type PendingStatsRow struct {

@@ -12,6 +12,18 @@ import (
 	"github.com/google/uuid"
 )
 
+const countLiveSubjects = `-- name: CountLiveSubjects :one
+SELECT count(DISTINCT subject) FROM registry_schemas
+WHERE tenant_id = $1 AND deleted_at IS NULL
+`
+
+func (q *Queries) CountLiveSubjects(ctx context.Context, tenantID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, countLiveSubjects, tenantID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const deleteConfig = `-- name: DeleteConfig :execrows
 DELETE FROM registry_config WHERE tenant_id = $1 AND subject = $2
 `
@@ -324,6 +336,16 @@ func (q *Queries) LockSubject(ctx context.Context, arg LockSubjectParams) (int32
 	return last_version, err
 }
 
+const lockTenantSubjects = `-- name: LockTenantSubjects :exec
+SELECT pg_advisory_xact_lock(hashtextextended('prost-registry:' || ($1::uuid)::text, 0))
+`
+
+// Serialises the registrations of one tenant, so its subject limit holds.
+func (q *Queries) LockTenantSubjects(ctx context.Context, tenantID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, lockTenantSubjects, tenantID)
+	return err
+}
+
 const putConfig = `-- name: PutConfig :exec
 INSERT INTO registry_config (tenant_id, subject, compatibility, policy, unregistered_types)
 VALUES ($1, $2, $3, $4, $5)
@@ -417,4 +439,21 @@ func (q *Queries) SoftDeleteVersion(ctx context.Context, arg SoftDeleteVersionPa
 	var version int32
 	err := row.Scan(&version)
 	return version, err
+}
+
+const subjectIsLive = `-- name: SubjectIsLive :one
+SELECT EXISTS (SELECT 1 FROM registry_schemas
+               WHERE tenant_id = $1 AND subject = $2 AND deleted_at IS NULL)
+`
+
+type SubjectIsLiveParams struct {
+	TenantID uuid.UUID
+	Subject  string
+}
+
+func (q *Queries) SubjectIsLive(ctx context.Context, arg SubjectIsLiveParams) (bool, error) {
+	row := q.db.QueryRow(ctx, subjectIsLive, arg.TenantID, arg.Subject)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }

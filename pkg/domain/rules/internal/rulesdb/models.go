@@ -22,6 +22,7 @@ type Decision struct {
 	Inputs      []byte
 	Actions     []byte
 	DecidedAt   time.Time
+	Status      string
 }
 
 type Rule struct {
@@ -36,6 +37,8 @@ type Rule struct {
 	WebhookDisabledReason *string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	Overruns              int32
+	DisabledReason        *string
 }
 
 type RuleVersion struct {

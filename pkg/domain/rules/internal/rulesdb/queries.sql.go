@@ -13,7 +13,7 @@ import (
 )
 
 const activeRuleVersions = `-- name: ActiveRuleVersions :many
-SELECT v.rule_id, v.tenant_id, v.version, v.created_at, r.current_version, r.webhook_status
+SELECT v.rule_id, v.tenant_id, v.version, v.created_at, r.current_version, r.webhook_status, r.overruns
 FROM rules r JOIN rule_versions v ON v.rule_id = r.rule_id
 WHERE r.tenant_id = ANY($1::uuid[]) AND r.status = 'active'
 ORDER BY v.rule_id, v.version
@@ -26,6 +26,7 @@ type ActiveRuleVersionsRow struct {
 	CreatedAt      time.Time
 	CurrentVersion int32
 	WebhookStatus  string
+	Overruns       int32
 }
 
 // The version headers of every active rule of the given tenants: the engine
@@ -46,6 +47,7 @@ func (q *Queries) ActiveRuleVersions(ctx context.Context, tenantIds []uuid.UUID)
 			&i.CreatedAt,
 			&i.CurrentVersion,
 			&i.WebhookStatus,
+			&i.Overruns,
 		); err != nil {
 			return nil, err
 		}
@@ -57,10 +59,21 @@ func (q *Queries) ActiveRuleVersions(ctx context.Context, tenantIds []uuid.UUID)
 	return items, nil
 }
 
+const countRules = `-- name: CountRules :one
+SELECT count(*) FROM rules WHERE tenant_id = $1
+`
+
+func (q *Queries) CountRules(ctx context.Context, tenantID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, countRules, tenantID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createRule = `-- name: CreateRule :one
 INSERT INTO rules (rule_id, tenant_id, name, current_version, webhook_secret)
 VALUES ($1, $2, $3, 1, $4)
-RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at
+RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason
 `
 
 type CreateRuleParams struct {
@@ -90,6 +103,8 @@ func (q *Queries) CreateRule(ctx context.Context, arg CreateRuleParams) (Rule, e
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
@@ -260,7 +275,7 @@ func (q *Queries) GetEventEnvelope(ctx context.Context, arg GetEventEnvelopePara
 }
 
 const getRule = `-- name: GetRule :one
-SELECT rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at FROM rules WHERE tenant_id = $1 AND rule_id = $2
+SELECT rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason FROM rules WHERE tenant_id = $1 AND rule_id = $2
 `
 
 type GetRuleParams struct {
@@ -283,12 +298,14 @@ func (q *Queries) GetRule(ctx context.Context, arg GetRuleParams) (Rule, error) 
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
 
 const getRuleForUpdate = `-- name: GetRuleForUpdate :one
-SELECT rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at FROM rules WHERE tenant_id = $1 AND rule_id = $2 FOR UPDATE
+SELECT rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason FROM rules WHERE tenant_id = $1 AND rule_id = $2 FOR UPDATE
 `
 
 type GetRuleForUpdateParams struct {
@@ -311,12 +328,14 @@ func (q *Queries) GetRuleForUpdate(ctx context.Context, arg GetRuleForUpdatePara
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
 
 const getRuleWithDocument = `-- name: GetRuleWithDocument :one
-SELECT r.rule_id, r.tenant_id, r.name, r.current_version, r.status, r.webhook_secret, r.webhook_status, r.webhook_disabled_at, r.webhook_disabled_reason, r.created_at, r.updated_at, v.document, v.created_at AS version_created_at
+SELECT r.rule_id, r.tenant_id, r.name, r.current_version, r.status, r.webhook_secret, r.webhook_status, r.webhook_disabled_at, r.webhook_disabled_reason, r.created_at, r.updated_at, r.overruns, r.disabled_reason, v.document, v.created_at AS version_created_at
 FROM rules r JOIN rule_versions v ON v.rule_id = r.rule_id AND v.version = r.current_version
 WHERE r.tenant_id = $1 AND r.rule_id = $2
 `
@@ -338,6 +357,8 @@ type GetRuleWithDocumentRow struct {
 	WebhookDisabledReason *string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	Overruns              int32
+	DisabledReason        *string
 	Document              []byte
 	VersionCreatedAt      time.Time
 }
@@ -357,6 +378,8 @@ func (q *Queries) GetRuleWithDocument(ctx context.Context, arg GetRuleWithDocume
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 		&i.Document,
 		&i.VersionCreatedAt,
 	)
@@ -403,9 +426,9 @@ func (q *Queries) GetVersionDocument(ctx context.Context, arg GetVersionDocument
 }
 
 const insertDecision = `-- name: InsertDecision :one
-INSERT INTO decisions (decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING seq, decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions, decided_at
+INSERT INTO decisions (decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions, status)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING seq, decision_id, tenant_id, rule_id, rule_version, event_id, event_source, event_type, inputs, actions, decided_at, status
 `
 
 type InsertDecisionParams struct {
@@ -418,6 +441,7 @@ type InsertDecisionParams struct {
 	EventType   string
 	Inputs      []byte
 	Actions     []byte
+	Status      string
 }
 
 func (q *Queries) InsertDecision(ctx context.Context, arg InsertDecisionParams) (Decision, error) {
@@ -431,6 +455,7 @@ func (q *Queries) InsertDecision(ctx context.Context, arg InsertDecisionParams) 
 		arg.EventType,
 		arg.Inputs,
 		arg.Actions,
+		arg.Status,
 	)
 	var i Decision
 	err := row.Scan(
@@ -445,6 +470,7 @@ func (q *Queries) InsertDecision(ctx context.Context, arg InsertDecisionParams) 
 		&i.Inputs,
 		&i.Actions,
 		&i.DecidedAt,
+		&i.Status,
 	)
 	return i, err
 }
@@ -481,7 +507,7 @@ func (q *Queries) InsertVersion(ctx context.Context, arg InsertVersionParams) (R
 }
 
 const listDecisions = `-- name: ListDecisions :many
-SELECT d.seq, d.decision_id, d.tenant_id, d.rule_id, d.rule_version, d.event_id, d.event_source, d.event_type, d.inputs, d.actions, d.decided_at
+SELECT d.seq, d.decision_id, d.tenant_id, d.rule_id, d.rule_version, d.event_id, d.event_source, d.event_type, d.inputs, d.actions, d.decided_at, d.status
 FROM decisions d
 WHERE d.tenant_id = $1
   AND d.seq > $2
@@ -526,6 +552,7 @@ func (q *Queries) ListDecisions(ctx context.Context, arg ListDecisionsParams) ([
 			&i.Inputs,
 			&i.Actions,
 			&i.DecidedAt,
+			&i.Status,
 		); err != nil {
 			return nil, err
 		}
@@ -538,7 +565,7 @@ func (q *Queries) ListDecisions(ctx context.Context, arg ListDecisionsParams) ([
 }
 
 const listRules = `-- name: ListRules :many
-SELECT r.rule_id, r.tenant_id, r.name, r.current_version, r.status, r.webhook_secret, r.webhook_status, r.webhook_disabled_at, r.webhook_disabled_reason, r.created_at, r.updated_at, v.document, v.created_at AS version_created_at
+SELECT r.rule_id, r.tenant_id, r.name, r.current_version, r.status, r.webhook_secret, r.webhook_status, r.webhook_disabled_at, r.webhook_disabled_reason, r.created_at, r.updated_at, r.overruns, r.disabled_reason, v.document, v.created_at AS version_created_at
 FROM rules r JOIN rule_versions v ON v.rule_id = r.rule_id AND v.version = r.current_version
 WHERE r.tenant_id = $1
   AND ($2::uuid IS NULL OR r.rule_id > $2::uuid)
@@ -564,6 +591,8 @@ type ListRulesRow struct {
 	WebhookDisabledReason *string
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	Overruns              int32
+	DisabledReason        *string
 	Document              []byte
 	VersionCreatedAt      time.Time
 }
@@ -589,6 +618,8 @@ func (q *Queries) ListRules(ctx context.Context, arg ListRulesParams) ([]ListRul
 			&i.WebhookDisabledReason,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Overruns,
+			&i.DisabledReason,
 			&i.Document,
 			&i.VersionCreatedAt,
 		); err != nil {
@@ -638,6 +669,16 @@ func (q *Queries) ListVersions(ctx context.Context, arg ListVersionsParams) ([]R
 	return items, nil
 }
 
+const lockTenantRules = `-- name: LockTenantRules :exec
+SELECT pg_advisory_xact_lock(hashtextextended('prost-rules:' || ($1::uuid)::text, 0))
+`
+
+// Serialises the creation of one tenant's rules, so its rule limit holds.
+func (q *Queries) LockTenantRules(ctx context.Context, tenantID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, lockTenantRules, tenantID)
+	return err
+}
+
 const recordDelivery = `-- name: RecordDelivery :exec
 INSERT INTO webhook_deliveries (webhook_id, tenant_id, rule_id, decision_id, url, status, http_status, attempts, job_id, last_error)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -678,13 +719,58 @@ func (q *Queries) RecordDelivery(ctx context.Context, arg RecordDeliveryParams) 
 	return err
 }
 
+const recordOverrun = `-- name: RecordOverrun :one
+UPDATE rules SET overruns = overruns + 1,
+    status = CASE WHEN overruns + 1 >= $1::int THEN 'disabled' ELSE status END,
+    disabled_reason = CASE WHEN overruns + 1 >= $1::int THEN $2::text ELSE disabled_reason END,
+    updated_at = now()
+WHERE tenant_id = $3 AND rule_id = $4
+RETURNING overruns, status
+`
+
+type RecordOverrunParams struct {
+	MaxOverruns int32
+	Reason      string
+	TenantID    uuid.UUID
+	RuleID      uuid.UUID
+}
+
+type RecordOverrunRow struct {
+	Overruns int32
+	Status   string
+}
+
+// One more evaluation of the rule in a row overran an event's time budget;
+// at max_overruns the rule is disabled with the reason.
+func (q *Queries) RecordOverrun(ctx context.Context, arg RecordOverrunParams) (RecordOverrunRow, error) {
+	row := q.db.QueryRow(ctx, recordOverrun,
+		arg.MaxOverruns,
+		arg.Reason,
+		arg.TenantID,
+		arg.RuleID,
+	)
+	var i RecordOverrunRow
+	err := row.Scan(&i.Overruns, &i.Status)
+	return i, err
+}
+
+const resetOverruns = `-- name: ResetOverruns :exec
+UPDATE rules SET overruns = 0 WHERE rule_id = ANY($1::uuid[]) AND overruns > 0
+`
+
+// The rules evaluated within the budget again.
+func (q *Queries) ResetOverruns(ctx context.Context, ruleIds []uuid.UUID) error {
+	_, err := q.db.Exec(ctx, resetOverruns, ruleIds)
+	return err
+}
+
 const setRuleStatus = `-- name: SetRuleStatus :one
-UPDATE rules SET status = $1, updated_at = now(),
+UPDATE rules SET status = $1, updated_at = now(), overruns = 0, disabled_reason = NULL,
     webhook_status = CASE WHEN $1::text = 'active' THEN 'active' ELSE webhook_status END,
     webhook_disabled_at = CASE WHEN $1::text = 'active' THEN NULL ELSE webhook_disabled_at END,
     webhook_disabled_reason = CASE WHEN $1::text = 'active' THEN NULL ELSE webhook_disabled_reason END
 WHERE tenant_id = $2 AND rule_id = $3
-RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at
+RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason
 `
 
 type SetRuleStatusParams struct {
@@ -693,7 +779,8 @@ type SetRuleStatusParams struct {
 	RuleID   uuid.UUID
 }
 
-// Enabling a rule also turns its webhook back on.
+// Enabling a rule also turns its webhook back on and forgets its overruns;
+// either way the reason of an automatic disable is cleared.
 func (q *Queries) SetRuleStatus(ctx context.Context, arg SetRuleStatusParams) (Rule, error) {
 	row := q.db.QueryRow(ctx, setRuleStatus, arg.Status, arg.TenantID, arg.RuleID)
 	var i Rule
@@ -709,6 +796,8 @@ func (q *Queries) SetRuleStatus(ctx context.Context, arg SetRuleStatusParams) (R
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
@@ -717,7 +806,7 @@ const updateRuleHead = `-- name: UpdateRuleHead :one
 UPDATE rules SET name = $1, current_version = $2,
     webhook_secret = COALESCE($3, webhook_secret), updated_at = now()
 WHERE tenant_id = $4 AND rule_id = $5
-RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at
+RETURNING rule_id, tenant_id, name, current_version, status, webhook_secret, webhook_status, webhook_disabled_at, webhook_disabled_reason, created_at, updated_at, overruns, disabled_reason
 `
 
 type UpdateRuleHeadParams struct {
@@ -749,6 +838,8 @@ func (q *Queries) UpdateRuleHead(ctx context.Context, arg UpdateRuleHeadParams) 
 		&i.WebhookDisabledReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Overruns,
+		&i.DisabledReason,
 	)
 	return i, err
 }
