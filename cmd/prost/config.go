@@ -10,6 +10,7 @@ import (
 
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
+	"github.com/prost-platform/prost/pkg/console"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/natsembed"
@@ -47,6 +48,8 @@ type env struct {
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
+	ConsoleSessionTTL  time.Duration // PROST_CONSOLE_SESSION_TTL
+	ConsoleIdleTimeout time.Duration // PROST_CONSOLE_IDLE_TIMEOUT
 }
 
 func envFromOS() env {
@@ -78,6 +81,8 @@ func envFromOS() env {
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
+		ConsoleSessionTTL:  getduration("PROST_CONSOLE_SESSION_TTL", console.DefaultTTL),
+		ConsoleIdleTimeout: getduration("PROST_CONSOLE_IDLE_TIMEOUT", console.DefaultIdleTimeout),
 	}
 }
 

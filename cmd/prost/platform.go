@@ -20,6 +20,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/prost-platform/prost/pkg/console"
+	"github.com/prost-platform/prost/pkg/console/consolehttp"
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/dlq/dlqhttp"
@@ -267,11 +269,13 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	if err != nil {
 		return nil, err
 	}
+	con := consolehttp.New(console.NewStore(p.pool, console.Config{TTL: p.env.ConsoleSessionTTL, IdleTimeout: p.env.ConsoleIdleTimeout}),
+		consoleVerifier{apps: appStore, adminToken: adminToken}, nil)
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes())
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), con)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
-		Metrics: metrics, Routes: routes, Events: events,
+		Metrics: metrics, Routes: routes, Events: events, Sessions: con,
 	}, gatewaysvc.Config{
 		AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 		Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: log,

@@ -49,3 +49,9 @@ LIMIT @max_rows;
 
 -- name: CountTenantEvents :one
 SELECT count(*) FROM events WHERE tenant_id = @tenant_id;
+
+-- name: GetEvent :one
+SELECT seq, recorded_at, envelope::text AS envelope,
+       EXISTS (SELECT 1 FROM outbox o WHERE o.published_at IS NULL AND o.event_seq = e.seq) AS pending
+FROM events e
+WHERE e.tenant_id = @tenant_id AND e.source = @source AND e.id = @id;
