@@ -1,9 +1,17 @@
 import { Navigate, Route, Routes, useLocation } from "react-router";
 import { Layout } from "@/components/layout";
-import { Progress } from "@/components/common";
+import { EmptyState, Progress } from "@/components/common";
 import { useSession } from "@/lib/session";
 import { SignIn } from "@/pages/SignIn";
 import { Events } from "@/pages/Events";
+import { EventView } from "@/pages/EventView";
+import { SchemaSubject, Schemas } from "@/pages/Schemas";
+import { RuleForm, Rules, RuleView } from "@/pages/Rules";
+import { DeadLetters, DeadLetterView, operatorScope, tenantScope } from "@/pages/DeadLetters";
+import { Audit } from "@/pages/Audit";
+import { Apps } from "@/pages/operator/Apps";
+import { HealthPage } from "@/pages/operator/Health";
+import { Jobs } from "@/pages/operator/Jobs";
 
 function RequireSession({ kind }: { kind?: "tenant" | "operator" }) {
   const { session } = useSession();
@@ -19,16 +27,37 @@ function Home() {
   return <Navigate to={session?.kind === "operator" ? "/operator/apps" : "/events"} replace />;
 }
 
+function NotFound() {
+  return <EmptyState title="No such page">Use the menu to go where you meant to.</EmptyState>;
+}
+
 export function App() {
   return (
     <Routes>
       <Route path="/sign-in" element={<SignIn />} />
       <Route element={<RequireSession />}>
         <Route index element={<Home />} />
-        <Route path="*" element={<Home />} />
+        <Route path="*" element={<NotFound />} />
       </Route>
       <Route element={<RequireSession kind="tenant" />}>
         <Route path="/events" element={<Events />} />
+        <Route path="/events/view" element={<EventView />} />
+        <Route path="/schemas" element={<Schemas />} />
+        <Route path="/schemas/:subject" element={<SchemaSubject />} />
+        <Route path="/rules" element={<Rules />} />
+        <Route path="/rules/new" element={<RuleForm />} />
+        <Route path="/rules/:id" element={<RuleView />} />
+        <Route path="/rules/:id/edit" element={<RuleForm key="edit" />} />
+        <Route path="/dead-letters" element={<DeadLetters scope={tenantScope} />} />
+        <Route path="/dead-letters/:id" element={<DeadLetterView scope={tenantScope} />} />
+        <Route path="/audit" element={<Audit />} />
+      </Route>
+      <Route element={<RequireSession kind="operator" />}>
+        <Route path="/operator/apps" element={<Apps />} />
+        <Route path="/operator/health" element={<HealthPage />} />
+        <Route path="/operator/jobs" element={<Jobs />} />
+        <Route path="/operator/dead-letters" element={<DeadLetters scope={operatorScope} key="op" />} />
+        <Route path="/operator/dead-letters/:id" element={<DeadLetterView scope={operatorScope} key="op-one" />} />
       </Route>
     </Routes>
   );

@@ -103,9 +103,11 @@ export function Layout() {
           </nav>
         )}
       </header>
-      <div className="flex">
-        <nav aria-label="Main" className="sticky top-14 hidden h-[calc(100vh-3.5rem)] w-56 shrink-0 border-r bg-background p-3 md:block">
-          <Nav items={items} />
+      <div className="flex min-h-[calc(100vh-3.5rem)]">
+        <nav aria-label="Main" className="hidden w-56 shrink-0 border-r bg-background md:block">
+          <div className="sticky top-14 p-3">
+            <Nav items={items} />
+          </div>
         </nav>
         <main id="main" ref={mainRef} tabIndex={-1} className="min-w-0 flex-1 p-4 sm:p-6 lg:p-8">
           <Outlet />
