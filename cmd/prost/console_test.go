@@ -28,7 +28,7 @@ func (s *stack) consoleSignIn(t *testing.T, body map[string]string) *consoleClie
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	c := &consoleClient{t: t, s: s, http: &http.Client{Jar: jar}}
+	c := &consoleClient{t: t, s: s, http: &http.Client{Jar: jar, Transport: validatingTransport(t)}}
 	code, b := c.do("POST", "/console/api/session", body, false)
 	require.Equal(t, http.StatusCreated, code, string(b))
 	var info consolehttp.SessionInfo

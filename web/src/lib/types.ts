@@ -155,18 +155,18 @@ export interface Credentials {
   api_secret: string;
 }
 
-/** A background job as GET /admin/v1/jobs answers it (Go field names). */
+/** A background job as GET /admin/v1/jobs answers it. */
 export interface Job {
-  ID: number;
-  TenantID?: string | null;
-  Kind: string;
-  State: string;
-  Attempt: number;
-  MaxAttempts: number;
-  ScheduledAt: string;
-  CreatedAt: string;
-  AttemptedAt?: string | null;
-  FinishedAt?: string | null;
-  LastError?: string;
-  Args?: unknown;
+  id: number;
+  tenant_id?: string | null;
+  kind: string;
+  state: string;
+  attempt: number;
+  max_attempts: number;
+  scheduled_at: string;
+  created_at: string;
+  attempted_at?: string | null;
+  finished_at?: string | null;
+  last_error?: string;
+  args?: unknown;
 }

@@ -1,9 +1,12 @@
 import * as React from "react";
 import { cn } from "@/lib/utils";
 
+/** Table scrolls sideways inside its own region when it is wider than the
+ * screen; the region can take the focus so that a keyboard can scroll it. */
 export function Table({ className, ...props }: React.TableHTMLAttributes<HTMLTableElement>) {
+  const label = props["aria-label"];
   return (
-    <div className="w-full overflow-x-auto">
+    <div className="w-full overflow-x-auto" tabIndex={0} role={label ? "region" : undefined} aria-label={label ? `${label}, scrollable` : undefined}>
       <table className={cn("w-full caption-bottom text-sm", className)} {...props} />
     </div>
   );

@@ -77,18 +77,18 @@ export function Jobs() {
               </THead>
               <TBody>
                 {jobs.data.items.map((j) => (
-                  <TR key={j.ID}>
-                    <TD>{j.ID}</TD>
-                    <TD className="font-mono text-xs">{j.Kind}</TD>
+                  <TR key={j.id}>
+                    <TD>{j.id}</TD>
+                    <TD className="font-mono text-xs">{j.kind}</TD>
                     <TD>
-                      <Badge variant={variant(j.State)}>{j.State}</Badge>
+                      <Badge variant={variant(j.state)}>{j.state}</Badge>
                     </TD>
                     <TD>
-                      {j.Attempt}/{j.MaxAttempts}
+                      {j.attempt}/{j.max_attempts}
                     </TD>
-                    <TD className="hidden text-xs md:table-cell">{formatTime(j.ScheduledAt)}</TD>
-                    <TD className="hidden max-w-72 truncate text-xs lg:table-cell" title={j.LastError}>
-                      {j.LastError || "—"}
+                    <TD className="hidden text-xs md:table-cell">{formatTime(j.scheduled_at)}</TD>
+                    <TD className="hidden max-w-72 truncate text-xs lg:table-cell" title={j.last_error}>
+                      {j.last_error || "—"}
                     </TD>
                   </TR>
                 ))}
