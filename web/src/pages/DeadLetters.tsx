@@ -78,7 +78,7 @@ export function DeadLetters({ scope }: { scope: Scope }) {
               </Select>
             </Field>
             <Field id="dl-consumer" label="Consumer">
-              <Input id="dl-consumer" value={consumer} placeholder="governance-audit" onChange={(e) => setConsumer(e.target.value)} />
+              <Input id="dl-consumer" value={consumer} placeholder="e.g. governance-audit" onChange={(e) => setConsumer(e.target.value)} />
             </Field>
             <div>
               <Button type="submit">Apply filters</Button>

@@ -85,10 +85,10 @@ export function Events() {
         <CardContent className="pt-4 sm:pt-6">
           <form onSubmit={apply} className="grid gap-3 sm:grid-cols-2 lg:grid-cols-4 lg:items-end" aria-label="Filter events">
             <Field id="f-type" label="Type">
-              <Input id="f-type" value={form.type} placeholder="order.placed" onChange={(e) => setForm({ ...form, type: e.target.value })} />
+              <Input id="f-type" value={form.type} placeholder="e.g. order.placed" onChange={(e) => setForm({ ...form, type: e.target.value })} />
             </Field>
             <Field id="f-source" label="Source">
-              <Input id="f-source" value={form.source} placeholder="/shop" onChange={(e) => setForm({ ...form, source: e.target.value })} />
+              <Input id="f-source" value={form.source} placeholder="e.g. /shop" onChange={(e) => setForm({ ...form, source: e.target.value })} />
             </Field>
             <Field id="f-since" label="Recorded since">
               <Input id="f-since" type="datetime-local" step="1" value={form.since} onChange={(e) => setForm({ ...form, since: e.target.value })} />

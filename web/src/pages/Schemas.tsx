@@ -97,7 +97,7 @@ function NewSubject() {
           }}
         >
           <Field id="n-subject" label="Subject (event type)">
-            <Input id="n-subject" value={subject} placeholder="order.placed" onChange={(e) => setSubject(e.target.value)} required />
+            <Input id="n-subject" value={subject} placeholder="e.g. order.placed" onChange={(e) => setSubject(e.target.value)} required />
           </Field>
           <Field id="n-schema" label="JSON Schema">
             <Textarea id="n-schema" rows={10} value={schema} onChange={(e) => setSchema(e.target.value)} />

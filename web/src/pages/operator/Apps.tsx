@@ -96,7 +96,7 @@ export function Apps() {
           >
             <div className="flex-1">
               <Field id="app-name" label="Name">
-                <Input id="app-name" value={name} placeholder="shop" onChange={(e) => setName(e.target.value)} required />
+                <Input id="app-name" value={name} placeholder="e.g. shop" onChange={(e) => setName(e.target.value)} required />
               </Field>
             </div>
             <Button type="submit" disabled={create.pending || !name.trim()}>

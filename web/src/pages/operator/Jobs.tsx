@@ -48,7 +48,7 @@ export function Jobs() {
               </Select>
             </Field>
             <Field id="j-kind" label="Kind">
-              <Input id="j-kind" value={kind} placeholder="rules.webhook" onChange={(e) => setKind(e.target.value)} />
+              <Input id="j-kind" value={kind} placeholder="e.g. rules.webhook" onChange={(e) => setKind(e.target.value)} />
             </Field>
             <div>
               <Button type="submit">Apply filters</Button>
