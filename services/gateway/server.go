@@ -205,6 +205,7 @@ func (s *Server) routes() {
 	rt.Public("GET /readyz", s.readyz)
 	rt.Handle("GET /metrics", s.deps.Metrics.Handler())
 	rt.Tenant("POST /v1/events", s.postEvents)
+	rt.Admin("GET /admin/v1/backlog", s.backlog)
 	rt.Mount(s.deps.Routes...)
 	s.handler = s.observe(rt.Handler())
 	s.patterns = rt.Patterns()
@@ -331,6 +332,16 @@ func (s *Server) allow(app uuid.UUID, n int) (bool, time.Duration) {
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// backlog answers what waits in PROST (outbox, each consumer's lag and dead
+// letters) as JSON, read from the same collectors as GET /metrics.
+func (s *Server) backlog(w http.ResponseWriter, _ *http.Request) error {
+	b, err := s.deps.Metrics.Backlog()
+	if err != nil {
+		return err
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, b)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {

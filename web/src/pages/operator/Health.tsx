@@ -8,12 +8,17 @@ import { Alert, AlertDescription, AlertTitle } from "@/components/ui/alert";
 import { ErrorAlert, PageHeader, Progress, Spinner } from "@/components/common";
 import { api, ApiError } from "@/lib/api";
 import { useAction, useAsync, useTitle } from "@/lib/hooks";
-import { first, parseMetrics, pick, type Sample } from "@/lib/metrics";
 import type { VerifyResult } from "@/lib/types";
+
+interface Backlog {
+  outbox: { pending: number; oldest_seconds: number };
+  consumers: { consumer: string; lag: number; dead_letters: number; applied: number; failed: number }[];
+  published: number;
+}
 
 interface Health {
   ready: { ok: boolean; detail: string };
-  samples: Sample[];
+  backlog: Backlog;
 }
 
 async function loadHealth(signal: AbortSignal): Promise<Health> {
@@ -24,8 +29,8 @@ async function loadHealth(signal: AbortSignal): Promise<Health> {
     if (!(e instanceof ApiError)) throw e;
     ready = { ok: false, detail: e.problem.detail ?? e.message };
   }
-  const text = await api<string>("GET", "/metrics", undefined, { signal, as: "text" });
-  return { ready, samples: parseMetrics(text) };
+  const backlog = await api<Backlog>("GET", "/admin/v1/backlog", undefined, { signal });
+  return { ready, backlog };
 }
 
 function Stat({ label, value, hint, warn }: { label: string; value: React.ReactNode; hint?: string; warn?: boolean }) {
@@ -51,31 +56,19 @@ export function HealthPage() {
   }, []);
   const [verify, setVerify] = React.useState<VerifyResult | null>(null);
   const runVerify = useAction(async () => setVerify(await api<VerifyResult>("GET", "/admin/v1/audit/verify")));
-  const s = h.data?.samples ?? [];
-  const pending = first(s, "prost_outbox_pending");
-  const lagSec = first(s, "prost_outbox_lag_seconds");
-  const consumers = new Map<string, { lag?: number; dead?: number; applied?: number; failed?: number }>();
-  for (const x of pick(s, "prost_consumer_lag")) consumers.set(x.labels.consumer, { ...consumers.get(x.labels.consumer), lag: x.value });
-  for (const x of pick(s, "prost_dlq_messages")) consumers.set(x.labels.consumer, { ...consumers.get(x.labels.consumer), dead: x.value });
-  for (const x of pick(s, "prost_consumer_processed_total")) {
-    const c = consumers.get(x.labels.consumer) ?? {};
-    if (x.labels.result === "applied") c.applied = x.value;
-    if (x.labels.result === "failed") c.failed = x.value;
-    consumers.set(x.labels.consumer, c);
-  }
-  const published = first(s, "prost_relay_published_total");
-  const deadTotal = pick(s, "prost_dlq_messages").reduce((a, x) => a + x.value, 0);
+  const b = h.data?.backlog;
+  const deadTotal = (b?.consumers ?? []).reduce((a, c) => a + c.dead_letters, 0);
 
   return (
     <>
-      <PageHeader title="Health and backlog" description="Readiness, the outbox and each consumer's backlog and dead letters, read from /readyz and /metrics every 5 seconds.">
+      <PageHeader title="Health and backlog" description="Readiness, the outbox and each consumer's backlog and dead letters, read from /readyz and /admin/v1/backlog every 5 seconds.">
         <Button variant="outline" onClick={h.reload} disabled={h.loading}>
           {h.loading ? <Spinner /> : <RefreshCw aria-hidden="true" />}
           Refresh
         </Button>
       </PageHeader>
       <ErrorAlert error={h.error} title="Could not read the health" />
-      {!h.data && h.loading && <Progress label="Reading /readyz and /metrics…" />}
+      {!h.data && h.loading && <Progress label="Reading readiness and backlog…" />}
       {h.data && (
         <div className="flex flex-col gap-4">
           <Alert variant={h.data.ready.ok ? "success" : "destructive"} data-testid="readiness">
@@ -83,9 +76,9 @@ export function HealthPage() {
             <AlertDescription>{h.data.ready.ok ? "Postgres answers and NATS is connected." : h.data.ready.detail}</AlertDescription>
           </Alert>
           <div className="grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
-            <Stat label="Outbox pending" value={pending ?? "—"} hint="events stored, not yet published" warn={(pending ?? 0) > 1000} />
-            <Stat label="Oldest pending" value={lagSec === undefined ? "—" : `${lagSec.toFixed(1)} s`} hint="age of the oldest unpublished event" warn={(lagSec ?? 0) > 30} />
-            <Stat label="Published" value={published ?? "—"} hint="by this process's relay since start" />
+            <Stat label="Outbox pending" value={b?.outbox.pending ?? "—"} hint="events stored, not yet published" warn={(b?.outbox.pending ?? 0) > 1000} />
+            <Stat label="Oldest pending" value={b ? `${b.outbox.oldest_seconds.toFixed(1)} s` : "—"} hint="age of the oldest unpublished event" warn={(b?.outbox.oldest_seconds ?? 0) > 30} />
+            <Stat label="Published" value={b?.published ?? "—"} hint="by this process's relay since start" />
             <Stat label="Dead letters" value={deadTotal} hint="waiting, every consumer" warn={deadTotal > 0} />
           </div>
           <Card>
@@ -104,17 +97,15 @@ export function HealthPage() {
                 </TR>
               </THead>
               <TBody>
-                {[...consumers.entries()]
-                  .sort(([a], [b]) => a.localeCompare(b))
-                  .map(([name, c]) => (
-                    <TR key={name}>
-                      <TD className="font-mono text-xs">{name}</TD>
-                      <TD>{c.lag ?? "—"}</TD>
-                      <TD>{c.dead ? <Badge variant="destructive">{c.dead}</Badge> : (c.dead ?? 0)}</TD>
-                      <TD className="hidden sm:table-cell">{c.applied ?? "—"}</TD>
-                      <TD className="hidden sm:table-cell">{c.failed ?? "—"}</TD>
-                    </TR>
-                  ))}
+                {(b?.consumers ?? []).map((c) => (
+                  <TR key={c.consumer}>
+                    <TD className="font-mono text-xs">{c.consumer}</TD>
+                    <TD>{c.lag < 0 ? "—" : c.lag}</TD>
+                    <TD>{c.dead_letters ? <Badge variant="destructive">{c.dead_letters}</Badge> : 0}</TD>
+                    <TD className="hidden sm:table-cell">{c.applied}</TD>
+                    <TD className="hidden sm:table-cell">{c.failed}</TD>
+                  </TR>
+                ))}
               </TBody>
             </Table>
           </Card>
