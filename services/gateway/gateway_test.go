@@ -17,8 +17,8 @@ import (
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/problem"
-	"github.com/prost-platform/prost/pkg/telemetry"
 	"github.com/prost-platform/prost/pkg/prosttest"
+	"github.com/prost-platform/prost/pkg/telemetry"
 	"github.com/prost-platform/prost/services/gateway"
 )
 
