@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -304,7 +306,12 @@ func (tb *tab) signInApp(c creds) {
 
 func TestConsoleBrowser(t *testing.T) {
 	db := prosttest.NewDatabase(t)
-	s := startStackWith(t, func(e *env) { e.DatabaseURL = db.URL }, nil)
+	s := startStackWith(t, func(e *env) {
+		e.DatabaseURL = db.URL
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		e.SecretsKey = base64.StdEncoding.EncodeToString(key) // signing secrets of subscriptions and webhooks
+	}, nil)
 	b := newBrowser(t, s.url)
 	a, other := s.createApp("shop"), s.createApp("warehouse")
 

@@ -99,6 +99,13 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
+  /** set by routes whose cursor is always given (GET /v1/events): whether more is ready now. */
+  has_more?: boolean;
+}
+
+/** morePages says whether a list has a next page to load now. */
+export function morePages(p: Page<unknown>): boolean {
+  return p.has_more ?? p.next_cursor !== null;
 }
 
 /** qs builds a query string from the non-empty values. */

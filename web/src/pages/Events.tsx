@@ -7,7 +7,7 @@ import { Input, Textarea } from "@/components/ui/input";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { Alert, AlertDescription } from "@/components/ui/alert";
 import { EmptyState, ErrorAlert, Field, PageHeader, Progress, Spinner } from "@/components/common";
-import { api, qs, type Page } from "@/lib/api";
+import { api, morePages, qs, type Page } from "@/lib/api";
 import { useAction, useAsync, useTitle } from "@/lib/hooks";
 import type { CloudEvent } from "@/lib/types";
 import { formatTime } from "@/lib/utils";
@@ -41,7 +41,7 @@ export function Events() {
   React.useEffect(() => {
     if (first.data) {
       setPages([first.data.items]);
-      setNext(first.data.next_cursor);
+      setNext(morePages(first.data) ? first.data.next_cursor : null);
     }
   }, [first.data]);
 
@@ -51,7 +51,7 @@ export function Events() {
     try {
       const p = await api<Page<CloudEvent>>("GET", `/v1/events${qs({ ...filters, since: toRFC3339(filters.since), limit: 50, cursor: next })}`);
       setPages((ps) => [...ps, p.items]);
-      setNext(p.next_cursor);
+      setNext(morePages(p) ? p.next_cursor : null);
     } finally {
       setLoadingMore(false);
     }
