@@ -551,7 +551,7 @@ func TestConsoleBrowser(t *testing.T) {
 		op.checkPage("the health page")
 		op.shot("13-operator-health")
 		op.open("/operator/jobs")
-		op.waitFor(`document.querySelector('table[aria-label="Jobs"]') || document.body.innerText.includes("No jobs")`, "the jobs")
+		op.waitFor(`!!document.querySelector('table[aria-label="Jobs"]') || document.body.innerText.includes("No jobs")`, "the jobs")
 		op.checkPage("the jobs page")
 		op.open("/operator/dead-letters")
 		op.waitFor(`(() => { const s = document.querySelector("#dl-state"); return !!s })()`, "the dead letters filter")
