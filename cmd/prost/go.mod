@@ -19,6 +19,7 @@ require (
 	github.com/prost-platform/prost/services/governance v0.0.0
 	github.com/prost-platform/prost/services/relay v0.0.0
 	github.com/prost-platform/prost/services/rules v0.0.0
+	github.com/prost-platform/prost/services/subscriptions v0.0.0
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -69,6 +70,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
+	github.com/tink-crypto/tink-go/v2 v2.9.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -98,4 +100,5 @@ replace (
 	github.com/prost-platform/prost/services/governance => ../../services/governance
 	github.com/prost-platform/prost/services/relay => ../../services/relay
 	github.com/prost-platform/prost/services/rules => ../../services/rules
+	github.com/prost-platform/prost/services/subscriptions => ../../services/subscriptions
 )

@@ -33,9 +33,17 @@ func (h *Handlers) lookup(w http.ResponseWriter, r *http.Request) error {
 	if id == "" {
 		return problem.BadParam("id", "required: an event is identified by its source and id")
 	}
-	ev, err := eventstore.Get(r.Context(), h.pool, httpapi.TenantID(r.Context()), source, id)
+	tenant := httpapi.TenantID(r.Context())
+	ev, err := eventstore.Get(r.Context(), h.pool, tenant, source, id)
 	if err != nil {
 		return err
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, Event{Event: ev.Envelope, RecordedAt: ev.RecordedAt, Published: !ev.Pending})
+	// Classified values are revealed for the tenant, as GET /v1/events does.
+	docs := [][]byte{ev.Envelope}
+	if h.reveal != nil {
+		if err := h.reveal.RevealAll(r.Context(), tenant, docs); err != nil {
+			return err
+		}
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, Event{Event: docs[0], RecordedAt: ev.RecordedAt, Published: !ev.Pending})
 }

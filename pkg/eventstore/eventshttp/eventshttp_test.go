@@ -1,6 +1,7 @@
 package eventshttp_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
 	"github.com/prost-platform/prost/pkg/httpapi/httpapitest"
@@ -28,6 +30,7 @@ type page struct {
 		Source string `json:"source"`
 	} `json:"items"`
 	NextCursor *string `json:"next_cursor"`
+	HasMore    bool    `json:"has_more"`
 }
 
 func TestRoutes(t *testing.T) {
@@ -49,7 +52,7 @@ func TestRoutes(t *testing.T) {
 		_, err := eventstore.AppendTx(t.Context(), tx, news)
 		return err
 	}))
-	srv := httpapitest.New(t, eventshttp.New(testDB.Pool))
+	srv := httpapitest.New(t, eventshttp.New(testDB.Pool, nil))
 	get := func(path string) page {
 		t.Helper()
 		res := srv.Do(t, "GET", path, nil, httpapitest.AsTenant(a))
@@ -67,7 +70,8 @@ func TestRoutes(t *testing.T) {
 		for _, it := range p.Items {
 			ids = append(ids, it.ID)
 		}
-		if p.NextCursor == nil {
+		require.NotNil(t, p.NextCursor, "every page has a cursor")
+		if !p.HasMore {
 			break
 		}
 		path = "/v1/events?limit=3&cursor=" + *p.NextCursor
@@ -137,4 +141,90 @@ func TestRoutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRevealed: classified values are served in clear to their tenant while
+// the subject's key exists, and as {"erased":true} after.
+func TestRevealed(t *testing.T) {
+	ctx := context.Background()
+	kek, err := dataprotect.ParseKEK(dataprotect.NewKEKSpec())
+	require.NoError(t, err)
+	kr, err := dataprotect.New(testDB.Pool, dataprotect.Config{KEK: kek})
+	require.NoError(t, err)
+	pol, err := dataprotect.NewPolicy("/user_id", []dataprotect.Field{{Pointer: "/email", Class: "personal", Purpose: "p", Retention: dataprotect.Forever}})
+	require.NoError(t, err)
+	tenant := uuid.New()
+	data, err := kr.Protect(ctx, tenant, []byte(`{"user_id":"u-1","email":"jane@example.com"}`), pol)
+	require.NoError(t, err)
+	require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error {
+		_, err := eventstore.AppendTx(ctx, tx, []eventstore.NewEvent{{TenantID: tenant, Source: "/s", ID: "e-1", Type: "user.signup",
+			Envelope:      []byte(`{"specversion":"1.0","id":"e-1","source":"/s","type":"user.signup","data":` + string(data) + `}`),
+			OutboxSubject: subjects.Event(tenant, 0, "user.signup")}})
+		return err
+	}))
+	srv := httpapitest.New(t, eventshttp.New(testDB.Pool, kr))
+	read := func() string {
+		res := srv.Do(t, "GET", "/v1/events", nil, httpapitest.AsTenant(tenant))
+		require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+		return string(res.Body)
+	}
+	require.Contains(t, read(), `"data":{"user_id":"u-1","email":"jane@example.com"}`)
+	require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error {
+		d, err := kr.EraseSubjectTx(ctx, tx, tenant, "u-1", uuid.New())
+		kr.Forget(ctx, d)
+		return err
+	}))
+	require.Contains(t, read(), `"data":{"user_id":"u-1","email":{"erased":true}}`)
+}
+
+// TestPollerResumes: a poller that reached the end keeps its cursor, more
+// events are stored, and it reads exactly the new ones with it.
+func TestPollerResumes(t *testing.T) {
+	tenant := uuid.New()
+	srv := httpapitest.New(t, eventshttp.New(testDB.Pool, nil))
+	store := func(ids ...string) {
+		var news []eventstore.NewEvent
+		for _, id := range ids {
+			news = append(news, eventstore.NewEvent{TenantID: tenant, Source: "/poll", ID: id, Type: "t",
+				Envelope: []byte(fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/poll","type":"t"}`, id)), OutboxSubject: subjects.Event(tenant, 0, "t")})
+		}
+		require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+			_, err := eventstore.AppendTx(t.Context(), tx, news)
+			return err
+		}))
+	}
+	poll := func(cursor string) ([]string, string) {
+		t.Helper()
+		var got []string
+		path := "/v1/events?limit=2"
+		for range 10 {
+			if cursor != "" {
+				path = "/v1/events?limit=2&cursor=" + cursor
+			}
+			res := srv.Do(t, "GET", path, nil, httpapitest.AsTenant(tenant))
+			require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+			var p page
+			res.JSON(t, &p)
+			require.NotNil(t, p.NextCursor, "the last page has a cursor too")
+			for _, it := range p.Items {
+				got = append(got, it.ID)
+			}
+			cursor = *p.NextCursor
+			if !p.HasMore {
+				return got, cursor
+			}
+		}
+		t.Fatal("too many pages")
+		return nil, ""
+	}
+	got, cur := poll("")
+	require.Empty(t, got)
+	store("a", "b", "c")
+	got, cur = poll(cur)
+	require.Equal(t, []string{"a", "b", "c"}, got)
+	got, cur = poll(cur)
+	require.Empty(t, got, "nothing new")
+	store("d", "e")
+	got, _ = poll(cur)
+	require.Equal(t, []string{"d", "e"}, got, "exactly the new ones")
 }

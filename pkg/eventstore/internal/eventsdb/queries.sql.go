@@ -40,6 +40,18 @@ WITH input AS (
     FROM ins JOIN input i ON i.tenant_id = ins.tenant_id AND i.source = ins.source AND i.id = ins.id
     ORDER BY ins.seq
     RETURNING event_seq
+), key_input AS (
+    SELECT unnest($13::int4[]) AS ord,
+           unnest($14::uuid[]) AS key_id
+), dk AS (
+    -- The data keys of each stored event's encrypted values (pkg/dataprotect).
+    INSERT INTO event_data_keys (tenant_id, key_id, event_seq)
+    SELECT ins.tenant_id, k.key_id, ins.seq
+    FROM key_input k
+    JOIN input i ON i.ord = k.ord
+    JOIN ins ON ins.tenant_id = i.tenant_id AND ins.source = i.source AND ins.id = i.id
+    ON CONFLICT DO NOTHING
+    RETURNING event_seq
 )
 SELECT ins.seq, ins.tenant_id, ins.source, ins.id FROM ins
 `
@@ -57,6 +69,8 @@ type AppendEventsParams struct {
 	OutboxSubjects []string
 	TraceParents   []string
 	TraceStates    []string
+	KeyOrds        []int32
+	KeyIds         []uuid.UUID
 }
 
 type AppendEventsRow struct {
@@ -66,7 +80,8 @@ type AppendEventsRow struct {
 	ID       string
 }
 
-// Inserts events and their outbox rows in one statement. The caller removes
+// Inserts events, their outbox rows and the data keys of their encrypted
+// values in one statement. The caller removes
 // repeats of the same (tenant, source, id) from the input first. An empty
 // subject, time or partition key is stored as NULL; a repeat of
 // an event already stored is skipped by ON CONFLICT and gets no outbox row.
@@ -84,6 +99,8 @@ func (q *Queries) AppendEvents(ctx context.Context, arg AppendEventsParams) ([]A
 		arg.OutboxSubjects,
 		arg.TraceParents,
 		arg.TraceStates,
+		arg.KeyOrds,
+		arg.KeyIds,
 	)
 	if err != nil {
 		return nil, err
@@ -119,6 +136,57 @@ func (q *Queries) CountTenantEvents(ctx context.Context, tenantID uuid.UUID) (in
 	return count, err
 }
 
+const eventsByDataKeys = `-- name: EventsByDataKeys :many
+SELECT e.seq, e.envelope::text AS envelope
+FROM events e
+WHERE e.tenant_id = $1
+  AND e.seq IN (
+    SELECT k.event_seq FROM event_data_keys k
+    WHERE k.tenant_id = $1 AND k.key_id = ANY($2::uuid[]) AND k.event_seq > $3
+    ORDER BY k.event_seq
+    LIMIT $4)
+ORDER BY e.seq
+`
+
+type EventsByDataKeysParams struct {
+	TenantID uuid.UUID
+	KeyIds   []uuid.UUID
+	AfterSeq int64
+	MaxRows  int32
+}
+
+type EventsByDataKeysRow struct {
+	Seq      int64
+	Envelope string
+}
+
+// A page of the tenant's events holding values encrypted with any of key_ids,
+// in store order.
+func (q *Queries) EventsByDataKeys(ctx context.Context, arg EventsByDataKeysParams) ([]EventsByDataKeysRow, error) {
+	rows, err := q.db.Query(ctx, eventsByDataKeys,
+		arg.TenantID,
+		arg.KeyIds,
+		arg.AfterSeq,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EventsByDataKeysRow
+	for rows.Next() {
+		var i EventsByDataKeysRow
+		if err := rows.Scan(&i.Seq, &i.Envelope); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getEvent = `-- name: GetEvent :one
 SELECT seq, recorded_at, envelope::text AS envelope,
        EXISTS (SELECT 1 FROM outbox o WHERE o.published_at IS NULL AND o.event_seq = e.seq) AS pending
@@ -152,24 +220,25 @@ func (q *Queries) GetEvent(ctx context.Context, arg GetEventParams) (GetEventRow
 }
 
 const listEvents = `-- name: ListEvents :many
-SELECT e.seq, e.envelope::text AS envelope
-FROM events e
+SELECT e.seq, e.xid::text AS xid, e.envelope::text AS envelope, h.h::text AS horizon
+FROM events e, (SELECT prost_events_horizon() AS h) h
 WHERE e.tenant_id = $1
-  AND e.seq > $2
-  AND e.seq >= CASE WHEN $3::timestamptz IS NULL THEN 0 ELSE COALESCE(
-        (SELECT e2.seq FROM events e2
-         WHERE e2.tenant_id = $1 AND e2.recorded_at >= $3::timestamptz - interval '5 minutes'
+  AND (e.xid, e.seq) > (CAST($2::text AS xid8), $3::bigint)
+  AND ($4::timestamptz IS NULL OR e.xid >= COALESCE(
+        (SELECT e2.xid FROM events e2
+         WHERE e2.tenant_id = $1 AND e2.recorded_at >= $4::timestamptz - interval '5 minutes'
          ORDER BY e2.recorded_at, e2.seq LIMIT 1),
-        9223372036854775807) END
-  AND ($4::text IS NULL OR e.type = $4)
-  AND ($5::text IS NULL OR e.source = $5)
-  AND ($3::timestamptz IS NULL OR e.recorded_at >= $3)
-ORDER BY e.seq
-LIMIT $6
+        '18446744073709551615'::xid8))
+  AND ($5::text IS NULL OR e.type = $5)
+  AND ($6::text IS NULL OR e.source = $6)
+  AND ($4::timestamptz IS NULL OR e.recorded_at >= $4)
+ORDER BY e.xid, e.seq
+LIMIT $7
 `
 
 type ListEventsParams struct {
 	TenantID uuid.UUID
+	AfterXid string
 	AfterSeq int64
 	Since    *time.Time
 	Type     *string
@@ -179,16 +248,22 @@ type ListEventsParams struct {
 
 type ListEventsRow struct {
 	Seq      int64
+	Xid      string
 	Envelope string
+	Horizon  string
 }
 
-// since is recorded_at: the first sequence number to read is found with the
-// (tenant_id, recorded_at, seq) index, looking back SinceSlack to cover a
-// transaction that took a sequence number before an earlier-started one;
-// recorded_at >= since then filters exactly.
+// A page of a tenant's events in (xid, seq) order after a position, with the
+// statement's horizon (prost_events_horizon): rows at or past it must not be
+// handed out yet, an older transaction may still commit events before them.
+// since is recorded_at (the storing transaction's start): the first position
+// to read is found with the (tenant_id, recorded_at, seq) index, looking back
+// five minutes to cover a transaction that took its xid after a later-started
+// one; recorded_at >= since then filters exactly.
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := q.db.Query(ctx, listEvents,
 		arg.TenantID,
+		arg.AfterXid,
 		arg.AfterSeq,
 		arg.Since,
 		arg.Type,
@@ -202,7 +277,12 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 	var items []ListEventsRow
 	for rows.Next() {
 		var i ListEventsRow
-		if err := rows.Scan(&i.Seq, &i.Envelope); err != nil {
+		if err := rows.Scan(
+			&i.Seq,
+			&i.Xid,
+			&i.Envelope,
+			&i.Horizon,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
