@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -369,6 +370,50 @@ func TestConsoleBrowser(t *testing.T) {
 		tenant.waitText(`[data-testid="journey"]`, "emitted")
 		tenant.checkPage("the journey page")
 		tenant.shot("03-journey")
+	})
+
+	t.Run("the live tail", func(t *testing.T) {
+		tenant.t = t
+		tenant.open("/events")
+		tenant.clickButton("Follow live")
+		tenant.waitText(`[data-testid="live-state"]`, "live")
+		code, body := s.post(a, "application/cloudevents+json",
+			`{"specversion":"1.0","id":"live-1","source":"/shop","type":"order.shipped","data":{"order":"o-1"}}`)
+		require.Equal(t, http.StatusAccepted, code, string(body))
+		tenant.waitText(`[data-testid="live-events"]`, "live-1")
+		tenant.checkPage("the events page following live")
+		tenant.shot("02b-live-tail")
+		tenant.clickButton("Stop")
+	})
+
+	t.Run("a subscription and its signed test ping", func(t *testing.T) {
+		tenant.t = t
+		var pings atomic.Int64
+		var signed atomic.Bool
+		sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			signed.Store(r.Header.Get("webhook-id") != "" && strings.HasPrefix(r.Header.Get("webhook-signature"), "v1,"))
+			pings.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer sink.Close()
+		tenant.open("/subscriptions")
+		tenant.waitText("", "No subscriptions yet")
+		tenant.checkPage("the empty subscriptions page")
+		tenant.clickButton("New subscription")
+		tenant.fill("#sub-sink", sink.URL+"/hook")
+		tenant.fill("#sub-types", "order.placed")
+		tenant.clickButton("Create subscription")
+		tenant.waitText(`[data-testid="subscription-secret"]`, "whsec_")
+		tenant.shot("14-subscription-created")
+		tenant.clickButton("Open the subscription")
+		tenant.waitText("", "No attempt yet")
+		tenant.clickButton("Send a test ping")
+		tenant.waitText(`[data-testid="ping-result"]`, "The sink took the signed ping")
+		tenant.waitText(`table[aria-label="Attempts"]`, "succeeded")
+		require.EqualValues(t, 1, pings.Load())
+		require.True(t, signed.Load(), "the ping carries the Standard Webhooks headers")
+		tenant.checkPage("the subscription page")
+		tenant.shot("15-subscription")
 	})
 
 	t.Run("a schema's second version and its diff", func(t *testing.T) {

@@ -9,6 +9,7 @@ import { SchemaSubject, Schemas } from "@/pages/Schemas";
 import { RuleForm, Rules, RuleView } from "@/pages/Rules";
 import { DeadLetters, DeadLetterView, operatorScope, tenantScope } from "@/pages/DeadLetters";
 import { Audit } from "@/pages/Audit";
+import { Subscriptions, SubscriptionView } from "@/pages/Subscriptions";
 import { Apps } from "@/pages/operator/Apps";
 import { HealthPage } from "@/pages/operator/Health";
 import { Jobs } from "@/pages/operator/Jobs";
@@ -50,6 +51,8 @@ export function App() {
         <Route path="/rules/:id/edit" element={<RuleForm key="edit" />} />
         <Route path="/dead-letters" element={<DeadLetters scope={tenantScope} />} />
         <Route path="/dead-letters/:id" element={<DeadLetterView scope={tenantScope} />} />
+        <Route path="/subscriptions" element={<Subscriptions />} />
+        <Route path="/subscriptions/:id" element={<SubscriptionView />} />
         <Route path="/audit" element={<Audit />} />
       </Route>
       <Route element={<RequireSession kind="operator" />}>

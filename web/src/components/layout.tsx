@@ -1,7 +1,7 @@
 import * as React from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import {
-  Activity, AppWindow, FileJson, ListChecks, LogOut, Menu, ScrollText, ShieldCheck, Skull, Workflow, X,
+  Activity, AppWindow, FileJson, ListChecks, LogOut, Menu, ScrollText, Send, ShieldCheck, Skull, Workflow, X,
 } from "lucide-react";
 import { Button } from "@/components/ui/button";
 import { useSession } from "@/lib/session";
@@ -17,6 +17,7 @@ export const tenantNav: NavItem[] = [
   { to: "/events", label: "Events", icon: Activity },
   { to: "/schemas", label: "Schemas", icon: FileJson },
   { to: "/rules", label: "Rules", icon: Workflow },
+  { to: "/subscriptions", label: "Subscriptions", icon: Send },
   { to: "/dead-letters", label: "Dead letters", icon: Skull },
   { to: "/audit", label: "Audit", icon: ShieldCheck },
 ];

@@ -7,6 +7,7 @@ import { Input, Textarea } from "@/components/ui/input";
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { Alert, AlertDescription } from "@/components/ui/alert";
 import { EmptyState, ErrorAlert, Field, PageHeader, Progress, Spinner } from "@/components/common";
+import { LiveTail } from "@/components/livetail";
 import { api, morePages, qs, type Page } from "@/lib/api";
 import { useAction, useAsync, useTitle } from "@/lib/hooks";
 import type { CloudEvent } from "@/lib/types";
@@ -80,6 +81,8 @@ export function Events() {
       </PageHeader>
 
       {showSend && <SendEvent onSent={first.reload} />}
+
+      <LiveTail type={filters.type} hrefOf={eventHref} />
 
       <Card className="mb-4">
         <CardContent className="pt-4 sm:pt-6">
