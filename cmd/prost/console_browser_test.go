@@ -306,6 +306,9 @@ func (tb *tab) signInApp(c creds) {
 }
 
 func TestConsoleBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives chromium")
+	}
 	db := prosttest.NewDatabase(t)
 	s := startStackWith(t, func(e *env) {
 		e.DatabaseURL = db.URL
