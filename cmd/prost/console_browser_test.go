@@ -354,6 +354,11 @@ func TestConsoleBrowser(t *testing.T) {
 		tenant.open("/events")
 		tenant.waitText("", "No events yet")
 		tenant.checkPage("the empty events page")
+		// The keyboard reaches the content first: Tab focuses "Skip to content", Enter jumps to it.
+		tenant.run(chromedp.KeyEvent("\t"))
+		require.Equal(t, "Skip to content", eval[string](tenant, `document.activeElement.innerText`))
+		tenant.run(chromedp.KeyEvent("\r"))
+		tenant.waitFor(`document.activeElement && document.activeElement.id === "main"`, "the focus on the main content")
 
 		// An event posted through the API shows in the explorer.
 		code, body := s.post(a, "application/cloudevents+json",
@@ -606,5 +611,16 @@ func TestConsoleBrowser(t *testing.T) {
 		op.checkPage("the operator's dead letters page")
 		// An operator's session is no tenant's.
 		require.Equal(t, http.StatusUnauthorized, op.fetchStatus("GET", "/v1/events", "", nil))
+
+		// The operator ends the shop's console sessions: the tenant's browser is signed out.
+		op.open("/operator/sessions")
+		op.waitText(`[data-testid="session-shop"]`, "tenant")
+		op.checkPage("the sessions page")
+		op.shot("17-operator-sessions")
+		op.clickButton("End all of shop")
+		op.waitText("", "1 session ended")
+		tenant.t = t
+		tenant.open("/events")
+		tenant.waitText("", "Sign in as")
 	})
 }

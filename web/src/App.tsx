@@ -13,6 +13,7 @@ import { Subscriptions, SubscriptionView } from "@/pages/Subscriptions";
 import { Apps } from "@/pages/operator/Apps";
 import { HealthPage } from "@/pages/operator/Health";
 import { Jobs } from "@/pages/operator/Jobs";
+import { Sessions } from "@/pages/operator/Sessions";
 
 function RequireSession({ kind }: { kind?: "tenant" | "operator" }) {
   const { session } = useSession();
@@ -59,6 +60,7 @@ export function App() {
         <Route path="/operator/apps" element={<Apps />} />
         <Route path="/operator/health" element={<HealthPage />} />
         <Route path="/operator/jobs" element={<Jobs />} />
+        <Route path="/operator/sessions" element={<Sessions />} />
         <Route path="/operator/dead-letters" element={<DeadLetters scope={operatorScope} key="op" />} />
         <Route path="/operator/dead-letters/:id" element={<DeadLetterView scope={operatorScope} key="op-one" />} />
       </Route>

@@ -1,7 +1,7 @@
 import * as React from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import {
-  Activity, AppWindow, FileJson, ListChecks, LogOut, Menu, ScrollText, Send, ShieldCheck, Skull, Workflow, X,
+  Activity, AppWindow, FileJson, KeyRound, ListChecks, LogOut, Menu, ScrollText, Send, ShieldCheck, Skull, Workflow, X,
 } from "lucide-react";
 import { Button } from "@/components/ui/button";
 import { useSession } from "@/lib/session";
@@ -27,6 +27,7 @@ export const operatorNav: NavItem[] = [
   { to: "/operator/health", label: "Health and backlog", icon: Activity },
   { to: "/operator/jobs", label: "Jobs", icon: ListChecks },
   { to: "/operator/dead-letters", label: "Dead letters", icon: Skull },
+  { to: "/operator/sessions", label: "Console sessions", icon: KeyRound },
 ];
 
 function Nav({ items, onNavigate }: { items: NavItem[]; onNavigate?: () => void }) {
