@@ -523,7 +523,7 @@ func TestConsoleBrowser(t *testing.T) {
 		tenant.t = t
 		tenant.viewport(390, 844)
 		defer tenant.viewport(1280, 900)
-		for _, p := range []string{"/events", "/events/view?source=%2Fbilling&id=pay-1", "/schemas/order.placed", "/rules/new", "/dead-letters", "/audit"} {
+		for _, p := range []string{"/events", "/events/view?source=%2Fbilling&id=pay-1", "/schemas/order.placed", "/rules/new", "/subscriptions", "/dead-letters", "/audit"} {
 			tenant.open(p)
 			tenant.waitFor(`!document.body.innerText.includes("Loading")`, "loaded "+p)
 			tenant.checkPage(p + " at 390 px")
@@ -611,6 +611,18 @@ func TestConsoleBrowser(t *testing.T) {
 		op.checkPage("the operator's dead letters page")
 		// An operator's session is no tenant's.
 		require.Equal(t, http.StatusUnauthorized, op.fetchStatus("GET", "/v1/events", "", nil))
+
+		// The operator's pages at 390 px.
+		op.viewport(390, 844)
+		for _, p := range []string{"/operator/apps", "/operator/health", "/operator/jobs", "/operator/dead-letters", "/operator/sessions"} {
+			op.open(p)
+			op.waitFor(`!document.body.innerText.includes("Loading") && !document.body.innerText.includes("Reading")`, "loaded "+p)
+			op.checkPage(p + " at 390 px")
+		}
+		op.open("/operator/apps")
+		op.waitText(`table[aria-label="Apps"]`, "warehouse")
+		op.shot("16-operator-apps-390")
+		op.viewport(1280, 900)
 
 		// The operator ends the shop's console sessions: the tenant's browser is signed out.
 		op.open("/operator/sessions")
