@@ -596,6 +596,29 @@ func TestConsoleBrowser(t *testing.T) {
 		op.checkPage("the Apps page after a disable")
 		op.shot("12-operator-apps")
 
+		// Create an App (its secret shown once, and it works), then rotate its secret.
+		op.fill("#app-name", "crm")
+		op.clickButton("Create App")
+		op.waitText(`[data-testid="credentials"]`, "X-Prost-App-Secret: prost_sk_")
+		shown := eval[string](op, `document.querySelector('[data-testid="credentials"] pre').innerText`)
+		var crm creds
+		for _, line := range strings.Split(shown, "\n") {
+			if v, ok := strings.CutPrefix(line, "X-Prost-App-Key: "); ok {
+				crm.APIKey = v
+			}
+			if v, ok := strings.CutPrefix(line, "X-Prost-App-Secret: "); ok {
+				crm.APISecret = v
+			}
+		}
+		require.Len(t, s.events(crm, "").Items, 0, "the new App's credentials work")
+		op.clickButton("I have kept it")
+		op.waitText(`table[aria-label="Apps"]`, "crm")
+		op.click(`[data-testid="app-crm"] button`)
+		op.clickButton("Yes, rotate secret")
+		op.waitText(`[data-testid="credentials"]`, "New secret for crm")
+		code, _ = s.do("GET", "/v1/events", auth(crm), nil)
+		require.Equal(t, http.StatusUnauthorized, code, "the old secret stopped working")
+
 		op.open("/operator/health")
 		op.waitText(`[data-testid="readiness"]`, "Ready")
 		op.waitText(`table[aria-label="Consumers"]`, "governance-audit")
