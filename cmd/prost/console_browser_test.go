@@ -32,7 +32,7 @@ import (
 
 // The console's browser tests drive Debian's chromium, headless, against the
 // whole platform running in this process on a fresh database (decision
-// 0012). Each scenario saves a screenshot under artifacts/console/ (or
+// 0013). Each scenario saves a screenshot under artifacts/console/ (or
 // $PROST_ARTIFACTS) and every page it shows is checked with axe-core for
 // serious and critical accessibility violations, and for Content-Security-
 // Policy violations and uncaught script errors.

@@ -47,6 +47,7 @@ import (
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/telemetry"
+	billingsvc "github.com/prost-platform/prost/services/billing"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
@@ -55,7 +56,7 @@ import (
 )
 
 // services lists what `prost serve` can run, in start order.
-var services = []string{"gateway", "relay", "governance", "rules", "subscriptions"}
+var services = []string{"gateway", "relay", "governance", "rules", "subscriptions", "billing"}
 
 // platform holds the connections every service shares.
 type platform struct {
@@ -84,6 +85,8 @@ type platform struct {
 	feed *invalidate.Feed
 	// subscriptionsJobs tunes the subscriptions service's delivery workers.
 	subscriptionsJobs jobs.Config
+	// billingJobs tunes the billing service's job workers (zero: the defaults).
+	billingJobs jobs.Config
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -215,6 +218,14 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchConsumer(svc.Consumer, p.js)
 		g.Add("subscriptions", svc)
 	}
+	if has("billing") {
+		svc, err := p.billingService()
+		if err != nil {
+			return err
+		}
+		metrics.WatchConsumer(svc.Consumer, p.js)
+		g.Add("billing", svc)
+	}
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
@@ -293,10 +304,14 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	if err != nil {
 		return nil, err
 	}
+	billingRoutes, err := p.billingRoutes(feed)
+	if err != nil {
+		return nil, err
+	}
 	con := consolehttp.New(console.NewStore(p.pool, console.Config{TTL: p.env.ConsoleSessionTTL, IdleTimeout: p.env.ConsoleIdleTimeout}),
 		consoleVerifier{apps: appStore, adminToken: adminToken}, nil)
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool, kr), audithttp.New(p.pool), p.privacyRoutes(kr),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, con)
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, billingRoutes, con)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events, Sessions: con,
@@ -374,11 +389,11 @@ func parseServices(args []string) ([]string, error) {
 }
 
 // knownConsumers names every consumer that can dead-letter: those with a
-// retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
-// rules' and subscriptions' HTTP deliveries.
+// retry policy in PROST_NATS_DIR/consumers, the platform's own, the rules'
+// and subscriptions' HTTP deliveries and the billing service's Stripe jobs.
 func (p *platform) knownConsumers() []string {
 	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook",
-		subscriptionssvc.ConsumerName, subscriptions.DLQConsumer}
+		subscriptionssvc.ConsumerName, subscriptions.DLQConsumer, billingsvc.ConsumerName, "billing-stripe"}
 	for n := range p.policies {
 		names = append(names, n)
 	}

@@ -1,5 +1,5 @@
 // Package console is PROST's web console: the single-page app built from
-// web/ (React, TypeScript, Tailwind; decision 0012), embedded in the binary,
+// web/ (React, TypeScript, Tailwind; decision 0013), embedded in the binary,
 // and the server-side sessions it signs in with. The routes that serve both
 // are in consolehttp; the gateway accepts a session in place of API
 // credentials on the tenant and admin APIs, so the console talks to PROST
