@@ -424,6 +424,34 @@ func TestConsoleBrowser(t *testing.T) {
 		tenant.shot("15-subscription")
 	})
 
+	t.Run("usage per window", func(t *testing.T) {
+		tenant.t = t
+		tenant.open("/usage")
+		tenant.waitText("", "No meters yet")
+		tenant.checkPage("the empty usage page")
+		tenant.clickButton("New meter")
+		tenant.fill("#m-slug", "ticks")
+		tenant.fill("#m-type", "usage.tick")
+		tenant.clickButton("Create meter")
+		tenant.waitText(`[data-testid="meter-ticks"]`, "Nothing counted")
+		for i := range 3 {
+			code, body := s.post(a, "application/cloudevents+json",
+				fmt.Sprintf(`{"specversion":"1.0","id":"tick-%d","source":"/meter","type":"usage.tick","data":{}}`, i))
+			require.Equal(t, http.StatusAccepted, code, string(body))
+		}
+		tenant.clickButton("minute")
+		// The consumer counts them in a moment: ask again, as a person would, until it has.
+		counted := false
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !counted; {
+			eval[chromedp.Void](tenant, `[...document.querySelectorAll('[data-testid="meter-ticks"] button')].find((x) => x.getAttribute("aria-label") === "Refresh ticks").click()`)
+			time.Sleep(time.Second)
+			counted = eval[bool](tenant, `document.querySelector('[data-testid="meter-ticks"]').innerText.includes("Total in range: 3")`)
+		}
+		require.True(t, counted, "3 ticks counted in the console")
+		tenant.checkPage("the usage page")
+		tenant.shot("16-usage")
+	})
+
 	t.Run("a schema's second version and its diff", func(t *testing.T) {
 		tenant.t = t
 		code, body := s.do("POST", "/v1/registry/subjects/order.placed/versions", auth(a, "Content-Type", "application/json"),

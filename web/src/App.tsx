@@ -9,6 +9,7 @@ import { SchemaSubject, Schemas } from "@/pages/Schemas";
 import { RuleForm, Rules, RuleView } from "@/pages/Rules";
 import { DeadLetters, DeadLetterView, operatorScope, tenantScope } from "@/pages/DeadLetters";
 import { Audit } from "@/pages/Audit";
+import { UsagePage } from "@/pages/Usage";
 import { Subscriptions, SubscriptionView } from "@/pages/Subscriptions";
 import { Apps } from "@/pages/operator/Apps";
 import { HealthPage } from "@/pages/operator/Health";
@@ -54,6 +55,7 @@ export function App() {
         <Route path="/dead-letters/:id" element={<DeadLetterView scope={tenantScope} />} />
         <Route path="/subscriptions" element={<Subscriptions />} />
         <Route path="/subscriptions/:id" element={<SubscriptionView />} />
+        <Route path="/usage" element={<UsagePage />} />
         <Route path="/audit" element={<Audit />} />
       </Route>
       <Route element={<RequireSession kind="operator" />}>

@@ -1,7 +1,7 @@
 import * as React from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import {
-  Activity, AppWindow, FileJson, KeyRound, ListChecks, LogOut, Menu, ScrollText, Send, ShieldCheck, Skull, Workflow, X,
+  Activity, AppWindow, BarChart3, FileJson, KeyRound, ListChecks, LogOut, Menu, ScrollText, Send, ShieldCheck, Skull, Workflow, X,
 } from "lucide-react";
 import { Button } from "@/components/ui/button";
 import { useSession } from "@/lib/session";
@@ -19,6 +19,7 @@ export const tenantNav: NavItem[] = [
   { to: "/rules", label: "Rules", icon: Workflow },
   { to: "/subscriptions", label: "Subscriptions", icon: Send },
   { to: "/dead-letters", label: "Dead letters", icon: Skull },
+  { to: "/usage", label: "Usage", icon: BarChart3 },
   { to: "/audit", label: "Audit", icon: ShieldCheck },
 ];
 
