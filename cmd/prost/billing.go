@@ -25,8 +25,16 @@ func (p *platform) billingConfig() (billing.Config, error) {
 	if err != nil {
 		return billing.Config{}, err
 	}
-	return billing.Config{SecretsKey: k, StripeAPIURL: p.env.StripeAPIURL, Partitions: p.env.Partitions,
-		Logger: p.log.With("service", "billing")}, nil
+	cfg := billing.Config{SecretsKey: k, StripeAPIURL: p.env.StripeAPIURL, Partitions: p.env.Partitions,
+		Logger: p.log.With("service", "billing")}
+	kr, err := p.keyring()
+	if err != nil {
+		return billing.Config{}, err
+	}
+	if kr != nil {
+		cfg.Protect = kr
+	}
+	return cfg, nil
 }
 
 // registrySchemas answers billing's schema look-ups from the registry.

@@ -363,8 +363,12 @@ func TestWebhookGoneDisablesTheWebhook(t *testing.T) {
 		return ds[0].Actions[0].Delivery != nil
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, "gone", ds[0].Actions[0].Delivery.Status)
+	// The job's outcome is written after the delivery record it follows.
 	var state string
-	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT state FROM jobs WHERE id = $1`, ds[0].Actions[0].JobID).Scan(&state))
+	require.Eventually(t, func() bool {
+		return testDB.Pool.QueryRow(t.Context(), `SELECT state FROM jobs WHERE id = $1`, ds[0].Actions[0].JobID).Scan(&state) == nil &&
+			state != "running"
+	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, "cancelled", state, "no retries after 410")
 	attempts, _, _, _ := rcv.snapshot()
 	require.Len(t, attempts, 1)

@@ -102,7 +102,7 @@ func (s *Service) RunBackfill(ctx context.Context, j *jobs.Job) error {
 					}
 					continue
 				}
-				data, err := decodeData(json.RawMessage(e.Data))
+				data, err := s.eventData(ctx, m.tenant, []byte(e.Data))
 				if err == nil {
 					var r usageRow
 					if r, err = m.extract(data); err == nil {

@@ -94,6 +94,10 @@ type SchemaSource interface {
 type Config struct {
 	// Schemas checks meters against registered schemas. nil: no check.
 	Schemas SchemaSource
+	// Protect reveals values an App's contract encrypted at ingest, so meters
+	// count them; a classified customer or group value is kept as its
+	// pseudonym (docs/billing.md). nil: a meter fails on an encrypted value.
+	Protect DataProtector
 	// SecretsKey seals the Apps' Stripe secret keys and webhook secrets
 	// (PROST_SECRETS_KEY). nil: Stripe connections are refused with
 	// ErrNoSecretsKey, and nothing can be sent to Stripe.

@@ -96,7 +96,7 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 				if len(ms) == 0 {
 					continue
 				}
-				data, err := decodeData(e.Data)
+				data, err := s.eventData(ctx, tenant, e.Data)
 				if err != nil {
 					return consumer.Permanent(fmt.Errorf("event %s from %s: data is not JSON: %w", e.ID, e.Source, err))
 				}

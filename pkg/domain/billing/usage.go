@@ -72,6 +72,9 @@ func (m *Meter) extract(data any) (usageRow, error) {
 		if !ok {
 			return fail(m.value, "is missing from the event's data")
 		}
+		if c, ok := v.(classified); ok {
+			v = c.plain
+		}
 		if s, ok := v.(string); ok && dataprotect.IsToken(s) {
 			return fail(m.value, sealed)
 		}
@@ -94,6 +97,9 @@ func (m *Meter) extract(data any) (usageRow, error) {
 		if !ok {
 			return fail(m.customer, "(the customer) is missing from the event's data")
 		}
+		if c, ok := v.(classified); ok {
+			v = c.pseudonym
+		}
 		s, ok := scalarText(v)
 		if ok && dataprotect.IsToken(s) {
 			return fail(m.customer, "(the customer) "+sealed)
@@ -109,6 +115,9 @@ func (m *Meter) extract(data any) (usageRow, error) {
 		if !ok {
 			r.groups[g.name] = nil
 			continue
+		}
+		if c, ok := v.(classified); ok {
+			v = c.pseudonym
 		}
 		s, ok := scalarText(v)
 		if ok && dataprotect.IsToken(s) {
@@ -319,4 +328,85 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// DataProtector reveals the values an App's contract encrypted at ingest
+// and gives their pseudonyms (*dataprotect.Keyring).
+type DataProtector interface {
+	Reveal(ctx context.Context, tenant uuid.UUID, doc []byte) ([]byte, error)
+	Pseudonym(ctx context.Context, tenant uuid.UUID, value string) (string, error)
+}
+
+// classified is a value the App's contract encrypted, revealed for
+// counting: a meter counts its plain value, and keys usage (customer,
+// groups) by its pseudonym, so no personal value is stored in clear and an
+// erasure leaves nothing readable in the usage tables.
+type classified struct {
+	plain     any
+	pseudonym string
+}
+
+// eventData decodes an event's data for the meters; with a DataProtector,
+// the values encrypted at ingest are revealed as classified values (those
+// already erased stay tokens, and a meter that needs one fails on it).
+func (s *Service) eventData(ctx context.Context, tenant uuid.UUID, raw []byte) (any, error) {
+	data, err := decodeData(raw)
+	if err != nil || s.cfg.Protect == nil || !bytes.Contains(raw, []byte("prost:enc:")) {
+		return data, err
+	}
+	doc, err := s.cfg.Protect.Reveal(ctx, tenant, raw)
+	if err != nil {
+		return nil, fmt.Errorf("billing: reveal: %w", err)
+	}
+	plain, err := decodeData(doc)
+	if err != nil {
+		return nil, err
+	}
+	return s.merge(ctx, tenant, data, plain)
+}
+
+// merge is orig with each token that plain holds a scalar for replaced by a
+// classified value.
+func (s *Service) merge(ctx context.Context, tenant uuid.UUID, orig, plain any) (any, error) {
+	switch o := orig.(type) {
+	case map[string]any:
+		p, _ := plain.(map[string]any)
+		for k, v := range o {
+			m, err := s.merge(ctx, tenant, v, p[k])
+			if err != nil {
+				return nil, err
+			}
+			o[k] = m
+		}
+		return o, nil
+	case []any:
+		p, _ := plain.([]any)
+		for i, v := range o {
+			var pv any
+			if i < len(p) {
+				pv = p[i]
+			}
+			m, err := s.merge(ctx, tenant, v, pv)
+			if err != nil {
+				return nil, err
+			}
+			o[i] = m
+		}
+		return o, nil
+	case string:
+		if !dataprotect.IsToken(o) {
+			return o, nil
+		}
+		text, ok := scalarText(plain)
+		if !ok {
+			return o, nil // erased: {"erased":true}
+		}
+		ps, err := s.cfg.Protect.Pseudonym(ctx, tenant, text)
+		if err != nil {
+			return nil, fmt.Errorf("billing: pseudonym: %w", err)
+		}
+		return classified{plain: plain, pseudonym: ps}, nil
+	default:
+		return orig, nil
+	}
 }
