@@ -1,7 +1,17 @@
 # Builds the prost binary from source; every PROST service runs from this image.
+
+# The console's assets (web/), which the binary embeds.
+FROM node:20-bookworm AS console
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN mkdir -p ../pkg/console/dist && npm run build
+
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY . .
+COPY --from=console /src/pkg/console/dist/app ./pkg/console/dist/app
 RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/prost ./cmd/prost
 # Where the private bus's keys live (volumes in docker-compose.yml), owned by

@@ -6,7 +6,7 @@ MODULES := $(shell $(GO) list -f '{{.Dir}}' -m)
 PKGS := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build run test test-short test-chaos lint fmt tidy sqlc sqlc-check help bench
+.PHONY: all build run test test-short test-chaos lint fmt tidy sqlc sqlc-check help bench console chromium
 
 all: build
 
@@ -14,7 +14,8 @@ help:
 	@echo "make run      build bin/prost and start every service (prost dev, embedded NATS)"
 	@echo "make test     run the whole test suite (needs Postgres at 127.0.0.1:5432)"
 	@echo "make test-chaos  kill and restart real prost, nats-server and Postgres processes under load; check nothing is lost, duplicated or reordered"
-	@echo "make build    build bin/prost"
+	@echo "make build    build the console (npm) and bin/prost, which embeds it"
+	@echo "make console  build only the console's assets (web/ -> pkg/console/dist/app)"
 	@echo "make bench    measure PROST against raw Postgres and JetStream; writes docs/benchmarks.md (BENCH_DURATION per step, default 20s)"
 	@echo "make lint     go vet, gofmt and a check that sqlc output is current"
 	@echo "make sqlc     regenerate the typed SQL code from pkg/**/queries.sql"
@@ -24,8 +25,33 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-build:
+build: console
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/prost ./cmd/prost
+
+# The console (web/: React, TypeScript, Tailwind) is built with npm from the
+# versions pinned in web/package-lock.json into pkg/console/dist/app, which
+# the prost binary embeds (go:embed). The built files are not kept in git:
+# build and test make them first, and again only when a source changed.
+NPM ?= npm
+CONSOLE_OUT := pkg/console/dist/app/index.html
+CONSOLE_DEPS := web/node_modules/.package-lock.json
+CONSOLE_SRC := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/package.json web/vite.config.ts web/tsconfig.json
+
+console: $(CONSOLE_OUT)
+
+$(CONSOLE_DEPS): web/package-lock.json web/package.json
+	cd web && $(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(CONSOLE_OUT): $(CONSOLE_DEPS) $(CONSOLE_SRC)
+	cd web && $(NPM) run --silent build -- --logLevel warn
+
+# The console's browser tests (cmd/prost, console_browser_test.go) drive
+# Debian's chromium headless; install it when it is missing (as root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the console's browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: build
 	bin/prost dev
@@ -37,19 +63,21 @@ bench: build
 	$(GO) build -o bin/prost-bench ./cmd/prost-bench
 	BENCH_DURATION=$(BENCH_DURATION) bin/prost-bench
 
-test:
+test: console chromium
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	cd web && $(NPM) test --silent
 
 # Real processes (prost serve, nats-server built from the module cache, a private
 # Postgres made with initdb) under load, one fault per scenario; about 2-3 minutes.
 test-chaos:
 	$(GO) test -tags chaos -count=1 -timeout 30m -v -run Chaos ./cmd/prost/
 
-test-short:
+test-short: console
 	$(GO) test -short $(TESTFLAGS) $(PKGS)
 
-lint:
+lint: $(CONSOLE_DEPS)
 	$(GO) vet $(PKGS)
+	cd web && $(NPM) run --silent typecheck
 	$(GO) run ./cmd/prost contracts lint contracts/
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@if command -v sqlc >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH)/bin/sqlc" ]; then $(MAKE) --no-print-directory sqlc-check; fi

@@ -10,6 +10,7 @@ import (
 
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
+	"github.com/prost-platform/prost/pkg/console"
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/billing"
 	"github.com/prost-platform/prost/pkg/domain/privacy"
@@ -67,6 +68,8 @@ type env struct {
 	SchemaValidation   time.Duration // PROST_SCHEMA_VALIDATION_BUDGET: schema validation time per ingest request
 	BusKey             string        // PROST_BUS_KEY: signs bus messages (base64 of 32 bytes; "new,old" while rotating)
 	ReadyOutboxMaxAge  time.Duration // PROST_READY_OUTBOX_MAX_AGE: /readyz fails when a pending outbox row is older
+	ConsoleSessionTTL  time.Duration // PROST_CONSOLE_SESSION_TTL
+	ConsoleIdleTimeout time.Duration // PROST_CONSOLE_IDLE_TIMEOUT
 	PrivacyKEK         string        // PROST_PRIVACY_KEK: <version>:<base64 of 32 bytes>[,...]
 	PrivacyCacheTTL    time.Duration // PROST_PRIVACY_KEY_CACHE_TTL
 	RetentionInterval  time.Duration // PROST_PRIVACY_RETENTION_INTERVAL
@@ -120,6 +123,8 @@ func envFromOS() env {
 		SchemaValidation:   getduration("PROST_SCHEMA_VALIDATION_BUDGET", registry.DefaultValidationBudget),
 		BusKey:             os.Getenv("PROST_BUS_KEY"),
 		ReadyOutboxMaxAge:  getduration("PROST_READY_OUTBOX_MAX_AGE", DefaultReadyOutboxMaxAge),
+		ConsoleSessionTTL:  getduration("PROST_CONSOLE_SESSION_TTL", console.DefaultTTL),
+		ConsoleIdleTimeout: getduration("PROST_CONSOLE_IDLE_TIMEOUT", console.DefaultIdleTimeout),
 		PrivacyKEK:         os.Getenv("PROST_PRIVACY_KEK"),
 		PrivacyCacheTTL:    getduration("PROST_PRIVACY_KEY_CACHE_TTL", dataprotect.DefaultCacheTTL),
 		RetentionInterval:  getduration("PROST_PRIVACY_RETENTION_INTERVAL", privacy.DefaultRetentionInterval),

@@ -177,10 +177,12 @@ func printWelcome(w io.Writer, addr, token, tokenSource string, demo *devApp) {
 	fmt.Fprintf(w, `
 PROST is running at %s  (Ctrl-C stops it)
 
+Console: %s/console/  (sign in with an App's key and secret, or the admin token)
+
 Admin token (%s):
   export PROST_URL=%s
   export PROST_ADMIN_TOKEN=%s
-`, base, tokenSource, base, token)
+`, base, base, tokenSource, base, token)
 	if demo == nil {
 		fmt.Fprintf(w, `
 No demo App (this database already had Apps). Create one with:

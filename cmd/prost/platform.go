@@ -22,6 +22,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/prost-platform/prost/pkg/busauth"
+	"github.com/prost-platform/prost/pkg/console"
+	"github.com/prost-platform/prost/pkg/console/consolehttp"
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/dlq"
@@ -440,11 +442,13 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	if err != nil {
 		return nil, err
 	}
+	con := consolehttp.New(console.NewStore(p.pool, console.Config{TTL: p.env.ConsoleSessionTTL, IdleTimeout: p.env.ConsoleIdleTimeout}),
+		consoleVerifier{apps: appStore, adminToken: adminToken}, nil)
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool, kr), audithttp.New(p.pool), p.privacyRoutes(kr),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, billingRoutes)
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, billingRoutes, con)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
-		Metrics: metrics, Routes: routes, Events: events,
+		Metrics: metrics, Routes: routes, Events: events, Sessions: con,
 	}, gatewaysvc.Config{
 		AdminToken: adminToken, MaxBodyBytes: p.env.MaxBodyBytes, MaxBatch: p.env.MaxBatch,
 		Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: log,

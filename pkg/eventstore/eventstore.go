@@ -10,17 +10,20 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/eventstore/internal/eventsdb"
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 // NewEvent is an event ready to be stored: its identity, the columns it is
@@ -248,6 +251,33 @@ func readyPrefix(rows []eventsdb.ListEventsRow) (ready []readyRow, held bool) {
 		ready = append(ready, readyRow{pos: Position{XID: x, Seq: r.Seq}, Envelope: r.Envelope})
 	}
 	return ready, false
+}
+
+// Stored is one event as the store holds it.
+type Stored struct {
+	// Seq is the event's position in the store.
+	Seq int64
+	// RecordedAt is when the store accepted it.
+	RecordedAt time.Time
+	// Envelope is the structured-mode JSON document, as published.
+	Envelope []byte
+	// Pending is true while the relay has not yet published the event.
+	Pending bool
+}
+
+// ErrNotFound means the tenant has no event with that source and id.
+var ErrNotFound = problem.Errorf(problem.NotFound, "no event with that source and id")
+
+// Get returns one of a tenant's events by its identity (source, id).
+func Get(ctx context.Context, db DB, tenant uuid.UUID, source, id string) (Stored, error) {
+	r, err := eventsdb.New(db).GetEvent(ctx, eventsdb.GetEventParams{TenantID: tenant, Source: source, ID: id})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Stored{}, ErrNotFound
+	}
+	if err != nil {
+		return Stored{}, fmt.Errorf("get event: %w", err)
+	}
+	return Stored{Seq: r.Seq, RecordedAt: r.RecordedAt, Envelope: []byte(r.Envelope), Pending: r.Pending}, nil
 }
 
 // EncodeCursor makes an opaque cursor from a position.

@@ -75,6 +75,11 @@ LIMIT @max_rows;
 -- name: CountTenantEvents :one
 SELECT count(*) FROM events WHERE tenant_id = @tenant_id;
 
+-- name: GetEvent :one
+SELECT seq, recorded_at, envelope::text AS envelope,
+       EXISTS (SELECT 1 FROM outbox o WHERE o.published_at IS NULL AND o.event_seq = e.seq) AS pending
+FROM events e
+WHERE e.tenant_id = @tenant_id AND e.source = @source AND e.id = @id;
 -- name: EventsByDataKeys :many
 -- A page of the tenant's events holding values encrypted with any of key_ids,
 -- in store order.

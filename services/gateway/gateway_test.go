@@ -18,6 +18,7 @@ import (
 	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/prosttest"
+	"github.com/prost-platform/prost/pkg/telemetry"
 	"github.com/prost-platform/prost/services/gateway"
 )
 
@@ -49,6 +50,12 @@ type harness struct {
 
 func start(t *testing.T, cfg gatewaysvc.Config) *harness {
 	t.Helper()
+	return startWith(t, cfg, nil)
+}
+
+// startWith also lets a test change the gateway's parts.
+func startWith(t *testing.T, cfg gatewaysvc.Config, tweak func(*gatewaysvc.Deps)) *harness {
+	t.Helper()
 	h := &harness{store: apps.NewStore(testDB.Pool, apps.Config{})}
 	var err error
 	h.app, h.creds, err = h.store.Create(t.Context(), "gw-"+t.Name())
@@ -56,10 +63,14 @@ func start(t *testing.T, cfg gatewaysvc.Config) *harness {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	cfg.AdminToken = "admin-secret"
-	gw := gatewaysvc.New(gatewaysvc.Deps{
+	deps := gatewaysvc.Deps{
 		Apps: h.store, Committer: eventstore.NewCommitter(testDB.Pool, eventstore.CommitterConfig{}), Listener: ln,
 		Ready: func(context.Context) error { return h.ready }, Routes: []httpapi.Routes{probe{}},
-	}, cfg)
+	}
+	if tweak != nil {
+		tweak(&deps)
+	}
+	gw := gatewaysvc.New(deps, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(ctx) }()
@@ -210,4 +221,30 @@ func TestHealthAuthAndFallbacks(t *testing.T) {
 	a = h.do(t, "GET", "/v1/panic", "", "")
 	require.Equal(t, http.StatusInternalServerError, a.status)
 	require.NotContains(t, a.body, "boom")
+}
+
+// backlogSource plays the outbox and the dead-letter table for the metrics.
+type backlogSource struct{}
+
+func (backlogSource) OutboxBacklog(context.Context) (int64, time.Duration, error) {
+	return 3, 1500 * time.Millisecond, nil
+}
+
+func (backlogSource) CountDead(context.Context) (map[string]int64, error) {
+	return map[string]int64{"governance-audit": 2}, nil
+}
+
+// TestBacklog: GET /admin/v1/backlog answers, for operators only, what the
+// metrics say waits.
+func TestBacklog(t *testing.T) {
+	m := telemetry.NewMetrics(nil)
+	m.WatchOutbox(backlogSource{})
+	m.WatchDLQ(backlogSource{})
+	h := startWith(t, gatewaysvc.Config{}, func(d *gatewaysvc.Deps) { d.Metrics = m })
+	a := h.do(t, "GET", "/admin/v1/backlog", "", "", "Authorization", "Bearer admin-secret")
+	require.Equal(t, http.StatusOK, a.status, a.body)
+	require.JSONEq(t, `{"outbox": {"pending": 3, "oldest_seconds": 1.5},
+		"consumers": [{"consumer": "governance-audit", "lag": -1, "dead_letters": 2, "applied": 0, "failed": 0}],
+		"published": 0}`, a.body)
+	require.Equal(t, http.StatusUnauthorized, h.do(t, "GET", "/admin/v1/backlog", "", "", h.auth()...).status)
 }

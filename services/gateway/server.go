@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -118,6 +119,21 @@ type Deps struct {
 	// Events checks each event's data before it is stored (the schema
 	// registry and contracts, pkg/domain/registry.Ingest); nil checks nothing.
 	Events EventChecker
+	// Sessions authenticates the console's requests, which carry a session
+	// cookie instead of API credentials (pkg/console/consolehttp). A request
+	// with API credentials is always judged by them. Nil: API credentials
+	// only.
+	Sessions SessionAuthenticator
+}
+
+// SessionAuthenticator authenticates a request by its console session. Each
+// method answers ok false when r carries no session cookie, and an error of
+// kind Unauthenticated or Forbidden when it carries one that does not
+// authenticate it (ended, the other kind, a state-changing request without
+// its CSRF token).
+type SessionAuthenticator interface {
+	TenantSession(r *http.Request) (tenant uuid.UUID, ok bool, err error)
+	OperatorSession(r *http.Request) (ok bool, err error)
 }
 
 // EventChecker checks the events of an ingest request. It returns, per
@@ -207,6 +223,7 @@ func (s *Server) routes() {
 		rt.Handle("GET /metrics", httpapi.BearerGuard(s.cfg.MetricsToken, "prost-metrics", s.deps.Metrics.Handler()))
 	}
 	rt.Tenant("POST /v1/events", s.postEvents)
+	rt.Admin("GET /admin/v1/backlog", s.backlog)
 	rt.Mount(s.deps.Routes...)
 	s.handler = s.observe(rt.Handler())
 	s.patterns = rt.Patterns()
@@ -240,7 +257,16 @@ func AppFrom(ctx context.Context) (apps.App, bool) {
 // authenticate checks an App's credentials for a tenant route; the App and
 // its tenant id travel in the returned context.
 func (s *Server) authenticate(r *http.Request) (context.Context, error) {
-	app, err := s.deps.Apps.Authenticate(r.Context(), r.Header.Get(HeaderAppKey), r.Header.Get(HeaderAppSecret))
+	key, secret := r.Header.Get(HeaderAppKey), r.Header.Get(HeaderAppSecret)
+	var (
+		app apps.App
+		err error
+	)
+	if key == "" && secret == "" && s.deps.Sessions != nil {
+		app, err = s.sessionApp(r)
+	} else {
+		app, err = s.deps.Apps.Authenticate(r.Context(), key, secret)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -250,12 +276,45 @@ func (s *Server) authenticate(r *http.Request) (context.Context, error) {
 	return httpapi.WithTenant(context.WithValue(r.Context(), appKey, app), app.ID), nil
 }
 
+// sessionApp is the active App of a console session's request.
+func (s *Server) sessionApp(r *http.Request) (apps.App, error) {
+	id, ok, err := s.deps.Sessions.TenantSession(r)
+	if err != nil {
+		return apps.App{}, err
+	}
+	if !ok {
+		return apps.App{}, apps.ErrUnauthenticated
+	}
+	app, err := s.deps.Apps.Get(r.Context(), id)
+	if errors.Is(err, apps.ErrNotFound) {
+		return apps.App{}, apps.ErrUnauthenticated
+	}
+	if err != nil {
+		return apps.App{}, err
+	}
+	if app.Status != apps.StatusActive {
+		return apps.App{}, apps.ErrDisabled
+	}
+	return app, nil
+}
+
 // errAdmin is the answer to an admin request without the right token.
 var errAdmin = problem.Errorf(problem.Unauthenticated, "admin routes need Authorization: Bearer <PROST_ADMIN_TOKEN>")
 
-// authenticateAdmin checks the Bearer admin token in constant time.
+// authenticateAdmin checks the Bearer admin token in constant time, or the
+// operator's console session of a request without an Authorization header.
 func (s *Server) authenticateAdmin(r *http.Request) error {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	h := r.Header.Get("Authorization")
+	if h == "" && s.deps.Sessions != nil {
+		ok, err := s.deps.Sessions.OperatorSession(r)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	}
+	tok, ok := strings.CutPrefix(h, "Bearer ")
 	sum := sha256.Sum256([]byte(tok))
 	if !ok || s.cfg.AdminToken == "" || subtle.ConstantTimeCompare(sum[:], s.adminSum[:]) != 1 {
 		return errAdmin
@@ -291,6 +350,16 @@ func (s *Server) allow(app uuid.UUID, n int) (bool, time.Duration) {
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// backlog answers what waits in PROST (outbox, each consumer's lag and dead
+// letters) as JSON, read from the same collectors as GET /metrics.
+func (s *Server) backlog(w http.ResponseWriter, _ *http.Request) error {
+	b, err := s.deps.Metrics.Backlog()
+	if err != nil {
+		return err
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, b)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {

@@ -1,6 +1,8 @@
 // Package dlqhttp serves the dead-letter queue:
 //
 //	GET  /v1/dlq?consumer=&type=&state=&since=&limit=&cursor=   the caller's own dead letters
+//	GET  /v1/dlq/{id}                                           one of them, with its event
+//	POST /v1/dlq/replay                                         replay a selection of them
 //	GET  /admin/v1/dlq?...&app_id=                              every tenant's
 //	GET  /admin/v1/dlq/{id}                                     one entry, with its event
 //	POST /admin/v1/dlq/replay                                   replay a selection (DLQSelector)
@@ -33,6 +35,8 @@ func New(pool *pgxpool.Pool, manager *dlq.Manager) *Handlers {
 // Mount mounts the routes.
 func (h *Handlers) Mount(rt *httpapi.Router) {
 	rt.Tenant("GET /v1/dlq", h.tenantList)
+	rt.Tenant("GET /v1/dlq/{id}", h.tenantGet)
+	rt.Tenant("POST /v1/dlq/replay", h.tenantReplay)
 	rt.Admin("GET /admin/v1/dlq", h.list)
 	rt.Admin("GET /admin/v1/dlq/{id}", h.get)
 	rt.Admin("POST /admin/v1/dlq/replay", h.action(false))
@@ -131,6 +135,50 @@ func (h *Handlers) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, e)
+}
+
+// tenantGet answers one of the caller's dead letters; another tenant's id
+// is 404 like a missing one.
+func (h *Handlers) tenantGet(w http.ResponseWriter, r *http.Request) error {
+	id, err := httpapi.PathInt(r, "id", "a dead-letter entry id")
+	if err != nil {
+		return err
+	}
+	e, err := dlq.Get(r.Context(), h.pool, id)
+	if err != nil {
+		return err
+	}
+	if e.TenantID == nil || *e.TenantID != httpapi.TenantID(r.Context()) {
+		return dlq.ErrNotFound
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, e)
+}
+
+// tenantReplay replays a selection of the caller's own dead letters: the
+// selection is narrowed to the tenant whatever it names (app_id is refused),
+// so ids of another tenant's entries select nothing.
+func (h *Handlers) tenantReplay(w http.ResponseWriter, r *http.Request) error {
+	var sel Selector
+	if err := httpapi.ReadJSON(w, r, 0, &sel); err != nil {
+		return err
+	}
+	if sel.AppID != "" {
+		return problem.InvalidField("app_id", "a tenant replays its own dead letters only: leave app_id out")
+	}
+	f, err := sel.filter()
+	if err != nil {
+		return err
+	}
+	tenant := httpapi.TenantID(r.Context())
+	f.TenantID = &tenant
+	actor := "app:" + tenant.String()
+	res, err := h.manager.Replay(r.Context(), f, actor, sel.DryRun)
+	if err != nil {
+		return err
+	}
+	httpapi.Logger(r.Context()).Info("dlq replay", "request_id", httpapi.RequestID(r.Context()), "actor", actor,
+		"dry_run", sel.DryRun, "entries", res.Count)
+	return httpapi.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *Handlers) action(purge bool) httpapi.HandlerFunc {

@@ -135,3 +135,74 @@ func TestRoutes(t *testing.T) {
 	res.JSON(t, &page)
 	require.Empty(t, page.Items, "nothing left dead")
 }
+
+// TestTenantRoutes: a tenant reads and replays its own dead letters, never
+// another tenant's, whatever ids it names.
+func TestTenantRoutes(t *testing.T) {
+	ns := prosttest.NATS(t)
+	nc, err := nats.Connect(ns.URL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	cfgs, err := streams.Load("../../../nats/streams")
+	require.NoError(t, err)
+	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
+
+	consumer := "c-" + uuid.NewString()[:8]
+	a, b := uuid.New(), uuid.New()
+	idA := deadLetter(t, a, consumer, "a-1")
+	idB := deadLetter(t, b, consumer, "b-1")
+	srv := httpapitest.New(t, dlqhttp.New(testDB.Pool, dlq.NewManager(testDB.Pool, js)))
+	asA := httpapitest.AsTenant(a)
+
+	res := srv.Do(t, "GET", fmt.Sprintf("/v1/dlq/%d", idA), nil, asA)
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	var e dlq.Entry
+	res.JSON(t, &e)
+	require.Equal(t, "a-1", e.EventID)
+	require.JSONEq(t, fmt.Sprintf(`{"specversion":"1.0","id":"a-1","source":"/s","type":"t.x","tenantid":%q,"data":{}}`, a), string(e.Event))
+
+	for _, c := range []struct {
+		name, method, path string
+		body               any
+		status             int
+		field              string
+	}{
+		{"another tenant's entry", "GET", fmt.Sprintf("/v1/dlq/%d", idB), nil, 404, ""},
+		{"unknown entry", "GET", "/v1/dlq/99999999", nil, 404, ""},
+		{"bad id", "GET", "/v1/dlq/x", nil, 400, "id"},
+		{"app_id in a tenant's selector", "POST", "/v1/dlq/replay", map[string]any{"consumer": consumer, "app_id": b.String()}, 422, "app_id"},
+		{"empty selector", "POST", "/v1/dlq/replay", map[string]any{}, 422, "ids"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := srv.Do(t, c.method, c.path, c.body, asA)
+			require.Equal(t, c.status, res.Status, string(res.Body))
+			p := res.Problem(t)
+			if c.field != "" {
+				require.Equal(t, c.field, p.Errors[0].Field)
+			}
+		})
+	}
+
+	// Naming B's entry selects nothing; a dry run of all counts A's only.
+	var out dlq.Result
+	res = srv.Do(t, "POST", "/v1/dlq/replay", map[string]any{"ids": []int64{idB}}, asA)
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	res.JSON(t, &out)
+	require.Zero(t, out.Count)
+	res = srv.Do(t, "POST", "/v1/dlq/replay", map[string]any{"all": true, "dry_run": true}, asA)
+	res.JSON(t, &out)
+	require.Equal(t, dlq.Result{DryRun: true, IDs: []int64{idA}, Count: 1}, out)
+	got, err := dlq.Get(t.Context(), testDB.Pool, idB)
+	require.NoError(t, err)
+	require.Equal(t, dlq.StateDead, got.State)
+
+	// The replay itself, recorded as the App's.
+	res = srv.Do(t, "POST", "/v1/dlq/replay", map[string]any{"ids": []int64{idA}}, asA)
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	got, err = dlq.Get(t.Context(), testDB.Pool, idA)
+	require.NoError(t, err)
+	require.Equal(t, dlq.StateReplayed, got.State)
+	require.Equal(t, "app:"+a.String(), got.ReplayedBy)
+}

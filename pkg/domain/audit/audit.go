@@ -175,6 +175,25 @@ func List(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, cursor stri
 	return p, nil
 }
 
+// ForEvent returns the entries of one tenant's chain about one event (its
+// own entry, and those of operations on it such as a replay), oldest
+// first, at most 1,000. source "" matches every source.
+func ForEvent(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, eventID, source string) ([]Entry, error) {
+	p := auditdb.ListEventEntriesParams{TenantID: tenant, EventID: eventID}
+	if source != "" {
+		p.EventSource = &source
+	}
+	rows, err := auditdb.New(pool).ListEventEntries(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	out := make([]Entry, len(rows))
+	for i, r := range rows {
+		out[i] = fromRow(r)
+	}
+	return out, nil
+}
+
 // Break is the first entry of a chain that does not verify.
 type Break struct {
 	TenantID uuid.UUID `json:"tenant_id"`

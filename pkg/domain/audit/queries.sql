@@ -24,3 +24,10 @@ SELECT seq, hash FROM audit_heads WHERE tenant_id = @tenant_id;
 
 -- name: ListChainTenants :many
 SELECT tenant_id FROM audit_heads ORDER BY tenant_id;
+
+-- name: ListEventEntries :many
+SELECT * FROM audit_log
+WHERE tenant_id = @tenant_id AND event_id = @event_id
+  AND (sqlc.narg(event_source)::text IS NULL OR event_source = sqlc.narg(event_source))
+ORDER BY seq
+LIMIT 1000;

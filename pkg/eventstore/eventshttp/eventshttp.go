@@ -1,6 +1,7 @@
 // Package eventshttp serves the tenant's read of its own events:
 //
 //	GET /v1/events?type=&source=&since=&limit=&cursor=
+//	GET /v1/events/lookup?source=&id=  one event, and whether it was published
 //
 // Items are the stored structured-mode CloudEvents, oldest first, with the
 // values their contracts classified revealed for the tenant (or
@@ -43,6 +44,7 @@ func New(pool *pgxpool.Pool, reveal Revealer) *Handlers { return &Handlers{pool:
 // Mount mounts the routes.
 func (h *Handlers) Mount(rt *httpapi.Router) {
 	rt.Tenant("GET /v1/events", h.list)
+	rt.Tenant("GET /v1/events/lookup", h.lookup)
 }
 
 func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {

@@ -99,6 +99,48 @@ func TestRoutes(t *testing.T) {
 	}
 	res := srv.Do(t, "GET", "/v1/events", nil)
 	require.Equal(t, http.StatusUnauthorized, res.Status)
+
+	// One event by source and id: the caller's, never another tenant's.
+	res = srv.Do(t, "GET", "/v1/events/lookup?source=/warehouse&id=e-1", nil, httpapitest.AsTenant(a))
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	var one struct {
+		Event struct {
+			ID, Source, Type string
+		} `json:"event"`
+		RecordedAt time.Time `json:"recorded_at"`
+		Published  bool      `json:"published"`
+	}
+	res.JSON(t, &one)
+	require.Equal(t, "e-1", one.Event.ID)
+	require.Equal(t, "order.shipped", one.Event.Type)
+	require.False(t, one.Published, "no relay ran: the event waits in the outbox")
+	require.WithinDuration(t, time.Now(), one.RecordedAt, time.Minute)
+	_, err := testDB.Pool.Exec(t.Context(), `UPDATE outbox SET published_at = now() WHERE published_at IS NULL`)
+	require.NoError(t, err)
+	res = srv.Do(t, "GET", "/v1/events/lookup?source=/warehouse&id=e-1", nil, httpapitest.AsTenant(a))
+	res.JSON(t, &one)
+	require.True(t, one.Published)
+
+	other := uuid.New()
+	for _, c := range []struct {
+		name, path string
+		as         uuid.UUID
+		status     int
+		field      string
+	}{
+		{"another tenant's event", "/v1/events/lookup?source=/warehouse&id=e-1", other, 404, ""},
+		{"wrong source", "/v1/events/lookup?source=/shop&id=e-1", a, 404, ""},
+		{"no source", "/v1/events/lookup?id=e-1", a, 400, "source"},
+		{"no id", "/v1/events/lookup?source=/shop", a, 400, "id"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := srv.Do(t, "GET", c.path, nil, httpapitest.AsTenant(c.as))
+			require.Equal(t, c.status, res.Status, string(res.Body))
+			if c.field != "" {
+				require.Equal(t, c.field, res.Problem(t).Errors[0].Field)
+			}
+		})
+	}
 }
 
 // TestRevealed: classified values are served in clear to their tenant while

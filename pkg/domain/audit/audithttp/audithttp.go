@@ -1,6 +1,8 @@
 // Package audithttp serves the audit log:
 //
 //	GET /v1/audit?limit=&cursor=           the caller's chain, oldest first
+//	GET /v1/audit?event_id=[&source=]      the entries about one event
+//	GET /v1/audit/verify                   recompute the caller's chain
 //	GET /admin/v1/audit/verify[?app_id=]   recompute the chains (every tenant's, or one)
 package audithttp
 
@@ -25,6 +27,7 @@ func New(pool *pgxpool.Pool) *Handlers { return &Handlers{pool: pool} }
 // Mount mounts the routes.
 func (h *Handlers) Mount(rt *httpapi.Router) {
 	rt.Tenant("GET /v1/audit", h.list)
+	rt.Tenant("GET /v1/audit/verify", h.verifyOwn)
 	rt.Admin("GET /admin/v1/audit/verify", h.verify)
 }
 
@@ -35,6 +38,13 @@ type Page struct {
 }
 
 func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
+	if ev := r.URL.Query().Get("event_id"); ev != "" {
+		items, err := audit.ForEvent(r.Context(), h.pool, httpapi.TenantID(r.Context()), ev, r.URL.Query().Get("source"))
+		if err != nil {
+			return err
+		}
+		return httpapi.WriteJSON(w, http.StatusOK, Page{Items: items})
+	}
 	limit, err := httpapi.Limit(r)
 	if err != nil {
 		return err
@@ -57,6 +67,15 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
 type VerifyResponse struct {
 	OK     bool                 `json:"ok"`
 	Chains []audit.VerifyResult `json:"chains"`
+}
+
+// verifyOwn recomputes the caller's own chain.
+func (h *Handlers) verifyOwn(w http.ResponseWriter, r *http.Request) error {
+	res, err := audit.Verify(r.Context(), h.pool, httpapi.TenantID(r.Context()))
+	if err != nil {
+		return err
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, VerifyResponse{OK: res.Break == nil, Chains: []audit.VerifyResult{res}})
 }
 
 func (h *Handlers) verify(w http.ResponseWriter, r *http.Request) error {

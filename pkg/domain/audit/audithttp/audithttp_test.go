@@ -70,6 +70,27 @@ func TestRoutes(t *testing.T) {
 	require.True(t, v.OK)
 	require.GreaterOrEqual(t, len(v.Chains), 2)
 
+	// A tenant verifies its own chain, and reads the entries of one event.
+	res = srv.Do(t, "GET", "/v1/audit/verify", nil, httpapitest.AsTenant(a))
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	res.JSON(t, &v)
+	require.True(t, v.OK)
+	require.Len(t, v.Chains, 1)
+	require.Equal(t, a, v.Chains[0].TenantID)
+	require.EqualValues(t, 3, v.Chains[0].Entries)
+	res = srv.Do(t, "GET", "/v1/audit?event_id=e-1&source=/s", nil, httpapitest.AsTenant(a))
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	var one audithttp.Page
+	res.JSON(t, &one)
+	require.Len(t, one.Items, 1)
+	require.Equal(t, a, one.Items[0].TenantID)
+	require.EqualValues(t, 2, one.Items[0].Seq)
+	res = srv.Do(t, "GET", "/v1/audit?event_id=e-1&source=/other", nil, httpapitest.AsTenant(a))
+	res.JSON(t, &one)
+	require.Empty(t, one.Items)
+	res = srv.Do(t, "GET", "/v1/audit?event_id=e-1", nil, httpapitest.AsTenant(uuid.New()))
+	require.JSONEq(t, `{"items":[],"next_cursor":null}`, string(res.Body), "another tenant's event is not there")
+
 	for _, c := range []struct {
 		name, path string
 		opt        httpapitest.Option

@@ -187,6 +187,38 @@ func (q *Queries) EventsByDataKeys(ctx context.Context, arg EventsByDataKeysPara
 	return items, nil
 }
 
+const getEvent = `-- name: GetEvent :one
+SELECT seq, recorded_at, envelope::text AS envelope,
+       EXISTS (SELECT 1 FROM outbox o WHERE o.published_at IS NULL AND o.event_seq = e.seq) AS pending
+FROM events e
+WHERE e.tenant_id = $1 AND e.source = $2 AND e.id = $3
+`
+
+type GetEventParams struct {
+	TenantID uuid.UUID
+	Source   string
+	ID       string
+}
+
+type GetEventRow struct {
+	Seq        int64
+	RecordedAt time.Time
+	Envelope   string
+	Pending    bool
+}
+
+func (q *Queries) GetEvent(ctx context.Context, arg GetEventParams) (GetEventRow, error) {
+	row := q.db.QueryRow(ctx, getEvent, arg.TenantID, arg.Source, arg.ID)
+	var i GetEventRow
+	err := row.Scan(
+		&i.Seq,
+		&i.RecordedAt,
+		&i.Envelope,
+		&i.Pending,
+	)
+	return i, err
+}
+
 const listEvents = `-- name: ListEvents :many
 SELECT e.seq, e.xid::text AS xid, e.envelope::text AS envelope, h.h::text AS horizon
 FROM events e, (SELECT prost_events_horizon() AS h) h

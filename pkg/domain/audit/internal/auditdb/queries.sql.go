@@ -125,6 +125,51 @@ func (q *Queries) ListEntries(ctx context.Context, arg ListEntriesParams) ([]Aud
 	return items, nil
 }
 
+const listEventEntries = `-- name: ListEventEntries :many
+SELECT tenant_id, seq, event_id, event_source, event_type, actor_id, action, recorded_at, prev_hash, hash FROM audit_log
+WHERE tenant_id = $1 AND event_id = $2
+  AND ($3::text IS NULL OR event_source = $3)
+ORDER BY seq
+LIMIT 1000
+`
+
+type ListEventEntriesParams struct {
+	TenantID    uuid.UUID
+	EventID     string
+	EventSource *string
+}
+
+func (q *Queries) ListEventEntries(ctx context.Context, arg ListEventEntriesParams) ([]AuditLog, error) {
+	rows, err := q.db.Query(ctx, listEventEntries, arg.TenantID, arg.EventID, arg.EventSource)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AuditLog
+	for rows.Next() {
+		var i AuditLog
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.Seq,
+			&i.EventID,
+			&i.EventSource,
+			&i.EventType,
+			&i.ActorID,
+			&i.Action,
+			&i.RecordedAt,
+			&i.PrevHash,
+			&i.Hash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockHead = `-- name: LockHead :one
 SELECT seq, hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE
 `
