@@ -91,7 +91,9 @@ type Field struct {
 }
 
 // Personal reports whether the field holds personal or sensitive data.
-func (f *Field) Personal() bool { return f.Classification == "personal" || f.Classification == "sensitive" }
+func (f *Field) Personal() bool {
+	return f.Classification == "personal" || f.Classification == "sensitive"
+}
 
 // Role is a role and what it may do.
 type Role struct {

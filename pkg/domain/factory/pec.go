@@ -227,7 +227,7 @@ func (k edKey) Verify(_ context.Context, data, sig []byte) error {
 	return nil
 }
 
-func (k edKey) KeyID() (string, error)    { return dsse.SHA256KeyID(k.pub) }
+func (k edKey) KeyID() (string, error)   { return dsse.SHA256KeyID(k.pub) }
 func (k edKey) Public() crypto.PublicKey { return k.pub }
 
 // PublicKey is a tenant's signing key as verifiers see it.

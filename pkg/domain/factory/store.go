@@ -62,7 +62,9 @@ type RunKey struct {
 }
 
 // Key is the run's RunKey.
-func (r *Run) Key() RunKey { return RunKey{ID: r.ID, TenantID: r.TenantID, Module: r.Module, State: r.State} }
+func (r *Run) Key() RunKey {
+	return RunKey{ID: r.ID, TenantID: r.TenantID, Module: r.Module, State: r.State}
+}
 
 func runFromRow(r factorydb.FactoryRun) *Run {
 	run := &Run{ID: r.RunID, TenantID: r.TenantID, Module: r.Module, State: State(r.State), Status: Status(r.Status),
