@@ -203,10 +203,10 @@ type GateEvent struct {
 }
 
 // StartStage records that a stage of run k started: the stage row (its
-// executions counted), the run's status, a log line and the
-// factory.stage.started event, in one transaction. It returns how many times
-// the stage has started.
-func (s *Store) StartStage(ctx context.Context, k RunKey, st Stage) (int, error) {
+// executions counted), the run's status (running, or awaiting_approval), a
+// log line and the factory.stage.started event, in one transaction. It
+// returns how many times the stage has started.
+func (s *Store) StartStage(ctx context.Context, k RunKey, st Stage, status Status) (int, error) {
 	ev, err := s.event(k, TypeStageStarted, k.ID.String()+"/"+string(st)+"/started",
 		StageEvent{RunID: k.ID, Module: k.Module, State: k.State, Stage: st})
 	if err != nil {
@@ -218,10 +218,6 @@ func (s *Store) StartStage(ctx context.Context, k RunKey, st Stage) (int, error)
 		var err error
 		if n, err = q.StartStage(ctx, factorydb.StartStageParams{RunID: k.ID, TenantID: k.TenantID, Stage: string(st), Position: int32(st.Position())}); err != nil {
 			return err
-		}
-		status := StatusRunning
-		if st == StageApproval {
-			status = StatusAwaitingApproval
 		}
 		if err := q.SetRunStatus(ctx, factorydb.SetRunStatusParams{Status: string(status), Stage: string(st), TenantID: k.TenantID, RunID: k.ID}); err != nil {
 			return err
