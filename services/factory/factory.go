@@ -115,6 +115,11 @@ type Config struct {
 	Registry *registry.Registry
 	// QueuePoll is how often an idle worker looks for queued runs.
 	QueuePoll time.Duration
+	// WorkerID names this worker among those sharing the database
+	// (PROST_FACTORY_WORKER_ID): a worker that starts resumes the unfinished
+	// runs of its id, so give each worker its own, stable one. Defaults to
+	// the host name.
+	WorkerID string
 	// Logger receives the service's logs. Defaults to discarding.
 	Logger *slog.Logger
 }
@@ -170,6 +175,13 @@ func (c *Config) defaults() error {
 		}
 		c.GateCommand = []string{exe}
 	}
+	if c.WorkerID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "factory"
+		}
+		c.WorkerID = h
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -224,7 +236,7 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	}
 	s.dbos, err = dbos.NewContext(context.Background(), dbos.Config{
 		AppName: AppName, SystemDBPool: s.dbosPool, DatabaseSchema: DBOSSchema, ApplicationVersion: AppVersion,
-		ExecutorID: "factory", Logger: cfg.Logger.With("component", "dbos"),
+		ExecutorID: cfg.WorkerID, Logger: cfg.Logger.With("component", "dbos"),
 	})
 	if err != nil {
 		s.dbosPool.Close()

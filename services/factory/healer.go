@@ -65,8 +65,8 @@ func (Healer) Run(ctx context.Context, job Job) (Output, error) {
 		before[f], _ = os.ReadFile(filepath.Join(job.Dir, f))
 	}
 	var tidied []string
-	if out, err := command(ctx, job.Dir, job.Env, job.Go, "mod", "tidy"); err != nil {
-		return Output{}, fmt.Errorf("go mod tidy: %v: %s", err, tail(string(out), 1000))
+	if err := (Healer{}).Tidy(ctx, job); err != nil {
+		return Output{}, err
 	}
 	for _, f := range []string{"go.mod", "go.sum"} {
 		after, _ := os.ReadFile(filepath.Join(job.Dir, f))
@@ -88,4 +88,12 @@ func (Healer) Run(ctx context.Context, job Job) (Output, error) {
 		return Output{Notes: "nothing the default healer can fix (gofmt, goimports, go mod tidy changed nothing)"}, nil
 	}
 	return Output{Notes: strings.Join(parts, "; ")}, nil
+}
+
+// Tidy runs go mod tidy in the job's module.
+func (Healer) Tidy(ctx context.Context, job Job) error {
+	if out, err := command(ctx, job.Dir, job.Env, job.Go, "mod", "tidy"); err != nil {
+		return fmt.Errorf("go mod tidy: %v: %s", err, tail(string(out), 1000))
+	}
+	return nil
 }

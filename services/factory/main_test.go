@@ -60,7 +60,17 @@ func toolsDir() string {
 	return factorysvc.DefaultToolsDir()
 }
 
-var testSecretsKey, _ = secretbox.NewKey()
+// testSecretsKeyText seals the tenants' signing keys; worker processes get
+// the parent's in FACTORY_TEST_SECRETS_KEY.
+var testSecretsKeyText = func() string {
+	if v := os.Getenv("FACTORY_TEST_SECRETS_KEY"); v != "" {
+		return v
+	}
+	_, s := secretbox.NewKey()
+	return s
+}()
+
+var testSecretsKey, _ = secretbox.ParseKey(testSecretsKeyText)
 
 // config is a service configuration for db.
 func config(t *testing.T, db *prosttest.Database) factorysvc.Config {
@@ -176,3 +186,5 @@ func stage(run *factory.Run, st factory.Stage) *factory.StageRecord {
 	}
 	return nil
 }
+
+func mustUUID(s string) uuid.UUID { return uuid.MustParse(s) }
