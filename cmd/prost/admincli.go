@@ -21,6 +21,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// cliTransport, when set (by tests), carries the CLI's requests.
+var cliTransport http.RoundTripper
+
 // apiClient talks to PROST's HTTP API at PROST_URL, as an operator (the
 // admin token) or as an App (its key and secret).
 type apiClient struct {
@@ -54,7 +57,7 @@ func newAdminClient(e env) (*apiClient, error) {
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+e.AdminToken)
 	h.Set("X-Prost-Actor", actor)
-	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second, Transport: cliTransport}}, nil
 }
 
 // newTenantClient talks to the tenant API as the App whose credentials are
@@ -71,7 +74,7 @@ func newTenantClient(e env) (*apiClient, error) {
 	h := http.Header{}
 	h.Set("X-Prost-App-Key", key)
 	h.Set("X-Prost-App-Secret", secret)
-	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	return &apiClient{base: base, header: h, http: &http.Client{Timeout: 60 * time.Second, Transport: cliTransport}}, nil
 }
 
 // apiError is a non-2xx answer with its problem document.
@@ -337,8 +340,12 @@ func runJobsList(ctx context.Context, e env, state, kind string, limit int, asJS
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tSTATE\tATTEMPT\tSCHEDULED\tLAST_ERROR")
 	for _, j := range page.Items {
+		lastErr := j.LastError
+		if j.State == jobs.StateCompleted {
+			lastErr = "" // an earlier attempt's error; the job succeeded since
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.Kind, j.State, j.Attempt, j.MaxAttempts,
-			j.ScheduledAt.UTC().Format(time.RFC3339), j.LastError)
+			j.ScheduledAt.UTC().Format(time.RFC3339), oneLine(lastErr, 80))
 	}
 	return tw.Flush()
 }

@@ -98,7 +98,7 @@ func TestBadInput(t *testing.T) {
 			for k, v := range h {
 				req.Header.Set(k, v)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := s.client().Do(req)
 			require.NoError(t, err)
 			defer resp.Body.Close()
 			var p struct {

@@ -154,7 +154,9 @@ No demo App (this database already had Apps). Create one with:
 		return
 	}
 	fmt.Fprintf(w, `
-Demo App:
+Demo App (the docs' examples use these exports too):
+  export PROST_APP_KEY=%s
+  export PROST_APP_SECRET=%s
   app_id:     %s
   api_key:    %s
   api_secret: %s
@@ -173,7 +175,7 @@ Read it back, and its audit entry:
 Manage Apps and check the audit chains (with the exports above):
   bin/prost apps list
   bin/prost audit verify
-`, demo.AppID, demo.APIKey, demo.APISecret,
+`, demo.APIKey, demo.APISecret, demo.AppID, demo.APIKey, demo.APISecret,
 		base, demo.APIKey, demo.APISecret,
 		base, demo.APIKey, demo.APISecret,
 		base, demo.APIKey, demo.APISecret)

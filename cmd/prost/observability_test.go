@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prost-platform/prost/pkg/prosttest"
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -66,7 +67,7 @@ func TestTraceCrossesEveryHop(t *testing.T) {
 // scrape reads GET /metrics into metric families.
 func (s *stack) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(s.url + "/metrics")
+	resp, err := s.client().Get(s.url + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -108,7 +109,10 @@ next:
 
 // TestMetricsCountALoad: after a known load, /metrics carries the counts.
 func TestMetricsCountALoad(t *testing.T) {
-	s := startStack(t, nil)
+	// A database of its own: the gauges read whole tables (dead letters,
+	// pending outbox rows) that other tests write to.
+	db := prosttest.NewDatabase(t)
+	s := startStack(t, func(e *env) { e.DatabaseURL = db.URL })
 	app := s.createApp("metered")
 	for i := range 7 {
 		code, body := s.post(app, "application/cloudevents+json", fmt.Sprintf(`{"specversion":"1.0","id":"m-%d","source":"/m","type":"metered"}`, i))
@@ -150,10 +154,18 @@ func TestMetricsCountALoad(t *testing.T) {
 	v, ok = metricValue(fams, "prost_consumer_lag", map[string]string{"consumer": "governance-audit"})
 	require.True(t, ok)
 	require.Zero(t, v)
-	// prost_dlq_messages has a series per consumer with dead letters; the
-	// audit consumer has none (other tests' consumers may, in this database).
-	_, hasDLQ := metricValue(fams, "prost_dlq_messages", map[string]string{"consumer": "governance-audit"})
-	require.False(t, hasDLQ)
+	// The rules consumer reports too.
+	_, ok = metricValue(fams, "prost_consumer_processed_total", map[string]string{"consumer": "rules-engine", "result": "applied"})
+	require.True(t, ok, "the rules consumer exports its series")
+	_, ok = metricValue(fams, "prost_consumer_lag", map[string]string{"consumer": "rules-engine"})
+	require.True(t, ok)
+	// prost_dlq_messages has a series for every known consumer, at 0 when it
+	// has no dead letter: "none" is not "not reporting".
+	for _, c := range []string{"governance-audit", "rules-engine", "rules-webhook"} {
+		v, ok := metricValue(fams, "prost_dlq_messages", map[string]string{"consumer": c})
+		require.True(t, ok, "prost_dlq_messages{consumer=%q} is exported", c)
+		require.Zero(t, v, c)
+	}
 }
 
 // TestOverloadShedsLoad: with Postgres stalled by a held lock, the gateway
@@ -172,7 +184,7 @@ func TestOverloadShedsLoad(t *testing.T) {
 		req.Header.Set("Content-Type", "application/cloudevents+json")
 		req.Header.Set("X-Prost-App-Key", app.APIKey)
 		req.Header.Set("X-Prost-App-Secret", app.APISecret)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := s.client().Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header

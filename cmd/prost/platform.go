@@ -30,11 +30,13 @@ import (
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
 	"github.com/prost-platform/prost/pkg/httpapi"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/jobs/jobshttp"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsembed"
+	"github.com/prost-platform/prost/pkg/openapi"
 	"github.com/prost-platform/prost/pkg/outbox"
 	"github.com/prost-platform/prost/pkg/postgres"
 	"github.com/prost-platform/prost/pkg/problem"
@@ -43,6 +45,7 @@ import (
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
+	rulessvc "github.com/prost-platform/prost/services/rules"
 )
 
 // services lists what `prost serve` can run, in start order.
@@ -169,7 +172,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchOutbox(outboxStats{p.pool})
 	}
 	if has("gateway") {
-		metrics.WatchDLQ(dlqCounts{p.pool})
+		metrics.WatchDLQ(dlqCounts{p.pool}, p.knownConsumers()...)
 	}
 	shutdownTracing, err := telemetry.SetupTracing(ctx, "prost", p.spanProcessors...)
 	if err != nil {
@@ -177,7 +180,11 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 	}
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 
-	// Consumers first: they stop last.
+	// The cache invalidation feed first: it stops last.
+	feed := invalidate.New(p.pool, p.log.With("service", "invalidate"))
+	g.Add("invalidate", feed)
+
+	// Consumers next: they stop after everything that feeds them.
 	if has("governance") {
 		cfg, err := p.consumerConfig(governancesvc.ConsumerName, "governance")
 		if err != nil {
@@ -228,7 +235,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
 	}
 	if has("gateway") {
-		gw, err := p.gateway(ln, adminToken, metrics, rel)
+		gw, err := p.gateway(ln, adminToken, metrics, rel, feed)
 		if err != nil {
 			_ = ln.Close()
 			return err
@@ -249,7 +256,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 
 // gateway builds the gateway service on ln: ingest, every domain's routes,
 // health and metrics.
-func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetry.Metrics, rel *outbox.Relay) (*gatewaysvc.Server, error) {
+func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetry.Metrics, rel *outbox.Relay, feed *invalidate.Feed) (*gatewaysvc.Server, error) {
 	log := p.log.With("service", "gateway")
 	ccfg := eventstore.CommitterConfig{Writers: p.env.IngestWriters, Logger: log}
 	if rel != nil {
@@ -258,17 +265,17 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	dm := dlq.NewManager(p.pool, p.js)
 	dm.OnReplay = recordReplay
 	dm.RetryJob = p.retryJob
-	events, routes, err := p.registryDeps()
+	events, routes, err := p.registryDeps(feed)
 	if err != nil {
 		return nil, err
 	}
-	appStore := apps.NewStore(p.pool, apps.Config{})
+	appStore := apps.NewStore(p.pool, apps.Config{Feed: feed})
 	jobsClient, err := jobs.NewClient(p.pool, jobs.Config{}) // lists only; never run
 	if err != nil {
 		return nil, err
 	}
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes())
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{})
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,
@@ -293,7 +300,7 @@ func (p *platform) opsHandler(metrics *telemetry.Metrics) http.Handler {
 		}
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	return mux
+	return rt.Handler()
 }
 
 // recordReplay writes a replay into the audit log of the event's tenant: who
@@ -343,6 +350,18 @@ func parseServices(args []string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// knownConsumers names every consumer that can dead-letter: those with a
+// retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
+// rules service's webhook deliveries.
+func (p *platform) knownConsumers() []string {
+	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook"}
+	for n := range p.policies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // outboxStats reads the outbox backlog for the metrics.

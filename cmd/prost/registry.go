@@ -11,13 +11,14 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/registry"
 	"github.com/prost-platform/prost/pkg/domain/registry/registryhttp"
 	"github.com/prost-platform/prost/pkg/httpapi"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 )
 
 // registryDeps builds the schema registry (with the platform schemas of
 // PROST_SCHEMAS_DIR) and the contracts store: the ingest check and the
 // tenant routes /v1/registry and /v1/contracts the gateway mounts.
-func (p *platform) registryDeps() (gatewaysvc.EventChecker, []httpapi.Routes, error) {
+func (p *platform) registryDeps(feed *invalidate.Feed) (gatewaysvc.EventChecker, []httpapi.Routes, error) {
 	log := p.log.With("service", "gateway")
 	dir := p.env.SchemasDir
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && os.Getenv("PROST_SCHEMAS_DIR") == "" {
@@ -28,12 +29,12 @@ func (p *platform) registryDeps() (gatewaysvc.EventChecker, []httpapi.Routes, er
 		dir = ""
 	}
 	reg, err := registry.New(p.pool, registry.Config{
-		PlatformDir: dir, UnregisteredTypes: p.env.UnregisteredTypes, Logger: log,
+		PlatformDir: dir, UnregisteredTypes: p.env.UnregisteredTypes, Logger: log, Feed: feed,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	cs := contracts.NewStore(p.pool, contracts.StoreConfig{})
+	cs := contracts.NewStore(p.pool, contracts.StoreConfig{Feed: feed})
 	return registry.NewIngest(reg, cs), []httpapi.Routes{
 		registryhttp.New(reg, registryhttp.Config{MaxBodyBytes: p.env.MaxBodyBytes}),
 		contractshttp.New(cs),

@@ -110,12 +110,18 @@ func (s *stack) do(method, path string, headers map[string]string, body []byte) 
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client().Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(s.t, err)
 	return resp.StatusCode, b
+}
+
+// client sends requests whose answers are checked against the OpenAPI
+// document.
+func (s *stack) client() *http.Client {
+	return &http.Client{Transport: validatingTransport(s.t), Timeout: 60 * time.Second}
 }
 
 func auth(c creds, more ...string) map[string]string {
@@ -185,6 +191,8 @@ func (s *stack) cli(args ...string) (string, error) {
 	s.t.Helper()
 	s.t.Setenv("PROST_URL", s.url)
 	s.t.Setenv("PROST_ADMIN_TOKEN", s.token)
+	cliTransport = validatingTransport(s.t)
+	defer func() { cliTransport = nil }()
 	var out, errOut strings.Builder
 	err := run(context.Background(), args, &out, &errOut)
 	return out.String() + errOut.String(), err

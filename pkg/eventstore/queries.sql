@@ -37,14 +37,23 @@ SELECT ins.seq, ins.tenant_id, ins.source, ins.id FROM ins;
 SELECT pg_notify('prost_outbox', '');
 
 -- name: ListEvents :many
-SELECT seq, envelope::text AS envelope
-FROM events
-WHERE tenant_id = @tenant_id
-  AND seq > @after_seq
-  AND (sqlc.narg(type)::text IS NULL OR type = sqlc.narg(type))
-  AND (sqlc.narg(source)::text IS NULL OR source = sqlc.narg(source))
-  AND (sqlc.narg(since)::timestamptz IS NULL OR recorded_at >= sqlc.narg(since))
-ORDER BY seq
+-- since is recorded_at: the first sequence number to read is found with the
+-- (tenant_id, recorded_at, seq) index, looking back SinceSlack to cover a
+-- transaction that took a sequence number before an earlier-started one;
+-- recorded_at >= since then filters exactly.
+SELECT e.seq, e.envelope::text AS envelope
+FROM events e
+WHERE e.tenant_id = @tenant_id
+  AND e.seq > @after_seq
+  AND e.seq >= CASE WHEN sqlc.narg(since)::timestamptz IS NULL THEN 0 ELSE COALESCE(
+        (SELECT e2.seq FROM events e2
+         WHERE e2.tenant_id = @tenant_id AND e2.recorded_at >= sqlc.narg(since)::timestamptz - interval '5 minutes'
+         ORDER BY e2.recorded_at, e2.seq LIMIT 1),
+        9223372036854775807) END
+  AND (sqlc.narg(type)::text IS NULL OR e.type = sqlc.narg(type))
+  AND (sqlc.narg(source)::text IS NULL OR e.source = sqlc.narg(source))
+  AND (sqlc.narg(since)::timestamptz IS NULL OR e.recorded_at >= sqlc.narg(since))
+ORDER BY e.seq
 LIMIT @max_rows;
 
 -- name: CountTenantEvents :one

@@ -56,8 +56,9 @@ type Config struct {
 // Router mounts routes on an http.ServeMux behind the authentication each
 // needs. Its methods must be called before the mux serves.
 type Router struct {
-	mux *http.ServeMux
-	cfg Config
+	mux      *http.ServeMux
+	cfg      Config
+	patterns []string
 }
 
 // NewRouter returns a Router mounting on mux.
@@ -80,18 +81,24 @@ func (rt *Router) Mount(sets ...Routes) {
 	}
 }
 
-// Public mounts h on pattern ("METHOD /path") with no authentication.
-func (rt *Router) Public(pattern string, h HandlerFunc) {
-	rt.mux.Handle(pattern, rt.serve(h))
+// Patterns lists every pattern mounted, in mounting order ("METHOD /path").
+func (rt *Router) Patterns() []string { return append([]string(nil), rt.patterns...) }
+
+func (rt *Router) handle(pattern string, h http.Handler) {
+	rt.patterns = append(rt.patterns, pattern)
+	rt.mux.Handle(pattern, h)
 }
 
+// Public mounts h on pattern ("METHOD /path") with no authentication.
+func (rt *Router) Public(pattern string, h HandlerFunc) { rt.handle(pattern, rt.serve(h)) }
+
 // Handle mounts a plain http.Handler with no authentication.
-func (rt *Router) Handle(pattern string, h http.Handler) { rt.mux.Handle(pattern, h) }
+func (rt *Router) Handle(pattern string, h http.Handler) { rt.handle(pattern, h) }
 
 // Tenant mounts h on pattern for authenticated Apps: h runs only after
 // Config.Tenant accepted the request, and TenantID(r.Context()) is the App.
 func (rt *Router) Tenant(pattern string, h HandlerFunc) {
-	rt.mux.Handle(pattern, rt.serve(func(w http.ResponseWriter, r *http.Request) error {
+	rt.handle(pattern, rt.serve(func(w http.ResponseWriter, r *http.Request) error {
 		if rt.cfg.Tenant == nil {
 			return problem.Errorf(problem.Unauthenticated, "missing or invalid X-Prost-App-Key / X-Prost-App-Secret")
 		}
@@ -106,7 +113,7 @@ func (rt *Router) Tenant(pattern string, h HandlerFunc) {
 // Admin mounts h on pattern for operators: h runs only after Config.Admin
 // accepted the request.
 func (rt *Router) Admin(pattern string, h HandlerFunc) {
-	rt.mux.Handle(pattern, rt.serve(func(w http.ResponseWriter, r *http.Request) error {
+	rt.handle(pattern, rt.serve(func(w http.ResponseWriter, r *http.Request) error {
 		if rt.cfg.Admin == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="prost-admin"`)
 			return problem.Errorf(problem.Unauthenticated, "admin routes need Authorization: Bearer <PROST_ADMIN_TOKEN>")
@@ -187,4 +194,49 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestID(ctx context.Context) string {
 	s, _ := ctx.Value(requestIDKey).(string)
 	return s
+}
+
+// Handler serves the Router's mux, answering a path no route matches with a
+// 404 problem, and a path whose routes take other methods with a 405 problem
+// and an Allow header naming them (the mux's own answers are plain text).
+func (rt *Router) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := rt.mux.Handler(r)
+		if pattern != "" {
+			rt.mux.ServeHTTP(w, r)
+			return
+		}
+		// No pattern: the mux's not-found or method-not-allowed handler.
+		// Find out which, with the methods it allows, without its body.
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			allow := rec.header.Get("Allow")
+			w.Header().Set("Allow", allow)
+			Fail(w, r, rt.cfg.Logger, problem.Errorf(problem.MethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow))
+			return
+		}
+		Fail(w, r, rt.cfg.Logger, problem.Errorf(problem.NotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// statusRecorder keeps a handler's status and headers and drops its body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return len(b), nil
 }

@@ -100,39 +100,39 @@ type AttemptError struct {
 // execute; it is theirs to read but changing it changes nothing stored.
 type Job struct {
 	// ID is assigned by the database and increases with insertion order.
-	ID int64
+	ID int64 `json:"id"`
 	// TenantID is the tenant the job works for; nil for platform jobs.
-	TenantID *uuid.UUID
+	TenantID *uuid.UUID `json:"tenant_id"`
 	// Kind selects the Handler.
-	Kind string
+	Kind string `json:"kind"`
 	// Args is the JSON the job was inserted with (a JSON object "{}" when none).
-	Args json.RawMessage
+	Args json.RawMessage `json:"args"`
 	// State is the job's state when this copy was read.
-	State State
+	State State `json:"state"`
 	// Priority orders claiming: lower runs first.
-	Priority int16
+	Priority int16 `json:"priority"`
 	// Attempt counts claims, minus snoozes. A handler sees 1 on its first run.
-	Attempt int
+	Attempt int `json:"attempt"`
 	// MaxAttempts is the attempt after whose failure the job is discarded.
-	MaxAttempts int
+	MaxAttempts int `json:"max_attempts"`
 	// ScheduledAt is when the job becomes (or became) runnable.
-	ScheduledAt time.Time
+	ScheduledAt time.Time `json:"scheduled_at"`
 	// CreatedAt is when the job was inserted.
-	CreatedAt time.Time
+	CreatedAt time.Time `json:"created_at"`
 	// AttemptedAt is when the latest attempt was claimed; nil before any.
-	AttemptedAt *time.Time
+	AttemptedAt *time.Time `json:"attempted_at,omitempty"`
 	// FinishedAt is set exactly in the final states.
-	FinishedAt *time.Time
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// LockedAt and LockedBy are set exactly in the running state: when the
 	// job was claimed and by which WorkerID.
-	LockedAt *time.Time
-	LockedBy string
+	LockedAt *time.Time `json:"locked_at,omitempty"`
+	LockedBy string     `json:"locked_by,omitempty"`
 	// LastError is the latest attempt's error text; empty when none failed.
-	LastError string
+	LastError string `json:"last_error,omitempty"`
 	// Errors lists every failed attempt, oldest first.
-	Errors []AttemptError
+	Errors []AttemptError `json:"errors"`
 	// UniqueKey is empty when the job is not unique.
-	UniqueKey string
+	UniqueKey string `json:"unique_key,omitempty"`
 
 	// completedTx is set by CompleteTx (from the handler, which returns
 	// before the worker reads it), to tell an expected no-op completion from

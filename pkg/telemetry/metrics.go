@@ -162,9 +162,11 @@ type DeadLetterSource interface {
 }
 
 // WatchDLQ exports prost_dlq_messages{consumer}: dead letters not yet
-// replayed or purged, read from src at scrape time.
-func (m *Metrics) WatchDLQ(src DeadLetterSource) {
-	m.reg.MustRegister(&dlqCollector{src: src, log: m.log,
+// replayed or purged, read from src at scrape time. Every consumer in known
+// has a series, at 0 when it has no dead letter, so an alert can tell "none"
+// from "not reporting".
+func (m *Metrics) WatchDLQ(src DeadLetterSource, known ...string) {
+	m.reg.MustRegister(&dlqCollector{src: src, log: m.log, known: known,
 		desc: prometheus.NewDesc("prost_dlq_messages", "Dead letters waiting (state dead), by consumer.", []string{"consumer"}, nil)})
 }
 
@@ -189,9 +191,10 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 type dlqCollector struct {
-	src  DeadLetterSource
-	log  *slog.Logger
-	desc *prometheus.Desc
+	src   DeadLetterSource
+	known []string
+	log   *slog.Logger
+	desc  *prometheus.Desc
 }
 
 func (c *dlqCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
@@ -203,6 +206,11 @@ func (c *dlqCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		c.log.Warn("metrics: dlq counts", "error", err)
 		return
+	}
+	for _, k := range c.known {
+		if _, ok := counts[k]; !ok {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 0, k)
+		}
 	}
 	for consumer, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), consumer)

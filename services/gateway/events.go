@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -47,6 +48,9 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 		defer func() { <-s.inFlight }()
 	default:
 		return errTooManyInFlight
+	}
+	if err := needMode(r); err != nil {
+		return err
 	}
 	_, evs, err := cloudevent.ParseRequest(r, cloudevent.Limits{MaxBodyBytes: s.cfg.MaxBodyBytes, MaxBatch: s.cfg.MaxBatch})
 	ri, _ := r.Context().Value(reqInfoKey).(*reqInfo)
@@ -148,6 +152,27 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 	s.deps.Metrics.IngestEvents.WithLabelValues(telemetry.ResultAccepted).Add(float64(res.Accepted))
 	s.deps.Metrics.IngestEvents.WithLabelValues(telemetry.ResultDuplicate).Add(float64(res.Duplicates))
 	return httpapi.WriteJSON(w, http.StatusAccepted, res)
+}
+
+// errNoMode answers a request that is in none of the three CloudEvents HTTP
+// modes: no cloudevents media type and no ce-* header.
+var errNoMode = problem.Errorf(problem.UnsupportedMediaType,
+	"send a CloudEvent in one of three modes: structured (Content-Type: application/cloudevents+json, the event as a JSON object), "+
+		"batch (Content-Type: application/cloudevents-batch+json, a JSON array of events), or binary (the ce-specversion, ce-id, "+
+		"ce-source and ce-type headers, with the data as the body and its own Content-Type)").
+	WithField("content-type", "missing or not a CloudEvents media type, and no ce-* headers")
+
+// needMode refuses, naming the three modes, a request that is in none.
+func needMode(r *http.Request) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.HasPrefix(strings.ToLower(mt), "application/cloudevents") {
+		return nil
+	}
+	for k := range r.Header {
+		if len(k) > 3 && strings.EqualFold(k[:3], "ce-") {
+			return nil
+		}
+	}
+	return errNoMode
 }
 
 // errTooManyInFlight sheds an ingest request past Config.MaxInFlight.

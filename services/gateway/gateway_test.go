@@ -132,6 +132,8 @@ func TestIngest(t *testing.T) {
 		{"unsupported media type", "application/cloudevents+xml", "<e/>", h.auth(), 415, ""},
 		{"oversize", ce, `{"specversion":"1.0","id":"big","source":"/gw","type":"t","data":"` + strings.Repeat("x", 1100) + `"}`, h.auth(), 413, ""},
 		{"another tenant", ce, other, h.auth(), 403, "tenantid"},
+		{"no content type", "", event("e-2"), h.auth(), 415, "content-type"},
+		{"plain JSON without ce- headers", "application/json", event("e-2"), h.auth(), 415, "content-type"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c
@@ -187,10 +189,18 @@ func TestHealthAuthAndFallbacks(t *testing.T) {
 	require.Equal(t, `Bearer realm="prost-admin"`, a.header.Get("WWW-Authenticate"))
 	require.Equal(t, http.StatusOK, h.do(t, "GET", "/admin/v1/probe", "", "", "Authorization", "Bearer admin-secret").status)
 
-	// Unknown routes and panics answer problems.
+	// Unknown routes, wrong methods and panics answer problems.
 	a = h.do(t, "GET", "/v1/nowhere", "", "")
 	require.Equal(t, http.StatusNotFound, a.status)
 	require.Equal(t, problem.ContentType, a.header.Get("Content-Type"))
+	a = h.do(t, "DELETE", "/v1/events", "", "", h.auth()...)
+	require.Equal(t, http.StatusMethodNotAllowed, a.status, a.body)
+	require.Equal(t, problem.ContentType, a.header.Get("Content-Type"))
+	require.Contains(t, a.header.Get("Allow"), "POST")
+	require.Contains(t, a.body, "POST")
+	a = h.do(t, "PUT", "/healthz", "", "")
+	require.Equal(t, http.StatusMethodNotAllowed, a.status)
+	require.Contains(t, a.header.Get("Allow"), "GET")
 	a = h.do(t, "GET", "/v1/panic", "", "")
 	require.Equal(t, http.StatusInternalServerError, a.status)
 	require.NotContains(t, a.body, "boom")

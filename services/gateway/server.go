@@ -126,6 +126,8 @@ type Server struct {
 	limiters map[uuid.UUID]*rate.Limiter
 
 	inFlight chan struct{}
+	handler  http.Handler
+	patterns []string
 }
 
 // New returns a gateway; serve Handler() with an http.Server.
@@ -169,7 +171,7 @@ func New(deps Deps, cfg Config) *Server {
 
 // Handler is the gateway's HTTP handler, with request ids, logging, timeouts
 // and panic recovery around every route.
-func (s *Server) Handler() http.Handler { return s.observe(s.mux) }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run serves the API on Deps.Listener with the ingest committer until ctx
 // ends; then the server stops taking requests and finishes those in progress,
@@ -188,10 +190,12 @@ func (s *Server) routes() {
 	rt.Handle("GET /metrics", s.deps.Metrics.Handler())
 	rt.Tenant("POST /v1/events", s.postEvents)
 	rt.Mount(s.deps.Routes...)
-	rt.Public("/", func(_ http.ResponseWriter, r *http.Request) error {
-		return problem.Errorf(problem.NotFound, "no route for %s %s", r.Method, r.URL.Path)
-	})
+	s.handler = s.observe(rt.Handler())
+	s.patterns = rt.Patterns()
 }
+
+// Patterns lists every route the gateway serves ("METHOD /path").
+func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
 
 type ctxKey int
 

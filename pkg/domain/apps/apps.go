@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prost-platform/prost/pkg/domain/apps/internal/appsdb"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/problem"
 )
 
@@ -73,10 +74,16 @@ type Credentials struct {
 
 // Config tunes a Store. The zero value is usable.
 type Config struct {
+	// Feed, when set, carries changes made by other processes (a rotation, a
+	// disable) to this Store's cache at once, and changes made here to
+	// theirs.
+	Feed *invalidate.Feed
 	// CacheTTL is how long a successful credential lookup is reused before the
-	// database is asked again. It bounds how long a disable or rotation made by
-	// another process takes to apply here; changes made through this Store
-	// apply at once. Defaults to 2s; capped at 5s.
+	// database is asked again. Without a Feed it bounds how long a disable or
+	// rotation made by another process takes to apply here: it defaults to
+	// DefaultCacheTTL and is capped at 5s. With a Feed it is a safety net
+	// against a lost notification, defaulting to invalidate.DefaultTTL.
+	// Changes made through this Store apply at once.
 	CacheTTL time.Duration
 	// CacheSize caps the number of cached Apps; the cache is emptied when full.
 	// Defaults to 10,000.
@@ -102,18 +109,29 @@ type cached struct {
 	fetched time.Time
 }
 
+// DefaultCacheTTL is Config.CacheTTL's default without a Feed.
+const DefaultCacheTTL = 2 * time.Second
+
+// invalidateTopic names the Apps' changes on an invalidate.Feed; the key is
+// the API key.
+const invalidateTopic = "apps"
+
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool, cfg Config) *Store {
-	if cfg.CacheTTL <= 0 {
-		cfg.CacheTTL = 2 * time.Second
-	}
-	if cfg.CacheTTL > 5*time.Second {
+	switch {
+	case cfg.Feed != nil && cfg.CacheTTL <= 0:
+		cfg.CacheTTL = invalidate.DefaultTTL
+	case cfg.Feed == nil && cfg.CacheTTL <= 0:
+		cfg.CacheTTL = DefaultCacheTTL
+	case cfg.Feed == nil && cfg.CacheTTL > 5*time.Second:
 		cfg.CacheTTL = 5 * time.Second
 	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 10_000
 	}
-	return &Store{q: appsdb.New(pool), cfg: cfg, now: time.Now, cache: map[string]cached{}}
+	s := &Store{q: appsdb.New(pool), cfg: cfg, now: time.Now, cache: map[string]cached{}}
+	cfg.Feed.Subscribe(invalidateTopic, s.forget)
+	return s
 }
 
 // Create makes a new active App and returns it with its credentials. The
@@ -182,8 +200,8 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]App, bool, error) {
 }
 
 // RotateSecret replaces an App's secret and returns the new credentials. The
-// old secret stops working at once in this process and within CacheTTL in
-// every other.
+// old secret stops working at once in this process and, with a Feed, at once
+// in every other (else within CacheTTL).
 func (s *Store) RotateSecret(ctx context.Context, id uuid.UUID) (Credentials, error) {
 	secret := newSecret()
 	row, err := s.q.RotateSecret(ctx, appsdb.RotateSecretParams{AppID: id, SecretHash: hashSecret(secret)})
@@ -193,7 +211,7 @@ func (s *Store) RotateSecret(ctx context.Context, id uuid.UUID) (Credentials, er
 	if err != nil {
 		return Credentials{}, fmt.Errorf("rotate secret: %w", err)
 	}
-	s.forget(row.ApiKey)
+	s.changed(ctx, row.ApiKey)
 	return Credentials{AppID: id, APIKey: row.ApiKey, APISecret: secret}, nil
 }
 
@@ -210,7 +228,7 @@ func (s *Store) SetStatus(ctx context.Context, id uuid.UUID, status string) (App
 	if err != nil {
 		return App{}, fmt.Errorf("set app status: %w", err)
 	}
-	s.forget(row.ApiKey)
+	s.changed(ctx, row.ApiKey)
 	return fromRow(row), nil
 }
 
@@ -273,11 +291,23 @@ func (s *Store) store(key string, row appsdb.App, gen uint64) {
 	s.cache[key] = cached{row: row, fetched: s.now()}
 }
 
+// forget drops key's cached row ("" drops every row).
 func (s *Store) forget(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.cache, key)
+	if key == "" {
+		clear(s.cache)
+	} else {
+		delete(s.cache, key)
+	}
 	s.gen++
+}
+
+// changed forgets key here and tells the other processes. A failed notice
+// leaves them to their CacheTTL.
+func (s *Store) changed(ctx context.Context, key string) {
+	s.forget(key)
+	_ = s.cfg.Feed.Notify(ctx, invalidateTopic, key)
 }
 
 func fromRow(r appsdb.App) App {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/domain/apps"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/prosttest"
 )
 
@@ -417,4 +419,42 @@ func TestList(t *testing.T) {
 	n, err := s.Count(ctx)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, n, int64(len(all)))
+}
+
+// TestFeedAppliesChangesEverywhereAtOnce: with an invalidation feed, a
+// rotation or a disable made through one process's Store applies at once in
+// another's, although its cache would trust the old row for an hour.
+func TestFeedAppliesChangesEverywhereAtOnce(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	feedA, feedB := invalidate.New(testDB.Pool, nil), invalidate.New(testDB.Pool, nil)
+	var wg sync.WaitGroup
+	for _, f := range []*invalidate.Feed{feedA, feedB} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = f.Run(ctx) }()
+	}
+	defer wg.Wait()
+	defer cancel()
+	a := apps.NewStore(testDB.Pool, apps.Config{Feed: feedA, CacheTTL: time.Hour})
+	b := apps.NewStore(testDB.Pool, apps.Config{Feed: feedB, CacheTTL: time.Hour})
+	app, creds, err := a.Create(ctx, "fed")
+	require.NoError(t, err)
+	_, err = b.Authenticate(ctx, creds.APIKey, creds.APISecret) // cached in b for an hour
+	require.NoError(t, err)
+
+	rotated, err := a.RotateSecret(ctx, app.ID)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := b.Authenticate(ctx, creds.APIKey, creds.APISecret)
+		return errors.Is(err, apps.ErrUnauthenticated)
+	}, 5*time.Second, 10*time.Millisecond, "the old secret stops working in the other process")
+	_, err = b.Authenticate(ctx, rotated.APIKey, rotated.APISecret)
+	require.NoError(t, err)
+
+	_, err = a.SetStatus(ctx, app.ID, apps.StatusDisabled)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := b.Authenticate(ctx, rotated.APIKey, rotated.APISecret)
+		return errors.Is(err, apps.ErrDisabled)
+	}, 5*time.Second, 10*time.Millisecond, "the disable applies in the other process")
 }

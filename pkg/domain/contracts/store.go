@@ -15,6 +15,7 @@ import (
 	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/domain/contracts/internal/contractsdb"
 	"github.com/prost-platform/prost/pkg/internal/lru"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/problem"
 )
 
@@ -72,17 +73,28 @@ type Rules struct {
 
 // StoreConfig tunes a Store. Zero values take the defaults given.
 type StoreConfig struct {
+	// Feed, when set, carries contract changes between processes at once.
+	Feed *invalidate.Feed
 	// TTL is how long ingest trusts a contract it read: changes through
-	// this process apply at once, through another within TTL. Defaults to
-	// 2s.
+	// this process (and, with a Feed, through any) apply at once; without a
+	// Feed, through another within TTL. Defaults to DefaultTTL, or
+	// invalidate.DefaultTTL with a Feed.
 	TTL time.Duration
 }
+
+// DefaultTTL is StoreConfig.TTL's default without a Feed.
+const DefaultTTL = 2 * time.Second
+
+// invalidateTopic names contract changes on an invalidate.Feed; the key is
+// "<tenant>/<type>".
+const invalidateTopic = "contracts"
 
 // Store keeps tenants' contracts in Postgres. It is safe for concurrent use.
 type Store struct {
 	pool  *pgxpool.Pool
 	q     *contractsdb.Queries
 	rules *lru.Cache[ruleKey, Rules]
+	feed  *invalidate.Feed
 }
 
 type ruleKey struct {
@@ -93,9 +105,22 @@ type ruleKey struct {
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool, cfg StoreConfig) *Store {
 	if cfg.TTL <= 0 {
-		cfg.TTL = 2 * time.Second
+		cfg.TTL = DefaultTTL
+		if cfg.Feed != nil {
+			cfg.TTL = invalidate.DefaultTTL
+		}
 	}
-	return &Store{pool: pool, q: contractsdb.New(pool), rules: lru.New[ruleKey, Rules](100_000, cfg.TTL)}
+	s := &Store{pool: pool, q: contractsdb.New(pool), rules: lru.New[ruleKey, Rules](100_000, cfg.TTL), feed: cfg.Feed}
+	cfg.Feed.Subscribe(invalidateTopic, func(key string) {
+		tenant, typ, ok := strings.Cut(key, "/")
+		id, err := uuid.Parse(tenant)
+		if key == "" || !ok || err != nil {
+			s.rules.RemoveIf(func(ruleKey) bool { return true })
+			return
+		}
+		s.rules.Remove(ruleKey{id, typ})
+	})
+	return s
 }
 
 // Put lints c and stores it as the tenant's contract for c.Type, replacing
@@ -114,6 +139,7 @@ func (s *Store) Put(ctx context.Context, tenant uuid.UUID, c *Contract) (Stored,
 		return Stored{}, false, err
 	}
 	s.rules.Remove(ruleKey{tenant, c.Type})
+	_ = s.feed.Notify(ctx, invalidateTopic, tenant.String()+"/"+c.Type)
 	return Stored{Contract: *c, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}, row.CreatedAt.Equal(row.UpdatedAt), nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/domain/registry/internal/registrydb"
 	"github.com/prost-platform/prost/pkg/internal/lru"
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/schemacompat"
 )
 
@@ -52,10 +53,13 @@ type Config struct {
 	// CacheSize bounds the compiled schemas kept in memory. Defaults to
 	// 10,000.
 	CacheSize int
+	// Feed, when set, carries registry changes between processes at once.
+	Feed *invalidate.Feed
 	// StateTTL is how long a process trusts what it read of a subject's
-	// versions, a tenant's settings and its contracts. Changes made through
-	// this process apply at once; through another, within StateTTL.
-	// Defaults to 2s.
+	// versions and a tenant's settings. Changes made through this process
+	// (and, with a Feed, through any) apply at once; without a Feed, through
+	// another within StateTTL. Defaults to DefaultStateTTL, or
+	// invalidate.DefaultTTL with a Feed.
 	StateTTL time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
@@ -121,6 +125,39 @@ func (s subjectState) find(v int) (versionRef, bool) {
 	return versionRef{}, false
 }
 
+// DefaultStateTTL is Config.StateTTL's default without a Feed.
+const DefaultStateTTL = 2 * time.Second
+
+// invalidateTopic names registry changes on an invalidate.Feed; the key is
+// "<tenant>" for a tenant's settings and "<tenant>/<subject>" for a subject.
+const invalidateTopic = "registry"
+
+// forget drops what the registry holds of key (see invalidateTopic; ""
+// drops everything).
+func (r *Registry) forget(key string) {
+	tenant, subject, hasSubject := strings.Cut(key, "/")
+	id, err := uuid.Parse(tenant)
+	switch {
+	case key == "" || err != nil:
+		r.states.RemoveIf(func(subjectKey) bool { return true })
+		r.tenants.RemoveIf(func(uuid.UUID) bool { return true })
+	case hasSubject:
+		r.states.Remove(subjectKey{id, subject})
+	default:
+		r.tenants.Remove(id)
+	}
+}
+
+// changed forgets key here and tells the other processes.
+func (r *Registry) changed(ctx context.Context, tenant uuid.UUID, subject string) {
+	key := tenant.String()
+	if subject != "" {
+		key += "/" + subject
+	}
+	r.forget(key)
+	_ = r.cfg.Feed.Notify(context.WithoutCancel(ctx), invalidateTopic, key)
+}
+
 // New returns a registry on pool, loading and compiling the platform
 // schemas from cfg.PlatformDir. It fails on an unreadable directory, a
 // schema that does not compile or a gap in a subject's version numbers.
@@ -129,7 +166,10 @@ func New(pool *pgxpool.Pool, cfg Config) (*Registry, error) {
 		cfg.CacheSize = 10_000
 	}
 	if cfg.StateTTL <= 0 {
-		cfg.StateTTL = 2 * time.Second
+		cfg.StateTTL = DefaultStateTTL
+		if cfg.Feed != nil {
+			cfg.StateTTL = invalidate.DefaultTTL
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -150,6 +190,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Registry, error) {
 	if pool != nil {
 		r.q = registrydb.New(pool)
 	}
+	cfg.Feed.Subscribe(invalidateTopic, r.forget)
 	if cfg.PlatformDir != "" {
 		if err := r.loadPlatform(cfg.PlatformDir); err != nil {
 			return nil, err
@@ -321,7 +362,7 @@ func (r *Registry) Register(ctx context.Context, tenant uuid.UUID, subject strin
 	if err != nil {
 		return Version{}, false, err
 	}
-	r.states.Remove(subjectKey{tenant, subject})
+	r.changed(ctx, tenant, subject)
 	return v, created, nil
 }
 
@@ -554,7 +595,7 @@ func (r *Registry) DeleteSubject(ctx context.Context, tenant uuid.UUID, subject 
 	if r.IsPlatform(subject) {
 		return nil, fmt.Errorf("%w: %q is a platform subject", ErrReadOnly, subject)
 	}
-	defer r.states.Remove(subjectKey{tenant, subject})
+	defer r.changed(ctx, tenant, subject)
 	var out []int32
 	var err error
 	if permanent {
@@ -599,7 +640,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, tenant uuid.UUID, subject,
 	if err != nil {
 		return 0, err
 	}
-	defer r.states.Remove(subjectKey{tenant, subject})
+	defer r.changed(ctx, tenant, subject)
 	if n == 0 {
 		if permanent {
 			return 0, fmt.Errorf("%w: name the version to delete permanently", ErrInvalidVersion)

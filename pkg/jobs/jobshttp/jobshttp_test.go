@@ -32,6 +32,8 @@ func TestRoutes(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.Status, string(res.Body))
 		var page jobshttp.Page
 		res.JSON(t, &page)
+		require.Contains(t, string(res.Body), `"max_attempts":`, "snake_case keys, as on every route")
+		require.NotContains(t, string(res.Body), `"Kind"`)
 		for _, j := range page.Items {
 			require.Equal(t, "test.kind", j.Kind)
 			seen = append(seen, j.ID)

@@ -120,23 +120,28 @@ func (q *Queries) CountTenantEvents(ctx context.Context, tenantID uuid.UUID) (in
 }
 
 const listEvents = `-- name: ListEvents :many
-SELECT seq, envelope::text AS envelope
-FROM events
-WHERE tenant_id = $1
-  AND seq > $2
-  AND ($3::text IS NULL OR type = $3)
-  AND ($4::text IS NULL OR source = $4)
-  AND ($5::timestamptz IS NULL OR recorded_at >= $5)
-ORDER BY seq
+SELECT e.seq, e.envelope::text AS envelope
+FROM events e
+WHERE e.tenant_id = $1
+  AND e.seq > $2
+  AND e.seq >= CASE WHEN $3::timestamptz IS NULL THEN 0 ELSE COALESCE(
+        (SELECT e2.seq FROM events e2
+         WHERE e2.tenant_id = $1 AND e2.recorded_at >= $3::timestamptz - interval '5 minutes'
+         ORDER BY e2.recorded_at, e2.seq LIMIT 1),
+        9223372036854775807) END
+  AND ($4::text IS NULL OR e.type = $4)
+  AND ($5::text IS NULL OR e.source = $5)
+  AND ($3::timestamptz IS NULL OR e.recorded_at >= $3)
+ORDER BY e.seq
 LIMIT $6
 `
 
 type ListEventsParams struct {
 	TenantID uuid.UUID
 	AfterSeq int64
+	Since    *time.Time
 	Type     *string
 	Source   *string
-	Since    *time.Time
 	MaxRows  int32
 }
 
@@ -145,13 +150,17 @@ type ListEventsRow struct {
 	Envelope string
 }
 
+// since is recorded_at: the first sequence number to read is found with the
+// (tenant_id, recorded_at, seq) index, looking back SinceSlack to cover a
+// transaction that took a sequence number before an earlier-started one;
+// recorded_at >= since then filters exactly.
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := q.db.Query(ctx, listEvents,
 		arg.TenantID,
 		arg.AfterSeq,
+		arg.Since,
 		arg.Type,
 		arg.Source,
-		arg.Since,
 		arg.MaxRows,
 	)
 	if err != nil {

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS events_tenant_source_seq;
+DROP INDEX IF EXISTS events_tenant_recorded;
