@@ -56,7 +56,7 @@ func TestComposeMatchesProst(t *testing.T) {
 	served := map[string]bool{}
 	var prostContainers []string
 	for name, svc := range cf.Services {
-		if svc.Image != "prost:dev" {
+		if svc.Image != "prost:dev" && svc.Image != "prost-factory:dev" {
 			continue
 		}
 		prostContainers = append(prostContainers, name)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	factorysvc "github.com/prost-platform/prost/services/factory"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
 	"github.com/prost-platform/prost/pkg/eventstore"
@@ -47,6 +48,7 @@ type env struct {
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
+	Factory            factoryEnv    // PROST_FACTORY_*
 }
 
 func envFromOS() env {
@@ -78,6 +80,17 @@ func envFromOS() env {
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
+		Factory: factoryEnv{
+			WorkDir:         os.Getenv("PROST_FACTORY_WORK_DIR"),
+			ToolsDir:        os.Getenv("PROST_FACTORY_TOOLS_DIR"),
+			DatabaseURL:     os.Getenv("PROST_FACTORY_DATABASE_URL"),
+			WorkerID:        os.Getenv("PROST_FACTORY_WORKER_ID"),
+			ApprovalTimeout: getduration("PROST_FACTORY_APPROVAL_TIMEOUT", factorysvc.DefaultApprovalTimeout),
+			Timeout:         getduration("PROST_FACTORY_TIMEOUT", factorysvc.DefaultExecutorTimeout),
+			AgentURL:        os.Getenv("PROST_FACTORY_AGENT_URL"),
+			AgentSecret:     os.Getenv("PROST_FACTORY_AGENT_SECRET"),
+			AgentStages:     getenv("PROST_FACTORY_AGENT_STAGES", "codegen,testgen,heal"),
+		},
 	}
 }
 

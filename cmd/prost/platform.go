@@ -43,13 +43,14 @@ import (
 	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/telemetry"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
+	factorysvc "github.com/prost-platform/prost/services/factory"
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
 	rulessvc "github.com/prost-platform/prost/services/rules"
 )
 
 // services lists what `prost serve` can run, in start order.
-var services = []string{"gateway", "relay", "governance", "rules"}
+var services = []string{"gateway", "relay", "governance", "rules", "factory"}
 
 // platform holds the connections every service shares.
 type platform struct {
@@ -65,6 +66,8 @@ type platform struct {
 	spanProcessors []sdktrace.SpanProcessor
 	// rulesJobs tunes the rules service's job workers (zero: the defaults).
 	rulesJobs jobs.Config
+	// factoryAPI is the gateway's /v1/factory routes (set by run).
+	factoryAPI httpapi.Routes
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -205,6 +208,19 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchConsumer(svc.Consumer, p.js)
 		g.Add("rules", svc)
 	}
+	var factorySvc *factorysvc.Service
+	if has("factory") {
+		if factorySvc, err = p.factoryService(ctx); err != nil {
+			return err
+		}
+		metrics.WatchConsumer(factorySvc.Consumer(), p.js)
+		g.Add("factory", factorySvc)
+	}
+	if has("gateway") {
+		if p.factoryAPI, err = p.factoryRoutes(ctx, factorySvc, &g); err != nil {
+			return err
+		}
+	}
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
@@ -275,7 +291,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 		return nil, err
 	}
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{})
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, p.factoryAPI)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,

@@ -12,7 +12,7 @@
 //	GET  /v1/factory/runs/{id}/findings?gate=
 //	GET  /v1/factory/runs/{id}/attempts            the self-healing loop's tries
 //	GET  /v1/factory/runs/{id}/artifacts
-//	GET  /v1/factory/runs/{id}/artifacts/{name...} an artifact's content
+//	GET  /v1/factory/runs/{id}/artifact?name=NAME an artifact's content
 //	GET  /v1/factory/runs/{id}/verify              the PEC chain checked against what is stored
 //	GET  /v1/factory/key                           the tenant's public signing key
 //
@@ -53,7 +53,7 @@ func (h *Handlers) Mount(rt *httpapi.Router) {
 	rt.Tenant("GET /v1/factory/runs/{id}/findings", h.findings)
 	rt.Tenant("GET /v1/factory/runs/{id}/attempts", h.attempts)
 	rt.Tenant("GET /v1/factory/runs/{id}/artifacts", h.artifacts)
-	rt.Tenant("GET /v1/factory/runs/{id}/artifacts/{name...}", h.artifact)
+	rt.Tenant("GET /v1/factory/runs/{id}/artifact", h.artifact)
 	rt.Tenant("GET /v1/factory/runs/{id}/verify", h.verify)
 	rt.Tenant("GET /v1/factory/key", h.key)
 }
@@ -313,7 +313,11 @@ func (h *Handlers) artifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a, body, err := h.runs.Store().Artifact(r.Context(), httpapi.TenantID(r.Context()), id, r.PathValue("name"))
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		return problem.BadParam("name", "the artifact's name, as GET .../artifacts lists it")
+	}
+	a, body, err := h.runs.Store().Artifact(r.Context(), httpapi.TenantID(r.Context()), id, name)
 	if err != nil {
 		return err
 	}

@@ -166,7 +166,8 @@ func TestRoutes(t *testing.T) {
 		require.JSONEq(t, `{"items":[]}`, string(res.Body), p)
 		require.Equal(t, http.StatusNotFound, srv.Do(t, http.MethodGet, "/v1/factory/runs/"+id+p, nil, httpapitest.AsTenant(other)).Status, p)
 	}
-	require.Equal(t, http.StatusNotFound, srv.Do(t, http.MethodGet, "/v1/factory/runs/"+id+"/artifacts/bin/x", nil, as).Status)
+	require.Equal(t, http.StatusNotFound, srv.Do(t, http.MethodGet, "/v1/factory/runs/"+id+"/artifact?name=bin/x", nil, as).Status)
+	require.Equal(t, http.StatusBadRequest, srv.Do(t, http.MethodGet, "/v1/factory/runs/"+id+"/artifact", nil, as).Status)
 	var rep factory.VerifyReport
 	srv.Do(t, http.MethodGet, "/v1/factory/runs/"+id+"/verify", nil, as).JSON(t, &rep)
 	require.False(t, rep.OK)
