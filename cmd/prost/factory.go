@@ -253,7 +253,9 @@ used again. With --wait it waits until the run ends or waits for an approval, an
 		Use:   "list [--module NAME] [--status STATUS]",
 		Short: "List the App's runs, newest first",
 		Args:  cobra.NoArgs,
-		RunE:  do(func(*cobra.Command, []string) error { return factoryList(c.ctx, c.env, module, status, asJSON, c.stdout) }),
+		RunE: do(func(*cobra.Command, []string) error {
+			return factoryList(c.ctx, c.env, module, status, asJSON, c.stdout)
+		}),
 	}
 	list.Flags().StringVar(&module, "module", "", "only this module's runs")
 	list.Flags().StringVar(&status, "status", "", "only runs with this status (queued, running, awaiting_approval, succeeded, failed, rejected, cancelled)")
