@@ -78,8 +78,14 @@ func ensureDatabase(ctx context.Context, dsn string) error {
 }
 
 // factoryService is the factory service: its consumer, its workflows and
-// its local deployments.
+// its local deployments. Without the Pack0 schema (prost started outside the
+// repository with the default PROST_SCHEMAS_DIR) it is nil: no run could
+// pass its first gate.
 func (p *platform) factoryService(ctx context.Context) (*factorysvc.Service, error) {
+	if _, err := os.Stat(filepath.Join(p.env.SchemasDir, factory.Pack0SchemaPath)); err != nil && os.Getenv("PROST_SCHEMAS_DIR") == "" {
+		p.log.Warn("the factory does not run: the Pack0 schema is not in the default PROST_SCHEMAS_DIR", "dir", p.env.SchemasDir)
+		return nil, nil
+	}
 	k, err := p.secretsKey()
 	if err != nil {
 		return nil, err

@@ -213,8 +213,10 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		if factorySvc, err = p.factoryService(ctx); err != nil {
 			return err
 		}
-		metrics.WatchConsumer(factorySvc.Consumer(), p.js)
-		g.Add("factory", factorySvc)
+		if factorySvc != nil {
+			metrics.WatchConsumer(factorySvc.Consumer(), p.js)
+			g.Add("factory", factorySvc)
+		}
 	}
 	if has("gateway") {
 		if p.factoryAPI, err = p.factoryRoutes(ctx, factorySvc, &g); err != nil {
