@@ -106,6 +106,7 @@ func runProst(ctx context.Context, cfg Config, log *slog.Logger, res *Results) (
 	log.Info("prost: pipeline drained after single-event step", "drain", pr.Single.DrainAfter)
 
 	pr.SchemaValidation, pr.SchemaValidationNote = measureSchemaValidation(ctx, cfg, log, p)
+	pr.Encryption, pr.EncryptionNote = measureEncryption(ctx, cfg, log, p)
 
 	pr.E2E = runE2E(ctx, cfg, log, p, pr.Single.EventsPerSec)
 	if ctx.Err() != nil {

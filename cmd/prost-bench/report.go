@@ -37,6 +37,8 @@ type Results struct {
 		Audit                *Pipeline         `json:"audit_consumer"`
 		SchemaValidation     *SchemaValidation `json:"schema_validation"`
 		SchemaValidationNote string            `json:"schema_validation_note,omitempty"`
+		Encryption           *Encryption       `json:"encryption"`
+		EncryptionNote       string            `json:"encryption_note,omitempty"`
 		Memory               *Memory           `json:"memory"`
 		// AcceptedEvents is every event answered 202 (warm-ups included);
 		// StoredEvents is the events table's row count at the end.
@@ -400,6 +402,13 @@ func renderMarkdown(r *Results, jsonName string) string {
 		sv = fmt.Sprintf("%s us/event", strconv.FormatFloat(p.SchemaValidation.MicrosPerEvent, 'f', 2, 64))
 	}
 	w("| schema validation cost per event | %s | | |\n", sv)
+	enc := p.EncryptionNote
+	if e := p.Encryption; e != nil {
+		enc = fmt.Sprintf("%s us/event (ingest check %s with, %s without); reveal %s us/event",
+			strconv.FormatFloat(e.EncryptMicros, 'f', 2, 64), strconv.FormatFloat(e.CheckMicros, 'f', 2, 64),
+			strconv.FormatFloat(e.PlainCheckMicros, 'f', 2, 64), strconv.FormatFloat(e.RevealMicros, 'f', 2, 64))
+	}
+	w("| personal data encryption cost per event | %s | | |\n", enc)
 	if mm := p.Memory; mm != nil {
 		w("| peak memory of the PROST process (VmHWM) | %s | | |\n", orDash(mm.VmHWMMiB, func(v float64) string { return fmtMiB(v) + " MiB" }))
 		w("| largest VmRSS sampled every 500 ms | %s | | |\n", orDash(mm.RSSMaxMiB, func(v float64) string { return fmtMiB(v) + " MiB" }))
@@ -536,6 +545,9 @@ func renderMarkdown(r *Results, jsonName string) string {
 	w("  schema of its fields, compiled schema cached, timed in the benchmark's process for a tenth of a\n")
 	w("  step (the cost is far below the noise of an HTTP step). The load steps send an unregistered type\n")
 	w("  with `PROST_UNREGISTERED_TYPES=accept`, so their figures include no validation.\n")
+	w("- Encryption: the same check for the payload under a contract classifying `/customer_id` and `/items`\n")
+	w("  (data subject `/customer_id`, 997 customers, keys cached after first use) against an unclassified type;\n")
+	w("  reveal decrypts one stored event's data for its tenant. See docs/privacy.md.\n")
 	w("- Memory: VmHWM of the `prost dev` process (which embeds nats-server) from `/proc/<pid>/status`\n")
 	w("  at the end, and VmRSS sampled every 500 ms. CPU: utime+stime from `/proc`.\n")
 	w("- Targets are the issue's: single-event ingest >= 2.0x the raw single-row rate with p99 <= 25 ms;\n")
@@ -545,6 +557,9 @@ func renderMarkdown(r *Results, jsonName string) string {
 	var not []string
 	if p.SchemaValidation == nil {
 		not = append(not, "schema validation cost per event: "+strings.TrimPrefix(p.SchemaValidationNote, "not measured: "))
+	}
+	if p.Encryption == nil {
+		not = append(not, "personal data encryption cost per event: "+strings.TrimPrefix(p.EncryptionNote, "not measured: "))
 	}
 	for _, t := range r.Targets {
 		if t.Met == nil {

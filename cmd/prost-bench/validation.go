@@ -52,7 +52,7 @@ func measureSchemaValidation(ctx context.Context, cfg Config, log *slog.Logger, 
 	if err != nil {
 		return fail(err)
 	}
-	in := registry.NewIngest(reg, nil)
+	in := registry.NewIngest(reg, nil, nil)
 	evs := []cloudevent.Event{ev}
 	if _, err := in.CheckEvents(ctx, tenant, evs, false); err != nil { // compiles and caches the schema
 		return fail(fmt.Errorf("the benchmark's event fails its schema: %w", err))

@@ -11,6 +11,8 @@ import (
 	factorysvc "github.com/prost-platform/prost/services/factory"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
+	"github.com/prost-platform/prost/pkg/dataprotect"
+	"github.com/prost-platform/prost/pkg/domain/privacy"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/natsembed"
@@ -49,6 +51,9 @@ type env struct {
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
 	Factory            factoryEnv    // PROST_FACTORY_*
+	PrivacyKEK         string        // PROST_PRIVACY_KEK: <version>:<base64 of 32 bytes>[,...]
+	PrivacyCacheTTL    time.Duration // PROST_PRIVACY_KEY_CACHE_TTL
+	RetentionInterval  time.Duration // PROST_PRIVACY_RETENTION_INTERVAL
 }
 
 func envFromOS() env {
@@ -91,6 +96,9 @@ func envFromOS() env {
 			AgentSecret:     os.Getenv("PROST_FACTORY_AGENT_SECRET"),
 			AgentStages:     getenv("PROST_FACTORY_AGENT_STAGES", "codegen,testgen,heal"),
 		},
+		PrivacyKEK:        os.Getenv("PROST_PRIVACY_KEK"),
+		PrivacyCacheTTL:   getduration("PROST_PRIVACY_KEY_CACHE_TTL", dataprotect.DefaultCacheTTL),
+		RetentionInterval: getduration("PROST_PRIVACY_RETENTION_INTERVAL", privacy.DefaultRetentionInterval),
 	}
 }
 

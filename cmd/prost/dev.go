@@ -76,6 +76,11 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if e.PrivacyKEK == "" {
+		if e.PrivacyKEK, err = devPrivacyKEK(e.DataDir); err != nil {
+			return err
+		}
+	}
 	p, err := openPlatform(ctx, e, log, true)
 	if err != nil {
 		return err

@@ -148,7 +148,7 @@ func (s *stack) waitQuiet(t *testing.T) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		var pending int
-		err := testDB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&pending)
+		err := s.p.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&pending)
 		if err != nil || pending > 0 {
 			return false
 		}

@@ -21,6 +21,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/dlq/dlqhttp"
 	"github.com/prost-platform/prost/pkg/domain/apps"
@@ -68,6 +69,12 @@ type platform struct {
 	rulesJobs jobs.Config
 	// factoryAPI is the gateway's /v1/factory routes (set by run).
 	factoryAPI httpapi.Routes
+	// kr is the keyring of classified values (nil without PROST_PRIVACY_KEK);
+	// made by keyring.
+	kr        *dataprotect.Keyring
+	krChecked bool
+	// feed carries cache invalidations between processes (set by run).
+	feed *invalidate.Feed
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -185,6 +192,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 
 	// The cache invalidation feed first: it stops last.
 	feed := invalidate.New(p.pool, p.log.With("service", "invalidate"))
+	p.feed = feed
 	g.Add("invalidate", feed)
 
 	// Consumers next: they stop after everything that feeds them.
@@ -199,6 +207,11 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		}
 		metrics.WatchConsumer(c, p.js)
 		g.Add("governance", c)
+		if ret, err := p.retentionJobs(ctx); err != nil {
+			return err
+		} else if ret != nil {
+			g.Add("privacy-retention", ret)
+		}
 	}
 	if has("rules") {
 		svc, err := p.rulesService()
@@ -292,7 +305,11 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	if err != nil {
 		return nil, err
 	}
-	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool), audithttp.New(p.pool),
+	kr, err := p.keyring()
+	if err != nil {
+		return nil, err
+	}
+	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool, kr), audithttp.New(p.pool), p.privacyRoutes(kr),
 		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, p.factoryAPI)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,

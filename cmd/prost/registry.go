@@ -35,7 +35,11 @@ func (p *platform) registryDeps(feed *invalidate.Feed) (gatewaysvc.EventChecker,
 		return nil, nil, err
 	}
 	cs := contracts.NewStore(p.pool, contracts.StoreConfig{Feed: feed})
-	return registry.NewIngest(reg, cs), []httpapi.Routes{
+	kr, err := p.keyring()
+	if err != nil {
+		return nil, nil, err
+	}
+	return registry.NewIngest(reg, cs, kr), []httpapi.Routes{
 		registryhttp.New(reg, registryhttp.Config{MaxBodyBytes: p.env.MaxBodyBytes}),
 		contractshttp.New(cs),
 	}, nil

@@ -170,7 +170,8 @@ func TestRegistryEndToEnd(t *testing.T) {
 }
 
 // TestContractsEndToEnd: a tenant's contract names the partition key taken
-// from data, and a payment contract refuses card numbers.
+// from data (a pseudonym when the value is classified), and a payment
+// contract refuses card numbers.
 func TestContractsEndToEnd(t *testing.T) {
 	s := startStack(t, nil)
 	a := s.createApp("contracts-a")
@@ -178,7 +179,7 @@ func TestContractsEndToEnd(t *testing.T) {
 	contract := `{"type":"payment.captured","owner":"billing","description":"A payment was captured.","level":"standard",
 		"schema":"urn:prost:schema:payment.captured:1","compatibility":"BACKWARD","ordered":true,"partition_key":"/customer/id",
 		"idempotency":{"key":["source","id"]},"retry":{"max_attempts":5,"backoff":["1s"]},"dlq":true,
-		"classification":{"/amount":"payment","/customer/id":"personal"},"purpose":"settle payments","retention":"7y"}`
+		"data_subject":"/customer/id","classification":{"/amount":"payment","/customer/id":"personal"},"purpose":"settle payments","retention":"7y"}`
 	code, body := s.do(http.MethodPut, "/v1/contracts/payment.captured", js, []byte(contract))
 	require.Equal(t, http.StatusCreated, code, string(body))
 
@@ -196,7 +197,9 @@ func TestContractsEndToEnd(t *testing.T) {
 		keys[id] = *key
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, map[string]string{"p-1": "cust-7", "p-2": "own"}, keys)
+	require.Equal(t, "own", keys["p-2"])
+	require.NotContains(t, keys["p-1"], "cust-7", "a classified partition key is stored as a pseudonym")
+	require.True(t, strings.HasPrefix(keys["p-1"], "p~"), keys["p-1"])
 
 	code, body = s.post(a, "application/cloudevents+json", `{"specversion":"1.0","id":"p-3","source":"/pay","type":"payment.captured","data":{"customer":{"id":"c"},"card":"4111 1111 1111 1111"}}`)
 	require.Equal(t, http.StatusUnprocessableEntity, code, string(body))

@@ -62,9 +62,13 @@ func (p *platform) rulesService() (*rulessvc.Service, error) {
 		return nil, err
 	}
 	log := p.log.With("service", "rules")
+	kr, err := p.keyring()
+	if err != nil {
+		return nil, err
+	}
 	return rulessvc.New(p.pool, p.js, rulessvc.Config{
 		Consumer:   ccfg,
-		Engine:     rules.EngineConfig{Partitions: p.env.Partitions, Logger: log},
+		Engine:     rules.EngineConfig{Partitions: p.env.Partitions, Logger: log, Keyring: kr},
 		SecretsKey: k,
 		Logger:     log,
 		Jobs:       p.rulesJobs,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/prosttest"
 	factorysvc "github.com/prost-platform/prost/services/factory"
@@ -33,6 +34,8 @@ type stack struct {
 	url   string
 	token string
 	p     *platform
+	// storeDir is the embedded nats-server's JetStream store.
+	storeDir string
 }
 
 func startStack(t *testing.T, tweak func(*env)) *stack {
@@ -55,6 +58,7 @@ func startStackWith(t *testing.T, tweak func(*env), adjust func(*platform)) *sta
 	// registry's tests set PROST_UNREGISTERED_TYPES' production default,
 	// reject, through tweak.
 	e.UnregisteredTypes = "accept"
+	e.PrivacyKEK = dataprotect.NewKEKSpec()
 	e.RelayPollInterval = 100 * time.Millisecond
 	e.ShutdownTimeout = 10 * time.Second
 	if tweak != nil {
@@ -70,7 +74,7 @@ func startStackWith(t *testing.T, tweak func(*env), adjust func(*platform)) *sta
 	if adjust != nil {
 		adjust(p)
 	}
-	s := &stack{t: t, token: "test-admin-token-" + t.Name(), p: p}
+	s := &stack{t: t, token: "test-admin-token-" + t.Name(), p: p, storeDir: ns.JetStreamConfig().StoreDir}
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() { done <- p.run(ctx, services, s.token, func(a string) { addr <- a }) }()

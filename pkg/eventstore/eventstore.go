@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prost-platform/prost/pkg/cursor"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/eventstore/internal/eventsdb"
 )
 
@@ -53,7 +54,9 @@ type Outcome struct {
 type DB = eventsdb.DBTX
 
 // AppendTx stores evs with their outbox rows using db, which must be a
-// transaction the caller commits. It returns one Outcome per event, in order.
+// transaction the caller commits. The data keys of an event's encrypted
+// values (pkg/dataprotect tokens in its envelope) are recorded with it, so
+// EventsByDataKeys finds a data subject's events. It returns one Outcome per event, in order.
 // A (tenant, source, id) seen before, in the store or earlier in evs, is a
 // duplicate: not stored again and given no outbox row.
 func AppendTx(ctx context.Context, db DB, evs []NewEvent) ([]Outcome, error) {
@@ -72,6 +75,7 @@ func AppendTx(ctx context.Context, db DB, evs []NewEvent) ([]Outcome, error) {
 		Ids: make([]string, 0, n), Types: make([]string, 0, n), Subjects: make([]string, 0, n),
 		Times: make([]string, 0, n), PartitionKeys: make([]string, 0, n), Envelopes: make([]string, 0, n),
 		OutboxSubjects: make([]string, 0, n), TraceParents: make([]string, 0, n), TraceStates: make([]string, 0, n),
+		KeyOrds: []int32{}, KeyIds: []uuid.UUID{},
 	}
 	for i := range evs {
 		e := &evs[i]
@@ -97,6 +101,10 @@ func AppendTx(ctx context.Context, db DB, evs []NewEvent) ([]Outcome, error) {
 		p.OutboxSubjects = append(p.OutboxSubjects, e.OutboxSubject)
 		p.TraceParents = append(p.TraceParents, e.TraceParent)
 		p.TraceStates = append(p.TraceStates, e.TraceState)
+		for _, k := range dataprotect.KeyIDs(e.Envelope) {
+			p.KeyOrds = append(p.KeyOrds, int32(i)) //nolint:gosec // a batch index
+			p.KeyIds = append(p.KeyIds, k)
+		}
 	}
 	rows, err := eventsdb.New(db).AppendEvents(ctx, p)
 	if err != nil {
@@ -186,3 +194,25 @@ func EncodeCursor(seq int64) string { return cursor.Int("s", seq) }
 // DecodeCursor reads a cursor made by EncodeCursor; "" is position 0. Any
 // other text is cursor.ErrInvalid.
 func DecodeCursor(c string) (int64, error) { return cursor.ParseInt("s", c) }
+
+// EventsByDataKeys returns up to limit (1 to 1,000) of the tenant's events
+// holding values encrypted with any of keys, after position after (0 for the
+// first page), in store order, with the position of the last one (0 when
+// there are none).
+func EventsByDataKeys(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, keys []uuid.UUID, after int64, limit int) ([][]byte, int64, error) {
+	if len(keys) == 0 {
+		return nil, 0, nil
+	}
+	limit = min(max(limit, 1), 1000)
+	rows, err := eventsdb.New(pool).EventsByDataKeys(ctx, eventsdb.EventsByDataKeysParams{TenantID: tenant, KeyIds: keys, AfterSeq: after, MaxRows: int32(limit)}) //nolint:gosec // bounded
+	if err != nil {
+		return nil, 0, fmt.Errorf("events by data keys: %w", err)
+	}
+	out := make([][]byte, len(rows))
+	var last int64
+	for i, r := range rows {
+		out[i] = []byte(r.Envelope)
+		last = r.Seq
+	}
+	return out, last, nil
+}

@@ -325,3 +325,52 @@ func TestCursor(t *testing.T) {
 		})
 	}
 }
+
+// TestEventsByDataKeys: the data keys of encrypted values are recorded with
+// their event, and find it again.
+func TestEventsByDataKeys(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	tenant := uuid.New()
+	k1, k2, k3 := uuid.New(), uuid.New(), uuid.New()
+	tok := func(k uuid.UUID) string { return `"prost:enc:v1:` + k.String() + `:AAAA"` }
+	withData := func(id, data string) eventstore.NewEvent {
+		e := newEvent(tenant, "/s", id, "user.signup")
+		e.Envelope = []byte(`{"specversion":"1.0","id":"` + id + `","source":"/s","type":"user.signup","data":` + data + `}`)
+		return e
+	}
+	appendTx(t,
+		withData("e1", `{"email":`+tok(k1)+`,"phone":`+tok(k2)+`}`),
+		withData("e2", `{"plain":true}`),
+		withData("e3", `{"email":`+tok(k1)+`}`),
+		withData("e4", `{"email":`+tok(k3)+`}`),
+	)
+	appendTx(t, withData("e1", `{"email":`+tok(k1)+`}`)) // a duplicate adds nothing
+
+	ids := func(docs [][]byte) []string {
+		var out []string
+		for _, d := range docs {
+			var e struct{ ID string }
+			require.NoError(t, json.Unmarshal(d, &e))
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	docs, last, err := eventstore.EventsByDataKeys(ctx, testDB.Pool, tenant, []uuid.UUID{k1, k2}, 0, 100)
+	require.NoError(t, err)
+	require.Equal(t, []string{"e1", "e3"}, ids(docs), "each event once, in store order")
+	// Paging.
+	docs, last1, err := eventstore.EventsByDataKeys(ctx, testDB.Pool, tenant, []uuid.UUID{k1}, 0, 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"e1"}, ids(docs))
+	docs, _, err = eventstore.EventsByDataKeys(ctx, testDB.Pool, tenant, []uuid.UUID{k1}, last1, 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"e3"}, ids(docs))
+	docs, _, err = eventstore.EventsByDataKeys(ctx, testDB.Pool, tenant, []uuid.UUID{k1}, last, 100)
+	require.NoError(t, err)
+	require.Empty(t, docs)
+	// Another tenant finds nothing with the same keys.
+	docs, _, err = eventstore.EventsByDataKeys(ctx, testDB.Pool, uuid.New(), []uuid.UUID{k1, k2, k3}, 0, 100)
+	require.NoError(t, err)
+	require.Empty(t, docs)
+}

@@ -1,5 +1,6 @@
 -- name: AppendEvents :many
--- Inserts events and their outbox rows in one statement. The caller removes
+-- Inserts events, their outbox rows and the data keys of their encrypted
+-- values in one statement. The caller removes
 -- repeats of the same (tenant, source, id) from the input first. An empty
 -- subject, time or partition key is stored as NULL; a repeat of
 -- an event already stored is skipped by ON CONFLICT and gets no outbox row.
@@ -30,6 +31,18 @@ WITH input AS (
     FROM ins JOIN input i ON i.tenant_id = ins.tenant_id AND i.source = ins.source AND i.id = ins.id
     ORDER BY ins.seq
     RETURNING event_seq
+), key_input AS (
+    SELECT unnest(@key_ords::int4[]) AS ord,
+           unnest(@key_ids::uuid[]) AS key_id
+), dk AS (
+    -- The data keys of each stored event's encrypted values (pkg/dataprotect).
+    INSERT INTO event_data_keys (tenant_id, key_id, event_seq)
+    SELECT ins.tenant_id, k.key_id, ins.seq
+    FROM key_input k
+    JOIN input i ON i.ord = k.ord
+    JOIN ins ON ins.tenant_id = i.tenant_id AND ins.source = i.source AND ins.id = i.id
+    ON CONFLICT DO NOTHING
+    RETURNING event_seq
 )
 SELECT ins.seq, ins.tenant_id, ins.source, ins.id FROM ins;
 
@@ -58,3 +71,16 @@ LIMIT @max_rows;
 
 -- name: CountTenantEvents :one
 SELECT count(*) FROM events WHERE tenant_id = @tenant_id;
+
+-- name: EventsByDataKeys :many
+-- A page of the tenant's events holding values encrypted with any of key_ids,
+-- in store order.
+SELECT e.seq, e.envelope::text AS envelope
+FROM events e
+WHERE e.tenant_id = @tenant_id
+  AND e.seq IN (
+    SELECT k.event_seq FROM event_data_keys k
+    WHERE k.tenant_id = @tenant_id AND k.key_id = ANY(@key_ids::uuid[]) AND k.event_seq > @after_seq
+    ORDER BY k.event_seq
+    LIMIT @max_rows)
+ORDER BY e.seq;

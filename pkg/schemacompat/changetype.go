@@ -3,7 +3,8 @@ package schemacompat
 // ChangeType names one kind of difference between two schemas. The values
 // are the Confluent json-schema-provider names (Difference.Type), plus the
 // kinds PROST checks beyond Confluent (format, if/then/else, propertyNames
-// and patternProperties keys).
+// and patternProperties keys) and the *_IS_COVERED kinds it reports where a
+// change looks narrowing but keeps every value.
 type ChangeType string
 
 // Annotations and whole schemas.
@@ -374,12 +375,15 @@ const (
 	FormatRemoved ChangeType = "FORMAT_REMOVED"
 	// FormatChanged: format changed. Incompatible.
 	FormatChanged ChangeType = "FORMAT_CHANGED"
-	// ConditionalAdded: if with then and/or else added. Incompatible.
+	// ConditionalAdded: if with then and/or else added, and a branch,
+	// with the schema around it, rejects data the previous schema accepted
+	// (see [ConditionalAddedIsCovered]). Incompatible.
 	ConditionalAdded ChangeType = "CONDITIONAL_ADDED"
 	// ConditionalRemoved: if with then and/or else removed. Compatible.
 	ConditionalRemoved ChangeType = "CONDITIONAL_REMOVED"
-	// ConditionalChanged: the if condition changed (then and else are
-	// compared as ordinary subschemas). Incompatible.
+	// ConditionalChanged: the if condition changed, so then and else apply to
+	// other data, and a new case does not accept what a previous case
+	// accepted (see [ConditionalChangedIsCovered]). Incompatible.
 	ConditionalChanged ChangeType = "CONDITIONAL_CHANGED"
 	// PropertyNamesAdded: propertyNames added. Incompatible.
 	PropertyNamesAdded ChangeType = "PROPERTY_NAMES_ADDED"
@@ -391,6 +395,36 @@ const (
 	// PatternPropertyRemoved: a patternProperties key was removed. The
 	// verdict depends on context: see the package documentation.
 	PatternPropertyRemoved ChangeType = "PATTERN_PROPERTY_REMOVED"
+)
+
+// Beyond Confluent: changes that look narrowing keyword by keyword but keep
+// every value the previous schema accepted. Confluent reports these as the
+// narrowing kinds; PROST reports them instead of those (see
+// docs/registry.md, "Where PROST differs"). All compatible.
+const (
+	// LowerBoundIsCovered: the lower end of the numeric range (minimum and
+	// exclusiveMinimum taken together) changed, by keyword or by value, and
+	// still admits every number the previous schema accepted: exclusiveMinimum
+	// 10 to minimum 5; for integers, exclusiveMinimum 10 to minimum 11.
+	LowerBoundIsCovered ChangeType = "LOWER_BOUND_IS_COVERED"
+	// UpperBoundIsCovered: the same for the upper end (maximum and
+	// exclusiveMaximum): exclusiveMaximum 10 to maximum 10.
+	UpperBoundIsCovered ChangeType = "UPPER_BOUND_IS_COVERED"
+	// MultipleOfIsCovered: multipleOf added or changed so that it divides
+	// every number the previous schema accepted, which were integers
+	// (multiples of 1, or of the integer multiples of its multipleOf):
+	// multipleOf 0.5 added to an integer.
+	MultipleOfIsCovered ChangeType = "MULTIPLE_OF_IS_COVERED"
+	// ConditionalAddedIsCovered: if with then and/or else added, and every
+	// value the previous schema accepted passes the branch that applies to it,
+	// judged with the schema around the branches (a branch restating the
+	// base, or requiring what the previous schema always required).
+	ConditionalAddedIsCovered ChangeType = "CONDITIONAL_ADDED_IS_COVERED"
+	// ConditionalChangedIsCovered: the if condition changed, and each branch
+	// of the new schema, with the schema around it, accepts every value each
+	// branch of the previous one accepted: which branch applies no longer
+	// matters.
+	ConditionalChangedIsCovered ChangeType = "CONDITIONAL_CHANGED_IS_COVERED"
 )
 
 // verdict is the backward-compatibility verdict of a change type under each
@@ -549,6 +583,12 @@ var verdicts = []struct {
 	// schema; a pattern removed with open additionalProperties).
 	{PatternPropertyAdded, verdict{false, true}},
 	{PatternPropertyRemoved, verdict{true, true}},
+
+	{LowerBoundIsCovered, verdict{true, true}},
+	{UpperBoundIsCovered, verdict{true, true}},
+	{MultipleOfIsCovered, verdict{true, true}},
+	{ConditionalAddedIsCovered, verdict{true, true}},
+	{ConditionalChangedIsCovered, verdict{true, true}},
 }
 
 var verdictByType = func() map[ChangeType]verdict {

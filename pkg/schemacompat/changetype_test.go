@@ -208,6 +208,13 @@ var changeCases = []changeCase{
 	{"propertyNames removed", `{"type":"object","propertyNames":{"maxLength":8}}`, `{"type":"object"}`, PropertyNamesRemoved, "#/propertyNames", yes, yes},
 	{"pattern property added to open model", `{"type":"object"}`, `{"type":"object","patternProperties":{"^x-":{"type":"string"}}}`, PatternPropertyAdded, "#/patternProperties/^x-", no, yes},
 	{"pattern property removed, open", `{"type":"object","patternProperties":{"^x-":{"type":"string"}}}`, `{"type":"object"}`, PatternPropertyRemoved, "#/patternProperties/^x-", yes, yes},
+
+	// Beyond Confluent: narrowing-looking changes that keep every value.
+	{"exclusiveMinimum to a lower minimum", `{"type":"number","exclusiveMinimum":10}`, `{"type":"number","minimum":5}`, LowerBoundIsCovered, "#/minimum", yes, yes},
+	{"exclusiveMaximum to the same maximum", `{"type":"number","exclusiveMaximum":10}`, `{"type":"number","maximum":10}`, UpperBoundIsCovered, "#/maximum", yes, yes},
+	{"multipleOf added to integers", `{"type":"integer"}`, `{"type":"integer","multipleOf":0.5}`, MultipleOfIsCovered, "#/multipleOf", yes, yes},
+	{"conditional added, restating the schema", `{"type":"object","properties":{"a":{"type":"string"}}}`, `{"type":"object","properties":{"a":{"type":"string"}},"if":{"required":["a"]},"then":{"properties":{"a":{"type":"string"}}}}`, ConditionalAddedIsCovered, "#/if", yes, yes},
+	{"conditional changed, branches covering", `{"if":{"required":["a"]},"then":{"required":["b"]}}`, `{"if":{"required":["c"]},"then":{"properties":{"b":{"title":"b"}}}}`, ConditionalChangedIsCovered, "#/if", yes, yes},
 }
 
 // contextualTypes have verdicts that depend on the schemas around them.
@@ -315,5 +322,5 @@ func TestEveryChangeTypeCovered(t *testing.T) {
 		require.True(t, covered[typ], "no test case for %s", typ)
 	}
 	require.ElementsMatch(t, declared, ChangeTypes(), "ChangeTypes() and the declared constants differ")
-	require.Len(t, declared, 132+10) // 132 table rows plus 10 beyond Confluent
+	require.Len(t, declared, 132+15) // 132 table rows plus 15 beyond Confluent
 }

@@ -32,14 +32,30 @@ type Result struct {
 // errors wrap [ErrUnknownMode], [ErrUnknownPolicy] or [ErrInvalidSchema]
 // (naming the offending version).
 func Check(mode Mode, policy Policy, versions []any, next any) (Result, error) {
+	return Checker{Policy: policy}.Check(mode, versions, next)
+}
+
+// Checker compares schemas under a policy, loading the documents that
+// references name and the schemas do not contain with its Loader. The zero
+// value is what [Diff] and [Check] use: STRICT, and references that do not
+// resolve within their schema are compared by their text.
+type Checker struct {
+	Policy Policy
+	Loader Loader
+}
+
+// Check is [Check] under the checker's policy, resolving references with
+// its Loader (each document loaded once for all the comparisons).
+func (k Checker) Check(mode Mode, versions []any, next any) (Result, error) {
 	m, err := ParseMode(string(mode))
 	if err != nil {
 		return Result{}, err
 	}
-	pol, err := ParsePolicy(string(policy))
+	pol, err := ParsePolicy(string(k.Policy))
 	if err != nil {
 		return Result{}, err
 	}
+	cache := newLoadCache(k.Loader)
 	if _, err := rootValue(next); err != nil {
 		return Result{}, fmt.Errorf("new schema: %w", err)
 	}
@@ -56,9 +72,9 @@ func Check(mode Mode, policy Policy, versions []any, next any) (Result, error) {
 			var ds []Difference
 			switch {
 			case dir == DirectionBackward && m.backward():
-				ds, err = Diff(versions[i], next, pol)
+				ds, err = diff(pol, cache, versions[i], next)
 			case dir == DirectionForward && m.forward():
-				ds, err = Diff(next, versions[i], pol)
+				ds, err = diff(pol, cache, next, versions[i])
 			default:
 				continue
 			}

@@ -3,7 +3,6 @@ package schemacompat
 import (
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"regexp"
 	"sort"
 	"strings"
@@ -86,10 +85,20 @@ func IsCompatible(diffs []Difference) bool {
 //
 // Diff does not modify its arguments and is safe to call concurrently.
 func Diff(previous, next any, policy Policy) ([]Difference, error) {
-	pol, err := ParsePolicy(string(policy))
+	return Checker{Policy: policy}.Diff(previous, next)
+}
+
+// Diff is [Diff] under the checker's policy, resolving references the
+// schemas do not resolve themselves with the checker's Loader.
+func (k Checker) Diff(previous, next any) ([]Difference, error) {
+	pol, err := ParsePolicy(string(k.Policy))
 	if err != nil {
 		return nil, err
 	}
+	return diff(pol, newLoadCache(k.Loader), previous, next)
+}
+
+func diff(pol Policy, cache *loadCache, previous, next any) ([]Difference, error) {
 	pv, err := rootValue(previous)
 	if err != nil {
 		return nil, fmt.Errorf("previous schema: %w", err)
@@ -99,11 +108,13 @@ func Diff(previous, next any, policy Policy) ([]Difference, error) {
 		return nil, fmt.Errorf("next schema: %w", err)
 	}
 	c := newComparer(pol)
-	pd := &document{id: "P", root: pv}
-	nd := &document{id: "N", root: nv}
-	ds := c.compare(pd.nodeAt(pv, ""), nd.nodeAt(nv, ""))
-	if c.err != nil {
-		return nil, c.err
+	ps := newSide("P", pv, cache)
+	ns := newSide("N", nv, cache)
+	ds := c.compare(ps.root.nodeAt(pv, "", nil), ns.root.nodeAt(nv, "", nil))
+	for _, err := range []error{ps.err, ns.err, c.err} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return finish(ds), nil
 }
@@ -197,7 +208,10 @@ type comparer struct {
 	types  map[string]typeSet
 	regex  map[string]*regexp.Regexp
 	depth  int
-	err    error
+	// contexts counts the conditionals being compared in context on the
+	// current path; past maxContexts they are compared keyword by keyword.
+	contexts int
+	err      error
 }
 
 func newComparer(p Policy) *comparer {
@@ -210,10 +224,10 @@ func newComparer(p Policy) *comparer {
 	}
 }
 
-func nodeKey(n node) string { return n.doc.id + n.loc }
+func nodeKey(n node) string { return n.doc.id + n.loc + scopeKey(n.scope) }
 
 // trueDoc holds the synthetic empty schema used where a keyword is absent.
-var trueDoc = &document{id: "T", root: true}
+var trueDoc = newDocument("T", nil, "", true)
 
 func trueNode() node { return node{doc: trueDoc, m: emptyMap} }
 
@@ -267,6 +281,9 @@ func (c *comparer) compareNodes(a, b node) []Difference {
 	if ds, ok := c.unwrapSingleton(a, b); ok {
 		return ds
 	}
+	if ds, ok := c.compareConditionals(a, b); ok {
+		return ds
+	}
 
 	c.annotations(a, b, &out)
 	c.opaqueRefs(a, b, &out)
@@ -282,7 +299,7 @@ func (c *comparer) compareNodes(a, b node) []Difference {
 		compareStrings(a, b, &out)
 	}
 	if ta&tNumber != 0 && tb&tNumber != 0 {
-		compareNumbers(a, b, &out)
+		compareNumbers(a, b, ta, tb, &out)
 	}
 	if ta&tObject != 0 && tb&tObject != 0 {
 		c.compareObjects(a, b, &out)
@@ -292,7 +309,7 @@ func (c *comparer) compareNodes(a, b node) []Difference {
 	}
 	c.compareCombined(a, b, &out)
 	c.compareNot(a, b, &out)
-	c.compareConditional(a, b, &out)
+	c.compareConditionalKeywords(a, b, &out)
 	return out.ds
 }
 
@@ -591,59 +608,6 @@ func compareStrings(a, b node, out *diffs) {
 	}
 }
 
-// ---- numbers ----
-
-// numericBounds reads maximum, exclusiveMaximum, minimum and
-// exclusiveMinimum, turning the draft-04 boolean exclusive forms into the
-// numeric ones.
-func numericBounds(n node) (maximum, exMaximum, minimum, exMinimum *number) {
-	maximum = keywordNumber(n, "maximum")
-	minimum = keywordNumber(n, "minimum")
-	exMaximum = keywordNumber(n, "exclusiveMaximum")
-	exMinimum = keywordNumber(n, "exclusiveMinimum")
-	if b, ok := n.m["exclusiveMaximum"].(bool); ok && b && maximum != nil {
-		exMaximum, maximum = maximum, nil
-	}
-	if b, ok := n.m["exclusiveMinimum"].(bool); ok && b && minimum != nil {
-		exMinimum, minimum = minimum, nil
-	}
-	return maximum, exMaximum, minimum, exMinimum
-}
-
-func compareNumbers(a, b node, out *diffs) {
-	maxA, exMaxA, minA, exMinA := numericBounds(a)
-	maxB, exMaxB, minB, exMinB := numericBounds(b)
-	out.bound("maximum", maxA, maxB, maximumKinds)
-	out.bound("minimum", minA, minB, minimumKinds)
-	out.bound("exclusiveMaximum", exMaxA, exMaxB, exclusiveMaximumKinds)
-	out.bound("exclusiveMinimum", exMinA, exMinB, exclusiveMinimumKinds)
-
-	ma, mb := positive(keywordNumber(a, "multipleOf")), positive(keywordNumber(b, "multipleOf"))
-	const ptr = "/multipleOf"
-	switch {
-	case ma == nil && mb == nil:
-	case ma == nil:
-		out.add(MultipleOfAdded, ptr, "multipleOf %s added", mb.text)
-	case mb == nil:
-		out.add(MultipleOfRemoved, ptr, "multipleOf %s removed", ma.text)
-	case ma.r.Cmp(mb.r) == 0:
-	case new(big.Rat).Quo(mb.r, ma.r).IsInt():
-		out.add(MultipleOfExpanded, ptr, "multipleOf changed from %s to its multiple %s: fewer values accepted", ma.text, mb.text)
-	case new(big.Rat).Quo(ma.r, mb.r).IsInt():
-		out.add(MultipleOfReduced, ptr, "multipleOf changed from %s to its divisor %s: more values accepted", ma.text, mb.text)
-	default:
-		out.add(MultipleOfChanged, ptr, "multipleOf changed from %s to %s, neither a multiple of the other", ma.text, mb.text)
-	}
-}
-
-// positive drops multipleOf values that are not strictly positive (invalid).
-func positive(n *number) *number {
-	if n == nil || n.r.Sign() <= 0 {
-		return nil
-	}
-	return n
-}
-
 // ---- not ----
 
 func (c *comparer) compareNot(a, b node, out *diffs) {
@@ -668,42 +632,5 @@ func (c *comparer) compareNot(a, b node, out *diffs) {
 		default:
 			out.add(NotTypeExtended, "/not", "the schema under not accepts data it did not (%s), which is now rejected", summarize(ds))
 		}
-	}
-}
-
-// ---- if / then / else ----
-
-func (c *comparer) compareConditional(a, b node, out *diffs) {
-	ifA, hasA := a.m["if"]
-	ifB, hasB := b.m["if"]
-	_, thenA := a.m["then"]
-	_, elseA := a.m["else"]
-	_, thenB := b.m["then"]
-	_, elseB := b.m["else"]
-	activeA := hasA && (thenA || elseA)
-	activeB := hasB && (thenB || elseB)
-	switch {
-	case !activeA && !activeB:
-		return
-	case !activeA:
-		out.add(ConditionalAdded, "/if", "if/then/else added")
-		return
-	case !activeB:
-		out.add(ConditionalRemoved, "/if", "if/then/else removed")
-		return
-	}
-	if canonical(ifA) != canonical(ifB) {
-		out.add(ConditionalChanged, "/if", "the if condition changed, so then and else apply to different data")
-	}
-	for _, kw := range []string{"then", "else"} {
-		sa, ok := a.sub(kw)
-		if !ok {
-			sa = trueNode()
-		}
-		sb, ok := b.sub(kw)
-		if !ok {
-			sb = trueNode()
-		}
-		out.nest("/"+kw, c.compare(sa, sb))
 	}
 }

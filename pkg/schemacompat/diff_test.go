@@ -2,6 +2,7 @@ package schemacompat
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -151,8 +152,15 @@ func TestDraft04ExclusiveBounds(t *testing.T) {
 	ds := diffOf(t, `{"type":"number","maximum":10}`, `{"type":"number","maximum":10,"exclusiveMaximum":true}`, PolicyStrict)
 	require.Equal(t, []string{"EXCLUSIVE_MAXIMUM_ADDED #/exclusiveMaximum", "MAXIMUM_REMOVED #/maximum"}, kinds(ds))
 	require.False(t, IsCompatible(ds))
+	// > 0 to >= 0 admits every number it did: the range is compared whole.
 	ds = diffOf(t, `{"type":"number","minimum":0,"exclusiveMinimum":true}`, `{"type":"number","minimum":0,"exclusiveMinimum":false}`, PolicyStrict)
-	require.Equal(t, []string{"EXCLUSIVE_MINIMUM_REMOVED #/exclusiveMinimum", "MINIMUM_ADDED #/minimum"}, kinds(ds))
+	require.Equal(t, []string{"LOWER_BOUND_IS_COVERED #/minimum"}, kinds(ds))
+	require.True(t, IsCompatible(ds))
+	ds = diffOf(t, `{"type":"number","minimum":0,"exclusiveMinimum":false}`, `{"type":"number","minimum":0,"exclusiveMinimum":true}`, PolicyStrict)
+	require.Equal(t, []string{"EXCLUSIVE_MINIMUM_ADDED #/exclusiveMinimum", "MINIMUM_REMOVED #/minimum"}, kinds(ds))
+	require.False(t, IsCompatible(ds))
+	// Draft-04 and draft-06 forms of the same bound compare equal.
+	require.Empty(t, diffOf(t, `{"minimum":3,"exclusiveMinimum":true}`, `{"exclusiveMinimum":3}`, PolicyStrict))
 }
 
 func TestNumbers(t *testing.T) {
@@ -484,4 +492,282 @@ func TestHugeExponentsAreMalformed(t *testing.T) {
 	require.Equal(t, []string{"MAXIMUM_INCREASED #/maximum"}, kinds(ds))
 	ds = diffOf(t, `{"enum":[1e999999999]}`, `{"enum":[1E+999999999]}`, PolicyStrict)
 	require.Equal(t, []string{"ENUM_ARRAY_CHANGED #/enum"}, kinds(ds), "compared as text")
+}
+
+// TestNumericIntervals compares the numeric keywords as one set: the range
+// (minimum, exclusiveMinimum, maximum, exclusiveMaximum), multipleOf and
+// the integer type together. compatible is the verdict of Diff(old, new);
+// reverse the verdict of Diff(new, old).
+func TestNumericIntervals(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		old, new   string
+		want       []string
+		compatible bool
+		reverse    bool
+	}{
+		{
+			name: "exclusiveMinimum to a lower minimum",
+			old:  `{"type":"number","exclusiveMinimum":10}`, new: `{"type":"number","minimum":5}`,
+			want: []string{"LOWER_BOUND_IS_COVERED #/minimum"}, compatible: true, reverse: false,
+		},
+		{
+			name: "exclusiveMinimum to the same minimum",
+			old:  `{"type":"number","exclusiveMinimum":10}`, new: `{"type":"number","minimum":10}`,
+			want: []string{"LOWER_BOUND_IS_COVERED #/minimum"}, compatible: true, reverse: false,
+		},
+		{
+			name: "exclusiveMinimum to a higher minimum",
+			old:  `{"type":"number","exclusiveMinimum":10}`, new: `{"type":"number","minimum":10.5}`,
+			want:       []string{"EXCLUSIVE_MINIMUM_REMOVED #/exclusiveMinimum", "MINIMUM_ADDED #/minimum"},
+			compatible: false, reverse: true,
+		},
+		{
+			name: "integers: exclusiveMinimum 10 is minimum 11",
+			old:  `{"type":"integer","exclusiveMinimum":10}`, new: `{"type":"integer","minimum":11}`,
+			want: []string{"LOWER_BOUND_IS_COVERED #/minimum"}, compatible: true, reverse: true,
+		},
+		{
+			name: "integers: exclusiveMaximum 10 is maximum 9",
+			old:  `{"type":"integer","maximum":9}`, new: `{"type":"integer","exclusiveMaximum":10}`,
+			want: []string{"UPPER_BOUND_IS_COVERED #/exclusiveMaximum"}, compatible: true, reverse: true,
+		},
+		{
+			name: "numbers: exclusiveMaximum 10 is not maximum 9",
+			old:  `{"type":"number","maximum":9}`, new: `{"type":"number","exclusiveMaximum":10}`,
+			want: []string{"UPPER_BOUND_IS_COVERED #/exclusiveMaximum"}, compatible: true, reverse: false,
+		},
+		{
+			name: "exclusiveMaximum to the same maximum",
+			old:  `{"type":"number","exclusiveMaximum":10}`, new: `{"type":"number","maximum":10}`,
+			want: []string{"UPPER_BOUND_IS_COVERED #/maximum"}, compatible: true, reverse: false,
+		},
+		{
+			name: "integers: an exclusive bound moved inside the same gap",
+			old:  `{"type":"integer","exclusiveMinimum":10}`, new: `{"type":"integer","exclusiveMinimum":10.5}`,
+			want: []string{"LOWER_BOUND_IS_COVERED #/exclusiveMinimum"}, compatible: true, reverse: true,
+		},
+		{
+			name: "numbers: the same move loses values",
+			old:  `{"type":"number","exclusiveMinimum":10}`, new: `{"type":"number","exclusiveMinimum":10.5}`,
+			want: []string{"EXCLUSIVE_MINIMUM_INCREASED #/exclusiveMinimum"}, compatible: false, reverse: true,
+		},
+		{
+			name: "multiples of 5 from 5 are all at least 3",
+			old:  `{"type":"number","multipleOf":5,"minimum":1}`, new: `{"type":"number","multipleOf":5,"minimum":3}`,
+			want: []string{"LOWER_BOUND_IS_COVERED #/minimum"}, compatible: true, reverse: true,
+		},
+		{
+			name: "both lower keywords, the tighter one relaxed",
+			old:  `{"minimum":5,"exclusiveMinimum":3}`, new: `{"minimum":4,"exclusiveMinimum":3}`,
+			want: []string{"MINIMUM_DECREASED #/minimum"}, compatible: true, reverse: false,
+		},
+		{
+			name: "a second lower keyword that binds less",
+			old:  `{"minimum":5}`, new: `{"minimum":5,"exclusiveMinimum":4}`,
+			want: []string{"LOWER_BOUND_IS_COVERED #/minimum"}, compatible: true, reverse: true,
+		},
+		{
+			name: "a second lower keyword that binds more",
+			old:  `{"minimum":5}`, new: `{"minimum":5,"exclusiveMinimum":5}`,
+			want: []string{"EXCLUSIVE_MINIMUM_ADDED #/exclusiveMinimum"}, compatible: false, reverse: true,
+		},
+		{
+			name: "a bound added where there was none",
+			old:  `{"type":"integer"}`, new: `{"type":"integer","exclusiveMinimum":-1}`,
+			want: []string{"EXCLUSIVE_MINIMUM_ADDED #/exclusiveMinimum"}, compatible: false, reverse: true,
+		},
+		{
+			name: "multipleOf 1 added to integers",
+			old:  `{"type":"integer","minimum":0}`, new: `{"type":"integer","minimum":0,"multipleOf":1}`,
+			want: []string{"MULTIPLE_OF_IS_COVERED #/multipleOf"}, compatible: true, reverse: true,
+		},
+		{
+			name: "integers that are multiples of 1.5 are multiples of 3",
+			old:  `{"type":"integer","multipleOf":1.5}`, new: `{"type":"integer","multipleOf":3}`,
+			want: []string{"MULTIPLE_OF_IS_COVERED #/multipleOf"}, compatible: true, reverse: true,
+		},
+		{
+			name: "integers that are multiples of 0.5 are multiples of 0.2",
+			old:  `{"type":"integer","multipleOf":0.5}`, new: `{"type":"integer","multipleOf":0.2}`,
+			want: []string{"MULTIPLE_OF_IS_COVERED #/multipleOf"}, compatible: true, reverse: true,
+		},
+		{
+			name: "numbers that are multiples of 0.5 are not multiples of 0.2",
+			old:  `{"type":"number","multipleOf":0.5}`, new: `{"type":"number","multipleOf":0.2}`,
+			want: []string{"MULTIPLE_OF_CHANGED #/multipleOf"}, compatible: false, reverse: false,
+		},
+		{
+			name: "multipleOf divides exactly, no float rounding",
+			old:  `{"type":"number","multipleOf":0.3}`, new: `{"type":"number","multipleOf":0.1}`,
+			want: []string{"MULTIPLE_OF_REDUCED #/multipleOf"}, compatible: true, reverse: false,
+		},
+		{
+			name: "multipleOf 2 added to integers",
+			old:  `{"type":"integer"}`, new: `{"type":"integer","multipleOf":2}`,
+			want: []string{"MULTIPLE_OF_ADDED #/multipleOf"}, compatible: false, reverse: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, p := range []Policy{PolicyStrict, PolicyLenient} {
+				ds := diffOf(t, tc.old, tc.new, p)
+				require.Equal(t, tc.want, kinds(ds))
+				require.Equal(t, tc.compatible, IsCompatible(ds), "%v", ds)
+				back := diffOf(t, tc.new, tc.old, p)
+				require.Equal(t, tc.reverse, IsCompatible(back), "reverse: %v", back)
+			}
+		})
+	}
+	// The message says why.
+	ds := diffOf(t, `{"type":"integer","exclusiveMinimum":10}`, `{"type":"integer","minimum":11}`, PolicyStrict)
+	require.Equal(t, "the lower bound changed from exclusiveMinimum 10 to minimum 11, which admits every number the previous schema accepted (integers at least 11)", ds[0].Message)
+	ds = diffOf(t, `{"type":"number","exclusiveMinimum":10}`, `{"type":"number","minimum":5}`, PolicyStrict)
+	require.Equal(t, "the lower bound changed from exclusiveMinimum 10 to minimum 5, which admits every number the previous schema accepted (numbers above 10)", ds[0].Message)
+	ds = diffOf(t, `{"type":"integer","multipleOf":0.5}`, `{"type":"integer","multipleOf":0.2}`, PolicyStrict)
+	require.Equal(t, "multipleOf changed from 0.5 to 0.2: the previous schema accepted only integers, all multiples of 0.2", ds[0].Message)
+}
+
+// TestConditionalsInContext compares if/then/else case by case: each
+// branch together with the schema around it.
+func TestConditionalsInContext(t *testing.T) {
+	t.Parallel()
+	// A payment: a card number when kind is "card".
+	const base = `"type":"object","properties":{"kind":{"enum":["card","bank"]},"card":{"type":"string","maxLength":20},"iban":{"type":"string"}}`
+	const cond = `"if":{"properties":{"kind":{"const":"card"}},"required":["kind"]}`
+	obj := func(parts ...string) string { return "{" + strings.Join(append([]string{base}, parts...), ",") + "}" }
+	tests := []struct {
+		name       string
+		old, new   string
+		want       []string
+		compatible bool
+		reverse    bool // the verdict of Diff(new, old)
+	}{
+		{
+			name:       "a constraint moved from the schema into the branch it matters for",
+			old:        obj(`"required":["kind","card"]`, cond, `"then":{"properties":{"card":{"minLength":12}}}`),
+			new:        obj(`"required":["kind"]`, cond, `"then":{"required":["card"],"properties":{"card":{"minLength":12}}}`),
+			want:       []string{"REQUIRED_ATTRIBUTE_REMOVED #/required/card"},
+			compatible: true, reverse: false,
+		},
+		{
+			name:       "the same constraint in both branches is the constraint in the schema",
+			old:        obj(cond, `"then":{"required":["card"]}`, `"else":{"required":["card"]}`),
+			new:        obj(`"required":["card"]`, cond, `"then":{}`, `"else":{}`),
+			want:       []string{},
+			compatible: true, reverse: true,
+		},
+		{
+			name:       "a branch that restates the schema",
+			old:        obj(),
+			new:        obj(cond, `"then":{"properties":{"card":{"type":"string"}}}`),
+			want:       []string{"CONDITIONAL_ADDED_IS_COVERED #/if"},
+			compatible: true, reverse: true,
+		},
+		{
+			name:       "a branch that requires what was always required",
+			old:        obj(`"required":["card"]`),
+			new:        obj(`"required":["card"]`, cond, `"then":{"required":["card"],"properties":{"card":{"maxLength":30}}}`),
+			want:       []string{"CONDITIONAL_ADDED_IS_COVERED #/if"},
+			compatible: true, reverse: true,
+		},
+		{
+			name:       "a branch that adds a requirement",
+			old:        obj(),
+			new:        obj(cond, `"then":{"required":["card"]}`),
+			want:       []string{"CONDITIONAL_ADDED #/if", "REQUIRED_ATTRIBUTE_ADDED #/then/required/card"},
+			compatible: false, reverse: true,
+		},
+		{
+			name:       "a branch that tightens a property of the schema",
+			old:        obj(),
+			new:        obj(cond, `"then":{"properties":{"card":{"maxLength":16}}}`),
+			want:       []string{"CONDITIONAL_ADDED #/if", "MAX_LENGTH_DECREASED #/then/properties/card/maxLength"},
+			compatible: false, reverse: true,
+		},
+		{
+			name:       "a conditional replaced by the schema requiring one branch",
+			old:        obj(cond, `"then":{"required":["card"]}`, `"else":{"required":["iban"]}`),
+			new:        obj(`"required":["card"]`),
+			want:       []string{"REQUIRED_ATTRIBUTE_REMOVED #/else/required/iban", "CONDITIONAL_REMOVED #/if", "REQUIRED_ATTRIBUTE_ADDED #/required/card"},
+			compatible: false, reverse: false,
+		},
+		{
+			name:       "the schema changes in both cases",
+			old:        obj(cond, `"then":{"required":["card"]}`),
+			new:        `{"type":"object","properties":{"kind":{"enum":["card","bank"]},"card":{"type":"string","maxLength":19},"iban":{"type":"string"}},` + cond + `,"then":{"required":["card"]}}`,
+			want:       []string{"MAX_LENGTH_DECREASED #/properties/card/maxLength"},
+			compatible: false, reverse: true,
+		},
+		{
+			name:       "the if changed and the branches differ",
+			old:        obj(cond, `"then":{"required":["card"]}`),
+			new:        obj(`"if":{"required":["card"]}`, `"then":{"required":["card"]}`),
+			want:       []string{"CONDITIONAL_CHANGED #/if"},
+			compatible: false, reverse: false,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ds := diffOf(t, tc.old, tc.new, PolicyStrict)
+			require.Equal(t, tc.want, kinds(ds))
+			require.Equal(t, tc.compatible, IsCompatible(ds), "%v", ds)
+			back := diffOf(t, tc.new, tc.old, PolicyStrict)
+			require.Equal(t, tc.reverse, IsCompatible(back), "reverse: %v", back)
+			require.Empty(t, diffOf(t, tc.old, tc.old, PolicyStrict))
+		})
+	}
+
+	t.Run("a difference of one case says which", func(t *testing.T) {
+		t.Parallel()
+		ds := diffOf(t, tests[0].old, tests[0].new, PolicyStrict)
+		require.Equal(t, `"card" is no longer required (when the if condition does not hold)`, ds[0].Message)
+	})
+	t.Run("unevaluatedProperties sees the branch's properties", func(t *testing.T) {
+		t.Parallel()
+		// In the then case, card is evaluated by the branch and allowed;
+		// without the branch's property it falls to unevaluatedProperties.
+		const s = `{"type":"object","properties":{"kind":{}},"unevaluatedProperties":false,` + cond + `,"then":{"properties":{%s}}}`
+		old, next := fmt.Sprintf(s, `"card":{"type":"string"}`), fmt.Sprintf(s, "")
+		ds := diffOf(t, old, next, PolicyStrict)
+		require.Equal(t, []string{"PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL #/then/properties/card"}, kinds(ds))
+		require.False(t, IsCompatible(ds))
+		require.True(t, IsCompatible(diffOf(t, old, next, PolicyLenient)))
+		require.True(t, IsCompatible(diffOf(t, next, old, PolicyStrict)))
+	})
+	t.Run("additionalProperties does not see the branch's properties", func(t *testing.T) {
+		t.Parallel()
+		// additionalProperties false forbids card whatever the branch says:
+		// dropping the branch's schema for card changes nothing.
+		const s = `{"type":"object","properties":{"kind":{}},"additionalProperties":false,` + cond + `,"then":{"properties":{%s}}}`
+		ds := diffOf(t, fmt.Sprintf(s, `"card":{"type":"string"}`), fmt.Sprintf(s, `"card":{"type":"integer"}`), PolicyStrict)
+		require.True(t, IsCompatible(ds), "%v", ds)
+	})
+	t.Run("conditionals in properties", func(t *testing.T) {
+		t.Parallel()
+		old := `{"properties":{"pay":` + obj(`"required":["kind","card"]`, cond, `"then":{}`) + `}}`
+		next := `{"properties":{"pay":` + obj(`"required":["kind"]`, cond, `"then":{"required":["card"]}`) + `}}`
+		ds := diffOf(t, old, next, PolicyStrict)
+		require.Equal(t, []string{"REQUIRED_ATTRIBUTE_REMOVED #/properties/pay/required/card"}, kinds(ds))
+		require.True(t, IsCompatible(ds))
+	})
+	t.Run("a branch referring back to its schema terminates", func(t *testing.T) {
+		t.Parallel()
+		for _, s := range []string{
+			`{"if":{"required":["a"]},"then":{"$ref":"#"},"else":{"maxProperties":3}}`,
+			`{"$defs":{"n":{"if":{"type":"object"},"then":{"properties":{"next":{"$ref":"#/$defs/n"}}}}},"$ref":"#/$defs/n"}`,
+			`{"if":true,"then":{"$ref":"#/else"},"else":{"$ref":"#/then"}}`,
+		} {
+			for _, other := range []string{s, `{"maxProperties":2}`, `{"if":{"required":["b"]},"then":{"$ref":"#"}}`} {
+				_, err := Diff(mustParse(t, s), mustParse(t, other), PolicyStrict)
+				require.NoError(t, err, s)
+				_, err = Diff(mustParse(t, other), mustParse(t, s), PolicyStrict)
+				require.NoError(t, err, s)
+			}
+			require.Empty(t, diffOf(t, s, s, PolicyStrict), s)
+		}
+	})
 }

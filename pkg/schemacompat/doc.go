@@ -58,6 +58,9 @@
 //
 // # Input
 //
+// [Checker] holds a policy and a [Loader] for references to other
+// documents; [Diff] and [Check] are its methods with no Loader.
+//
 // Schemas are decoded JSON: map[string]any, []any, string, bool, nil and
 // numbers as json.Number (use [ParseSchema] or a json.Decoder with
 // UseNumber, which keeps numbers exact) or float64 (plain json.Unmarshal);
@@ -68,13 +71,25 @@
 // as the empty schema {}; malformed keyword values (a string maxLength) are
 // treated as absent. Diff never panics and never modifies its input.
 //
-// Local references ("#", "#/definitions/...", "#/$defs/...", any JSON
-// pointer into the same document) are resolved within each document;
-// keywords next to a $ref override the referenced ones. A cycle of
-// references compares as equal where it closes. References that do not
-// resolve locally (other documents, $anchor names) are compared by their
+// References resolve as the validator resolves them (the registry compiles
+// schemas with santhosh-tekuri/jsonschema): a $ref is resolved against the
+// base URI of the resource it is in, to a subschema by its $id (absolute,
+// or relative to the base URI; draft-04: id), to a plain-name fragment
+// ($anchor, $dynamicAnchor, or a draft-06/07 "$id": "#name"), or to a JSON
+// pointer from that resource ("#", "#/$defs/...", "#/definitions/...").
+// $dynamicRef and $recursiveRef follow the dynamic scope: the outermost
+// resource entered on the way that declares the same $dynamicAnchor (or
+// $recursiveAnchor true) is the target. $schema picks the draft of a
+// resource (2020-12 when absent): before 2019-09, the siblings of a $ref
+// are ignored, as the validator ignores them; from it on they override the
+// referenced keywords. A reference to another document (the registry's
+// urn:prost:schema:<subject>:<version>) is loaded by the [Checker]'s
+// [Loader], once per call; without one, or when the Loader does not know
+// it, it stays unresolved. Unresolved references are compared by their
 // text: added is SCHEMA_ADDED, removed is SCHEMA_REMOVED, changed is
-// TYPE_CHANGED. Patterns are compiled with Go's RE2 engine; a pattern it
+// TYPE_CHANGED. A cycle of references compares as equal where it closes, so
+// a change inside a recursive definition is reported once, where it is
+// first reached. Patterns are compiled with Go's RE2 engine; a pattern it
 // cannot compile (lookaround, backreferences) matches no name.
 //
 // # How changes are judged
@@ -87,11 +102,21 @@
 // allOf / anyOf / oneOf, so {"type": ["string", "null"]} and
 // {"oneOf": [{"type": "string"}, {"type": "null"}]} accept the same types.
 //
-// Numbers are compared exactly (no float rounding): multipleOf 0.1 to 0.01
-// is MULTIPLE_OF_REDUCED. const is a one-element enum; an enum or const
-// added is ENUM_ARRAY_NARROWED and removed is ENUM_ARRAY_EXTENDED.
+// Numbers are compared exactly (no float rounding), and as sets: each end
+// of the range (minimum with exclusiveMinimum, maximum with
+// exclusiveMaximum) as a whole, multipleOf, and the integer type, which
+// makes the accepted numbers a lattice (for integers, exclusiveMinimum 10 is
+// minimum 11; integers that are multiples of 1.5 are the multiples of 3).
+// The keyword kinds are reported as Confluent reports them (multipleOf 0.1
+// to 0.01 is MULTIPLE_OF_REDUCED, 0.3 to 0.1 too) unless one looks
+// narrowing and yet every number the previous schema accepted is still
+// accepted: then LOWER_BOUND_IS_COVERED, UPPER_BOUND_IS_COVERED or
+// MULTIPLE_OF_IS_COVERED replaces the keyword kinds of that end (so
+// exclusiveMinimum 10 to minimum 5 is compatible; minimum 5 to
+// exclusiveMinimum 10 stays EXCLUSIVE_MINIMUM_ADDED and MINIMUM_REMOVED).
 // Draft-04 boolean exclusiveMaximum / exclusiveMinimum turn maximum /
-// minimum into the exclusive bound.
+// minimum into the exclusive bound. const is a one-element enum; an enum or
+// const added is ENUM_ARRAY_NARROWED and removed is ENUM_ARRAY_EXTENDED.
 //
 // Boolean schemas: true is {}; false to anything is TYPE_EXTENDED, anything
 // to false is TYPE_NARROWED (at the schema's pointer).
@@ -134,10 +159,32 @@
 // # Beyond Confluent
 //
 // FORMAT_ADDED and FORMAT_CHANGED are incompatible, FORMAT_REMOVED
-// compatible. An if with then and/or else added is CONDITIONAL_ADDED
-// (incompatible), removed CONDITIONAL_REMOVED (compatible); when both have
-// one, a different if is CONDITIONAL_CHANGED (incompatible) and then / else
-// are compared as subschemas (an absent branch being {}).
+// compatible.
+//
+// if/then/else (an if with a then and/or an else) is compared in the
+// context of the schema it refines, case by case: the then case is the
+// schema around the conditional combined with then into one schema, the
+// else case the same with else, and a schema without a conditional is the
+// same in both cases. So a constraint moved from the schema into a branch
+// (or back), or a branch restating the schema, is judged by what each case
+// accepts. Differences found in a case are reported at the branch's pointer
+// ("/then/required/card") when the branch has what they name, else at the
+// schema's, with "(when the if condition holds)" or "(... does not hold)"
+// when only one case has them. A conditional added is
+// CONDITIONAL_ADDED_IS_COVERED (compatible) when no difference located in a
+// branch is incompatible, else CONDITIONAL_ADDED (incompatible); removed is
+// CONDITIONAL_REMOVED (compatible). When the if changed (beyond
+// annotations), the cases no longer correspond: CONDITIONAL_CHANGED_IS_COVERED
+// (compatible) when each new case accepts what each previous case
+// accepted, else CONDITIONAL_CHANGED (incompatible), with then compared to
+// then and else to else as an explanation. Combining keeps keywords only
+// one side has as they are; combines types, enum and const, bounds,
+// multipleOf, required, properties (name by name, each with what the other
+// side applies to that name), items and allOf; and adds to allOf what
+// cannot be combined (two patterns, two not / anyOf / oneOf,
+// patternProperties on both sides, tuples), which is exact. The schema's
+// unevaluatedProperties and unevaluatedItems do not reach what the branch
+// evaluates, as in the validator.
 // PROPERTY_NAMES_ADDED is incompatible, PROPERTY_NAMES_REMOVED compatible,
 // and two propertyNames schemas are compared as subschemas.
 //
@@ -166,14 +213,20 @@
 // # Limits
 //
 // unevaluatedProperties and unevaluatedItems are judged against the
-// properties and items of the same schema object only, not those evaluated
-// through allOf or $ref; oneOf is treated like anyOf (overlapping
-// alternatives are not detected); a pattern's overlap with other patterns
-// is not analysed; numbers whose decimal exponent exceeds 1000 in magnitude
-// are compared as text only.
+// properties and items of the same schema object only (and of a then / else
+// branch next to it), not those evaluated through allOf, $ref or the if;
+// oneOf is treated like anyOf (overlapping alternatives are not detected); a
+// pattern's overlap with other patterns is not analysed; numbers whose
+// decimal exponent exceeds 1000 in magnitude are compared as text only; the
+// if of a conditional does not narrow its case (a then branch is compared as
+// if it applied to all data, which can only report more); ranges and
+// multipleOf are not compared with enum or const (a const inside a new range
+// still counts as the range added); a schema object with both $ref and
+// $dynamicRef is resolved through its $ref; past 8 conditionals nested on
+// one path (a branch referring back to its own schema), if/then/else are
+// compared keyword by keyword; a side loads at most 256 documents.
 //
 // Ignored: contentEncoding, contentMediaType, contentSchema, readOnly,
 // writeOnly, deprecated, examples, $comment and unknown keywords
-// (annotations); $dynamicRef / $recursiveRef (not resolved, compared as
-// absent).
+// (annotations).
 package schemacompat

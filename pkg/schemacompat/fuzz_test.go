@@ -30,11 +30,28 @@ func FuzzDiff(f *testing.F) {
 		`{"if":false,"then":true,"else":{"$ref":"#/then"},"not":true,"propertyNames":false}`,
 		`{"oneOf":[],"anyOf":[true],"allOf":[false,{}],"x-reserved":[1,""]}`,
 		`{"$id":5,"id":"x","title":{},"default":[1e400]}`,
+		// References by $id, anchors and dynamic scope; other documents.
+		`{"$id":"https://example.com/r","$defs":{"a":{"$id":"a","$anchor":"x","minimum":1}},"properties":{"p":{"$ref":"a#x"},"q":{"$ref":"https://example.com/a"}}}`,
+		`{"$dynamicAnchor":"n","$defs":{"t":{"$id":"t","$dynamicAnchor":"n","items":{"$dynamicRef":"#n"}}},"$ref":"t"}`,
+		`{"$schema":"http://json-schema.org/draft-07/schema#","definitions":{"a":{"$id":"#a"}},"$ref":"#a","maxLength":1}`,
+		`{"$schema":"http://json-schema.org/draft-04/schema#","id":"urn:x","maximum":5,"exclusiveMaximum":true}`,
+		`{"$schema":"https://json-schema.org/draft/2019-09/schema","$recursiveAnchor":true,"items":{"$recursiveRef":"#"}}`,
+		`{"$ref":"urn:prost:schema:x:1","$anchor":"","$id":"%zz"}`,
+		`{"$id":"urn:a","x":{"$id":"b","$ref":"#/x"},"$ref":"#/x"}`,
+		// Numbers as sets.
+		`{"type":"integer","exclusiveMinimum":10,"multipleOf":1.5,"maximum":1e3}`,
+		`{"type":"number","minimum":11,"exclusiveMaximum":-1e-3,"multipleOf":0.2}`,
+		// Conditionals in context.
+		`{"if":{"required":["a"]},"then":{"$ref":"#"},"else":{"required":["b"]},"required":["a"],"unevaluatedProperties":false}`,
+		`{"properties":{"a":{"maxLength":3}},"if":{"properties":{"k":{"const":1}}},"then":{"properties":{"a":{"maxLength":2},"b":false},"items":{}},"else":{"if":true,"then":false}}`,
 	}
 	for _, a := range odd {
 		for _, b := range odd[:8] {
 			f.Add(a, b)
 			f.Add(b, a)
+		}
+		for _, b := range odd[len(odd)-11:] {
+			f.Add(a, b)
 		}
 	}
 
@@ -116,6 +133,13 @@ func FuzzDiffGenerated(f *testing.F) {
 		}
 		_, err := Check(ModeFullTransitive, PolicyLenient, []any{x, y}, x)
 		require.NoError(t, err)
+		// Another document, generated too, for the references to load.
+		k := Checker{Loader: genLoader{a, b}}
+		self, err := k.Diff(x, x)
+		require.NoError(t, err)
+		require.Empty(t, self)
+		_, err = k.Diff(x, y)
+		require.NoError(t, err)
 
 		// LENIENT never rejects what STRICT accepts.
 		strict, err := Diff(x, y, PolicyStrict)
@@ -135,12 +159,25 @@ func FuzzDiffGenerated(f *testing.F) {
 		ds, err := Diff(false, y, PolicyStrict)
 		require.NoError(t, err)
 		require.True(t, IsCompatible(ds))
-		if d := (&document{root: x}); !d.nodeAt(x, "").isFalse {
+		if s := newSide("P", x, newLoadCache(nil)); !s.root.nodeAt(x, "", nil).isFalse {
 			ds, err = Diff(x, false, PolicyStrict)
 			require.NoError(t, err)
 			require.False(t, IsCompatible(ds))
 		}
 	})
+}
+
+// genLoader serves generated schemas for the URIs the generator uses.
+type genLoader struct{ a, b []byte }
+
+func (l genLoader) Load(uri string) (any, error) {
+	switch uri {
+	case "https://x/y":
+		return (&schemaGen{b: l.a, i: len(l.a) / 2}).root(), nil
+	case "urn:prost:schema:x:1":
+		return (&schemaGen{b: l.b, i: len(l.b) / 2}).root(), nil
+	}
+	return nil, ErrUnresolvable
 }
 
 // schemaGen turns bytes into a schema.
@@ -175,7 +212,7 @@ var genKeywords = []string{
 	"dependentRequired", "dependentSchemas", "propertyNames", "items", "prefixItems", "additionalItems",
 	"unevaluatedItems", "contains", "maxItems", "minItems", "maxContains", "minContains", "uniqueItems",
 	"allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "$id", "title", "description",
-	"default", ReservedKeyword,
+	"default", ReservedKeyword, "$anchor", "$dynamicAnchor", "$dynamicRef", "$schema", "if", "then",
 }
 
 func (g *schemaGen) schema(depth int) any {
@@ -224,9 +261,18 @@ func (g *schemaGen) value(kw string, depth int) any {
 		if g.next()%9 == 0 {
 			return true
 		}
-		return json.Number(g.pick("0", "1", "2", "3", "0.5", "10", "-1", "1e2"))
-	case "pattern", "format", "$id", "title", "description":
+		return json.Number(g.pick("0", "1", "2", "3", "0.5", "10", "-1", "1e2", "1.5", "0.2", "10.5"))
+	case "pattern", "format", "title", "description":
 		return g.pick("^a", "b$", "[", "date", "(?=x)")
+	case "$id":
+		return g.pick("^a", "a.json", "https://x/a", "#a", "urn:x:a", "b/")
+	case "$anchor", "$dynamicAnchor":
+		return g.pick("a", "n", "")
+	case "$dynamicRef":
+		return g.pick("#n", "#a", "#/$defs/a", "https://x/a#n")
+	case "$schema":
+		return g.pick("http://json-schema.org/draft-07/schema#", "https://json-schema.org/draft/2020-12/schema",
+			"http://json-schema.org/draft-04/schema#", "https://json-schema.org/draft/2019-09/schema")
 	case "required":
 		return g.names()
 	case "properties", "patternProperties", "dependentSchemas":
@@ -253,7 +299,8 @@ func (g *schemaGen) value(kw string, depth int) any {
 	case "allOf", "anyOf", "oneOf":
 		return g.list(depth)
 	case "$ref":
-		return g.pick("#", "#/$defs/a", "#/$defs/b", "#/properties/a", "#/anyOf/0", "https://x/y", "#/nope")
+		return g.pick("#", "#/$defs/a", "#/$defs/b", "#/properties/a", "#/anyOf/0", "https://x/y", "#/nope",
+			"#a", "#n", "a.json", "https://x/a#n", "urn:prost:schema:x:1", "https://x/y#/$defs/a")
 	case ReservedKeyword:
 		return g.names()
 	case "uniqueItems":

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,171 +85,68 @@ func jsonKind(v any) string {
 	}
 }
 
-// document is one schema document: the root that local $refs resolve in.
-type document struct {
-	id   string // "P" (previous) or "N" (next), keeps memo keys apart
-	root any
-}
-
 // node is one schema seen through $ref resolution. A nil m with isFalse
 // false never happens: true and non-schema values become an empty map.
 type node struct {
 	doc *document
 	// loc identifies the schema in its document: a JSON pointer (with
 	// suffixes for schemas assembled by this package). Two nodes with the
-	// same doc and loc are the same schema.
+	// same doc, loc and dynamic scope are the same schema.
 	loc string
 	// path is where the schema's subschemas live: loc, except for a schema
 	// this package derived from another by changing a keyword, whose
 	// subschemas are still the original's (so their comparisons are shared).
 	path string
-	// origin, set on a $ref with sibling keywords, maps each keyword
-	// (escaped) to the location its value comes from: the referring schema
-	// or the referenced one. Subschemas then keep their real locations.
-	origin  map[string]string
+	// origin, set on a $ref with sibling keywords and on schemas this
+	// package assembles, maps each keyword (escaped) to the location its
+	// value comes from. Subschemas then keep their real locations.
+	origin  map[string]source
 	m       map[string]any
 	isFalse bool
-	// opaqueRef is a $ref that does not resolve within the document.
+	// opaqueRef is a reference that does not resolve.
 	opaqueRef string
+	// scope is the dynamic scope: the resources entered to reach the
+	// schema, outermost first.
+	scope []*resource
 }
+
+// source is where a keyword's value lives.
+type source struct {
+	doc *document
+	loc string
+}
+
+// nodeValue stands, in the keyword map of a schema this package assembled,
+// for a subschema already resolved elsewhere.
+type nodeValue struct{ n node }
 
 var emptyMap = map[string]any{}
 
-// nodeAt resolves raw, found at loc in doc, into a node: booleans become
-// empty or false schemas, local $refs are followed (siblings of a $ref
-// override the referenced keywords), and any non-schema value is treated as
-// the empty schema.
-func (d *document) nodeAt(raw any, loc string) node {
-	return d.resolve(raw, loc, nil)
-}
-
-func (d *document) resolve(raw any, loc string, seen map[string]bool) node {
-	switch v := raw.(type) {
-	case bool:
-		if v {
-			return node{doc: d, loc: loc, path: loc, m: emptyMap}
-		}
-		return node{doc: d, loc: loc, path: loc, isFalse: true}
-	case map[string]any:
-		ref, ok := v["$ref"].(string)
-		if !ok {
-			return node{doc: d, loc: loc, path: loc, m: v}
-		}
-		target, tloc, ok := d.lookupRef(ref)
-		if !ok {
-			return node{doc: d, loc: loc, path: loc, m: v, opaqueRef: ref}
-		}
-		if seen == nil {
-			seen = map[string]bool{}
-		}
-		if seen[tloc] || len(seen) >= maxRefHops {
-			// A $ref cycle with no schema in between: it constrains nothing.
-			return node{doc: d, loc: loc + "|cycle", path: loc + "|cycle", m: emptyMap}
-		}
-		seen[tloc] = true
-		t := d.resolve(target, tloc, seen)
-		if !hasOverlay(v) || t.isFalse {
-			return t
-		}
-		m := make(map[string]any, len(t.m)+len(v))
-		origin := make(map[string]string, len(t.m)+len(v))
-		for k, val := range t.m {
-			m[k] = val
-			origin[escapeToken(k)] = t.base(k)
-		}
-		for k, val := range v {
-			if k == "$ref" || k == "$defs" || k == "definitions" {
-				continue
-			}
-			m[k] = val
-			origin[escapeToken(k)] = loc
-		}
-		if t.opaqueRef == "" {
-			delete(m, "$ref")
-		}
-		return node{doc: d, loc: loc + "|ref", path: loc, origin: origin, m: m, opaqueRef: t.opaqueRef}
-	default:
-		return node{doc: d, loc: loc, path: loc, m: emptyMap}
-	}
-}
-
-// hasOverlay reports whether a $ref schema has sibling keywords other than
-// definition containers.
-func hasOverlay(m map[string]any) bool {
-	for k := range m {
-		switch k {
-		case "$ref", "$defs", "definitions", "$schema", "$comment":
-		default:
-			return true
-		}
-	}
-	return false
-}
-
-// lookupRef resolves a local reference ("#" or "#/json/pointer", percent-
-// and RFC 6901-escaped) in the document.
-func (d *document) lookupRef(ref string) (any, string, bool) {
-	if !strings.HasPrefix(ref, "#") {
-		return nil, "", false
-	}
-	frag := ref[1:]
-	if u, err := url.PathUnescape(frag); err == nil {
-		frag = u
-	}
-	if frag == "" {
-		return d.root, "", true
-	}
-	if !strings.HasPrefix(frag, "/") {
-		return nil, "", false // $anchor references are not resolved
-	}
-	cur := d.root
-	var loc strings.Builder
-	for _, tok := range strings.Split(frag[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		switch c := cur.(type) {
-		case map[string]any:
-			next, ok := c[tok]
-			if !ok {
-				return nil, "", false
-			}
-			cur = next
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(c) {
-				return nil, "", false
-			}
-			cur = c[i]
-		default:
-			return nil, "", false
-		}
-		loc.WriteString("/")
-		loc.WriteString(escapeToken(tok))
-	}
-	return cur, loc.String(), true
-}
-
 // base returns the location under which the value of keyword k lives.
-func (n node) base(k string) string {
+func (n node) base(k string) source {
 	if o, ok := n.origin[escapeToken(k)]; ok {
 		return o
 	}
-	return n.path
+	return source{doc: n.doc, loc: n.path}
 }
 
 // child resolves the subschema raw found under n at the relative pointer p
 // ("/keyword/..."), keeping the real location of the keyword's value.
 func (n node) child(raw any, p string) node {
-	base := n.path
+	if v, ok := raw.(nodeValue); ok {
+		return v.n
+	}
+	src := source{doc: n.doc, loc: n.path}
 	if n.origin != nil && len(p) > 1 {
 		tok := p[1:]
 		if i := strings.IndexByte(tok, '/'); i >= 0 {
 			tok = tok[:i]
 		}
 		if o, ok := n.origin[tok]; ok {
-			base = o
+			src = o
 		}
 	}
-	return n.doc.nodeAt(raw, base+p)
+	return src.doc.nodeAt(raw, src.loc+p, n.scope)
 }
 
 // get returns a keyword value, or nil for false schemas.
@@ -318,6 +214,9 @@ func (n node) isEmpty() bool {
 			if m, ok := v.(map[string]any); ok && len(m) == 0 {
 				continue
 			}
+			if nv, ok := v.(nodeValue); ok && nv.n.isEmpty() {
+				continue
+			}
 		case "allOf", "properties", "patternProperties", "required":
 			if isEmptyContainer(v) {
 				continue
@@ -353,6 +252,8 @@ func escapeToken(s string) string {
 // false.
 func toRat(v any) (*big.Rat, bool) {
 	switch n := v.(type) {
+	case *big.Rat:
+		return n, n != nil
 	case json.Number:
 		if !saneExponent(string(n)) {
 			return nil, false
@@ -436,10 +337,7 @@ func formatNumber(v any, r *big.Rat) string {
 	case float32:
 		return strconv.FormatFloat(float64(n), 'g', -1, 32)
 	}
-	if r.IsInt() {
-		return r.Num().String()
-	}
-	return r.RatString()
+	return ratText(r)
 }
 
 // ---- canonical JSON ----
@@ -473,6 +371,11 @@ func writeCanonical(b *strings.Builder, v any, depth int) {
 			writeCanonical(b, e, depth+1)
 		}
 		b.WriteByte(']')
+	case nodeValue:
+		// An assembled schema's subschema: named by where it comes from.
+		b.WriteString("<")
+		b.WriteString(nodeKey(x.n))
+		b.WriteString(">")
 	case map[string]any:
 		keys := sortedKeys(x)
 		b.WriteByte('{')

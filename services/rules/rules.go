@@ -4,8 +4,8 @@
 // scheduled actions on the job engine (pkg/jobs).
 //
 // Webhook deliveries are jobs of kind rules.webhook. Each attempt POSTs the
-// triggering event (its stored structured-mode envelope, Content-Type
-// application/cloudevents+json) signed per Standard Webhooks with the rule's
+// triggering event (its stored structured-mode envelope, classified values
+// revealed, Content-Type application/cloudevents+json) signed per Standard Webhooks with the rule's
 // secret; the webhook-id is the same on every attempt, retry and replay. A
 // 2xx answer delivers the message; 410 Gone disables the rule's webhook and
 // ends the job; anything else (another status, a network error, a timeout,
@@ -173,6 +173,11 @@ func (s *Service) deliver(ctx context.Context, j *jobs.Job) error {
 		return jobs.Cancel(err)
 	}
 	if err != nil {
+		return err
+	}
+	// The receiver is the tenant's: classified values in clear while their
+	// keys exist, {"erased":true} after (docs/privacy.md).
+	if body, err = s.cfg.Engine.Keyring.Reveal(ctx, tenant, body); err != nil {
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)

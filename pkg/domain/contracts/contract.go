@@ -10,7 +10,9 @@
 //     owner needs at least a standard contract.
 //   - Gate B (semantics): ordered => partition_key; dlq => retry;
 //     at-least-once delivery (the default) => idempotency.
-//   - Gate C (security): personal data => purpose and retention; payment
+//   - Gate C (security): personal (and sensitive) data => purpose and
+//     retention, per classified field; classified data => the data
+//     subject's pointer (values are encrypted per data subject); payment
 //     data => no field that can hold a card number or CVV; a strong
 //     contract => data classification, retention and audit.
 //
@@ -22,7 +24,9 @@
 // At ingest (pkg/domain/registry), a contract's partition_key names the event's
 // partition key when the event has no partitionkey extension, and an event
 // of a contract holding payment data is refused when its data holds a
-// card-number-like value ([FindCardNumber]).
+// card-number-like value ([FindCardNumber]). Every classified value is
+// encrypted under its data subject's key ([Contract.Policy],
+// pkg/dataprotect).
 package contracts
 
 import (
@@ -38,6 +42,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/schemacompat"
 )
 
@@ -54,6 +59,10 @@ const (
 	DeliveryAtMostOnce  = "at-most-once"
 	DeliveryExactlyOnce = "exactly-once"
 )
+
+// SubjectCause is the data_subject of events PROST emits from other events,
+// whose classified values stay under the causing event's keys.
+const SubjectCause = "cause"
 
 // Data classes of the classification map.
 const (
@@ -101,13 +110,24 @@ type Contract struct {
 	// DLQ says events that exhaust their retries go to the dead-letter
 	// queue (gate B: needs retry).
 	DLQ bool `json:"dlq,omitempty" yaml:"dlq,omitempty"`
+	// DataSubject is the JSON pointer into data of the id of the person the
+	// classified values are about (/user_id). Required with a
+	// classification: each value is encrypted under that person's key, which
+	// an erasure destroys. SubjectCause ("cause") says the event is emitted
+	// by PROST from another event (a rule's decision or emit action) and its
+	// classified values are copies that stay encrypted under the keys of the
+	// causing event's data subject; Apps cannot record such events.
+	DataSubject string `json:"data_subject,omitempty" yaml:"data_subject,omitempty"`
 	// Classification maps JSON pointers into data to personal, sensitive or
-	// payment.
-	Classification map[string]string `json:"classification,omitempty" yaml:"classification,omitempty"`
-	// Purpose says why personal data is collected (gate C).
+	// payment, each optionally with its own purpose and retention.
+	Classification Classification `json:"classification,omitempty" yaml:"classification,omitempty"`
+	// Purpose says why personal data is collected (gate C), for every
+	// classified field without a purpose of its own.
 	Purpose string `json:"purpose,omitempty" yaml:"purpose,omitempty"`
-	// Retention is how long the events are kept: <n>d, <n>w, <n>m, <n>y or
-	// forever.
+	// Retention is how long classified values are kept (the events
+	// themselves are kept forever; a value past its retention reads
+	// {"erased":true}), for every classified field without a retention of
+	// its own: <n>s, <n>h, <n>d, <n>w, <n>m (months), <n>y or forever.
 	Retention string `json:"retention,omitempty" yaml:"retention,omitempty"`
 	// Audit says every event is appended to the tenant's hash-chained audit
 	// log.
@@ -190,8 +210,7 @@ type LintOptions struct {
 }
 
 var (
-	retentionRe = regexp.MustCompile(`^([1-9][0-9]*)(d|w|m|y)$`)
-	attrRe      = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
+	attrRe = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
 	// cardFieldRe matches names of fields that hold a card number (PAN) or
 	// sensitive authentication data (CVV, track data, PIN), which PCI DSS
 	// forbids keeping after authorisation.
@@ -260,18 +279,30 @@ func Lint(c *Contract, opts LintOptions) []Finding {
 			}
 		}
 	}
-	for _, p := range sortedKeys(c.Classification) {
-		if p != "" && !strings.HasPrefix(p, "/") {
+	for _, p := range c.Classification.Pointers() {
+		if _, err := dataprotect.ParsePointer(p); err != nil {
 			add("contract", "classification", "%q: a JSON pointer into data, such as /email", p)
 		}
-		switch c.Classification[p] {
+		switch cl := c.Classification[p].Class; cl {
 		case ClassPersonal, ClassSensitive, ClassPayment:
 		default:
-			add("contract", "classification", "%s: %q: want personal, sensitive or payment", p, c.Classification[p])
+			add("contract", "classification", "%s: %q: want personal, sensitive or payment", p, cl)
+		}
+		if r := c.Classification[p].Retention; r != "" {
+			if _, err := dataprotect.ParseRetention(r); err != nil {
+				add("contract", "classification", "%s: retention %q: %v", p, r, dataprotect.ErrRetention)
+			}
 		}
 	}
-	if c.Retention != "" && c.Retention != "forever" && !retentionRe.MatchString(c.Retention) {
-		add("contract", "retention", "%q: want <n>d, <n>w, <n>m, <n>y or forever", c.Retention)
+	if c.Retention != "" {
+		if _, err := dataprotect.ParseRetention(c.Retention); err != nil {
+			add("contract", "retention", "%q: %v", c.Retention, dataprotect.ErrRetention)
+		}
+	}
+	if c.DataSubject != "" && c.DataSubject != SubjectCause {
+		if _, err := dataprotect.ParsePointer(c.DataSubject); err != nil {
+			add("contract", "data_subject", "%q: a JSON pointer into data, such as /user_id (or cause)", c.DataSubject)
+		}
 	}
 
 	// The minimum of each level.
@@ -313,19 +344,24 @@ func Lint(c *Contract, opts LintOptions) []Finding {
 
 	// Gate C: security.
 	classes := map[string]bool{}
-	for _, cl := range c.Classification {
+	for _, p := range c.Classification.Pointers() {
+		cl := c.Classification[p].Class
 		classes[cl] = true
+		if cl != ClassPersonal && cl != ClassSensitive {
+			continue
+		}
+		if strings.TrimSpace(c.PurposeOf(p)) == "" {
+			add("C", "purpose", "%s: %s data needs a stated purpose (the contract's purpose, or the field's own)", p, cl)
+		}
+		if c.RetentionOf(p) == "" {
+			add("C", "retention", "%s: %s data needs a retention period (the contract's retention, or the field's own)", p, cl)
+		}
 	}
-	if classes[ClassPersonal] {
-		if strings.TrimSpace(c.Purpose) == "" {
-			add("C", "purpose", "personal data needs a stated purpose")
-		}
-		if c.Retention == "" {
-			add("C", "retention", "personal data needs a retention period")
-		}
+	if len(c.Classification) > 0 && c.DataSubject == "" {
+		add("C", "data_subject", "classified data is encrypted per data subject: name the JSON pointer of the data subject's id, such as /user_id")
 	}
 	if classes[ClassPayment] {
-		for _, p := range sortedKeys(c.Classification) {
+		for _, p := range c.Classification.Pointers() {
 			if name := lastToken(p); cardFieldRe.MatchString(name) {
 				add("C", "classification", "%s: a payment event must not carry a card number or card security code (PCI DSS)", p)
 			}
@@ -357,20 +393,11 @@ func Lint(c *Contract, opts LintOptions) []Finding {
 // HasPayment reports whether the contract classifies any field as payment.
 func (c *Contract) HasPayment() bool {
 	for _, cl := range c.Classification {
-		if cl == ClassPayment {
+		if cl.Class == ClassPayment {
 			return true
 		}
 	}
 	return false
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func lastToken(p string) string {

@@ -45,13 +45,26 @@ func TestLint(t *testing.T) {
 			[]finding{{"B", "idempotency"}}},
 		{"gate B: at-most-once needs no idempotency", func(c *contracts.Contract) { c.Idempotency, c.Delivery = nil, "at-most-once" }, nil},
 		{"gate C: personal data without purpose and retention", func(c *contracts.Contract) {
-			c.Classification = map[string]string{"/email": "personal"}
+			c.Classification, c.DataSubject = contracts.Classification{"/email": {Class: "personal"}}, "/user_id"
 		}, []finding{{"C", "purpose"}, {"C", "retention"}}},
 		{"gate C: personal data with purpose and retention", func(c *contracts.Contract) {
-			c.Classification, c.Purpose, c.Retention = map[string]string{"/email": "personal"}, "send receipts", "400d"
+			c.Classification, c.Purpose, c.Retention = contracts.Classification{"/email": {Class: "personal"}}, "send receipts", "400d"
+			c.DataSubject = "/user_id"
 		}, nil},
+		{"gate C: per-field purpose and retention, one field lacking them", func(c *contracts.Contract) {
+			c.Classification = contracts.Classification{
+				"/email":   {Class: "personal", Purpose: "send receipts", Retention: "400d"},
+				"/health":  {Class: "sensitive", Purpose: "care"},
+				"/invoice": {Class: "payment"},
+			}
+			c.DataSubject = "/user_id"
+		}, []finding{{"C", "retention"}}},
+		{"gate C: classified data without the data subject", func(c *contracts.Contract) {
+			c.Classification = contracts.Classification{"/amount": {Class: "payment"}}
+		}, []finding{{"C", "data_subject"}}},
 		{"gate C: payment data with a card number and a CVV field", func(c *contracts.Contract) {
-			c.Classification = map[string]string{"/card/cardNumber": "payment", "/cvv": "payment", "/amount": "payment"}
+			c.Classification = contracts.Classification{"/card/cardNumber": {Class: "payment"}, "/cvv": {Class: "payment"}, "/amount": {Class: "payment"}}
+			c.DataSubject = "/customer_id"
 		}, []finding{{"C", "classification"}, {"C", "classification"}}},
 		{"gate C: a strong contract without classification, retention and audit", func(c *contracts.Contract) { c.Level = "strong" },
 			[]finding{{"C", "classification"}, {"C", "retention"}, {"C", "audit"}}},
@@ -66,10 +79,12 @@ func TestLint(t *testing.T) {
 			c.Retention, c.Schema = "a while", "order.json"
 			c.Retry = &contracts.Retry{MaxAttempts: 0, Backoff: []string{"soon"}}
 			c.Idempotency = &contracts.Idempotency{Key: []string{"Not An Attr"}}
-			c.Classification = map[string]string{"email": "secret"}
+			c.Classification = contracts.Classification{"email": {Class: "secret", Retention: "soon"}}
+			c.DataSubject = "user_id"
 		}, []finding{{"contract", "level"}, {"contract", "schema"}, {"contract", "compatibility"}, {"contract", "delivery"},
 			{"contract", "partition_key"}, {"contract", "idempotency.key"}, {"contract", "retry.max_attempts"}, {"contract", "retry.backoff"},
-			{"contract", "classification"}, {"contract", "classification"}, {"contract", "retention"}}},
+			{"contract", "classification"}, {"contract", "classification"}, {"contract", "classification"}, {"contract", "retention"},
+			{"contract", "data_subject"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,7 +108,7 @@ func TestLint(t *testing.T) {
 func TestLintSchemaCardFields(t *testing.T) {
 	t.Parallel()
 	c := base()
-	c.Classification = map[string]string{"/amount": "payment"}
+	c.Classification, c.DataSubject = contracts.Classification{"/amount": {Class: "payment"}}, "/customer_id"
 	schema := map[string]any{"type": "object", "properties": map[string]any{
 		"amount": map[string]any{"type": "number"},
 		"card":   map[string]any{"type": "object", "properties": map[string]any{"pan": map[string]any{"type": "string"}, "cvc": map[string]any{}}},
@@ -122,12 +137,20 @@ func TestParse(t *testing.T) {
 		require.ErrorIs(t, err, contracts.ErrSyntax, bad)
 	}
 	// YAML and JSON read the same document.
-	y, err := contracts.ParseYAML([]byte("type: t\nclassification:\n  /email: personal\nidempotency:\n  key: [source, id]\n"))
+	y, err := contracts.ParseYAML([]byte("type: t\ndata_subject: /user_id\nclassification:\n  /email: personal\n" +
+		"  /phone: {class: personal, purpose: support, retention: 30d}\nidempotency:\n  key: [source, id]\n"))
 	require.NoError(t, err)
+	require.Equal(t, contracts.Classification{"/email": {Class: "personal"}, "/phone": {Class: "personal", Purpose: "support", Retention: "30d"}}, y.Classification)
 	b, _ := json.Marshal(y)
+	require.Contains(t, string(b), `"classification":{"/email":"personal","/phone":{"class":"personal","purpose":"support","retention":"30d"}}`)
 	j, err := contracts.ParseJSON(b)
 	require.NoError(t, err)
 	require.Equal(t, y, j)
+	// A classification object refuses unknown members in both forms.
+	_, err = contracts.ParseYAML([]byte("type: t\nclassification:\n  /email: {class: personal, purpse: x}\n"))
+	require.ErrorIs(t, err, contracts.ErrSyntax)
+	_, err = contracts.ParseJSON([]byte(`{"type":"t","classification":{"/email":{"class":"personal","purpse":"x"}}}`))
+	require.ErrorIs(t, err, contracts.ErrSyntax)
 }
 
 // TestLintPaths: the platform's own contracts pass, and each gate fixture
@@ -196,4 +219,48 @@ func TestFindCardNumber(t *testing.T) {
 		require.Equal(t, c.ok, ok, c.data)
 		require.Equal(t, c.ptr, p, c.data)
 	}
+}
+
+// TestGateCNamesThePath: each personal or sensitive field lacking a purpose
+// or a retention is its own finding, naming the field's pointer.
+func TestGateCNamesThePath(t *testing.T) {
+	t.Parallel()
+	c := base()
+	c.DataSubject = "/user_id"
+	c.Purpose = "send receipts"
+	c.Classification = contracts.Classification{
+		"/email":         {Class: "personal", Retention: "400d"},
+		"/contact/phone": {Class: "personal"},
+		"/diagnosis":     {Class: "sensitive", Purpose: "care", Retention: "10y"},
+	}
+	var msgs []string
+	for _, f := range contracts.Lint(c, contracts.LintOptions{}) {
+		msgs = append(msgs, f.String())
+	}
+	require.Equal(t, []string{"gate C: retention: /contact/phone: personal data needs a retention period (the contract's retention, or the field's own)"}, msgs)
+
+	// The policy ingest applies: each field with its own or the contract's
+	// purpose and retention; retention forever when neither states one.
+	c.Classification["/contact/phone"] = contracts.Classified{Class: "personal", Retention: "30d"}
+	c.Classification["/amount"] = contracts.Classified{Class: "payment"}
+	require.Empty(t, contracts.Lint(c, contracts.LintOptions{}))
+	p, err := c.Policy()
+	require.NoError(t, err)
+	require.Equal(t, "/user_id", p.Subject)
+	got := map[string]string{}
+	for _, f := range p.Fields {
+		got[f.Pointer] = f.Class + " " + f.Purpose + " " + f.Retention.String()
+	}
+	require.Equal(t, map[string]string{
+		"/amount": "payment send receipts forever", "/contact/phone": "personal send receipts 30d",
+		"/diagnosis": "sensitive care 10y", "/email": "personal send receipts 400d",
+	}, got)
+
+	// data_subject: cause (events PROST emits from others) lints, and gives
+	// ingest nothing to encrypt.
+	c.DataSubject = contracts.SubjectCause
+	require.Empty(t, contracts.Lint(c, contracts.LintOptions{}))
+	p, err = c.Policy()
+	require.NoError(t, err)
+	require.Nil(t, p)
 }

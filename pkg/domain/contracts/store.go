@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prost-platform/prost/pkg/cursor"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/contracts/internal/contractsdb"
 	"github.com/prost-platform/prost/pkg/internal/lru"
 	"github.com/prost-platform/prost/pkg/invalidate"
@@ -69,6 +70,12 @@ type Rules struct {
 	// Payment is set when the contract classifies a field as payment: data
 	// holding a card-number-like value is refused.
 	Payment bool
+	// Privacy names the data subject and the classified values ingest
+	// encrypts; nil when the contract classifies nothing.
+	Privacy *dataprotect.Policy
+	// EmittedOnly is set when the contract's data_subject is cause: only
+	// PROST emits events of the type, so ingest refuses them.
+	EmittedOnly bool
 }
 
 // StoreConfig tunes a Store. Zero values take the defaults given.
@@ -203,7 +210,10 @@ func (s *Store) Rules(ctx context.Context, tenant uuid.UUID, typ string) (Rules,
 	case err != nil:
 		return Rules{}, err
 	default:
-		r = Rules{PartitionKey: st.PartitionKey, Payment: st.HasPayment()}
+		r = Rules{PartitionKey: st.PartitionKey, Payment: st.HasPayment(), EmittedOnly: st.DataSubject == SubjectCause}
+		if r.Privacy, err = st.Policy(); err != nil {
+			return Rules{}, fmt.Errorf("contracts: stored contract %q: %w", typ, err)
+		}
 	}
 	s.rules.Put(key, r)
 	return r, nil

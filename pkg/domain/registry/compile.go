@@ -93,6 +93,32 @@ func (l loader) Load(u string) (any, error) {
 	return jsonschema.UnmarshalJSON(bytes.NewReader(text))
 }
 
+// refLoader gives the compatibility checker the versions a $ref names,
+// as loader gives them to the validator: the tenant's own, then the
+// platform's, by URN or registry URL. Any other URI, or a version no longer
+// registered (an earlier version may name one deleted since), stays
+// unresolved and is compared by its text.
+type refLoader struct {
+	ctx    context.Context
+	reg    *Registry
+	tenant uuid.UUID
+}
+
+func (l refLoader) Load(u string) (any, error) {
+	ref, ok, err := ParseRef(u)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("%w: %s is not a version of this registry", schemacompat.ErrUnresolvable, u)
+	}
+	text, err := l.reg.schemaText(l.ctx, l.tenant, ref)
+	if errors.Is(err, ErrVersionNotFound) {
+		return nil, fmt.Errorf("%w: %w", schemacompat.ErrUnresolvable, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return schemacompat.ParseSchema(text)
+}
+
 // compile compiles doc, registered (or to be registered) as ref, for
 // tenant (uuid.Nil for platform schemas). Every error wraps
 // ErrInvalidSchema.

@@ -33,7 +33,7 @@ func TestFeedCarriesRegistryChanges(t *testing.T) {
 	require.NoError(t, err)
 	b, err := registry.New(testDB.Pool, registry.Config{Feed: feedB, StateTTL: time.Hour})
 	require.NoError(t, err)
-	ingestB := registry.NewIngest(b, contracts.NewStore(testDB.Pool, contracts.StoreConfig{Feed: feedB, TTL: time.Hour}))
+	ingestB := registry.NewIngest(b, contracts.NewStore(testDB.Pool, contracts.StoreConfig{Feed: feedB, TTL: time.Hour}), nil)
 	tenant := uuid.New()
 	ev := cloudevent.Event{SpecVersion: "1.0", ID: "f-1", Source: "/f", Type: "fed.thing", Data: []byte(`{}`)}
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/contracts"
 )
 
@@ -23,15 +25,19 @@ type ContractRules interface {
 }
 
 // Ingest checks events at ingest against their tenant's registry and
-// contracts. It is safe for concurrent use.
+// contracts, and encrypts the values their contracts classify. It is safe
+// for concurrent use.
 type Ingest struct {
 	reg       *Registry
 	contracts ContractRules
+	keyring   *dataprotect.Keyring
 }
 
-// NewIngest returns the ingest check; cs may be nil (no contract rules).
-func NewIngest(reg *Registry, cs ContractRules) *Ingest {
-	return &Ingest{reg: reg, contracts: cs}
+// NewIngest returns the ingest check; cs may be nil (no contract rules), kr
+// may be nil (no key encryption key: events whose contract classifies data
+// are then refused with 503).
+func NewIngest(reg *Registry, cs ContractRules, kr *dataprotect.Keyring) *Ingest {
+	return &Ingest{reg: reg, contracts: cs, keyring: kr}
 }
 
 // CheckEvents checks a request's events for tenant:
@@ -44,41 +50,89 @@ func NewIngest(reg *Registry, cs ContractRules) *Ingest {
 //     unregistered-types policy: reject (an error saying how to register)
 //     or accept (stored without validation);
 //   - an event of a contract with payment data is refused when its data
-//     holds a card-number-like value.
+//     holds a card-number-like value;
+//   - an event of a contract that classifies data must carry its data
+//     subject's id (a problem naming the contract's data_subject pointer),
+//     and must have JSON data; a type whose contract's data_subject is
+//     cause is emitted by PROST only and refused.
+//
+// When every event passes, the classified values of each event's data are
+// encrypted in place (evs[i].Data changes; pkg/dataprotect) under the data
+// subject's keys, so nothing after this step sees them in clear.
 //
 // It returns, per event, the partition key its contract's partition_key
 // pointer yields from data ("" when none, or when the event has a
-// partitionkey extension); the slice is nil when no event has one. When any
+// partitionkey extension; a pseudonym of the value when the pointer names a
+// classified value); the slice is nil when no event has one. When any
 // event fails, the error is an *IngestError listing every problem (Index is
 // the event's position when batch is set, else -1). Other errors are
-// failures to read the registry.
+// failures to read the registry or the keys.
 func (in *Ingest) CheckEvents(ctx context.Context, tenant uuid.UUID, evs []cloudevent.Event, batch bool) ([]string, error) {
 	var keys []string
 	var probs []Problem
+	var protect []checked
 	for i := range evs {
 		idx := -1
 		if batch {
 			idx = i
 		}
-		key, ps, err := in.check(ctx, tenant, &evs[i], idx)
+		c, ps, err := in.check(ctx, tenant, &evs[i], idx)
 		if err != nil {
 			return nil, err
 		}
 		probs = append(probs, ps...)
-		if key != "" {
+		if c.key != "" {
 			if keys == nil {
 				keys = make([]string, len(evs))
 			}
-			keys[i] = key
+			keys[i] = c.key
+		}
+		if c.policy != nil {
+			if protect == nil {
+				protect = make([]checked, len(evs))
+			}
+			protect[i] = c
 		}
 	}
 	if len(probs) > 0 {
 		return nil, &IngestError{Problems: probs}
 	}
+	for i, c := range protect {
+		if c.policy == nil {
+			continue
+		}
+		if in.keyring == nil {
+			return nil, dataprotect.ErrNoKEK
+		}
+		if c.keyClassified && c.key != "" {
+			// The partition key would show a classified value in clear:
+			// a pseudonym keeps the per-key order without it.
+			pk, err := in.keyring.Pseudonym(ctx, tenant, c.key)
+			if err != nil {
+				return nil, err
+			}
+			keys[i] = pk
+		}
+		data, err := in.keyring.Protect(ctx, tenant, evs[i].Data, c.policy)
+		if err != nil {
+			return nil, err
+		}
+		evs[i].Data = data
+	}
 	return keys, nil
 }
 
-func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int) (string, []Problem, error) {
+// checked is what check learns of one event.
+type checked struct {
+	// key is the partition key the contract names ("" for none).
+	key string
+	// policy is what to encrypt; nil for nothing.
+	policy *dataprotect.Policy
+	// keyClassified: the partition key is (part of) a classified value.
+	keyClassified bool
+}
+
+func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Event, idx int) (checked, []Problem, error) {
 	var probs []Problem
 	add := func(field, pointer, keyword, detail string) {
 		probs = append(probs, Problem{Index: idx, Field: field, Pointer: pointer, Keyword: keyword, Detail: detail})
@@ -100,7 +154,7 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 
 	sch, ref, ok, err := in.schemaFor(ctx, tenant, e, add)
 	if err != nil {
-		return "", nil, err
+		return checked{}, nil, err
 	}
 	if ok {
 		switch {
@@ -118,11 +172,32 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 		}
 	}
 
-	var key string
+	var c checked
 	if in.contracts != nil {
 		rules, err := in.contracts.Rules(ctx, tenant, e.Type)
 		if err != nil {
-			return "", nil, err
+			return checked{}, nil, err
+		}
+		if rules.EmittedOnly {
+			add("type", "", "contract", "events of "+e.Type+" are emitted by PROST from other events (its contract's data_subject is cause): an App cannot record them")
+		}
+		if pol := rules.Privacy; pol != nil {
+			switch {
+			case e.DataBase64 != nil:
+				add("data", "", "contract", "the contract of "+e.Type+" classifies data: data must be JSON")
+			default:
+				_, err := pol.SubjectID(e.Data)
+				var me *dataprotect.MissingSubjectError
+				switch {
+				case errors.As(err, &me):
+					add("data", me.Pointer, "contract", "the contract of "+e.Type+" classifies data and names "+me.Pointer+" as the data subject's id: "+
+						"every event must carry it (a non-empty string or a number), so its values are encrypted under that person's key")
+				case err != nil:
+					add("data", "", "", "data is not JSON: "+err.Error())
+				}
+			}
+			c.policy = pol
+			c.keyClassified = rules.PartitionKey != "" && pol.Covers(rules.PartitionKey)
 		}
 		if rules.Payment && e.Data != nil {
 			if v, err := data(); err == nil {
@@ -134,12 +209,12 @@ func (in *Ingest) check(ctx context.Context, tenant uuid.UUID, e *cloudevent.Eve
 		if rules.PartitionKey != "" {
 			if _, has := e.Extension("partitionkey"); !has && e.Data != nil {
 				if v, err := data(); err == nil {
-					key = pointerValue(v, rules.PartitionKey)
+					c.key = pointerValue(v, rules.PartitionKey)
 				}
 			}
 		}
 	}
-	return key, probs, nil
+	return c, probs, nil
 }
 
 // schemaFor finds the compiled schema an event's data must match. ok is

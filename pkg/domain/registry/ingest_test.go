@@ -9,8 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/contracts"
 	"github.com/prost-platform/prost/pkg/domain/registry"
+	"github.com/prost-platform/prost/pkg/problem"
 )
 
 func event(typ, data string) cloudevent.Event {
@@ -168,7 +170,7 @@ func TestIngestContracts(t *testing.T) {
 		Type: "payment.captured", Owner: "billing", Description: "a payment was captured", Level: contracts.LevelStandard,
 		Schema: "urn:prost:schema:payment.captured:1", Compatibility: "BACKWARD", PartitionKey: "/customer/id", Ordered: true,
 		Idempotency: &contracts.Idempotency{Key: []string{"source", "id"}}, Retry: &contracts.Retry{MaxAttempts: 5},
-		Classification: map[string]string{"/last4": contracts.ClassPayment},
+		Classification: contracts.Classification{"/last4": {Class: contracts.ClassPayment}}, DataSubject: "/customer/id",
 	})
 	require.NoError(t, err)
 
@@ -187,11 +189,73 @@ func TestIngestContracts(t *testing.T) {
 		event("payment.captured", `{"customer":{"id":"c-1"},"last4":"1111","amount":4111111111111112}`),
 		own,
 		event("payment.captured", `{"customer":{"id":42}}`),
-		event("payment.captured", `{"customer":{}}`),
 		event("other.type", `{"customer":{"id":"c-3"}}`),
 	}, true)
 	require.NoError(t, err)
-	require.Equal(t, []string{"c-1", "", "42", "", ""}, keys)
+	require.Equal(t, []string{"c-1", "", "42", ""}, keys)
+}
+
+// TestIngestPrivacy: the values a contract classifies are encrypted before
+// anything else sees the event; an event without its data subject's id is
+// refused naming the pointer.
+func TestIngestPrivacy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, registry.Config{UnregisteredTypes: registry.UnregisteredAccept})
+	tenant := uuid.New()
+	put := func(c *contracts.Contract) {
+		c.Owner, c.Description, c.Level, c.Compatibility = "accounts", "a user signed up", contracts.LevelStandard, "BACKWARD"
+		c.Schema = "urn:prost:schema:" + c.Type + ":1"
+		c.Idempotency, c.Retry = &contracts.Idempotency{Key: []string{"source", "id"}}, &contracts.Retry{MaxAttempts: 3}
+		_, _, err := b.contracts.Put(ctx, tenant, c)
+		require.NoError(t, err)
+	}
+	put(&contracts.Contract{Type: "user.signup", DataSubject: "/user_id", PartitionKey: "/email", Purpose: "accounts", Retention: "2y",
+		Classification: contracts.Classification{"/email": {Class: contracts.ClassPersonal}, "/phone": {Class: contracts.ClassPersonal}}})
+	put(&contracts.Contract{Type: "user.flagged", DataSubject: contracts.SubjectCause, Purpose: "fraud", Retention: "1y",
+		Classification: contracts.Classification{"/reason": {Class: contracts.ClassPersonal}}})
+
+	evs := []cloudevent.Event{event("user.signup", `{"user_id":"u-1","email":"jane@example.com","phone":"+351 912 345 678","plan":"pro"}`)}
+	keys, err := b.ingest.CheckEvents(ctx, tenant, evs, false)
+	require.NoError(t, err)
+	require.NotContains(t, string(evs[0].Data), "jane")
+	require.NotContains(t, string(evs[0].Data), "912")
+	require.Contains(t, string(evs[0].Data), `"user_id":"u-1"`)
+	require.Contains(t, string(evs[0].Data), `"plan":"pro"`)
+	require.NotContains(t, keys[0], "jane", "a classified partition key is a pseudonym")
+	require.NotEmpty(t, keys[0])
+	plain, err := b.keyring.Reveal(ctx, tenant, evs[0].Data)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"user_id":"u-1","email":"jane@example.com","phone":"+351 912 345 678","plan":"pro"}`, string(plain))
+	// The same value gives the same partition key: per-key order holds.
+	again := []cloudevent.Event{event("user.signup", `{"user_id":"u-1","email":"jane@example.com"}`)}
+	keys2, err := b.ingest.CheckEvents(ctx, tenant, again, false)
+	require.NoError(t, err)
+	require.Equal(t, keys[0], keys2[0])
+
+	// Refusals name the pointer; a refused request encrypts nothing.
+	batch := []cloudevent.Event{
+		event("user.signup", `{"email":"bob@example.com"}`),
+		{SpecVersion: "1.0", ID: "b", Source: "/t", Type: "user.signup", DataBase64: []byte("x")},
+		event("user.flagged", `{"reason":"spam"}`),
+		event("user.signup", `{"user_id":"u-2","email":"carl@example.com"}`),
+	}
+	_, err = b.ingest.CheckEvents(ctx, tenant, batch, true)
+	ps := ingestProblems(t, err)
+	require.Len(t, ps, 3)
+	require.Equal(t, "/user_id", ps[0].Pointer)
+	require.Equal(t, "contract", ps[0].Keyword)
+	require.Equal(t, 0, ps[0].Index)
+	require.Contains(t, ps[1].Detail, "data must be JSON")
+	require.Equal(t, "type", ps[2].Field)
+	require.Contains(t, ps[2].Detail, "emitted by PROST")
+	require.Contains(t, string(batch[3].Data), "carl@example.com")
+
+	// Without a KEK, classified events are refused with 503, never stored in clear.
+	noKEK := registry.NewIngest(b.reg, b.contracts, nil)
+	_, err = noKEK.CheckEvents(ctx, tenant, []cloudevent.Event{event("user.signup", `{"user_id":"u-3","email":"d@example.com"}`)}, false)
+	require.ErrorIs(t, err, dataprotect.ErrNoKEK)
+	require.ErrorIs(t, err, problem.Unavailable)
 }
 
 // BenchmarkCheckEvent measures validation at ingest per event: one event of
@@ -214,7 +278,7 @@ func BenchmarkCheckEvent(b *testing.B) {
 		"required": ["order_id", "total", "currency"]
 	}`))
 	require.NoError(b, err)
-	in := registry.NewIngest(reg, nil)
+	in := registry.NewIngest(reg, nil, nil)
 	data := []byte(`{"order_id":"o-1","customer":{"id":"c-1","email":"ada@example.com"},"total":12.5,"currency":"EUR","items":[{"sku":"A1","qty":2},{"sku":"B2","qty":1}]}`)
 	evs := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/bench", Type: "order.placed", Data: data}}
 	_, err = in.CheckEvents(ctx, tenant, evs, false)
@@ -234,7 +298,7 @@ func BenchmarkCheckEventUnregistered(b *testing.B) {
 	ctx := context.Background()
 	reg, err := registry.New(testDB.Pool, registry.Config{UnregisteredTypes: registry.UnregisteredAccept})
 	require.NoError(b, err)
-	in := registry.NewIngest(reg, nil)
+	in := registry.NewIngest(reg, nil, nil)
 	evs := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/bench", Type: "not.registered", Data: []byte(`{"a":1}`)}}
 	tenant := uuid.New()
 	b.ReportAllocs()

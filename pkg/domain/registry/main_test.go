@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/contracts"
 	"github.com/prost-platform/prost/pkg/domain/registry"
 	"github.com/prost-platform/prost/pkg/prosttest"
@@ -24,6 +25,7 @@ type testBundle struct {
 	t         *testing.T
 	reg       *registry.Registry
 	contracts *contracts.Store
+	keyring   *dataprotect.Keyring
 	ingest    *registry.Ingest
 }
 
@@ -35,7 +37,11 @@ func setup(t *testing.T, cfg registry.Config) *testBundle {
 	reg, err := registry.New(testDB.Pool, cfg)
 	require.NoError(t, err)
 	cs := contracts.NewStore(testDB.Pool, contracts.StoreConfig{})
-	return &testBundle{t: t, reg: reg, contracts: cs, ingest: registry.NewIngest(reg, cs)}
+	kek, err := dataprotect.ParseKEK(dataprotect.NewKEKSpec())
+	require.NoError(t, err)
+	kr, err := dataprotect.New(testDB.Pool, dataprotect.Config{KEK: kek})
+	require.NoError(t, err)
+	return &testBundle{t: t, reg: reg, contracts: cs, keyring: kr, ingest: registry.NewIngest(reg, cs, kr)}
 }
 
 // register registers schema and returns the version.

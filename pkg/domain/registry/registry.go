@@ -340,7 +340,7 @@ func (r *Registry) Register(ctx context.Context, tenant uuid.UUID, subject strin
 			}
 			olds[i] = oldVersion{version: int(l.Version), doc: d}
 		}
-		res, err := check(cfg.Compatibility, cfg.Policy, olds, doc)
+		res, err := check(cfg.Compatibility, cfg.Policy, olds, doc, refLoader{ctx: ctx, reg: r, tenant: tenant})
 		if err != nil {
 			return err
 		}
@@ -377,15 +377,20 @@ type oldVersion struct {
 }
 
 // check runs schemacompat.Check against olds (oldest first) and reports
-// each difference under the version number it was found against.
-func check(mode schemacompat.Mode, policy schemacompat.Policy, olds []oldVersion, next any) (schemacompat.Result, error) {
+// each difference under the version number it was found against. The
+// versions that $refs name are loaded by ld, so a referenced schema is
+// compared by its content, as the validator sees it.
+func check(mode schemacompat.Mode, policy schemacompat.Policy, olds []oldVersion, next any, ld schemacompat.Loader) (schemacompat.Result, error) {
 	docs := make([]any, len(olds))
 	for i, o := range olds {
 		docs[i] = o.doc
 	}
-	res, err := schemacompat.Check(mode, policy, docs, next)
-	if err != nil {
+	res, err := schemacompat.Checker{Policy: policy, Loader: ld}.Check(mode, docs, next)
+	if errors.Is(err, schemacompat.ErrInvalidSchema) {
 		return schemacompat.Result{}, fmt.Errorf("%w: %w", ErrInvalidSchema, err)
+	}
+	if err != nil {
+		return schemacompat.Result{}, err
 	}
 	res.Messages = res.Messages[:0]
 	for i := range res.Differences {
@@ -437,7 +442,7 @@ func (r *Registry) CheckCompatibility(ctx context.Context, tenant uuid.UUID, sub
 		olds = []oldVersion{{version: v.Version, doc: d}}
 		mode = nonTransitive(mode)
 	}
-	return check(mode, cfg.Policy, olds, doc)
+	return check(mode, cfg.Policy, olds, doc, refLoader{ctx: ctx, reg: r, tenant: tenant})
 }
 
 func nonTransitive(m schemacompat.Mode) schemacompat.Mode {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/rules/condition"
 	"github.com/prost-platform/prost/pkg/domain/rules/filter"
 	"github.com/prost-platform/prost/pkg/domain/rules/internal/rulesdb"
@@ -63,6 +64,10 @@ type EngineConfig struct {
 	// it is dead-lettered. Defaults to 12 (about 11 hours with the job
 	// engine's default backoff).
 	WebhookMaxAttempts int
+	// Keyring reveals classified values (pkg/dataprotect) to conditions and
+	// templates; what the engine stores from them stays encrypted. nil:
+	// rules see the stored ciphertext.
+	Keyring *dataprotect.Keyring
 	// Logger receives the engine's logs. Defaults to discarding.
 	Logger *slog.Logger
 }
@@ -134,6 +139,8 @@ type item struct {
 	tenant     uuid.UUID
 	depth      int
 	recordedAt time.Time
+	// priv guards the classified values of ev.Data, revealed in place.
+	priv *protected
 }
 
 type ruleHead struct {
@@ -215,6 +222,9 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 			continue
 		}
 		it.recordedAt = at[ident{it.tenant, it.ev.Source, it.ev.ID}]
+		if it.priv, err = reveal(ctx, e.cfg.Keyring, it.tenant, &it.ev); err != nil {
+			return err
+		}
 		fev := filter.NewEvent(&it.ev)
 		for _, h := range heads {
 			v := pickVersion(h, it.recordedAt)
@@ -343,11 +353,20 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 		ok, in, err := c.Condition.Eval(cctx, &it.ev)
 		cancel()
 		if err != nil {
+			var msg any = err
+			if it.priv != nil {
+				// An evaluation error may quote a value it read: never
+				// log classified values in clear.
+				msg = "(withheld: the event holds classified values)"
+			}
 			e.cfg.Logger.Debug("rules: condition did not evaluate to true", "rule_id", h.id, "version", version,
-				"event_id", it.ev.ID, "error", err)
+				"event_id", it.ev.ID, "error", msg)
 		}
 		if !ok {
 			return nil, nil
+		}
+		if err := it.priv.guardInputs(ctx, in); err != nil {
+			return nil, err
 		}
 		for k, v := range in {
 			inputs[k] = v
@@ -365,7 +384,7 @@ func (e *Engine) evaluate(ctx context.Context, tx pgx.Tx, q *rulesdb.Queries, it
 		return nil, err
 	}
 	ac := &actionContext{ev: &it.ev, tenant: it.tenant, depth: it.depth, ruleID: h.id, version: version, decisionID: decisionID,
-		webhookActive: h.webhookActive, now: time.Now()}
+		webhookActive: h.webhookActive, now: time.Now(), priv: it.priv}
 	var evs []eventstore.NewEvent
 	outcomes := make([]Outcome, 0, len(c.Doc.Actions))
 	for i := range c.Doc.Actions {
@@ -412,6 +431,7 @@ type actionContext struct {
 	decisionID    uuid.UUID
 	webhookActive bool
 	now           time.Time
+	priv          *protected
 }
 
 // runAction takes one action in tx. Failures of the action itself (an
@@ -422,7 +442,7 @@ func (e *Engine) runAction(ctx context.Context, tx pgx.Tx, ac *actionContext, a 
 	suffix := strings.TrimPrefix(ptr, "/actions/")
 	switch {
 	case a.Emit != nil:
-		tc := &templateContext{ev: ac.ev, ruleID: ac.ruleID, ruleVersion: ac.version, decisionID: ac.decisionID}
+		tc := &templateContext{ev: ac.ev, ruleID: ac.ruleID, ruleVersion: ac.version, decisionID: ac.decisionID, ctx: ctx, priv: ac.priv}
 		ev := cloudevent.Event{SpecVersion: cloudevent.SpecVersion, ID: ac.decisionID.String() + "#" + suffix,
 			Source: a.Emit.Source, Type: a.Emit.Type, Time: ac.now.UTC()}
 		var err error
@@ -551,8 +571,12 @@ func (e *Engine) RunScheduled(ctx context.Context, j *jobs.Job) error {
 			depth = int(n)
 		}
 	}
+	priv, err := reveal(ctx, e.cfg.Keyring, tenant, &ev)
+	if err != nil {
+		return err
+	}
 	ac := &actionContext{ev: &ev, tenant: tenant, depth: depth, ruleID: args.RuleID, version: args.RuleVersion,
-		decisionID: args.DecisionID, webhookActive: h.WebhookStatus == StatusActive, now: time.Now()}
+		decisionID: args.DecisionID, webhookActive: h.WebhookStatus == StatusActive, now: time.Now(), priv: priv}
 	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
 		o, ne, err := e.runAction(ctx, tx, ac, &args.Action, args.Pointer)
 		if err != nil {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,10 @@ import (
 // JSON type (a number stays a number, an object an object); a placeholder
 // inside a longer string is replaced by its text. A path that names nothing
 // gives null (or "" inside a string). $${ writes a literal ${.
+//
+// Placeholders read classified values in clear; what they write stays
+// protected (see privacy.go): a whole classified value is copied as its
+// token, and a string built around one is sealed under its keys.
 
 // templateContext is what placeholders read.
 type templateContext struct {
@@ -35,6 +40,10 @@ type templateContext struct {
 	ruleID      uuid.UUID
 	ruleVersion int
 	decisionID  uuid.UUID
+	// ctx and priv guard classified values; priv is nil when the event's
+	// data held none.
+	ctx  context.Context
+	priv *protected
 }
 
 var errNoValue = errors.New("no value")
@@ -79,6 +88,7 @@ func scanTemplate(s string, tc *templateContext) (any, error) {
 		return s, nil
 	}
 	var b strings.Builder
+	var keys []uuid.UUID
 	i := 0
 	for i < len(s) {
 		if strings.HasPrefix(s[i:], "$${") {
@@ -101,11 +111,21 @@ func scanTemplate(s string, tc *templateContext) (any, error) {
 		}
 		if tc != nil {
 			v, err := tc.lookup(path)
+			var g any = v
+			if err == nil && tc.priv != nil {
+				if segs, isData := dataSegments(path); isData {
+					var ks []uuid.UUID
+					if g, ks, err = tc.priv.guard(tc.ctx, segs, v); err != nil {
+						return nil, err
+					}
+					keys = append(keys, ks...)
+				}
+			}
 			if i == 0 && i+end+1 == len(s) { // the whole string is one placeholder
 				if err != nil {
 					return nil, nil
 				}
-				return v, nil
+				return g, nil
 			}
 			if err == nil {
 				b.WriteString(text(v))
@@ -113,7 +133,23 @@ func scanTemplate(s string, tc *templateContext) (any, error) {
 		}
 		i += end + 1
 	}
+	if tc != nil && len(keys) > 0 {
+		return tc.priv.seal(tc.ctx, b.String(), keys)
+	}
 	return b.String(), nil
+}
+
+// dataSegments splits a data placeholder path (data, data.a.0) into its
+// segments under data.
+func dataSegments(path string) ([]string, bool) {
+	if path == "data" {
+		return nil, true
+	}
+	rest, ok := strings.CutPrefix(path, "data.")
+	if !ok {
+		return nil, false
+	}
+	return strings.Split(rest, "."), true
 }
 
 func text(v any) string {
@@ -226,11 +262,18 @@ func (tc *templateContext) render(data json.RawMessage) (json.RawMessage, error)
 	return json.Marshal(out)
 }
 
-// renderString fills the placeholders of a string template.
+// renderString fills the placeholders of a string template. A result
+// sealed under classified values' keys is the token itself.
 func (tc *templateContext) renderString(s string) (string, error) {
 	v, err := scanTemplate(s, tc)
 	if err != nil {
 		return "", err
+	}
+	if raw, ok := v.(json.RawMessage); ok {
+		var tok string
+		if json.Unmarshal(raw, &tok) == nil {
+			return tok, nil
+		}
 	}
 	return text(v), nil
 }

@@ -2,27 +2,39 @@
 //
 //	GET /v1/events?type=&source=&since=&limit=&cursor=
 //
-// Items are the stored structured-mode CloudEvents, oldest first.
+// Items are the stored structured-mode CloudEvents, oldest first, with the
+// values their contracts classified revealed for the tenant (or
+// {"erased":true} once erased; see docs/privacy.md).
 package eventshttp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/httpapi"
 )
 
-// Handlers serve the events read route.
-type Handlers struct {
-	pool *pgxpool.Pool
+// Revealer turns the encrypted values of a page of a tenant's events back
+// into plain ones in place (*dataprotect.Keyring).
+type Revealer interface {
+	RevealAll(ctx context.Context, tenant uuid.UUID, docs [][]byte) error
 }
 
-// New returns the handlers over the database.
-func New(pool *pgxpool.Pool) *Handlers { return &Handlers{pool: pool} }
+// Handlers serve the events read route.
+type Handlers struct {
+	pool   *pgxpool.Pool
+	reveal Revealer
+}
+
+// New returns the handlers over the database; reveal may be nil (events are
+// served as stored).
+func New(pool *pgxpool.Pool, reveal Revealer) *Handlers { return &Handlers{pool: pool, reveal: reveal} }
 
 // Mount mounts the routes.
 func (h *Handlers) Mount(rt *httpapi.Router) {
@@ -42,6 +54,11 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
 	page, err := eventstore.List(r.Context(), h.pool, p)
 	if err != nil {
 		return err
+	}
+	if h.reveal != nil {
+		if err := h.reveal.RevealAll(r.Context(), p.TenantID, page.Items); err != nil {
+			return err
+		}
 	}
 	// Items are stored JSON documents: write them as they are.
 	var b bytes.Buffer

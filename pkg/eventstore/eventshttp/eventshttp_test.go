@@ -1,6 +1,7 @@
 package eventshttp_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
 	"github.com/prost-platform/prost/pkg/httpapi/httpapitest"
@@ -49,7 +51,7 @@ func TestRoutes(t *testing.T) {
 		_, err := eventstore.AppendTx(t.Context(), tx, news)
 		return err
 	}))
-	srv := httpapitest.New(t, eventshttp.New(testDB.Pool))
+	srv := httpapitest.New(t, eventshttp.New(testDB.Pool, nil))
 	get := func(path string) page {
 		t.Helper()
 		res := srv.Do(t, "GET", path, nil, httpapitest.AsTenant(a))
@@ -95,4 +97,38 @@ func TestRoutes(t *testing.T) {
 	}
 	res := srv.Do(t, "GET", "/v1/events", nil)
 	require.Equal(t, http.StatusUnauthorized, res.Status)
+}
+
+// TestRevealed: classified values are served in clear to their tenant while
+// the subject's key exists, and as {"erased":true} after.
+func TestRevealed(t *testing.T) {
+	ctx := context.Background()
+	kek, err := dataprotect.ParseKEK(dataprotect.NewKEKSpec())
+	require.NoError(t, err)
+	kr, err := dataprotect.New(testDB.Pool, dataprotect.Config{KEK: kek})
+	require.NoError(t, err)
+	pol, err := dataprotect.NewPolicy("/user_id", []dataprotect.Field{{Pointer: "/email", Class: "personal", Purpose: "p", Retention: dataprotect.Forever}})
+	require.NoError(t, err)
+	tenant := uuid.New()
+	data, err := kr.Protect(ctx, tenant, []byte(`{"user_id":"u-1","email":"jane@example.com"}`), pol)
+	require.NoError(t, err)
+	require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error {
+		_, err := eventstore.AppendTx(ctx, tx, []eventstore.NewEvent{{TenantID: tenant, Source: "/s", ID: "e-1", Type: "user.signup",
+			Envelope:      []byte(`{"specversion":"1.0","id":"e-1","source":"/s","type":"user.signup","data":` + string(data) + `}`),
+			OutboxSubject: subjects.Event(tenant, 0, "user.signup")}})
+		return err
+	}))
+	srv := httpapitest.New(t, eventshttp.New(testDB.Pool, kr))
+	read := func() string {
+		res := srv.Do(t, "GET", "/v1/events", nil, httpapitest.AsTenant(tenant))
+		require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+		return string(res.Body)
+	}
+	require.Contains(t, read(), `"data":{"user_id":"u-1","email":"jane@example.com"}`)
+	require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error {
+		d, err := kr.EraseSubjectTx(ctx, tx, tenant, "u-1", uuid.New())
+		kr.Forget(ctx, d)
+		return err
+	}))
+	require.Contains(t, read(), `"data":{"user_id":"u-1","email":{"erased":true}}`)
 }

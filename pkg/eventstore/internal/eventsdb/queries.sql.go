@@ -40,6 +40,18 @@ WITH input AS (
     FROM ins JOIN input i ON i.tenant_id = ins.tenant_id AND i.source = ins.source AND i.id = ins.id
     ORDER BY ins.seq
     RETURNING event_seq
+), key_input AS (
+    SELECT unnest($13::int4[]) AS ord,
+           unnest($14::uuid[]) AS key_id
+), dk AS (
+    -- The data keys of each stored event's encrypted values (pkg/dataprotect).
+    INSERT INTO event_data_keys (tenant_id, key_id, event_seq)
+    SELECT ins.tenant_id, k.key_id, ins.seq
+    FROM key_input k
+    JOIN input i ON i.ord = k.ord
+    JOIN ins ON ins.tenant_id = i.tenant_id AND ins.source = i.source AND ins.id = i.id
+    ON CONFLICT DO NOTHING
+    RETURNING event_seq
 )
 SELECT ins.seq, ins.tenant_id, ins.source, ins.id FROM ins
 `
@@ -57,6 +69,8 @@ type AppendEventsParams struct {
 	OutboxSubjects []string
 	TraceParents   []string
 	TraceStates    []string
+	KeyOrds        []int32
+	KeyIds         []uuid.UUID
 }
 
 type AppendEventsRow struct {
@@ -66,7 +80,8 @@ type AppendEventsRow struct {
 	ID       string
 }
 
-// Inserts events and their outbox rows in one statement. The caller removes
+// Inserts events, their outbox rows and the data keys of their encrypted
+// values in one statement. The caller removes
 // repeats of the same (tenant, source, id) from the input first. An empty
 // subject, time or partition key is stored as NULL; a repeat of
 // an event already stored is skipped by ON CONFLICT and gets no outbox row.
@@ -84,6 +99,8 @@ func (q *Queries) AppendEvents(ctx context.Context, arg AppendEventsParams) ([]A
 		arg.OutboxSubjects,
 		arg.TraceParents,
 		arg.TraceStates,
+		arg.KeyOrds,
+		arg.KeyIds,
 	)
 	if err != nil {
 		return nil, err
@@ -117,6 +134,57 @@ func (q *Queries) CountTenantEvents(ctx context.Context, tenantID uuid.UUID) (in
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const eventsByDataKeys = `-- name: EventsByDataKeys :many
+SELECT e.seq, e.envelope::text AS envelope
+FROM events e
+WHERE e.tenant_id = $1
+  AND e.seq IN (
+    SELECT k.event_seq FROM event_data_keys k
+    WHERE k.tenant_id = $1 AND k.key_id = ANY($2::uuid[]) AND k.event_seq > $3
+    ORDER BY k.event_seq
+    LIMIT $4)
+ORDER BY e.seq
+`
+
+type EventsByDataKeysParams struct {
+	TenantID uuid.UUID
+	KeyIds   []uuid.UUID
+	AfterSeq int64
+	MaxRows  int32
+}
+
+type EventsByDataKeysRow struct {
+	Seq      int64
+	Envelope string
+}
+
+// A page of the tenant's events holding values encrypted with any of key_ids,
+// in store order.
+func (q *Queries) EventsByDataKeys(ctx context.Context, arg EventsByDataKeysParams) ([]EventsByDataKeysRow, error) {
+	rows, err := q.db.Query(ctx, eventsByDataKeys,
+		arg.TenantID,
+		arg.KeyIds,
+		arg.AfterSeq,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EventsByDataKeysRow
+	for rows.Next() {
+		var i EventsByDataKeysRow
+		if err := rows.Scan(&i.Seq, &i.Envelope); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listEvents = `-- name: ListEvents :many

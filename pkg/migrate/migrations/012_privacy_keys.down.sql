@@ -1,0 +1,3 @@
+DROP TABLE privacy_tombstones;
+DROP TABLE privacy_keys;
+DROP TABLE privacy_tenant_keys;
