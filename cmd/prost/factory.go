@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/prost-platform/prost/pkg/domain/factory"
@@ -56,27 +55,6 @@ func (f factoryEnv) moduleDatabaseURL(prostURL string) string {
 	return u.String()
 }
 
-// ensureDatabase creates the database dsn names when it does not exist
-// (connecting to the server's postgres database).
-func ensureDatabase(ctx context.Context, dsn string) error {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return err
-	}
-	name := strings.TrimPrefix(u.Path, "/")
-	if c, err := pgx.Connect(ctx, dsn); err == nil {
-		return c.Close(ctx)
-	}
-	u.Path = "/postgres"
-	c, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		return err
-	}
-	defer c.Close(ctx)
-	_, err = c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
-}
-
 // factoryService is the factory service: its consumer, its workflows and
 // its local deployments. Without the Pack0 schema (prost started outside the
 // repository with the default PROST_SCHEMAS_DIR) it is nil: no run could
@@ -104,9 +82,6 @@ func (p *platform) factoryService(ctx context.Context) (*factorysvc.Service, err
 		return nil, err
 	}
 	moduleDB := fe.moduleDatabaseURL(p.env.DatabaseURL)
-	if err := ensureDatabase(ctx, moduleDB); err != nil {
-		log.Warn("factory: the module database is not usable; runs fail at their tests", "error", err)
-	}
 	cfg := factorysvc.Config{
 		Consumer:          ccfg,
 		Store:             factory.StoreConfig{Partitions: p.env.Partitions, SecretsKey: k},

@@ -153,8 +153,34 @@ func moduleDatabaseURL(base, schema string) (string, error) {
 	return u.String(), nil
 }
 
-// ensureSchema creates schema in the module database.
+// ensureDatabase creates the database dsn names when it does not exist
+// (connecting to the server's postgres database for that).
+func ensureDatabase(ctx context.Context, dsn string) error {
+	if c, err := pgx.Connect(ctx, dsn); err == nil {
+		return c.Close(ctx)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return fmt.Errorf("the module database URL: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	c, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return fmt.Errorf("the module database: %w", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create the module database %s: %w", name, err)
+	}
+	return nil
+}
+
+// ensureSchema creates schema in the module database (and the database).
 func ensureSchema(ctx context.Context, base, schema string) error {
+	if err := ensureDatabase(ctx, base); err != nil {
+		return err
+	}
 	c, err := pgx.Connect(ctx, base)
 	if err != nil {
 		return fmt.Errorf("the module database: %w", err)

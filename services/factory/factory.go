@@ -91,7 +91,8 @@ type Config struct {
 	DeployDir string
 	// ModuleDatabaseURL is the Postgres database the generated modules'
 	// tests and local deployments use, each in a schema of its own
-	// (PROST_FACTORY_DATABASE_URL). Without it the tests stage fails.
+	// (PROST_FACTORY_DATABASE_URL), created on first use when it does not
+	// exist. Without it the tests stage fails.
 	ModuleDatabaseURL string
 	// Go is the go command. Defaults to DefaultGo.
 	Go string

@@ -548,6 +548,9 @@ func (g *saga) goTest(c context.Context) attemptResult {
 	defer cancel()
 	env := sandboxEnv()
 	if g.s.cfg.ModuleDatabaseURL != "" {
+		if err := ensureDatabase(ctx, g.s.cfg.ModuleDatabaseURL); err != nil {
+			return attemptResult{Output: err.Error()}
+		}
 		env = append(env, "DATABASE_URL="+g.s.cfg.ModuleDatabaseURL)
 	}
 	out, err := command(ctx, g.dir(), env, g.s.cfg.Go, "test", "-count=1", "-v", "-timeout", g.s.cfg.TestTimeout.String(), "./...")
