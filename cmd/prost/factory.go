@@ -510,7 +510,11 @@ func factoryVerify(ctx context.Context, e env, id string, asJSON bool, stdout io
 	if !rep.OK {
 		return exitError{code: 1, msg: fmt.Sprintf("run %s does not verify: %s", id, strings.Join(rep.Failures, "; "))}
 	}
-	if !asJSON {
+	switch {
+	case asJSON:
+	case rep.Manifest == "":
+		fmt.Fprintf(stdout, "run %s verifies as far as it went: it has no manifest (yet)\n", id)
+	default:
 		fmt.Fprintf(stdout, "run %s verifies: manifest sha256 %s signed by %s\n", id, rep.Manifest, rep.KeyID)
 	}
 	return nil

@@ -320,6 +320,7 @@ func (e *genEntity) Contract(ev string) string {
 			w("  /" + f.Name + ": " + classification(f.Classification))
 			purposes = append(purposes, f.Name+": "+f.Purpose)
 		}
+		w("data_subject: /" + e.Key + "   # each record is its data subject's")
 		w("purpose: " + strconv.Quote(strings.Join(purposes, "; ")))
 		w("retention: " + personal[0].Retention)
 		w("audit: true")
