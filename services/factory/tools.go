@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -26,13 +27,39 @@ const (
 )
 
 // Tools makes and finds the gate tools in Dir. It is safe for concurrent
-// use; processes sharing Dir each publish a tool with an atomic rename.
+// use, also by processes sharing Dir: they take turns (a lock file), and a
+// tool appears whole (an atomic rename).
 type Tools struct {
 	Dir string
 	Go  string
 	Log *slog.Logger
 
 	mu sync.Mutex
+}
+
+// lock takes the tools directory's lock: this process's mutex, then an
+// exclusive lock on Dir/.lock shared with other processes.
+func (t *Tools) lock() (func(), error) {
+	t.mu.Lock()
+	if err := os.MkdirAll(t.Dir, 0o750); err != nil {
+		t.mu.Unlock()
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(t.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.mu.Unlock()
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		t.mu.Unlock()
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+		t.mu.Unlock()
+	}, nil
 }
 
 // toolEnv is the environment of the go commands that fetch tools.
@@ -43,14 +70,17 @@ func toolEnv(extra ...string) []string {
 // Staticcheck returns the path of the pinned staticcheck, building it first
 // when needed.
 func (t *Tools) Staticcheck(ctx context.Context) (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	bin := filepath.Join(t.Dir, "staticcheck-"+StaticcheckVersion)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
-	if err := os.MkdirAll(t.Dir, 0o750); err != nil {
+	unlock, err := t.lock()
+	if err != nil {
 		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil // made by another process meanwhile
 	}
 	tmp, err := os.MkdirTemp(t.Dir, "build-")
 	if err != nil {
@@ -75,14 +105,17 @@ func (t *Tools) Staticcheck(ctx context.Context) (string, error) {
 // (govulncheck's file:// layout), building it first when needed from the
 // OSV entries of the pinned golang.org/x/vulndb module.
 func (t *Tools) VulnDB(ctx context.Context) (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	dir := filepath.Join(t.Dir, "vulndb-"+VulnDBVersion)
 	if _, err := os.Stat(filepath.Join(dir, "index", "modules.json")); err == nil {
 		return dir, nil
 	}
-	if err := os.MkdirAll(t.Dir, 0o750); err != nil {
+	unlock, err := t.lock()
+	if err != nil {
 		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(filepath.Join(dir, "index", "modules.json")); err == nil {
+		return dir, nil
 	}
 	start := time.Now()
 	out, err := command(ctx, t.Dir, toolEnv(), t.Go, "mod", "download", "-json", VulnDBModule+"@"+VulnDBVersion)
