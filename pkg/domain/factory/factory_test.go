@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/prosttest"
 	"github.com/prost-platform/prost/pkg/secretbox"
 )
@@ -187,5 +188,55 @@ func TestVerify(t *testing.T) {
 
 	// Verification reads another tenant's run as not found.
 	_, err = store.Verify(ctx, uuid.New(), run.ID)
+	require.ErrorIs(t, err, ErrRunNotFound)
+}
+
+// countingEngine counts enqueued runs (the real engine, DBOS, is the
+// service's; services/factory tests it).
+type countingEngine struct{ enqueued []uuid.UUID }
+
+func (e *countingEngine) Enqueue(_ context.Context, _ pgx.Tx, r *Run) error {
+	e.enqueued = append(e.enqueued, r.ID)
+	return nil
+}
+func (e *countingEngine) Decide(context.Context, pgx.Tx, *Run, Approval) error { return nil }
+func (e *countingEngine) Cancel(context.Context, *Run) error                   { return nil }
+func (e *countingEngine) Rerun(context.Context, *Run, *Run, Stage) error       { return nil }
+
+// The factory consumer starts one run per factory.module.requested event,
+// whatever the redeliveries; a request it cannot run is a failed run saying
+// why; other events are not its business.
+func TestHandleEvents(t *testing.T) {
+	ctx := context.Background()
+	eng := &countingEngine{}
+	runs := NewRuns(NewStore(testDB.Pool, StoreConfig{}), eng, nil)
+	tenant := uuid.New()
+	event := func(id, typ, data string) *consumer.Message {
+		return &consumer.Message{ID: id, Data: []byte(`{"specversion":"1.0","id":"` + id + `","source":"/ci","type":"` + typ +
+			`","tenantid":"` + tenant.String() + `","datacontenttype":"application/json","data":` + data + `}`)}
+	}
+	good := event("req-1", TypeModuleRequested, `{"module":"inventory","pack0":`+string(samplePack0(t))+`}`)
+	bad := event("req-2", TypeModuleRequested, `{"module":"other","pack0":`+string(samplePack0(t))+`}`)
+	none := event("req-3", TypeModuleRequested, `{"module":"never-built"}`)
+	other := event("req-4", "order.placed", `{"module":"inventory"}`)
+	handle := func(msgs ...*consumer.Message) {
+		require.NoError(t, pgx.BeginFunc(ctx, testDB.Pool, func(tx pgx.Tx) error { return runs.HandleEvents(ctx, tx, msgs) }))
+	}
+	handle(good, bad, none, other)
+	handle(good) // a redelivery
+	require.Equal(t, []uuid.UUID{RunIDFor(tenant, "/ci", "req-1")}, eng.enqueued)
+
+	run, err := runs.Get(ctx, tenant, RunIDFor(tenant, "/ci", "req-1"))
+	require.NoError(t, err)
+	require.Equal(t, StatusQueued, run.Status)
+	require.Equal(t, EventRef{Source: "/ci", ID: "req-1"}, run.Request)
+	for id, reason := range map[string]string{"req-2": `describes module "inventory"`, "req-3": "no earlier run"} {
+		run, err := runs.Get(ctx, tenant, RunIDFor(tenant, "/ci", id))
+		require.NoError(t, err, id)
+		require.Equal(t, StatusFailed, run.Status, id)
+		require.Contains(t, run.Error, reason, id)
+		require.NotNil(t, run.FinishedAt)
+	}
+	_, err = runs.Get(ctx, tenant, RunIDFor(tenant, "/ci", "req-4"))
 	require.ErrorIs(t, err, ErrRunNotFound)
 }
