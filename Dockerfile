@@ -4,6 +4,9 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/prost ./cmd/prost
+# Where the private bus's keys live (volumes in docker-compose.yml), owned by
+# the user the services run as.
+RUN mkdir -p /out/var/lib/prost/nats-auth /out/var/lib/prost/nats-server
 
 # The factory service (prost serve factory) needs the Go toolchain where it
 # runs: it builds, tests and scans the modules it makes (docs/factory.md).
@@ -25,6 +28,7 @@ ENTRYPOINT ["/usr/local/bin/prost"]
 # Every other service runs from this image (the default target).
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/prost /usr/local/bin/prost
+COPY --from=build --chown=65532:65532 /out/var/lib/prost /var/lib/prost
 COPY nats /etc/prost/nats
 COPY schemas /etc/prost/schemas
 ENV PROST_NATS_DIR=/etc/prost/nats \

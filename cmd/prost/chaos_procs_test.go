@@ -26,6 +26,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prost-platform/prost/pkg/natsauth"
 )
 
 // proc is one OS process the suite starts, kills and restarts.
@@ -229,9 +231,18 @@ func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.po
 
 // startNATS starts count nats-servers with JetStream in dir; with count > 1
 // they form a cluster on loopback. A single node fsyncs every write
-// (sync_interval: always, as PROST's single-node configuration does).
-func startNATS(t *testing.T, ps *procs, bin, dir string, count int) []*natsNode {
+// (sync_interval: always, as PROST's single-node configuration does). Every
+// node runs the private bus as the container stack does: operator mode with
+// the accounts `prost nats-auth init` wrote into dir/auth (keys), a full
+// resolver of its own.
+func startNATS(t *testing.T, ps *procs, bin, dir string, count int, keys *natsauth.KeySet) []*natsNode {
 	t.Helper()
+	// Beside the nodes' configuration files: nats-server resolves an include
+	// relative to the including file.
+	accounts := filepath.Join(dir, "nats-accounts.conf")
+	if err := os.WriteFile(accounts, []byte(keys.AccountsConfig()), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	nodes := make([]*natsNode, count)
 	var routes []string
 	for i := range nodes {
@@ -247,6 +258,8 @@ func startNATS(t *testing.T, ps *procs, bin, dir string, count int) []*natsNode 
 		n.confPath = filepath.Join(dir, "nats-"+n.name+".conf")
 		var conf bytes.Buffer
 		fmt.Fprintf(&conf, "server_name: %s\nlisten: 127.0.0.1:%d\nmax_payload: 8MB\n", n.name, n.port)
+		conf.WriteString(natsauth.ResolverConfig(filepath.Join(dir, "nats-"+n.name+"-jwt")))
+		conf.WriteString("include ./nats-accounts.conf\n") // relative to this file
 		if count == 1 {
 			fmt.Fprintf(&conf, "jetstream {\n  store_dir: %q\n  sync_interval: always\n}\n", n.storeDir)
 		} else {
@@ -263,7 +276,7 @@ func startNATS(t *testing.T, ps *procs, bin, dir string, count int) []*natsNode 
 			t.Fatal(err)
 		}
 	}
-	waitJetStream(t, natsURLs(nodes), 60*time.Second)
+	waitJetStream(t, natsURLs(nodes), keys.ServiceCreds, 60*time.Second)
 	return nodes
 }
 
@@ -275,11 +288,16 @@ func natsURLs(nodes []*natsNode) string {
 	return strings.Join(urls, ",")
 }
 
-// connectNATS opens a client connection for the test's own checks.
-func connectNATS(t *testing.T, urls string) (*nats.Conn, jetstream.JetStream) {
+// connectNATS opens a client connection for the test's own checks, as
+// PROST's service user.
+func connectNATS(t *testing.T, urls string, creds []byte) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
+	auth, err := natsauth.ConnectOption(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
 	nc, err := nats.Connect(urls, nats.Name("prost-chaos-checker"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true), auth)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,12 +311,16 @@ func connectNATS(t *testing.T, urls string) (*nats.Conn, jetstream.JetStream) {
 
 // waitJetStream waits until JetStream answers (on a cluster: a meta leader
 // was elected).
-func waitJetStream(t *testing.T, urls string, within time.Duration) {
+func waitJetStream(t *testing.T, urls string, creds []byte, within time.Duration) {
 	t.Helper()
+	auth, err := natsauth.ConnectOption(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(within)
 	var last error
 	for time.Now().Before(deadline) {
-		nc, err := nats.Connect(urls, nats.Timeout(time.Second))
+		nc, err := nats.Connect(urls, nats.Timeout(time.Second), auth)
 		if err == nil {
 			js, _ := jetstream.New(nc)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -28,6 +28,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prost-platform/prost/pkg/natsauth"
 )
 
 const (
@@ -60,11 +62,21 @@ type scenarioEnv struct {
 	relay      *prostProc
 	governance *prostProc
 	apps       []creds
+	// keys is the private bus's key set (PROST_NATS_AUTH_DIR of every
+	// process).
+	keys *natsauth.KeySet
+	// subscriptions and rcv run in the scenarios with subscriptions: the
+	// subscriptions service and the HTTP receiver each App subscribes.
+	subscriptions *prostProc
+	rcv           *chaosReceiver
 }
 
 type chaosScenario struct {
 	name    string
 	cluster bool
+	// subscriptions runs the subscriptions service, with an HTTP
+	// subscription of each App to the load's events.
+	subscriptions bool
 	// fault runs while the load is running, faultAfter into it.
 	fault func(t *testing.T, s *scenarioEnv)
 }
@@ -105,12 +117,22 @@ func TestChaos(t *testing.T) {
 			if err := n.start(); err != nil {
 				t.Fatal(err)
 			}
-			waitJetStream(t, n.url(), 60*time.Second)
+			waitJetStream(t, n.url(), s.keys.ServiceCreds, 60*time.Second)
 		}},
 		{name: "postgres-restart", fault: func(t *testing.T, s *scenarioEnv) {
 			s.suite.pg.kill()
 			time.Sleep(time.Second)
 			s.suite.pg.startAndWait(t)
+		}},
+		{name: "subscriptions-kill", subscriptions: true, fault: func(t *testing.T, s *scenarioEnv) {
+			// Kill the subscriptions service while deliveries are in flight
+			// (the receiver may have answered one it never recorded), and
+			// the relay between a publish and its mark.
+			s.killInFlight(t, s.subscriptions, "deliveries in flight", s.deliveriesInFlight)
+			s.killInFlight(t, s.relay, "rows published but not marked", s.publishedUnmarked)
+			time.Sleep(time.Second)
+			s.subscriptions.restart(t)
+			s.relay.restart(t)
 		}},
 		{name: "nats-cluster-leader-kill", cluster: true, fault: func(t *testing.T, s *scenarioEnv) {
 			leader := s.streamLeader(t)
@@ -160,6 +182,9 @@ func (suite *chaosSuite) run(t *testing.T, sc chaosScenario) {
 
 	quiet := s.waitQuiet(t, 90*time.Second)
 	r := s.check(t, res)
+	if sc.subscriptions {
+		s.checkDeliveries(t, res)
+	}
 	line := fmt.Sprintf("scenario=%s sent=%d accepted=%d audited=%d duplicates=%d lost=%d",
 		sc.name, res.sent.Load(), res.accepted.Load(), r.audited, r.duplicates, r.lost)
 	fmt.Println(line)
@@ -190,7 +215,10 @@ func (suite *chaosSuite) run(t *testing.T, sc chaosScenario) {
 	if !r.chainOK {
 		t.Errorf("audit chains do not verify: %s", r.chainDetail)
 	}
-	for _, p := range []*prostProc{s.gateway, s.relay, s.governance} {
+	for _, p := range []*prostProc{s.gateway, s.relay, s.governance, s.subscriptions} {
+		if p == nil {
+			continue
+		}
 		if p.exitedUnexpectedly() {
 			t.Errorf("%s exited on its own", p.name)
 		}
@@ -216,14 +244,18 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 	if sc.cluster {
 		count = 3
 	}
-	s.nats = startNATS(t, s.ps, suite.natsBin, dir, count)
+	keysDir := filepath.Join(dir, "nats-auth")
+	if s.keys, _, err = natsauth.Ensure(keysDir); err != nil {
+		t.Fatal(err)
+	}
+	s.nats = startNATS(t, s.ps, suite.natsBin, dir, count, s.keys)
 	s.dbURL = suite.pg.createDatabase(t, "chaos_"+strings.ReplaceAll(sc.name, "-", "_"))
 	s.pool, err = pgxpool.New(context.Background(), s.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.pool.Close)
-	_, s.js = connectNATS(t, natsURLs(s.nats))
+	_, s.js = connectNATS(t, natsURLs(s.nats), s.keys.ServiceCreds)
 
 	env := []string{
 		"DATABASE_URL=" + s.dbURL,
@@ -234,6 +266,12 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 		"PROST_DB_MAX_CONNS=16",
 		"PROST_LOG_FORMAT=text",
 		"PROST_SHUTDOWN_TIMEOUT=5s",
+		// The private bus: every process connects with the service
+		// credentials of the key set, the gateway mints with it.
+		"PROST_NATS_AUTH_DIR=" + keysDir,
+		"PROST_SECRETS_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"PROST_SUBSCRIPTIONS_RETRY_SCHEDULE=200ms,500ms,1s,2s,5s,10s,10s",
+		"PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT=2s",
 	}
 	if sc.cluster {
 		env = append(env, "PROST_STREAM_REPLICAS=3")
@@ -243,6 +281,13 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 	s.governance = startProst(t, s.ps, suite.prostBin, dir, "governance", env)
 	for i := range 2 {
 		s.apps = append(s.apps, s.createApp(t, fmt.Sprintf("chaos-%s-%d", sc.name, i)))
+	}
+	if sc.subscriptions {
+		s.subscriptions = startProst(t, s.ps, suite.prostBin, dir, "subscriptions", env)
+		s.rcv = newChaosReceiver(t)
+		for _, a := range s.apps {
+			s.subscribe(t, a)
+		}
 	}
 	return s
 }

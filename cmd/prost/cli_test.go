@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -145,8 +146,17 @@ func TestDevPrintsWorkingCredentials(t *testing.T) {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"dev"}, &out, &out) }()
-	require.Eventually(t, func() bool { return strings.Contains(out.String(), "bin/prost audit verify") }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "docs/subscriptions.md") }, 30*time.Second, 20*time.Millisecond)
 	text := out.String()
+	// The bus is private: a client without credentials is refused, the
+	// service credentials printed work.
+	bus := regexp.MustCompile(`NATS at (\S+) refuses clients without credentials\.\nPROST's services connect with (\S+);`).FindStringSubmatch(text)
+	require.Len(t, bus, 3, text)
+	_, err := nats.Connect(bus[1])
+	require.ErrorIs(t, err, nats.ErrAuthorization)
+	nc, err := nats.Connect(bus[1], nats.UserCredentials(bus[2]))
+	require.NoError(t, err)
+	nc.Close()
 	require.Regexp(t, `export PROST_ADMIN_TOKEN=prost_admin_[0-9a-f]{48}`, text)
 	curl := regexp.MustCompile(`(?s)(curl -i \S+/v1/events \\.*?-d '[^']*')`).FindString(text)
 	require.NotEmpty(t, curl, text)

@@ -4,13 +4,17 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/prost-platform/prost/pkg/natsauth"
 )
 
 // knownEnv lists every environment variable prost reads, found in config.go.
@@ -54,13 +58,28 @@ func TestComposeMatchesProst(t *testing.T) {
 	known := knownEnv(t)
 
 	served := map[string]bool{}
+	natsAuthInit := false
 	var prostContainers []string
 	for name, svc := range cf.Services {
 		if svc.Image != "prost:dev" && svc.Image != "prost-factory:dev" {
 			continue
 		}
-		prostContainers = append(prostContainers, name)
 		require.NotNil(t, svc.Build, "%s is built from this repository", name)
+		if len(svc.Command) > 1 && svc.Command[0] == "nats-auth" {
+			// The one-shot container that makes the private bus's keys: a
+			// command prost accepts, writing where the others read.
+			root := (&cli{env: envFromOS()}).rootCmd()
+			cmd, args, err := root.Find(svc.Command)
+			require.NoError(t, err, name)
+			require.NoError(t, cmd.ParseFlags(args), name)
+			dir, _ := cmd.Flags().GetString("dir")
+			serverDir, _ := cmd.Flags().GetString("server-dir")
+			require.True(t, mounts(svc.Volumes, dir), "%s writes the keys into a volume", name)
+			require.True(t, mounts(svc.Volumes, serverDir), "%s writes the server's accounts.conf into a volume", name)
+			natsAuthInit = true
+			continue
+		}
+		prostContainers = append(prostContainers, name)
 		require.GreaterOrEqual(t, len(svc.Command), 2, name)
 		require.Equal(t, "serve", svc.Command[0], name)
 		names, err := parseServices(svc.Command[1:])
@@ -82,6 +101,13 @@ func TestComposeMatchesProst(t *testing.T) {
 		}
 		require.Contains(t, svc.Environment, "DATABASE_URL", name)
 		require.Contains(t, svc.Environment, "NATS_URL", name)
+		// The bus is private: every service connects with credentials from
+		// the keys' volume, and the gateway mints tenants' with the key set.
+		require.True(t, strings.HasPrefix(svc.Environment["PROST_NATS_CREDS"], "/var/lib/prost/nats-auth/"), "%s connects to NATS with credentials", name)
+		require.True(t, mounts(svc.Volumes, "/var/lib/prost/nats-auth"), "%s mounts the keys", name)
+		if slices.Contains(svc.Command, "gateway") {
+			require.Equal(t, "/var/lib/prost/nats-auth", svc.Environment["PROST_NATS_AUTH_DIR"], name)
+		}
 		// The values parse as prost parses them.
 		for k, v := range svc.Environment {
 			t.Setenv(k, os.Expand(v, func(string) string { return "x" }))
@@ -91,6 +117,19 @@ func TestComposeMatchesProst(t *testing.T) {
 	}
 	for _, s := range services {
 		require.True(t, served[s], "no container runs the %s service", s)
+	}
+	require.True(t, natsAuthInit, "a container runs prost nats-auth init")
+
+	// NATS runs in operator mode with the accounts nats-auth-init wrote, and
+	// does not publish its unauthenticated monitoring port.
+	conf, err := os.ReadFile("../../nats/nats-server.conf")
+	require.NoError(t, err)
+	require.Contains(t, string(conf), "include ./auth/accounts.conf")
+	require.Regexp(t, `(?s)resolver \{\s*type: full`, string(conf))
+	natsSvc := cf.Services["nats"]
+	require.True(t, mounts(natsSvc.Volumes, "/etc/nats/auth"), "nats mounts the accounts")
+	for _, p := range natsSvc.Ports {
+		require.NotContains(t, p, "8222", "the monitoring port is not published")
 	}
 
 	// Prometheus scrapes every PROST container on its port.
@@ -122,6 +161,17 @@ func TestComposeMatchesProst(t *testing.T) {
 	}
 }
 
+// mounts reports whether volumes mount something at path.
+func mounts(volumes []string, path string) bool {
+	for _, v := range volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && parts[1] == path {
+			return true
+		}
+	}
+	return false
+}
+
 // TestConfigurationDocumented: docs/configuration.md lists every variable prost reads.
 func TestConfigurationDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/configuration.md")
@@ -129,4 +179,26 @@ func TestConfigurationDocumented(t *testing.T) {
 	for _, k := range knownEnv(t) {
 		require.Contains(t, string(doc), "`"+k+"`", "docs/configuration.md documents %s", k)
 	}
+}
+
+// TestStackNATSConfigLoads: the stack's nats-server.conf, with the
+// accounts.conf `prost nats-auth init` writes beside it, is a configuration
+// nats-server accepts, in operator mode with PROST's operator.
+func TestStackNATSConfigLoads(t *testing.T) {
+	dir := t.TempDir()
+	conf, err := os.ReadFile("../../nats/nats-server.conf")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nats-server.conf"), []byte(strings.ReplaceAll(string(conf), "/data/", dir+"/data/")), 0o600))
+	var out strings.Builder
+	require.NoError(t, run(t.Context(), []string{"nats-auth", "init", "--dir", filepath.Join(dir, "keys"), "--server-dir", filepath.Join(dir, "auth")}, &out, &out))
+	opts, err := server.ProcessConfigFile(filepath.Join(dir, "nats-server.conf"))
+	require.NoError(t, err)
+	require.NotNil(t, opts.AccountResolver, "a full resolver")
+	opts.AccountResolver.Close()
+	keys, err := natsauth.Load(filepath.Join(dir, "keys"))
+	require.NoError(t, err)
+	require.Len(t, opts.TrustedOperators, 1)
+	require.Equal(t, keys.OperatorClaims().Subject, opts.TrustedOperators[0].Subject)
+	require.Equal(t, keys.SystemAccount(), opts.SystemAccount)
+	require.True(t, opts.SyncAlways)
 }

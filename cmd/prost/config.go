@@ -13,6 +13,8 @@ import (
 
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/privacy"
+	"github.com/prost-platform/prost/pkg/domain/subscriptions"
+	"github.com/prost-platform/prost/pkg/domain/subscriptions/subscriptionshttp"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/natsembed"
@@ -25,6 +27,9 @@ import (
 type env struct {
 	DatabaseURL        string // DATABASE_URL
 	NATSURL            string // NATS_URL; empty => embedded server in `prost dev`
+	NATSCreds          string // PROST_NATS_CREDS: the services' .creds file
+	NATSAuthDir        string // PROST_NATS_AUTH_DIR: the key set (pkg/natsauth)
+	NATSPublicURL      string // PROST_NATS_PUBLIC_URL: where tenants reach NATS
 	HTTPAddr           string // PROST_HTTP_ADDR
 	AdminToken         string // PROST_ADMIN_TOKEN
 	DataDir            string // PROST_DATA_DIR
@@ -54,12 +59,20 @@ type env struct {
 	PrivacyKEK         string        // PROST_PRIVACY_KEK: <version>:<base64 of 32 bytes>[,...]
 	PrivacyCacheTTL    time.Duration // PROST_PRIVACY_KEY_CACHE_TTL
 	RetentionInterval  time.Duration // PROST_PRIVACY_RETENTION_INTERVAL
+
+	SubscriptionsRetrySchedule   []time.Duration // PROST_SUBSCRIPTIONS_RETRY_SCHEDULE
+	SubscriptionsDisableAfter    time.Duration   // PROST_SUBSCRIPTIONS_DISABLE_AFTER
+	SubscriptionsDeliveryTimeout time.Duration   // PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT
+	StreamHeartbeat              time.Duration   // PROST_STREAM_HEARTBEAT
 }
 
 func envFromOS() env {
 	return env{
 		DatabaseURL:        getenv("DATABASE_URL", postgres.DefaultURL),
 		NATSURL:            os.Getenv("NATS_URL"),
+		NATSCreds:          os.Getenv("PROST_NATS_CREDS"),
+		NATSAuthDir:        os.Getenv("PROST_NATS_AUTH_DIR"),
+		NATSPublicURL:      os.Getenv("PROST_NATS_PUBLIC_URL"),
 		HTTPAddr:           getenv("PROST_HTTP_ADDR", "127.0.0.1:8080"),
 		AdminToken:         os.Getenv("PROST_ADMIN_TOKEN"),
 		DataDir:            getenv("PROST_DATA_DIR", "./.prost"),
@@ -99,7 +112,26 @@ func envFromOS() env {
 		PrivacyKEK:        os.Getenv("PROST_PRIVACY_KEK"),
 		PrivacyCacheTTL:   getduration("PROST_PRIVACY_KEY_CACHE_TTL", dataprotect.DefaultCacheTTL),
 		RetentionInterval: getduration("PROST_PRIVACY_RETENTION_INTERVAL", privacy.DefaultRetentionInterval),
+
+		SubscriptionsRetrySchedule:   getdurations("PROST_SUBSCRIPTIONS_RETRY_SCHEDULE", subscriptions.DefaultRetrySchedule),
+		SubscriptionsDisableAfter:    getduration("PROST_SUBSCRIPTIONS_DISABLE_AFTER", subscriptions.DefaultDisableAfter),
+		SubscriptionsDeliveryTimeout: getduration("PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT", subscriptions.DefaultDeliveryTimeout),
+		StreamHeartbeat:              getduration("PROST_STREAM_HEARTBEAT", subscriptionshttp.DefaultHeartbeat),
 	}
+}
+
+// getdurations reads a comma-separated list of durations.
+func getdurations(k string, def []time.Duration) []time.Duration {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	ds, err := parseDurations(v)
+	if err != nil || len(ds) == 0 {
+		badVars = append(badVars, k)
+		return def
+	}
+	return ds
 }
 
 func (e env) logger(w *os.File) (*slog.Logger, error) {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/spf13/cobra"
+
+	"github.com/prost-platform/prost/pkg/natsauth"
 )
 
 // devApp is the demo App's credentials, kept in PROST_DATA_DIR/demo-app.json
@@ -93,6 +95,9 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 	ensureDemoSchema(ctx, p, demo)
 	return p.run(ctx, services, token, func(addr string) {
 		printWelcome(stdout, addr, token, tokenSource, demo)
+		if p.embedded != nil {
+			printBus(stdout, p.natsURL, filepath.Join(e.devAuthDir(), natsauth.FileServiceCreds))
+		}
 	})
 }
 
@@ -184,6 +189,15 @@ Manage Apps and check the audit chains (with the exports above):
 		base, demo.APIKey, demo.APISecret,
 		base, demo.APIKey, demo.APISecret,
 		base, demo.APIKey, demo.APISecret)
+}
+
+// printBus says where the private bus is and how PROST connects to it.
+func printBus(w io.Writer, url, creds string) {
+	fmt.Fprintf(w, `
+The bus is private: NATS at %s refuses clients without credentials.
+PROST's services connect with %s;
+tenants read their own streams with credentials of a NATS subscription (docs/subscriptions.md).
+`, url, creds)
 }
 
 func runServe(ctx context.Context, e env, args []string, _ io.Writer) error {

@@ -28,6 +28,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/apps/appshttp"
 	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/domain/audit/audithttp"
+	"github.com/prost-platform/prost/pkg/domain/subscriptions"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
 	"github.com/prost-platform/prost/pkg/httpapi"
@@ -36,6 +37,7 @@ import (
 	"github.com/prost-platform/prost/pkg/jobs/jobshttp"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/migrate"
+	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/natsembed"
 	"github.com/prost-platform/prost/pkg/openapi"
 	"github.com/prost-platform/prost/pkg/outbox"
@@ -48,10 +50,11 @@ import (
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
 	rulessvc "github.com/prost-platform/prost/services/rules"
+	subscriptionssvc "github.com/prost-platform/prost/services/subscriptions"
 )
 
 // services lists what `prost serve` can run, in start order.
-var services = []string{"gateway", "relay", "governance", "rules", "factory"}
+var services = []string{"gateway", "relay", "governance", "rules", "subscriptions", "factory"}
 
 // platform holds the connections every service shares.
 type platform struct {
@@ -63,6 +66,11 @@ type platform struct {
 	embedded *natsembed.Server
 	natsURL  string
 	policies map[string]consumer.PolicyFile
+	// keys is the private bus's key set (nil when NATS runs without it);
+	// sysNC and natsAccounts push revocations of tenants' credentials.
+	keys         *natsauth.KeySet
+	sysNC        *nats.Conn
+	natsAccounts *natsauth.Accounts
 	// spanProcessors are extra span processors (tests record spans with them).
 	spanProcessors []sdktrace.SpanProcessor
 	// rulesJobs tunes the rules service's job workers (zero: the defaults).
@@ -75,6 +83,8 @@ type platform struct {
 	krChecked bool
 	// feed carries cache invalidations between processes (set by run).
 	feed *invalidate.Feed
+	// subscriptionsJobs tunes the subscriptions service's delivery workers.
+	subscriptionsJobs jobs.Config
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -105,34 +115,8 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 	if len(applied) > 0 {
 		log.Info("database migrated", "applied", applied)
 	}
-	p.natsURL = e.NATSURL
-	if p.natsURL == "" {
-		if !allowEmbedded {
-			return nil, errors.New("NATS_URL is required for prost serve (prost dev embeds a server)")
-		}
-		p.embedded, err = natsembed.Start(natsembed.Config{
-			Addr:       e.EmbeddedNATSAddr,
-			StoreDir:   filepath.Join(e.DataDir, "nats"),
-			SyncAlways: e.SyncAlwaysEmbedded,
-		})
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_EMBEDDED_NATS_ADDR to a free address (or NATS_URL to use a running NATS server)", e.EmbeddedNATSAddr)}
-		}
-		if err != nil {
-			return nil, err
-		}
-		p.natsURL = p.embedded.URL()
-		log.Info("embedded nats-server started", "url", p.natsURL, "store", filepath.Join(e.DataDir, "nats"), "sync_always", e.SyncAlwaysEmbedded)
-	}
-	p.nc, err = nats.Connect(p.natsURL, nats.Name("prost"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("nats disconnected", "error", err)
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }))
-	if err != nil {
-		return nil, fmt.Errorf("nats: connect %s: %w", p.natsURL, err)
+	if err := p.connectBus(allowEmbedded); err != nil {
+		return nil, err
 	}
 	p.js, err = jetstream.New(p.nc)
 	if err != nil {
@@ -145,6 +129,9 @@ func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bo
 }
 
 func (p *platform) close() {
+	if p.sysNC != nil {
+		p.sysNC.Close()
+	}
 	if p.nc != nil {
 		_ = p.nc.Drain()
 		for i := 0; i < 50 && !p.nc.IsClosed(); i++ {
@@ -221,6 +208,14 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchConsumer(svc.Consumer, p.js)
 		g.Add("rules", svc)
 	}
+	if has("subscriptions") {
+		svc, err := p.subscriptionsService()
+		if err != nil {
+			return err
+		}
+		metrics.WatchConsumer(svc.Consumer, p.js)
+		g.Add("subscriptions", svc)
+	}
 	var factorySvc *factorysvc.Service
 	if has("factory") {
 		if factorySvc, err = p.factoryService(ctx); err != nil {
@@ -266,6 +261,7 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
 	}
 	if has("gateway") {
+		p.syncRevocations(ctx)
 		gw, err := p.gateway(ln, adminToken, metrics, rel, feed)
 		if err != nil {
 			_ = ln.Close()
@@ -309,8 +305,12 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	if err != nil {
 		return nil, err
 	}
+	subs, err := p.subscriptionsRoutes()
+	if err != nil {
+		return nil, err
+	}
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool, kr), audithttp.New(p.pool), p.privacyRoutes(kr),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, p.factoryAPI)
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, p.factoryAPI)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,
@@ -389,9 +389,10 @@ func parseServices(args []string) ([]string, error) {
 
 // knownConsumers names every consumer that can dead-letter: those with a
 // retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
-// rules service's webhook deliveries.
+// rules' and subscriptions' HTTP deliveries.
 func (p *platform) knownConsumers() []string {
-	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook"}
+	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook",
+		subscriptionssvc.ConsumerName, subscriptions.DLQConsumer}
 	for n := range p.policies {
 		names = append(names, n)
 	}

@@ -3,13 +3,16 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +25,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/domain/privacy"
 	"github.com/prost-platform/prost/pkg/prosttest"
+	"github.com/prost-platform/prost/pkg/secretbox"
 )
 
 // lockedBuffer collects the platform's logs.
@@ -96,7 +100,10 @@ func TestPersonalData(t *testing.T) {
 	// A database of its own: the retention job (one per database) runs at
 	// this test's interval, and the dump holds this test's data only.
 	db := prosttest.NewDatabase(t)
-	s := startStackWith(t, func(e *env) { e.RetentionInterval, e.DatabaseURL = 200*time.Millisecond, db.URL }, func(p *platform) {
+	_, secretsKey := secretbox.NewKey()
+	s := startStackWith(t, func(e *env) {
+		e.RetentionInterval, e.DatabaseURL, e.SecretsKey = 200*time.Millisecond, db.URL, secretsKey
+	}, func(p *platform) {
 		p.log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	a := s.createApp("privacy-a")
@@ -122,6 +129,20 @@ func TestPersonalData(t *testing.T) {
 	code, body := s.do(http.MethodPost, "/v1/rules", js, []byte(`{"name":"welcome","filters":[{"exact":{"type":"user.signup"}}],
 		"condition":"data.email.endsWith('@example.com')",
 		"actions":[{"emit":{"type":"user.welcomed","source":"/rules/welcome","data":{"to":"${data.email}","line":"Call ${data.phone}"}}}]}`))
+	require.Equal(t, http.StatusCreated, code, string(body))
+
+	// An HTTP subscription delivers the tenant its values in clear.
+	delivered := make(chan []byte, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case delivered <- b:
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	code, body = s.do(http.MethodPost, "/v1/subscriptions", js, []byte(`{"protocol":"HTTP","types":["user.signup"],"sink":"`+recv.URL+`"}`))
 	require.Equal(t, http.StatusCreated, code, string(body))
 
 	// Ingest: structured and batch; one refused for lack of its data subject.
@@ -159,6 +180,39 @@ func TestPersonalData(t *testing.T) {
 		welcomes = append(welcomes, d["to"].(string)+" / "+d["line"].(string))
 	}
 	require.ElementsMatch(t, []any{email + " / Call " + phone, email + " / Call ", "bob." + tag + "@example.com / Call "}, welcomes)
+
+	// Deliveries and the SSE tail show the tenant its values in clear.
+	var bodies []string
+	for len(bodies) < 3 {
+		select {
+		case b := <-delivered:
+			require.NotContains(t, string(b), "prost:enc:", "a delivery carries no ciphertext")
+			bodies = append(bodies, string(b))
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d deliveries of 3", len(bodies))
+		}
+	}
+	require.Contains(t, strings.Join(bodies, "\n"), email, "the webhook deliveries reveal the tenant's values")
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, s.url+"/v1/events/stream?types=user.signup&last_event_id=0", nil)
+	require.NoError(t, err)
+	for k, v := range auth(a) {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	sse := bufio.NewScanner(resp.Body)
+	sse.Buffer(nil, 1<<20)
+	sawPlain := false
+	for !sawPlain && sse.Scan() {
+		sawPlain = strings.HasPrefix(sse.Text(), "data: ") && strings.Contains(sse.Text(), email)
+	}
+	scancel()
+	_ = resp.Body.Close()
+	require.True(t, sawPlain, "the SSE tail reveals the tenant's values")
 
 	search := leakSearch{t: t, s: s, logs: logs}
 	markers := []string{"pd-1-" + tag}

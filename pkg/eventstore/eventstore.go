@@ -11,6 +11,8 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -148,11 +150,32 @@ type ListParams struct {
 // Page is a page of events as structured-mode JSON documents.
 type Page struct {
 	Items [][]byte
-	// NextCursor is "" on the last page.
+	// NextCursor continues after this page; it is set on every page, the
+	// last included, so a poller can come back later for what is new.
 	NextCursor string
+	// HasMore is true when more events were ready after this page.
+	HasMore bool
 }
 
-// List returns a page of one tenant's events in the order they were stored.
+// Position is where a page ends: events are listed in the order of the
+// transactions that stored them (XID), then of their sequence number.
+type Position struct {
+	XID uint64
+	Seq int64
+}
+
+// horizonWait bounds how long List waits for transactions older than the
+// events it found to end before it answers without those events.
+const horizonWait = 500 * time.Millisecond
+
+// List returns a page of one tenant's events, oldest first, and a cursor to
+// continue from. An event is listed only once every transaction that
+// started before the one that stored it has ended, so an event committed
+// late is never behind a cursor already handed out: a poller that resumes
+// with its cursor reads exactly what is new. When older transactions are
+// still running (anywhere on the Postgres server), List waits for them up
+// to horizonWait and otherwise answers without the events behind them
+// (the next call lists them).
 func List(ctx context.Context, pool *pgxpool.Pool, p ListParams) (Page, error) {
 	after, err := DecodeCursor(p.Cursor)
 	if err != nil {
@@ -162,7 +185,8 @@ func List(ctx context.Context, pool *pgxpool.Pool, p ListParams) (Page, error) {
 		p.Limit = 100
 	}
 	p.Limit = min(p.Limit, 1000)
-	arg := eventsdb.ListEventsParams{TenantID: p.TenantID, AfterSeq: after, MaxRows: int32(p.Limit + 1)}
+	arg := eventsdb.ListEventsParams{TenantID: p.TenantID, AfterXid: strconv.FormatUint(after.XID, 10), AfterSeq: after.Seq,
+		MaxRows: int32(p.Limit + 1)}
 	if p.Type != "" {
 		arg.Type = &p.Type
 	}
@@ -172,28 +196,88 @@ func List(ctx context.Context, pool *pgxpool.Pool, p ListParams) (Page, error) {
 	if !p.Since.IsZero() {
 		arg.Since = &p.Since
 	}
-	rows, err := eventsdb.New(pool).ListEvents(ctx, arg)
-	if err != nil {
-		return Page{}, fmt.Errorf("list events: %w", err)
+	deadline := time.Now().Add(horizonWait)
+	for tries := 0; ; {
+		rows, err := eventsdb.New(pool).ListEvents(ctx, arg)
+		if err != nil {
+			return Page{}, fmt.Errorf("list events: %w", err)
+		}
+		ready, held := readyPrefix(rows)
+		if held && len(ready) <= p.Limit && time.Now().Before(deadline) {
+			// A transaction that ended while the statement ran is gone from
+			// the next one's snapshot: try again at once, then wait.
+			if tries++; tries > 2 {
+				select {
+				case <-ctx.Done():
+					return Page{}, ctx.Err()
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			continue
+		}
+		page := Page{NextCursor: EncodeCursor(after)}
+		if len(ready) > p.Limit {
+			ready, page.HasMore = ready[:p.Limit], true
+		}
+		page.Items = make([][]byte, len(ready))
+		for i, r := range ready {
+			page.Items[i] = []byte(r.Envelope)
+		}
+		if n := len(ready); n > 0 {
+			page.NextCursor = EncodeCursor(ready[n-1].pos)
+		}
+		return page, nil
 	}
-	var page Page
-	if len(rows) > p.Limit {
-		rows = rows[:p.Limit]
-		page.NextCursor = EncodeCursor(rows[len(rows)-1].Seq)
+}
+
+type readyRow struct {
+	pos      Position
+	Envelope string
+}
+
+// readyPrefix keeps the rows stored by transactions older than every
+// transaction still running; held reports rows left out.
+func readyPrefix(rows []eventsdb.ListEventsRow) (ready []readyRow, held bool) {
+	ready = make([]readyRow, 0, len(rows))
+	for _, r := range rows {
+		x, err1 := strconv.ParseUint(r.Xid, 10, 64)
+		horizon, err2 := strconv.ParseUint(r.Horizon, 10, 64)
+		if err1 != nil || err2 != nil || x >= horizon {
+			return ready, true
+		}
+		ready = append(ready, readyRow{pos: Position{XID: x, Seq: r.Seq}, Envelope: r.Envelope})
 	}
-	page.Items = make([][]byte, len(rows))
-	for i, r := range rows {
-		page.Items[i] = []byte(r.Envelope)
-	}
-	return page, nil
+	return ready, false
 }
 
 // EncodeCursor makes an opaque cursor from a position.
-func EncodeCursor(seq int64) string { return cursor.Int("s", seq) }
+func EncodeCursor(p Position) string {
+	return cursor.String("p", strconv.FormatUint(p.XID, 10)+"."+strconv.FormatInt(p.Seq, 10))
+}
 
-// DecodeCursor reads a cursor made by EncodeCursor; "" is position 0. Any
-// other text is cursor.ErrInvalid.
-func DecodeCursor(c string) (int64, error) { return cursor.ParseInt("s", c) }
+// DecodeCursor reads a cursor made by EncodeCursor, or by earlier versions
+// (a sequence number alone, the position of events stored before
+// transaction ids were kept); "" is the start. Any other text is
+// cursor.ErrInvalid.
+func DecodeCursor(c string) (Position, error) {
+	if c == "" {
+		return Position{}, nil
+	}
+	if s, err := cursor.ParseString("p", c); err == nil {
+		xs, ss, ok := strings.Cut(s, ".")
+		x, err1 := strconv.ParseUint(xs, 10, 64)
+		n, err2 := strconv.ParseInt(ss, 10, 64)
+		if !ok || err1 != nil || err2 != nil || n < 0 || strconv.FormatUint(x, 10) != xs || strconv.FormatInt(n, 10) != ss {
+			return Position{}, cursor.ErrInvalid
+		}
+		return Position{XID: x, Seq: n}, nil
+	}
+	n, err := cursor.ParseInt("s", c)
+	if err != nil {
+		return Position{}, err
+	}
+	return Position{Seq: n}, nil
+}
 
 // EventsByDataKeys returns up to limit (1 to 1,000) of the tenant's events
 // holding values encrypted with any of keys, after position after (0 for the

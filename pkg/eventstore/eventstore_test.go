@@ -1,6 +1,7 @@
 package eventstore_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/prosttest"
 )
 
 func TestAppendTxStoresEventsWithOneOutboxRowEach(t *testing.T) {
@@ -207,21 +209,24 @@ func ids(t *testing.T, items [][]byte) []string {
 func TestList(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
+	// A database of its own: a transaction another test holds open in the
+	// package's database would hold these events back.
+	db := prosttest.NewDatabase(t)
 	tenant, other := uuid.New(), uuid.New()
 
-	appendTx(t,
+	appendTxTo(t, db,
 		newEvent(tenant, "shop", "1", "order.created"),
 		newEvent(tenant, "shop", "2", "order.paid"),
 		newEvent(tenant, "crm", "3", "order.created"),
 		newEvent(other, "shop", "o1", "order.created"),
 	)
-	second := appendTx(t,
+	second := appendTxTo(t, db,
 		newEvent(tenant, "crm", "4", "customer.created"),
 		newEvent(tenant, "shop", "5", "order.created"),
 		newEvent(other, "shop", "o2", "order.created"),
 	)
 	var since time.Time
-	require.NoError(t, testDB.Pool.QueryRow(ctx, `SELECT recorded_at FROM events WHERE seq = $1`, second[0].Seq).Scan(&since))
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT recorded_at FROM events WHERE seq = $1`, second[0].Seq).Scan(&since))
 
 	tests := []struct {
 		name string
@@ -241,10 +246,11 @@ func TestList(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.p.TenantID = tenant
-			page, err := eventstore.List(t.Context(), testDB.Pool, tt.p)
+			page, err := eventstore.List(t.Context(), db.Pool, tt.p)
 			require.NoError(t, err)
 			require.Equal(t, tt.want, ids(t, page.Items))
-			require.Empty(t, page.NextCursor)
+			require.False(t, page.HasMore)
+			require.NotEmpty(t, page.NextCursor, "the last page has a cursor too")
 		})
 	}
 
@@ -255,11 +261,11 @@ func TestList(t *testing.T) {
 			cursor := ""
 			for pages := 1; ; pages++ {
 				require.LessOrEqual(t, pages, 5)
-				page, err := eventstore.List(t.Context(), testDB.Pool, eventstore.ListParams{TenantID: tenant, Limit: limit, Cursor: cursor})
+				page, err := eventstore.List(t.Context(), db.Pool, eventstore.ListParams{TenantID: tenant, Limit: limit, Cursor: cursor})
 				require.NoError(t, err)
 				require.LessOrEqual(t, len(page.Items), limit)
 				got = append(got, ids(t, page.Items)...)
-				if page.NextCursor == "" {
+				if !page.HasMore {
 					break
 				}
 				require.Len(t, page.Items, limit, "only the last page is short")
@@ -269,24 +275,24 @@ func TestList(t *testing.T) {
 		}
 
 		// Filters and cursors combine.
-		page, err := eventstore.List(t.Context(), testDB.Pool, eventstore.ListParams{TenantID: tenant, Type: "order.created", Limit: 1})
+		page, err := eventstore.List(t.Context(), db.Pool, eventstore.ListParams{TenantID: tenant, Type: "order.created", Limit: 1})
 		require.NoError(t, err)
 		require.Equal(t, []string{"1"}, ids(t, page.Items))
-		page, err = eventstore.List(t.Context(), testDB.Pool, eventstore.ListParams{TenantID: tenant, Type: "order.created", Limit: 1, Cursor: page.NextCursor})
+		page, err = eventstore.List(t.Context(), db.Pool, eventstore.ListParams{TenantID: tenant, Type: "order.created", Limit: 1, Cursor: page.NextCursor})
 		require.NoError(t, err)
 		require.Equal(t, []string{"3"}, ids(t, page.Items))
 	})
 
 	t.Run("tenant isolation", func(t *testing.T) {
 		t.Parallel()
-		page, err := eventstore.List(t.Context(), testDB.Pool, eventstore.ListParams{TenantID: other})
+		page, err := eventstore.List(t.Context(), db.Pool, eventstore.ListParams{TenantID: other})
 		require.NoError(t, err)
 		require.Equal(t, []string{"o1", "o2"}, ids(t, page.Items))
-		page, err = eventstore.List(t.Context(), testDB.Pool, eventstore.ListParams{TenantID: uuid.New()})
+		page, err = eventstore.List(t.Context(), db.Pool, eventstore.ListParams{TenantID: uuid.New()})
 		require.NoError(t, err)
 		require.Empty(t, page.Items)
 		// A cursor taken from another tenant's listing does not reveal its events.
-		page, err = eventstore.List(t.Context(), testDB.Pool, eventstore.ListParams{TenantID: other, Cursor: eventstore.EncodeCursor(0)})
+		page, err = eventstore.List(t.Context(), db.Pool, eventstore.ListParams{TenantID: other, Cursor: eventstore.EncodeCursor(eventstore.Position{})})
 		require.NoError(t, err)
 		require.Equal(t, []string{"o1", "o2"}, ids(t, page.Items))
 	})
@@ -294,14 +300,19 @@ func TestList(t *testing.T) {
 
 func TestCursor(t *testing.T) {
 	t.Parallel()
-	for _, seq := range []int64{0, 1, 42, 1 << 62} {
-		got, err := eventstore.DecodeCursor(eventstore.EncodeCursor(seq))
+	for _, p := range []eventstore.Position{{}, {XID: 1, Seq: 1}, {XID: 7, Seq: 42}, {XID: 1 << 63, Seq: 1 << 62}} {
+		got, err := eventstore.DecodeCursor(eventstore.EncodeCursor(p))
 		require.NoError(t, err)
-		require.Equal(t, seq, got)
+		require.Equal(t, p, got)
 	}
 	got, err := eventstore.DecodeCursor("")
 	require.NoError(t, err)
 	require.Zero(t, got)
+	// A cursor of the earlier format (a sequence number) still works: it is
+	// the position of events stored before transaction ids were kept.
+	got, err = eventstore.DecodeCursor(cursor.Int("s", 12))
+	require.NoError(t, err)
+	require.Equal(t, eventstore.Position{Seq: 12}, got)
 
 	b64 := base64.RawURLEncoding.EncodeToString
 	bad := []string{
@@ -314,6 +325,12 @@ func TestCursor(t *testing.T) {
 		b64([]byte("s:1 ")),
 		b64([]byte("s:99999999999999999999")),
 		base64.StdEncoding.EncodeToString([]byte("s:12")), // padded
+		b64([]byte("p:1")),
+		b64([]byte("p:1.")),
+		b64([]byte("p:.1")),
+		b64([]byte("p:1.-1")),
+		b64([]byte("p:01.1")),
+		b64([]byte("p:1.2.3")),
 	}
 	for _, c := range bad {
 		t.Run(c, func(t *testing.T) {
@@ -373,4 +390,47 @@ func TestEventsByDataKeys(t *testing.T) {
 	docs, _, err = eventstore.EventsByDataKeys(ctx, testDB.Pool, uuid.New(), []uuid.UUID{k1, k2, k3}, 0, 100)
 	require.NoError(t, err)
 	require.Empty(t, docs)
+}
+
+// TestListNeverSkipsALateCommit: an event whose transaction commits after a
+// later event's (so its seq is smaller) is still read by a poller resuming
+// from the cursor it got while the transaction was open; and a poller that
+// reached the end reads exactly what is new.
+func TestListNeverSkipsALateCommit(t *testing.T) {
+	t.Parallel()
+	db := prosttest.NewDatabase(t)
+	ctx := t.Context()
+	tenant := uuid.New()
+	appendTxTo(t, db, newEvent(tenant, "s", "1", "t"))
+	page, err := eventstore.List(ctx, db.Pool, eventstore.ListParams{TenantID: tenant})
+	require.NoError(t, err)
+	require.Equal(t, []string{"1"}, ids(t, page.Items))
+	require.False(t, page.HasMore)
+	atEnd := page.NextCursor
+
+	// The poller reached the end; it comes back later with its cursor.
+	page, err = eventstore.List(ctx, db.Pool, eventstore.ListParams{TenantID: tenant, Cursor: atEnd})
+	require.NoError(t, err)
+	require.Empty(t, page.Items)
+	require.Equal(t, atEnd, page.NextCursor)
+
+	late, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer late.Rollback(context.WithoutCancel(ctx))
+	_, err = eventstore.AppendTx(ctx, late, []eventstore.NewEvent{newEvent(tenant, "s", "2-late", "t")})
+	require.NoError(t, err)
+	appendTxTo(t, db, newEvent(tenant, "s", "3", "t")) // a larger seq, committed first
+
+	page, err = eventstore.List(ctx, db.Pool, eventstore.ListParams{TenantID: tenant, Cursor: atEnd})
+	require.NoError(t, err)
+	require.Empty(t, page.Items, "3 waits for the older transaction still open")
+	require.Equal(t, atEnd, page.NextCursor)
+	require.NoError(t, late.Commit(ctx))
+
+	page, err = eventstore.List(ctx, db.Pool, eventstore.ListParams{TenantID: tenant, Cursor: page.NextCursor})
+	require.NoError(t, err)
+	require.Equal(t, []string{"2-late", "3"}, ids(t, page.Items), "exactly what is new, the late commit included")
+	page, err = eventstore.List(ctx, db.Pool, eventstore.ListParams{TenantID: tenant, Cursor: page.NextCursor})
+	require.NoError(t, err)
+	require.Empty(t, page.Items)
 }

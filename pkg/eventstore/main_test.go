@@ -39,8 +39,13 @@ func newEvent(tenant uuid.UUID, source, id, typ string) eventstore.NewEvent {
 // appendTx appends evs in a transaction of its own and commits it.
 func appendTx(t *testing.T, evs ...eventstore.NewEvent) []eventstore.Outcome {
 	t.Helper()
+	return appendTxTo(t, testDB, evs...)
+}
+
+func appendTxTo(t *testing.T, db *prosttest.Database, evs ...eventstore.NewEvent) []eventstore.Outcome {
+	t.Helper()
 	var out []eventstore.Outcome
-	err := pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(t.Context(), db.Pool, func(tx pgx.Tx) error {
 		var err error
 		out, err = eventstore.AppendTx(t.Context(), tx, evs)
 		return err

@@ -51,7 +51,9 @@ func TestListFiltersUseIndexes(t *testing.T) {
 		index string
 	}{
 		{eventstore.ListParams{TenantID: tenant, Since: time.Now().Add(-time.Hour)}, "events_tenant_recorded"},
-		{eventstore.ListParams{TenantID: tenant, Source: source}, "events_tenant_source_seq"},
+		{eventstore.ListParams{TenantID: tenant, Source: source}, "events_tenant_source_xid_seq"},
+		{eventstore.ListParams{TenantID: tenant, Type: "t"}, "events_tenant_type_xid_seq"},
+		{eventstore.ListParams{TenantID: tenant}, "events_tenant_xid_seq"},
 		{eventstore.ListParams{TenantID: tenant, Since: time.Now().Add(-time.Hour), Source: source}, "events_tenant_recorded"},
 	} {
 		p := c.p

@@ -50,23 +50,26 @@ SELECT ins.seq, ins.tenant_id, ins.source, ins.id FROM ins;
 SELECT pg_notify('prost_outbox', '');
 
 -- name: ListEvents :many
--- since is recorded_at: the first sequence number to read is found with the
--- (tenant_id, recorded_at, seq) index, looking back SinceSlack to cover a
--- transaction that took a sequence number before an earlier-started one;
--- recorded_at >= since then filters exactly.
-SELECT e.seq, e.envelope::text AS envelope
-FROM events e
+-- A page of a tenant's events in (xid, seq) order after a position, with the
+-- statement's horizon (prost_events_horizon): rows at or past it must not be
+-- handed out yet, an older transaction may still commit events before them.
+-- since is recorded_at (the storing transaction's start): the first position
+-- to read is found with the (tenant_id, recorded_at, seq) index, looking back
+-- five minutes to cover a transaction that took its xid after a later-started
+-- one; recorded_at >= since then filters exactly.
+SELECT e.seq, e.xid::text AS xid, e.envelope::text AS envelope, h.h::text AS horizon
+FROM events e, (SELECT prost_events_horizon() AS h) h
 WHERE e.tenant_id = @tenant_id
-  AND e.seq > @after_seq
-  AND e.seq >= CASE WHEN sqlc.narg(since)::timestamptz IS NULL THEN 0 ELSE COALESCE(
-        (SELECT e2.seq FROM events e2
+  AND (e.xid, e.seq) > (CAST(sqlc.arg(after_xid)::text AS xid8), sqlc.arg(after_seq)::bigint)
+  AND (sqlc.narg(since)::timestamptz IS NULL OR e.xid >= COALESCE(
+        (SELECT e2.xid FROM events e2
          WHERE e2.tenant_id = @tenant_id AND e2.recorded_at >= sqlc.narg(since)::timestamptz - interval '5 minutes'
          ORDER BY e2.recorded_at, e2.seq LIMIT 1),
-        9223372036854775807) END
+        '18446744073709551615'::xid8))
   AND (sqlc.narg(type)::text IS NULL OR e.type = sqlc.narg(type))
   AND (sqlc.narg(source)::text IS NULL OR e.source = sqlc.narg(source))
   AND (sqlc.narg(since)::timestamptz IS NULL OR e.recorded_at >= sqlc.narg(since))
-ORDER BY e.seq
+ORDER BY e.xid, e.seq
 LIMIT @max_rows;
 
 -- name: CountTenantEvents :one

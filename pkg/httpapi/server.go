@@ -34,8 +34,14 @@ type Server struct {
 // Run serves until ctx ends. It returns nil after a graceful shutdown, and
 // the serving error when serving stops by itself.
 func (s *Server) Run(ctx context.Context) error {
+	stopping := make(chan struct{})
+	base := context.WithValue(context.WithoutCancel(ctx), stoppingKey, (<-chan struct{})(stopping))
 	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: DefaultReadHeaderTimeout, ReadTimeout: DefaultReadTimeout,
-		WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: DefaultMaxHeaderBytes}
+		WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: DefaultMaxHeaderBytes,
+		BaseContext: func(net.Listener) context.Context { return base }}
+	// Shutdown waits for requests in progress; long-lived ones (event
+	// streams) end when Stopping closes.
+	srv.RegisterOnShutdown(func() { close(stopping) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(s.Listener) }()
 	select {
@@ -57,4 +63,17 @@ func (s *Server) Run(ctx context.Context) error {
 		s.Logger.Warn("http shutdown", "addr", s.Listener.Addr().String(), "error", err)
 	}
 	return err
+}
+
+type stoppingKeyType struct{}
+
+var stoppingKey stoppingKeyType
+
+// Stopping returns a channel closed when the Server serving the request
+// begins shutting down: long-lived responses (event streams) end then, so
+// the graceful shutdown need not wait for them. It is nil (never ready)
+// for requests not served by a Server.
+func Stopping(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stoppingKey).(<-chan struct{})
+	return ch
 }

@@ -475,7 +475,12 @@ func (c *Client) fail(ctx context.Context, j *Job, runErr error) {
 	defer cancel()
 	var backoff time.Duration
 	if j.Attempt < j.MaxAttempts { // else the job is discarded: no next attempt
-		backoff = max(c.cfg.Backoff(j.Attempt), 0)
+		var ri *retryInError
+		if errors.As(runErr, &ri) {
+			backoff = ri.d
+		} else {
+			backoff = max(c.cfg.Backoff(j.Attempt), 0)
+		}
 	}
 	row, err := c.q.FailJob(wctx, jobsdb.FailJobParams{
 		BackoffSecs: backoff.Seconds(),

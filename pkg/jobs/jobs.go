@@ -344,6 +344,27 @@ func (e *snoozeError) Error() string { return fmt.Sprintf("jobs: snoozed for %s"
 // of times without using up MaxAttempts, and nothing is added to its errors.
 func Snooze(d time.Duration) error { return &snoozeError{d: max(d, 0)} }
 
+type retryInError struct {
+	err error
+	d   time.Duration
+}
+
+func (e *retryInError) Error() string { return e.err.Error() }
+
+func (e *retryInError) Unwrap() error { return e.err }
+
+// RetryIn wraps err so that a Handler returning it fails the attempt like
+// any error (counted, recorded, discarded when no attempt is left) but
+// schedules the next attempt after d (0 when negative) instead of
+// Config.Backoff: for a job with its own retry schedule, or one told when
+// to come back (an HTTP Retry-After).
+func RetryIn(err error, d time.Duration) error {
+	if err == nil {
+		err = errors.New("jobs: retry requested")
+	}
+	return &retryInError{err: err, d: max(d, 0)}
+}
+
 // DefaultBackoff is the default Config.Backoff: attempt^4 seconds with ±10%
 // jitter (1s, 16s, 81s, 256s, ... about 3.8 days after attempt 24), so
 // jobs that failed together do not retry together. attempt is the attempt

@@ -400,6 +400,31 @@ func TestRetriesBackOffThenDiscard(t *testing.T) {
 	require.Len(t, d.Errors, 3)
 }
 
+// RetryIn: the handler's own delay replaces Config.Backoff, and the attempt
+// still counts.
+func TestRetryIn(t *testing.T) {
+	t.Parallel()
+	var runs recorder[Job]
+	startClient(t, Config{Backoff: func(int) time.Duration { return time.Hour }}, map[string]Handler{testKind(t): func(_ context.Context, j *Job) error {
+		runs.add(*j)
+		if j.Attempt == 1 {
+			return RetryIn(errors.New("come back later"), 400*time.Millisecond)
+		}
+		return nil
+	}})
+	j := insert(t, InsertParams{Kind: testKind(t), MaxAttempts: 2})
+	done := waitState(t, j.ID, StateCompleted)
+	require.Equal(t, 2, done.Attempt)
+	require.Len(t, done.Errors, 1)
+	require.Equal(t, "come back later", done.Errors[0].Error)
+	got := runs.get()
+	require.Len(t, got, 2)
+	gap := got[1].AttemptedAt.Sub(done.Errors[0].At)
+	require.GreaterOrEqual(t, gap, 400*time.Millisecond)
+	require.Less(t, gap, time.Minute, "Config.Backoff (an hour) was not used")
+	require.ErrorContains(t, RetryIn(nil, time.Second), "retry")
+}
+
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	var runs atomic.Int32

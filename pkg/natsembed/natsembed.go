@@ -5,10 +5,14 @@ package natsembed
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -33,6 +37,24 @@ type Config struct {
 	ServerName string
 	// ReadyTimeout bounds the wait for the server to accept connections. Defaults to 10s.
 	ReadyTimeout time.Duration
+	// Accounts, when set, runs the server in operator mode: every client
+	// must authenticate as a user of one of the operator's accounts
+	// (pkg/natsauth makes them). nil (the default) accepts any client.
+	Accounts *Accounts
+}
+
+// Accounts is the operator-mode setup of a server.
+type Accounts struct {
+	// OperatorJWT is the operator the server trusts; its system account
+	// becomes the server's.
+	OperatorJWT string
+	// Preload maps account public keys to the account JWTs stored into the
+	// resolver at start. A JWT the resolver already holds in a newer version
+	// (pushed since) is kept.
+	Preload map[string]string
+	// ResolverDir is the full resolver's directory, which keeps pushed
+	// account JWTs (revocations) across restarts. Required.
+	ResolverDir string
 }
 
 // Server is a running embedded nats-server.
@@ -87,6 +109,11 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.SyncAlways {
 		opts.SyncAlways = true
 	}
+	if a := cfg.Accounts; a != nil {
+		if err := operatorMode(opts, a); err != nil {
+			return nil, err
+		}
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
@@ -97,6 +124,35 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("natsembed: server on %s not ready after %s", cfg.Addr, cfg.ReadyTimeout)
 	}
 	return &Server{Server: s}, nil
+}
+
+// operatorMode makes opts trust a's operator with a full account resolver in
+// a.ResolverDir, seeded with a.Preload.
+func operatorMode(opts *server.Options, a *Accounts) error {
+	opc, err := jwt.DecodeOperatorClaims(a.OperatorJWT)
+	if err != nil {
+		return fmt.Errorf("natsembed: operator JWT: %w", err)
+	}
+	if a.ResolverDir == "" {
+		return errors.New("natsembed: Accounts.ResolverDir is required")
+	}
+	if err := os.MkdirAll(a.ResolverDir, 0o700); err != nil {
+		return fmt.Errorf("natsembed: %w", err)
+	}
+	res, err := server.NewDirAccResolver(a.ResolverDir, 0, 0, server.NoDelete)
+	if err != nil {
+		return fmt.Errorf("natsembed: resolver: %w", err)
+	}
+	for _, pub := range slices.Sorted(maps.Keys(a.Preload)) {
+		if err := res.Store(pub, a.Preload[pub]); err != nil {
+			res.Close()
+			return fmt.Errorf("natsembed: preload %s: %w", pub, err)
+		}
+	}
+	opts.TrustedOperators = []*jwt.OperatorClaims{opc}
+	opts.AccountResolver = res
+	opts.SystemAccount = opc.SystemAccount
+	return nil
 }
 
 // URL is the client URL of the running server.

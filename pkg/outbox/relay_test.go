@@ -36,6 +36,9 @@ func TestRelayPublishesAndMarks(t *testing.T) {
 	start(t, r)
 	b.waitMarked(t, ids)
 	require.True(t, r.Leader())
+	// The counter moves after the mark commits, which waitMarked may see
+	// first.
+	require.Eventually(t, func() bool { return r.Published() == 10 }, 5*time.Second, 5*time.Millisecond)
 	require.EqualValues(t, 10, r.Published())
 
 	msgs := b.messages(t, tenant)

@@ -62,6 +62,11 @@ const (
 	// Unavailable: PROST cannot serve it now (overloaded, shutting down, a
 	// dependency missing); retry later (503).
 	Unavailable
+	// NotAcceptable: the route cannot answer in a media type the request's
+	// Accept allows (406).
+	NotAcceptable
+	// Gone: what the request names existed and is no longer kept (410).
+	Gone
 )
 
 var kinds = [...]struct {
@@ -80,6 +85,8 @@ var kinds = [...]struct {
 	Invalid:              {"invalid", http.StatusUnprocessableEntity},
 	RateLimited:          {"rate limited", http.StatusTooManyRequests},
 	Unavailable:          {"unavailable", http.StatusServiceUnavailable},
+	NotAcceptable:        {"not acceptable", http.StatusNotAcceptable},
+	Gone:                 {"gone", http.StatusGone},
 }
 
 func (k Kind) Error() string {

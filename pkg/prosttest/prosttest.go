@@ -15,14 +15,17 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/prost-platform/prost/pkg/migrate"
+	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/natsembed"
 )
 
@@ -224,4 +227,43 @@ func NATS(t testing.TB) *natsembed.Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// SecureNATS starts an embedded nats-server like NATS, but private as PROST
+// runs it: in operator mode with a freshly generated key set (pkg/natsauth),
+// so every client must authenticate. It returns the server and the keys;
+// connect as PROST's services with Connect.
+func SecureNATS(t testing.TB) (*natsembed.Server, *natsauth.KeySet) {
+	t.Helper()
+	keys, err := natsauth.Generate()
+	if err != nil {
+		t.Fatalf("prosttest: %v", err)
+	}
+	dir := t.TempDir()
+	s, err := natsembed.Start(natsembed.Config{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "store"), ServerName: "prost-test",
+		Accounts: &natsembed.Accounts{OperatorJWT: keys.OperatorJWT, Preload: keys.Preload(), ResolverDir: filepath.Join(dir, "jwt")}})
+	if err != nil {
+		t.Fatalf("prosttest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s, keys
+}
+
+// Connect connects to url with creds (a .creds file's content; nil for no
+// credentials) and closes the connection when the test ends.
+func Connect(t testing.TB, url string, creds []byte, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	if creds != nil {
+		o, err := natsauth.ConnectOption(creds)
+		if err != nil {
+			t.Fatalf("prosttest: %v", err)
+		}
+		opts = append(opts, o)
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("prosttest: connect to %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }

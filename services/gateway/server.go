@@ -303,8 +303,14 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
 				attribute.String("prost.request_id", ri.id)))
 		defer span.End()
-		ctx, cancel := context.WithTimeout(httpapi.WithRequestID(context.WithValue(ctx, reqInfoKey, ri), ri.id), s.cfg.RequestTimeout)
-		defer cancel()
+		ctx = httpapi.WithRequestID(context.WithValue(ctx, reqInfoKey, ri), ri.id)
+		if !acceptsEventStream(r) {
+			// An event stream (Server-Sent Events) lives until the client
+			// leaves or the server stops; every other request has a deadline.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+			defer cancel()
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
@@ -378,6 +384,15 @@ func (w *statusWriter) WriteHeader(code int) {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes and
+// deadlines of event streams).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// acceptsEventStream reports whether the request asks for Server-Sent Events.
+func acceptsEventStream(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {

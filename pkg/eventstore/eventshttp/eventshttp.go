@@ -4,7 +4,10 @@
 //
 // Items are the stored structured-mode CloudEvents, oldest first, with the
 // values their contracts classified revealed for the tenant (or
-// {"erased":true} once erased; see docs/privacy.md).
+// {"erased":true} once erased; see docs/privacy.md). Every
+// page, the last included, carries next_cursor (opaque): a poller that
+// reached the end (has_more false) comes back later with it and reads
+// exactly the events stored since.
 package eventshttp
 
 import (
@@ -12,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -70,12 +74,10 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
 		b.Write(it)
 	}
 	b.WriteString(`],"next_cursor":`)
-	if page.NextCursor == "" {
-		b.WriteString("null")
-	} else {
-		c, _ := json.Marshal(page.NextCursor)
-		b.Write(c)
-	}
+	c, _ := json.Marshal(page.NextCursor)
+	b.Write(c)
+	b.WriteString(`,"has_more":`)
+	b.WriteString(strconv.FormatBool(page.HasMore))
 	b.WriteString("}\n")
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b.Bytes())

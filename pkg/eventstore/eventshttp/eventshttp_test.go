@@ -30,6 +30,7 @@ type page struct {
 		Source string `json:"source"`
 	} `json:"items"`
 	NextCursor *string `json:"next_cursor"`
+	HasMore    bool    `json:"has_more"`
 }
 
 func TestRoutes(t *testing.T) {
@@ -69,7 +70,8 @@ func TestRoutes(t *testing.T) {
 		for _, it := range p.Items {
 			ids = append(ids, it.ID)
 		}
-		if p.NextCursor == nil {
+		require.NotNil(t, p.NextCursor, "every page has a cursor")
+		if !p.HasMore {
 			break
 		}
 		path = "/v1/events?limit=3&cursor=" + *p.NextCursor
@@ -131,4 +133,56 @@ func TestRevealed(t *testing.T) {
 		return err
 	}))
 	require.Contains(t, read(), `"data":{"user_id":"u-1","email":{"erased":true}}`)
+}
+
+// TestPollerResumes: a poller that reached the end keeps its cursor, more
+// events are stored, and it reads exactly the new ones with it.
+func TestPollerResumes(t *testing.T) {
+	tenant := uuid.New()
+	srv := httpapitest.New(t, eventshttp.New(testDB.Pool, nil))
+	store := func(ids ...string) {
+		var news []eventstore.NewEvent
+		for _, id := range ids {
+			news = append(news, eventstore.NewEvent{TenantID: tenant, Source: "/poll", ID: id, Type: "t",
+				Envelope: []byte(fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/poll","type":"t"}`, id)), OutboxSubject: subjects.Event(tenant, 0, "t")})
+		}
+		require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+			_, err := eventstore.AppendTx(t.Context(), tx, news)
+			return err
+		}))
+	}
+	poll := func(cursor string) ([]string, string) {
+		t.Helper()
+		var got []string
+		path := "/v1/events?limit=2"
+		for range 10 {
+			if cursor != "" {
+				path = "/v1/events?limit=2&cursor=" + cursor
+			}
+			res := srv.Do(t, "GET", path, nil, httpapitest.AsTenant(tenant))
+			require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+			var p page
+			res.JSON(t, &p)
+			require.NotNil(t, p.NextCursor, "the last page has a cursor too")
+			for _, it := range p.Items {
+				got = append(got, it.ID)
+			}
+			cursor = *p.NextCursor
+			if !p.HasMore {
+				return got, cursor
+			}
+		}
+		t.Fatal("too many pages")
+		return nil, ""
+	}
+	got, cur := poll("")
+	require.Empty(t, got)
+	store("a", "b", "c")
+	got, cur = poll(cur)
+	require.Equal(t, []string{"a", "b", "c"}, got)
+	got, cur = poll(cur)
+	require.Empty(t, got, "nothing new")
+	store("d", "e")
+	got, _ = poll(cur)
+	require.Equal(t, []string{"d", "e"}, got, "exactly the new ones")
 }

@@ -188,24 +188,25 @@ func (q *Queries) EventsByDataKeys(ctx context.Context, arg EventsByDataKeysPara
 }
 
 const listEvents = `-- name: ListEvents :many
-SELECT e.seq, e.envelope::text AS envelope
-FROM events e
+SELECT e.seq, e.xid::text AS xid, e.envelope::text AS envelope, h.h::text AS horizon
+FROM events e, (SELECT prost_events_horizon() AS h) h
 WHERE e.tenant_id = $1
-  AND e.seq > $2
-  AND e.seq >= CASE WHEN $3::timestamptz IS NULL THEN 0 ELSE COALESCE(
-        (SELECT e2.seq FROM events e2
-         WHERE e2.tenant_id = $1 AND e2.recorded_at >= $3::timestamptz - interval '5 minutes'
+  AND (e.xid, e.seq) > (CAST($2::text AS xid8), $3::bigint)
+  AND ($4::timestamptz IS NULL OR e.xid >= COALESCE(
+        (SELECT e2.xid FROM events e2
+         WHERE e2.tenant_id = $1 AND e2.recorded_at >= $4::timestamptz - interval '5 minutes'
          ORDER BY e2.recorded_at, e2.seq LIMIT 1),
-        9223372036854775807) END
-  AND ($4::text IS NULL OR e.type = $4)
-  AND ($5::text IS NULL OR e.source = $5)
-  AND ($3::timestamptz IS NULL OR e.recorded_at >= $3)
-ORDER BY e.seq
-LIMIT $6
+        '18446744073709551615'::xid8))
+  AND ($5::text IS NULL OR e.type = $5)
+  AND ($6::text IS NULL OR e.source = $6)
+  AND ($4::timestamptz IS NULL OR e.recorded_at >= $4)
+ORDER BY e.xid, e.seq
+LIMIT $7
 `
 
 type ListEventsParams struct {
 	TenantID uuid.UUID
+	AfterXid string
 	AfterSeq int64
 	Since    *time.Time
 	Type     *string
@@ -215,16 +216,22 @@ type ListEventsParams struct {
 
 type ListEventsRow struct {
 	Seq      int64
+	Xid      string
 	Envelope string
+	Horizon  string
 }
 
-// since is recorded_at: the first sequence number to read is found with the
-// (tenant_id, recorded_at, seq) index, looking back SinceSlack to cover a
-// transaction that took a sequence number before an earlier-started one;
-// recorded_at >= since then filters exactly.
+// A page of a tenant's events in (xid, seq) order after a position, with the
+// statement's horizon (prost_events_horizon): rows at or past it must not be
+// handed out yet, an older transaction may still commit events before them.
+// since is recorded_at (the storing transaction's start): the first position
+// to read is found with the (tenant_id, recorded_at, seq) index, looking back
+// five minutes to cover a transaction that took its xid after a later-started
+// one; recorded_at >= since then filters exactly.
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := q.db.Query(ctx, listEvents,
 		arg.TenantID,
+		arg.AfterXid,
 		arg.AfterSeq,
 		arg.Since,
 		arg.Type,
@@ -238,7 +245,12 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 	var items []ListEventsRow
 	for rows.Next() {
 		var i ListEventsRow
-		if err := rows.Scan(&i.Seq, &i.Envelope); err != nil {
+		if err := rows.Scan(
+			&i.Seq,
+			&i.Xid,
+			&i.Envelope,
+			&i.Horizon,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -1,0 +1,3 @@
+module github.com/prost-platform/prost/examples/webhook-receiver
+
+go 1.26.0
