@@ -135,7 +135,7 @@ func runEvents(t *testing.T, pool *pgxpool.Pool, tenant, run uuid.UUID) []string
 			require.NoError(t, json.Unmarshal(ev.Data, &d))
 			out = append(out, ev.Type+" "+d.Stage+d.Gate)
 		}
-		if page.NextCursor == "" {
+		if !page.HasMore {
 			return out
 		}
 		cursor = page.NextCursor
