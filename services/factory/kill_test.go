@@ -87,6 +87,7 @@ func startWorker(t *testing.T, env []string, logPath string) *worker {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerProcess$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the test, even one that panics
 	require.NoError(t, cmd.Start())
 	w := &worker{cmd: cmd, done: make(chan struct{})}
 	go func() {
