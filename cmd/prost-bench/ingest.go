@@ -76,8 +76,9 @@ func runSingle(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) 
 }
 
 // runBatch is batched ingest (cfg.BatchSize events per request) at
-// cfg.BatchClients; meanwhile it samples the relay and the audit consumer.
-func runBatch(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) (*Ingest, *Pipeline, *Pipeline) {
+// cfg.BatchClients; meanwhile it samples the relay, the audit consumer and
+// the billing consumer.
+func runBatch(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) (in *Ingest, relay, audit, billing *Pipeline) {
 	log.Info("prost: batched ingest", "clients", cfg.BatchClients, "events_per_request", cfg.BatchSize, "duration", cfg.Duration)
 	bufs := make([][]byte, cfg.BatchClients)
 	smp := p.startSampler(ctx, 500*time.Millisecond)
@@ -102,7 +103,7 @@ func runBatch(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) (
 	})
 	t1 := time.Now()
 	p.markMemory("batched ingest")
-	in := &Ingest{Clients: cfg.BatchClients, EventsPerRequest: cfg.BatchSize, EventsPerSec: lr.rate(),
+	in = &Ingest{Clients: cfg.BatchClients, EventsPerRequest: cfg.BatchSize, EventsPerSec: lr.rate(),
 		RequestsPerSec: float64(lr.Ops) / lr.Window.Seconds(), Latency: summarize(lr.Latencies),
 		Non202: failureCounts(lr.Failures), CPU: cpu()}
 	log.Info("prost: batched done", "events_per_s", int(in.EventsPerSec), "non_202", in.Non202)
@@ -114,15 +115,20 @@ func runBatch(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) (
 	if !in.DrainAfter.Complete {
 		log.Warn("prost: pipeline had not caught up when the measurement window closed", "after", time.Since(drainStart).Round(time.Millisecond))
 	}
-	relay := pipelineRate(samples, t0, t1, func(s sample) (float64, int64, bool) {
+	relay = pipelineRate(samples, t0, t1, func(s sample) (float64, int64, bool) {
 		return float64(s.published), s.pending, s.pending == 0
 	})
 	// The audit consumer's own backlog is what the relay published and it has
 	// not yet audited; it has caught up once everything accepted is audited.
-	audit := pipelineRate(samples, t0, t1, func(s sample) (float64, int64, bool) {
+	audit = pipelineRate(samples, t0, t1, func(s sample) (float64, int64, bool) {
 		return float64(s.audited), max(0, int64(s.published)-s.audited), s.audited >= s.accepted
 	})
-	return in, relay, audit
+	// The billing consumer reads the same messages and writes a usage row
+	// for each (every event matches the App's meter).
+	billing = pipelineRate(samples, t0, t1, func(s sample) (float64, int64, bool) {
+		return float64(s.billed), max(0, int64(s.published)-s.billed), s.billed >= s.accepted
+	})
+	return in, relay, audit, billing
 }
 
 // sample is one look at PROST's pipeline.
@@ -131,6 +137,7 @@ type sample struct {
 	published uint64 // messages in PROST_EVENTS
 	pending   int64  // outbox rows not yet published
 	audited   int64  // audit entries of every tenant
+	billed    int64  // messages the billing consumer applied
 	accepted  int64  // events answered 202 so far
 }
 
@@ -192,6 +199,11 @@ func (p *prostProc) look(ctx context.Context) (sample, error) {
        (SELECT coalesce(sum(seq), 0)::bigint FROM audit_heads)`).Scan(&s.pending, &s.audited); err != nil {
 		return s, err
 	}
+	billed, err := p.billed(ctx)
+	if err != nil {
+		return s, err
+	}
+	s.billed = billed
 	info, err := p.stream.Info(ctx)
 	if err != nil {
 		return s, err
@@ -208,7 +220,7 @@ func (p *prostProc) waitDrained(ctx context.Context, timeout time.Duration) *Dra
 	deadline := start.Add(timeout)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		s, err := p.look(ctx)
-		if err == nil && s.pending == 0 && s.audited >= s.accepted {
+		if err == nil && s.pending == 0 && s.audited >= s.accepted && s.billed >= s.accepted {
 			return &Drain{Seconds: time.Since(start).Seconds(), Complete: true}
 		}
 		select {

@@ -113,7 +113,7 @@ func runProst(ctx context.Context, cfg Config, log *slog.Logger, res *Results) (
 		return ctx.Err()
 	}
 
-	pr.Batch, pr.Relay, pr.Audit = runBatch(ctx, cfg, log, p)
+	pr.Batch, pr.Relay, pr.Audit, pr.Billing = runBatch(ctx, cfg, log, p)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

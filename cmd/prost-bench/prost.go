@@ -24,6 +24,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/prost-platform/prost/pkg/natsauth"
 )
 
 // creds are an App's credentials as `prost dev` prints them and the admin
@@ -189,7 +191,17 @@ func startProst(ctx context.Context, cfg Config, log *slog.Logger) (_ *prostProc
 	if p.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, err
 	}
-	if p.nc, err = nats.Connect(p.natsURL, nats.Name("prost-bench-observer")); err != nil {
+	// prost dev's embedded nats-server is private (operator mode): connect
+	// with the service credentials it wrote into its data directory.
+	natsOpts := []nats.Option{nats.Name("prost-bench-observer")}
+	if creds, err := os.ReadFile(filepath.Join(p.dataDir, "nats-auth", natsauth.FileServiceCreds)); err == nil {
+		o, err := natsauth.ConnectOption(creds)
+		if err != nil {
+			return nil, fmt.Errorf("PROST's NATS credentials: %w", err)
+		}
+		natsOpts = append(natsOpts, o)
+	}
+	if p.nc, err = nats.Connect(p.natsURL, natsOpts...); err != nil {
 		return nil, fmt.Errorf("connect to PROST's NATS: %w", err)
 	}
 	js, err := jetstream.New(p.nc)
@@ -201,6 +213,13 @@ func startProst(ctx context.Context, cfg Config, log *slog.Logger) (_ *prostProc
 	}
 	if p.e2eApp, err = p.createApp(sctx, "bench-e2e"); err != nil {
 		return nil, err
+	}
+	// Each App meters its orders, so the billing consumer turns every event
+	// into usage (and its throughput is measured beside the audit log's).
+	for _, app := range []creds{p.demo, p.e2eApp} {
+		if err := p.createMeter(sctx, app); err != nil {
+			return nil, err
+		}
 	}
 	p.markMemory("started")
 	log.Info("prost: ready", "pid", p.pid, "url", p.base, "nats_server", p.nc.ConnectedServerVersion())
@@ -291,6 +310,55 @@ func (p *prostProc) createApp(ctx context.Context, name string) (creds, error) {
 		return c, fmt.Errorf("create App: %w", err)
 	}
 	return c, nil
+}
+
+// benchMeter is the meter every App of the benchmark has: the value of its
+// orders, per currency and customer.
+const benchMeter = `{"slug":"order-value","event_type":"` + eventType + `","aggregation":"SUM","value_property":"$.total_cents",` +
+	`"group_by":{"currency":"$.currency"},"customer_property":"$.customer_id"}`
+
+// createMeter gives app the benchmark's meter.
+func (p *prostProc) createMeter(ctx context.Context, app creds) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/v1/meters", strings.NewReader(benchMeter))
+	req.Header.Set("X-Prost-App-Key", app.APIKey)
+	req.Header.Set("X-Prost-App-Secret", app.APISecret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("create meter: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("create meter: %s: %s", resp.Status, b)
+	}
+	return nil
+}
+
+// billingMetric is the series of the billing consumer's applied messages.
+const billingMetric = `prost_consumer_processed_total{consumer="billing-usage",result="applied"} `
+
+// billed reads from PROST's /metrics how many messages the billing
+// consumer has applied.
+func (p *prostProc) billed(ctx context.Context) (int64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/metrics", nil)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), billingMetric); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int64(f), err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, nil // not exported before the consumer handled its first message
 }
 
 // sampleRSS records the largest VmRSS of PROST, every 500ms.

@@ -33,8 +33,10 @@ type Results struct {
 		E2E    *E2E    `json:"end_to_end"`
 		// Relay and Audit are the stages behind the gateway, measured during
 		// and after the batched step.
-		Relay                *Pipeline         `json:"relay_publish"`
-		Audit                *Pipeline         `json:"audit_consumer"`
+		Relay *Pipeline `json:"relay_publish"`
+		Audit *Pipeline `json:"audit_consumer"`
+		// Billing is the billing consumer, every event matching a meter.
+		Billing              *Pipeline         `json:"billing_consumer"`
 		SchemaValidation     *SchemaValidation `json:"schema_validation"`
 		SchemaValidationNote string            `json:"schema_validation_note,omitempty"`
 		Encryption           *Encryption       `json:"encryption"`
@@ -129,6 +131,7 @@ const (
 func (r *Results) derive() {
 	var (
 		single, batch, relay, audit *float64
+		billing                     *float64
 		rawSingle, rawBatch         *float64
 		jsAsync, jsSync             *float64
 	)
@@ -143,6 +146,9 @@ func (r *Results) derive() {
 	}
 	if p := r.Prost.Audit; p != nil {
 		audit = ptr(p.PerSec)
+	}
+	if p := r.Prost.Billing; p != nil {
+		billing = ptr(p.PerSec)
 	}
 	if x := r.Raw.PGSingle; x != nil {
 		rawSingle = ptr(x.EventsPerSec)
@@ -162,6 +168,7 @@ func (r *Results) derive() {
 		{Name: "relay publish / raw JetStream async publish", Prost: relay, Raw: jsAsync, Ratio: ratio(relay, jsAsync)},
 		{Name: "relay publish / raw JetStream sync publish", Prost: relay, Raw: jsSync, Ratio: ratio(relay, jsSync)},
 		{Name: "audit consumer / raw batched Postgres", Prost: audit, Raw: rawBatch, Ratio: ratio(audit, rawBatch)},
+		{Name: "billing consumer / raw batched Postgres", Prost: billing, Raw: rawBatch, Ratio: ratio(billing, rawBatch)},
 	}
 
 	r.Targets = nil
@@ -397,6 +404,8 @@ func renderMarkdown(r *Results, jsonName string) string {
 		orDash(r.Ratios[3].Raw, fmtInt), c.JSSyncClients, orDash(r.Ratios[3].Ratio, fmtRatio))
 	w("| audit consumer (during and after the batched step) | %s | %s events/s (batched Postgres) | %s |\n",
 		fmtPipeline(p.Audit, "entries/s"), orDash(r.Ratios[4].Raw, fmtInt), orDash(r.Ratios[4].Ratio, fmtRatio))
+	w("| billing consumer (same window; a SUM meter per App, a usage row per event) | %s | %s events/s (batched Postgres) | %s |\n",
+		fmtPipeline(p.Billing, "events/s"), orDash(r.Ratios[5].Raw, fmtInt), orDash(r.Ratios[5].Ratio, fmtRatio))
 	sv := p.SchemaValidationNote
 	if p.SchemaValidation != nil {
 		sv = fmt.Sprintf("%s us/event", strconv.FormatFloat(p.SchemaValidation.MicrosPerEvent, 'f', 2, 64))
@@ -445,7 +454,7 @@ func renderMarkdown(r *Results, jsonName string) string {
 
 	w("## Details\n\n")
 	w("Cores kept busy on average during each measured step (PROST is one process: gateway, relay,\n")
-	w("audit consumer and the embedded nats-server; the raw JetStream server runs inside the benchmark;\n")
+	w("audit and billing consumers and the embedded nats-server; the raw JetStream server runs inside the benchmark;\n")
 	w("\"other\" is everything else on the machine, which competes for the same %d cores):\n\n", m.CPUs)
 	w("| step | PROST | Postgres | benchmark | other | PROST us/event | PROST+Postgres+benchmark us/event |\n")
 	w("|---|---|---|---|---|---|---|\n")
@@ -483,6 +492,10 @@ func renderMarkdown(r *Results, jsonName string) string {
 	}
 	if pl := p.Audit; pl != nil {
 		w("- Audit consumer window %.1f s, largest backlog (published, not yet audited) %s events, caught up: %t; after ingest stopped it audited %s events/s.\n",
+			pl.WindowSeconds, fmtInt(float64(pl.MaxBacklog)), pl.CaughtUp, orDash(pl.AfterStepPerSec, fmtInt))
+	}
+	if pl := p.Billing; pl != nil {
+		w("- Billing consumer window %.1f s, largest backlog (published, not yet counted) %s events, caught up: %t; after ingest stopped it counted %s events/s.\n",
 			pl.WindowSeconds, fmtInt(float64(pl.MaxBacklog)), pl.CaughtUp, orDash(pl.AfterStepPerSec, fmtInt))
 	}
 	if e := p.E2E; e != nil {
@@ -539,7 +552,11 @@ func renderMarkdown(r *Results, jsonName string) string {
 	w("  heads sampled every 500 ms. Backlogged throughout means the stage always had more than %s\n", fmtInt(backlogThreshold))
 	w("  events waiting (the relay's: outbox rows; the audit consumer's: published, not yet audited), so\n")
 	w("  its rate is its own ceiling on this machine; otherwise it is bounded by the work it was given.\n")
-	w("- Between PROST steps the benchmark waits (at most %s) for the relay and the audit consumer to\n", fmtDuration(c.DrainSeconds))
+	w("- Billing consumer: the same window, from the billing-usage consumer's applied messages\n")
+	w("  (`prost_consumer_processed_total` on PROST's /metrics) sampled with the rest. Each App of the run\n")
+	w("  has one SUM meter on the events' type (value, currency group, customer), so every event is\n")
+	w("  turned into an exact-decimal usage row in the consumer's transaction.\n")
+	w("- Between PROST steps the benchmark waits (at most %s) for the relay and the audit and billing consumers to\n", fmtDuration(c.DrainSeconds))
 	w("  catch up, so no step inherits the previous one's backlog.\n")
 	w("- Schema validation: the gateway's own check (`pkg/domain/registry`) of the payload against a registered\n")
 	w("  schema of its fields, compiled schema cached, timed in the benchmark's process for a tenth of a\n")

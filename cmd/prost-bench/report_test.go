@@ -162,6 +162,7 @@ func fullResults() *Results {
 		Backlog: &Backlog{AllowedGrowth: 6000, AuditLag: newSeries([]int64{50, 60, 55}, time.Second), Flat: true}}
 	r.Prost.Relay = &Pipeline{WindowSeconds: 30, PerSec: 25000, Backlogged: true, CaughtUp: true, MaxBacklog: 90000}
 	r.Prost.Audit = &Pipeline{WindowSeconds: 30, PerSec: 15000, CaughtUp: true}
+	r.Prost.Billing = &Pipeline{WindowSeconds: 30, PerSec: 12000, CaughtUp: true}
 	r.Prost.SchemaValidationNote = notBuiltSchemaRegistry
 	r.Prost.Encryption = &Encryption{CheckMicros: 9.5, PlainCheckMicros: 2.25, EncryptMicros: 7.25, RevealMicros: 3.125}
 	r.Prost.Memory = &Memory{VmHWMMiB: ptr(180.0), RSSMaxMiB: ptr(175.5), Samples: 100}
@@ -213,6 +214,8 @@ func TestDeriveTargets(t *testing.T) {
 	require.Equal(t, "2.40x, p99 20.00 ms", r.Targets[0].Measured)
 	require.Equal(t, "60%", r.Targets[1].Measured)
 	require.InDelta(t, 25000.0/60000, *r.Ratios[2].Ratio, 1e-12)
+	require.Equal(t, "billing consumer / raw batched Postgres", r.Ratios[5].Name)
+	require.InDelta(t, 12000.0/50000, *r.Ratios[5].Ratio, 1e-12)
 }
 
 func TestRenderMarkdown(t *testing.T) {
@@ -229,6 +232,7 @@ func TestRenderMarkdown(t *testing.T) {
 		"| schema validation cost per event | not measured: the schema registry is not built yet | | |",
 		"| personal data encryption cost per event | 7.25 us/event (ingest check 9.50 with, 2.25 without); reveal 3.12 us/event | | |",
 		"| peak memory of the PROST process (VmHWM) | 180.0 MiB | | |",
+		"| billing consumer (same window; a SUM meter per App, a usage row per event) | 12,000 events/s (not backlogged throughout: a lower bound) | 50,000 events/s (batched Postgres) | 0.24x |",
 		"| single-event ingest | 1.00 | 0.60 | 0.30 | 0.10 | 167 | 317 |",
 		"non-202 answers 503: 3",
 		"- schema validation cost per event: the schema registry is not built yet.",

@@ -12,6 +12,7 @@ import (
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
 	"github.com/prost-platform/prost/pkg/dataprotect"
+	"github.com/prost-platform/prost/pkg/domain/billing"
 	"github.com/prost-platform/prost/pkg/domain/privacy"
 	"github.com/prost-platform/prost/pkg/domain/subscriptions"
 	"github.com/prost-platform/prost/pkg/domain/subscriptions/subscriptionshttp"
@@ -64,6 +65,7 @@ type env struct {
 	SubscriptionsDisableAfter    time.Duration   // PROST_SUBSCRIPTIONS_DISABLE_AFTER
 	SubscriptionsDeliveryTimeout time.Duration   // PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT
 	StreamHeartbeat              time.Duration   // PROST_STREAM_HEARTBEAT
+	StripeAPIURL                 string          // PROST_STRIPE_API_URL (stripe-mock in tests)
 }
 
 func envFromOS() env {
@@ -117,6 +119,7 @@ func envFromOS() env {
 		SubscriptionsDisableAfter:    getduration("PROST_SUBSCRIPTIONS_DISABLE_AFTER", subscriptions.DefaultDisableAfter),
 		SubscriptionsDeliveryTimeout: getduration("PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT", subscriptions.DefaultDeliveryTimeout),
 		StreamHeartbeat:              getduration("PROST_STREAM_HEARTBEAT", subscriptionshttp.DefaultHeartbeat),
+		StripeAPIURL:                 strings.TrimRight(getenv("PROST_STRIPE_API_URL", billing.DefaultStripeAPIURL), "/"),
 	}
 }
 

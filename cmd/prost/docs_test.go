@@ -105,8 +105,10 @@ func TestDocsRun(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
 
-	// prost dev on a database and ports of its own.
+	// prost dev on a database and ports of its own, its Stripe calls
+	// answered by stripe-mock (docs/billing.md).
 	db := prosttest.NewDatabase(t)
+	t.Setenv("PROST_STRIPE_API_URL", prosttest.StartStripeMock(t).URL)
 	dataDir := t.TempDir()
 	t.Setenv("DATABASE_URL", db.URL)
 	t.Setenv("NATS_URL", "")

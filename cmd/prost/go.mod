@@ -15,6 +15,7 @@ require (
 	github.com/pb33f/libopenapi-validator v0.16.2
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
+	github.com/prost-platform/prost/services/billing v0.0.0
 	github.com/prost-platform/prost/services/factory v0.0.0
 	github.com/prost-platform/prost/services/gateway v0.0.0
 	github.com/prost-platform/prost/services/governance v0.0.0
@@ -23,6 +24,7 @@ require (
 	github.com/prost-platform/prost/services/subscriptions v0.0.0
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
+	github.com/stripe/stripe-go/v85 v85.0.0
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
 	gopkg.in/yaml.v3 v3.0.1
@@ -176,6 +178,7 @@ require (
 )
 
 replace (
+	github.com/prost-platform/prost/services/billing => ../../services/billing
 	github.com/prost-platform/prost/services/factory => ../../services/factory
 	github.com/prost-platform/prost/services/gateway => ../../services/gateway
 	github.com/prost-platform/prost/services/governance => ../../services/governance

@@ -111,7 +111,7 @@ func (c *cli) rootCmd() *cobra.Command {
 
 Configuration is by environment variable; see docs/configuration.md.
 Admin commands talk to PROST_URL (default http://127.0.0.1:8080) with PROST_ADMIN_TOKEN;
-tenant commands (schemas, privacy, subscriptions) use the App credentials in PROST_APP_KEY and PROST_APP_SECRET.`,
+tenant commands (schemas, privacy, subscriptions, billing) use the App credentials in PROST_APP_KEY and PROST_APP_SECRET.`,
 		Version:       version + " (commit " + commit + ")",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -125,7 +125,7 @@ tenant commands (schemas, privacy, subscriptions) use the App credentials in PRO
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	root.AddCommand(
 		c.devCmd(), c.serveCmd(), c.migrateCmd(), c.appsCmd(), c.auditCmd(), c.jobsCmd(), c.dlqCmd(),
-		c.schemasCmd(), c.contractsCmd(), c.privacyCmd(), c.subscriptionsCmd(), c.natsAuthCmd(), c.factoryCmd(), c.versionCmd(),
+		c.schemasCmd(), c.contractsCmd(), c.privacyCmd(), c.subscriptionsCmd(), c.natsAuthCmd(), c.billingCmd(), c.factoryCmd(), c.versionCmd(),
 	)
 	return root
 }

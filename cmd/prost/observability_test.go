@@ -161,7 +161,9 @@ func TestMetricsCountALoad(t *testing.T) {
 	require.True(t, ok)
 	// prost_dlq_messages has a series for every known consumer, at 0 when it
 	// has no dead letter: "none" is not "not reporting".
-	for _, c := range []string{"governance-audit", "rules-engine", "rules-webhook"} {
+	_, ok = metricValue(fams, "prost_consumer_lag", map[string]string{"consumer": "billing-usage"})
+	require.True(t, ok, "the billing consumer exports its series")
+	for _, c := range []string{"governance-audit", "rules-engine", "rules-webhook", "billing-usage", "billing-stripe"} {
 		v, ok := metricValue(fams, "prost_dlq_messages", map[string]string{"consumer": c})
 		require.True(t, ok, "prost_dlq_messages{consumer=%q} is exported", c)
 		require.Zero(t, v, c)

@@ -45,6 +45,7 @@ import (
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/telemetry"
+	billingsvc "github.com/prost-platform/prost/services/billing"
 	factorysvc "github.com/prost-platform/prost/services/factory"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 	governancesvc "github.com/prost-platform/prost/services/governance"
@@ -54,7 +55,7 @@ import (
 )
 
 // services lists what `prost serve` can run, in start order.
-var services = []string{"gateway", "relay", "governance", "rules", "subscriptions", "factory"}
+var services = []string{"gateway", "relay", "governance", "rules", "subscriptions", "billing", "factory"}
 
 // platform holds the connections every service shares.
 type platform struct {
@@ -85,6 +86,8 @@ type platform struct {
 	feed *invalidate.Feed
 	// subscriptionsJobs tunes the subscriptions service's delivery workers.
 	subscriptionsJobs jobs.Config
+	// billingJobs tunes the billing service's job workers (zero: the defaults).
+	billingJobs jobs.Config
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -216,6 +219,14 @@ func (p *platform) run(ctx context.Context, names []string, adminToken string, s
 		metrics.WatchConsumer(svc.Consumer, p.js)
 		g.Add("subscriptions", svc)
 	}
+	if has("billing") {
+		svc, err := p.billingService()
+		if err != nil {
+			return err
+		}
+		metrics.WatchConsumer(svc.Consumer, p.js)
+		g.Add("billing", svc)
+	}
 	var factorySvc *factorysvc.Service
 	if has("factory") {
 		if factorySvc, err = p.factoryService(ctx); err != nil {
@@ -309,8 +320,12 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	if err != nil {
 		return nil, err
 	}
+	billingRoutes, err := p.billingRoutes(feed)
+	if err != nil {
+		return nil, err
+	}
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool, kr), audithttp.New(p.pool), p.privacyRoutes(kr),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, p.factoryAPI)
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, billingRoutes, p.factoryAPI)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events,
@@ -388,11 +403,11 @@ func parseServices(args []string) ([]string, error) {
 }
 
 // knownConsumers names every consumer that can dead-letter: those with a
-// retry policy in PROST_NATS_DIR/consumers, the platform's own, and the
-// rules' and subscriptions' HTTP deliveries.
+// retry policy in PROST_NATS_DIR/consumers, the platform's own, the rules'
+// and subscriptions' HTTP deliveries and the billing service's Stripe jobs.
 func (p *platform) knownConsumers() []string {
 	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook",
-		subscriptionssvc.ConsumerName, subscriptions.DLQConsumer}
+		subscriptionssvc.ConsumerName, subscriptions.DLQConsumer, billingsvc.ConsumerName, "billing-stripe"}
 	for n := range p.policies {
 		names = append(names, n)
 	}

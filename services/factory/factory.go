@@ -2,7 +2,7 @@
 // run for every factory.module.requested event, and the worker that drives
 // each run through its stages as a durable workflow on DBOS Transact (a
 // library keeping its state in PROST's Postgres, schema factory_dbos; see
-// docs/decisions/0012-factory-on-dbos.md).
+// docs/decisions/0013-factory-on-dbos.md).
 //
 // A run is one workflow. Every stage is a sequence of steps; DBOS records the
 // outcome of each step, so a worker killed at any point (kill -9) resumes the

@@ -1,0 +1,316 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/domain/billing/internal/billingdb"
+	"github.com/prost-platform/prost/pkg/jobs"
+	"github.com/prost-platform/prost/pkg/subjects"
+)
+
+// envelope is what the billing consumer reads of a structured CloudEvent.
+type envelope struct {
+	ID       string          `json:"id"`
+	Source   string          `json:"source"`
+	Type     string          `json:"type"`
+	Time     *time.Time      `json:"time"`
+	TenantID string          `json:"tenantid"`
+	Data     json.RawMessage `json:"data"`
+}
+
+// Correction is the data of a prost.billing.correction event: the event it
+// corrects (by id and source) and either the data to count instead of that
+// event's data, or void to count nothing for it.
+type Correction struct {
+	EventID     string          `json:"event_id"`
+	EventSource string          `json:"event_source"`
+	Reason      string          `json:"reason"`
+	Data        json.RawMessage `json:"data,omitempty"`
+	Void        bool            `json:"void,omitempty"`
+}
+
+// HandleEvents is the billing consumer's handler (a consumer.Handler): in
+// tx it writes the usage every message counts for each of its tenant's
+// meters of the event's type, applies corrections, and queues the Stripe
+// meter events of meters billed through Stripe. An event a meter cannot
+// count (its value missing or not a number, a correction naming an unknown
+// event) fails permanently, so it lands in the dead-letter queue with the
+// reason instead of being dropped.
+func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+	q := billingdb.New(tx)
+	type item struct {
+		msg *consumer.Message
+		env envelope
+	}
+	byTenant := map[uuid.UUID][]item{}
+	var order []uuid.UUID
+	for _, m := range msgs {
+		var e envelope
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			return consumer.Permanent(fmt.Errorf("message %s is not a structured CloudEvent: %w", m.ID, err))
+		}
+		tenant, err := uuid.Parse(e.TenantID)
+		if err != nil {
+			return consumer.Permanent(fmt.Errorf("message %s has no valid tenantid: %w", m.ID, err))
+		}
+		if _, ok := byTenant[tenant]; !ok {
+			order = append(order, tenant)
+		}
+		byTenant[tenant] = append(byTenant[tenant], item{m, e})
+	}
+	for _, tenant := range order {
+		items := byTenant[tenant]
+		types := make([]string, 0, len(items))
+		for _, it := range items {
+			types = append(types, it.env.Type)
+		}
+		meters, err := s.metersFor(ctx, q, tenant, types)
+		if err != nil {
+			return err
+		}
+		var rows []usageRow
+		for _, it := range items {
+			e := &it.env
+			switch {
+			case e.Type == CorrectionType:
+				rs, err := s.correct(ctx, q, tenant, e, meters)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, rs...)
+			case e.Type == "stripe.invoice.paid" && e.Source == StripeSource:
+				if err := markPaid(ctx, q, tenant, e); err != nil {
+					return err
+				}
+			default:
+				ms := meters[e.Type]
+				if len(ms) == 0 {
+					continue
+				}
+				data, err := s.eventData(ctx, tenant, e.Data)
+				if err != nil {
+					return consumer.Permanent(fmt.Errorf("event %s from %s: data is not JSON: %w", e.ID, e.Source, err))
+				}
+				at, err := eventTime(ctx, q, tenant, e)
+				if err != nil {
+					return err
+				}
+				for i := range ms {
+					r, err := ms[i].extract(data)
+					if err != nil {
+						return consumer.Permanent(fmt.Errorf("event %s from %s: %w", e.ID, e.Source, err))
+					}
+					r.source, r.id, r.time = e.Source, e.ID, at
+					rows = append(rows, r)
+				}
+			}
+		}
+		if err := s.insertUsage(ctx, tx, tenant, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// metersFor returns the tenant's live meters of types, by type.
+func (s *Service) metersFor(ctx context.Context, q *billingdb.Queries, tenant uuid.UUID, types []string) (map[string][]Meter, error) {
+	rows, err := q.MetersForTypes(ctx, billingdb.MetersForTypesParams{TenantID: tenant, EventTypes: types})
+	if err != nil {
+		return nil, fmt.Errorf("billing: read meters: %w", err)
+	}
+	out := map[string][]Meter{}
+	for _, r := range rows {
+		m, err := meterFrom(r)
+		if err != nil {
+			return nil, err
+		}
+		out[m.EventType] = append(out[m.EventType], m)
+	}
+	return out, nil
+}
+
+// eventTime is the event's time, or when it was recorded if it has none.
+func eventTime(ctx context.Context, q *billingdb.Queries, tenant uuid.UUID, e *envelope) (time.Time, error) {
+	if e.Time != nil && !e.Time.IsZero() {
+		return *e.Time, nil
+	}
+	row, err := q.EventByKey(ctx, billingdb.EventByKeyParams{TenantID: tenant, Source: e.Source, ID: e.ID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, consumer.Permanent(fmt.Errorf("event %s from %s is not in the event store", e.ID, e.Source))
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("billing: read event %s: %w", e.ID, err)
+	}
+	return row.RecordedAt, nil
+}
+
+// correct turns a correction into a new revision of its target's usage for
+// each meter of the target's type.
+func (s *Service) correct(ctx context.Context, q *billingdb.Queries, tenant uuid.UUID, e *envelope, meters map[string][]Meter) ([]usageRow, error) {
+	var c Correction
+	if err := json.Unmarshal(e.Data, &c); err != nil || c.EventID == "" || c.EventSource == "" {
+		return nil, consumer.Permanent(fmt.Errorf("correction %s from %s: data must name event_id and event_source (schema prost.billing.correction)", e.ID, e.Source))
+	}
+	self, err := q.EventByKey(ctx, billingdb.EventByKeyParams{TenantID: tenant, Source: e.Source, ID: e.ID})
+	if err != nil {
+		return nil, fmt.Errorf("billing: correction %s: read its position in the event store: %w", e.ID, err)
+	}
+	target, err := q.EventByKey(ctx, billingdb.EventByKeyParams{TenantID: tenant, Source: c.EventSource, ID: c.EventID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, consumer.Permanent(fmt.Errorf("correction %s from %s corrects event %s from %s, which this App has not recorded; replay the dead letter once it is",
+			e.ID, e.Source, c.EventID, c.EventSource))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("billing: correction %s: read the corrected event: %w", e.ID, err)
+	}
+	if target.Type == CorrectionType {
+		return nil, consumer.Permanent(fmt.Errorf("correction %s from %s corrects another correction; correct the original event instead", e.ID, e.Source))
+	}
+	ms, ok := meters[target.Type]
+	if !ok {
+		m, err := s.metersFor(ctx, q, tenant, []string{target.Type})
+		if err != nil {
+			return nil, err
+		}
+		ms = m[target.Type]
+		meters[target.Type] = ms
+	}
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	at := target.RecordedAt
+	if target.Time != nil {
+		at = *target.Time
+	}
+	var data any
+	if !c.Void {
+		if data, err = decodeData(c.Data); err != nil || data == nil {
+			return nil, consumer.Permanent(fmt.Errorf("correction %s from %s: give the data to count instead (data) or void: true", e.ID, e.Source))
+		}
+	}
+	rows := make([]usageRow, 0, len(ms))
+	for i := range ms {
+		r := usageRow{meter: ms[i].ID, voided: true, groups: map[string]*string{}}
+		if !c.Void {
+			if r, err = ms[i].extract(data); err != nil {
+				return nil, consumer.Permanent(fmt.Errorf("correction %s from %s: %w", e.ID, e.Source, err))
+			}
+		}
+		r.source, r.id, r.time, r.revision = c.EventSource, c.EventID, at, self.Seq
+		r.corrSrc, r.corrID = e.Source, e.ID
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// insertUsage writes rows (repeats are skipped) and queues the Stripe
+// meter events of the new rows whose meter has a Stripe meter.
+func (s *Service) insertUsage(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rows []usageRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows)
+	p := billingdb.InsertUsageParams{TenantID: tenant,
+		MeterIds: make([]uuid.UUID, n), EventSources: make([]string, n), EventIds: make([]string, n), Revisions: make([]int64, n),
+		Times: make([]time.Time, n), Customers: make([]string, n), GroupValues: make([]string, n), Vals: make([]pgtype.Numeric, n),
+		UniqueValues: make([]string, n), Voids: make([]bool, n), CorrectionSources: make([]string, n), CorrectionIds: make([]string, n)}
+	meterIDs := make([]uuid.UUID, 0, n)
+	for i, r := range rows {
+		groups, _ := json.Marshal(r.groups)
+		p.MeterIds[i], p.EventSources[i], p.EventIds[i], p.Revisions[i] = r.meter, r.source, r.id, r.revision
+		p.Times[i], p.Customers[i], p.GroupValues[i] = r.time, r.customer, string(groups)
+		if r.value != nil {
+			p.Vals[i] = numeric(*r.value)
+		}
+		p.UniqueValues[i], p.Voids[i], p.CorrectionSources[i], p.CorrectionIds[i] = r.unique, r.voided, r.corrSrc, r.corrID
+		meterIDs = append(meterIDs, r.meter)
+	}
+	q := billingdb.New(tx)
+	inserted, err := q.InsertUsage(ctx, p)
+	if err != nil {
+		return fmt.Errorf("billing: insert usage: %w", err)
+	}
+	if len(inserted) == 0 {
+		return nil
+	}
+	synced, err := q.SyncedStripeMeters(ctx, billingdb.SyncedStripeMetersParams{TenantID: tenant, MeterIds: meterIDs})
+	if err != nil {
+		return fmt.Errorf("billing: read stripe meters: %w", err)
+	}
+	if len(synced) == 0 {
+		return nil
+	}
+	stripeMeters := map[uuid.UUID]bool{}
+	for _, m := range synced {
+		stripeMeters[m.MeterID] = true
+	}
+	slugs := map[uuid.UUID]string{}
+	for _, r := range rows {
+		slugs[r.meter] = r.meterSlug
+	}
+	for _, r := range inserted {
+		if r.Revision != 0 || !stripeMeters[r.MeterID] {
+			continue // corrections reach Stripe through invoices (docs/billing.md)
+		}
+		if err := queueMeterEvent(ctx, tx, tenant, r.MeterID, slugs[r.MeterID], r.EventSource, r.EventID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// meterEventArgs are the args of a billing.stripe.meter_event job.
+type meterEventArgs struct {
+	MeterID     uuid.UUID `json:"meter_id"`
+	EventSource string    `json:"event_source"`
+	EventID     string    `json:"event_id"`
+}
+
+func queueMeterEvent(ctx context.Context, db jobs.DB, tenant, meter uuid.UUID, slug, source, id string) error {
+	args, _ := json.Marshal(meterEventArgs{MeterID: meter, EventSource: source, EventID: id})
+	_, _, err := jobs.Insert(ctx, db, jobs.InsertParams{TenantID: &tenant, Kind: KindStripeMeterEvnt, Args: args,
+		UniqueKey: meterEventIdentifier(tenant, slug, source, id)})
+	if err != nil {
+		return fmt.Errorf("billing: queue meter event: %w", err)
+	}
+	return nil
+}
+
+// meterEventIdentifier is the Stripe meter event identifier of an event's
+// usage of a meter: the event's permanent dedupe key (the Nats-Msg-Id of
+// tenant, source and id) and the meter's slug. The same event always gets
+// the same identifier, so a retry can never bill it twice.
+func meterEventIdentifier(tenant uuid.UUID, slug, source, id string) string {
+	return subjects.MsgID(tenant, source, id) + "-" + slug
+}
+
+// markPaid records on PROST's invoice that Stripe said it was paid.
+func markPaid(ctx context.Context, q *billingdb.Queries, tenant uuid.UUID, e *envelope) error {
+	var ev struct {
+		Data struct {
+			Object struct {
+				ID string `json:"id"`
+			} `json:"object"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(e.Data, &ev) != nil || ev.Data.Object.ID == "" {
+		return nil
+	}
+	at := time.Now()
+	if e.Time != nil {
+		at = *e.Time
+	}
+	if err := q.MarkInvoicePaid(ctx, billingdb.MarkInvoicePaidParams{TenantID: tenant, StripeInvoiceID: &ev.Data.Object.ID, PaidAt: &at}); err != nil {
+		return fmt.Errorf("billing: mark invoice paid: %w", err)
+	}
+	return nil
+}

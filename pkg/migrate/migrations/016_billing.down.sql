@@ -1,0 +1,2 @@
+DROP TABLE billing_usage;
+DROP TABLE billing_meters;
