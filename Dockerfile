@@ -18,6 +18,24 @@ RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.
 # the user the services run as.
 RUN mkdir -p /out/var/lib/prost/nats-auth /out/var/lib/prost/nats-server
 
+# The factory service (prost serve factory) needs the Go toolchain where it
+# runs: it builds, tests and scans the modules it makes (docs/factory.md).
+FROM golang:1.26 AS factory
+RUN useradd --create-home --uid 10001 prost && mkdir -p /var/lib/prost-factory && chown prost /var/lib/prost-factory
+COPY --from=build /out/prost /usr/local/bin/prost
+COPY nats /etc/prost/nats
+COPY schemas /etc/prost/schemas
+ENV PROST_NATS_DIR=/etc/prost/nats \
+    PROST_SCHEMAS_DIR=/etc/prost/schemas \
+    PROST_HTTP_ADDR=0.0.0.0:8080 \
+    PROST_LOG_FORMAT=json \
+    PROST_FACTORY_WORK_DIR=/var/lib/prost-factory/work \
+    PROST_FACTORY_TOOLS_DIR=/var/lib/prost-factory/tools
+USER prost
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/prost"]
+
+# Every other service runs from this image (the default target).
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/prost /usr/local/bin/prost
 COPY --from=build --chown=65532:65532 /out/var/lib/prost /var/lib/prost

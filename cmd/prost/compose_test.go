@@ -61,7 +61,7 @@ func TestComposeMatchesProst(t *testing.T) {
 	natsAuthInit := false
 	var prostContainers []string
 	for name, svc := range cf.Services {
-		if svc.Image != "prost:dev" {
+		if svc.Image != "prost:dev" && svc.Image != "prost-factory:dev" {
 			continue
 		}
 		require.NotNil(t, svc.Build, "%s is built from this repository", name)

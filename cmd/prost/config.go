@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	factorysvc "github.com/prost-platform/prost/services/factory"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
 	"github.com/prost-platform/prost/pkg/console"
@@ -70,6 +71,7 @@ type env struct {
 	ReadyOutboxMaxAge  time.Duration // PROST_READY_OUTBOX_MAX_AGE: /readyz fails when a pending outbox row is older
 	ConsoleSessionTTL  time.Duration // PROST_CONSOLE_SESSION_TTL
 	ConsoleIdleTimeout time.Duration // PROST_CONSOLE_IDLE_TIMEOUT
+	Factory            factoryEnv    // PROST_FACTORY_*
 	PrivacyKEK         string        // PROST_PRIVACY_KEK: <version>:<base64 of 32 bytes>[,...]
 	PrivacyCacheTTL    time.Duration // PROST_PRIVACY_KEY_CACHE_TTL
 	RetentionInterval  time.Duration // PROST_PRIVACY_RETENTION_INTERVAL
@@ -128,6 +130,17 @@ func envFromOS() env {
 		PrivacyKEK:         os.Getenv("PROST_PRIVACY_KEK"),
 		PrivacyCacheTTL:    getduration("PROST_PRIVACY_KEY_CACHE_TTL", dataprotect.DefaultCacheTTL),
 		RetentionInterval:  getduration("PROST_PRIVACY_RETENTION_INTERVAL", privacy.DefaultRetentionInterval),
+		Factory: factoryEnv{
+			WorkDir:         os.Getenv("PROST_FACTORY_WORK_DIR"),
+			ToolsDir:        os.Getenv("PROST_FACTORY_TOOLS_DIR"),
+			DatabaseURL:     os.Getenv("PROST_FACTORY_DATABASE_URL"),
+			WorkerID:        os.Getenv("PROST_FACTORY_WORKER_ID"),
+			ApprovalTimeout: getduration("PROST_FACTORY_APPROVAL_TIMEOUT", factorysvc.DefaultApprovalTimeout),
+			Timeout:         getduration("PROST_FACTORY_TIMEOUT", factorysvc.DefaultExecutorTimeout),
+			AgentURL:        os.Getenv("PROST_FACTORY_AGENT_URL"),
+			AgentSecret:     os.Getenv("PROST_FACTORY_AGENT_SECRET"),
+			AgentStages:     getenv("PROST_FACTORY_AGENT_STAGES", "codegen,testgen,heal"),
+		},
 
 		SubscriptionsRetrySchedule:   getdurations("PROST_SUBSCRIPTIONS_RETRY_SCHEDULE", subscriptions.DefaultRetrySchedule),
 		SubscriptionsDisableAfter:    getduration("PROST_SUBSCRIPTIONS_DISABLE_AFTER", subscriptions.DefaultDisableAfter),

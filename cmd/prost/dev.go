@@ -29,7 +29,7 @@ func (c *cli) devCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "dev",
 		Short: "Run every service in one process, on an embedded NATS JetStream unless NATS_URL is set",
-		Long: `prost dev runs the gateway, relay, governance and rules services in one process.
+		Long: `prost dev runs the gateway, relay, governance, rules and factory services in one process.
 
 It creates the database named by DATABASE_URL if it is missing, applies the migrations, starts an
 embedded nats-server (PROST_EMBEDDED_NATS_ADDR, data in PROST_DATA_DIR) unless NATS_URL is set,

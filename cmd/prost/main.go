@@ -18,6 +18,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	factorysvc "github.com/prost-platform/prost/services/factory"
 )
 
 // version and commit are stamped at build time:
@@ -29,6 +31,8 @@ var (
 )
 
 func main() {
+	// The factory runs its gate tools in a child process: this binary.
+	factorysvc.MaybeGateProcess()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -121,7 +125,7 @@ tenant commands (schemas, privacy, subscriptions, billing) use the App credentia
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	root.AddCommand(
 		c.devCmd(), c.serveCmd(), c.migrateCmd(), c.appsCmd(), c.auditCmd(), c.jobsCmd(), c.dlqCmd(),
-		c.schemasCmd(), c.contractsCmd(), c.privacyCmd(), c.subscriptionsCmd(), c.natsAuthCmd(), c.billingCmd(), c.versionCmd(),
+		c.schemasCmd(), c.contractsCmd(), c.privacyCmd(), c.subscriptionsCmd(), c.natsAuthCmd(), c.billingCmd(), c.factoryCmd(), c.versionCmd(),
 	)
 	return root
 }

@@ -51,6 +51,7 @@ import (
 	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/telemetry"
 	billingsvc "github.com/prost-platform/prost/services/billing"
+	factorysvc "github.com/prost-platform/prost/services/factory"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 	governancesvc "github.com/prost-platform/prost/services/governance"
 	relaysvc "github.com/prost-platform/prost/services/relay"
@@ -59,7 +60,7 @@ import (
 )
 
 // services lists what `prost serve` can run, in start order.
-var services = []string{"gateway", "relay", "governance", "rules", "subscriptions", "billing"}
+var services = []string{"gateway", "relay", "governance", "rules", "subscriptions", "billing", "factory"}
 
 // platform holds the connections every service shares.
 type platform struct {
@@ -80,6 +81,8 @@ type platform struct {
 	spanProcessors []sdktrace.SpanProcessor
 	// rulesJobs tunes the rules service's job workers (zero: the defaults).
 	rulesJobs jobs.Config
+	// factoryAPI is the gateway's /v1/factory routes (set by run).
+	factoryAPI httpapi.Routes
 	// kr is the keyring of classified values (nil without PROST_PRIVACY_KEK);
 	// made by keyring.
 	kr        *dataprotect.Keyring
@@ -336,6 +339,21 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		metrics.WatchConsumer(svc.Consumer, p.js)
 		g.Add("billing", svc)
 	}
+	var factorySvc *factorysvc.Service
+	if has("factory") {
+		if factorySvc, err = p.factoryService(ctx); err != nil {
+			return err
+		}
+		if factorySvc != nil {
+			metrics.WatchConsumer(factorySvc.Consumer(), p.js)
+			g.Add("factory", factorySvc)
+		}
+	}
+	if has("gateway") {
+		if p.factoryAPI, err = p.factoryRoutes(ctx, factorySvc, &g); err != nil {
+			return err
+		}
+	}
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
@@ -445,7 +463,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	con := consolehttp.New(console.NewStore(p.pool, console.Config{TTL: p.env.ConsoleSessionTTL, IdleTimeout: p.env.ConsoleIdleTimeout}),
 		consoleVerifier{apps: appStore, adminToken: adminToken}, nil)
 	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool, kr), audithttp.New(p.pool), p.privacyRoutes(kr),
-		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, billingRoutes, con)
+		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, billingRoutes, con, p.factoryAPI)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
 		Metrics: metrics, Routes: routes, Events: events, Sessions: con,

@@ -18,11 +18,15 @@ import (
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/prosttest"
+	factorysvc "github.com/prost-platform/prost/services/factory"
 )
 
 var testDB *prosttest.Database
 
-func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
+func TestMain(m *testing.M) {
+	factorysvc.MaybeGateProcess() // the factory's gate processes are this test binary
+	prosttest.Main(m, &testDB)
+}
 
 // stack is the whole platform running in this process, as `prost dev` runs
 // it, on the package's database and a private embedded nats-server.
