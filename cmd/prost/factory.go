@@ -119,7 +119,7 @@ func (p *platform) factoryService(ctx context.Context) (*factorysvc.Service, err
 // to g, which closes it).
 func (p *platform) factoryRoutes(ctx context.Context, svc *factorysvc.Service, g *lifecycle.Group) (httpapi.Routes, error) {
 	if svc != nil {
-		return factoryhttp.New(svc.Runs()), nil
+		return factoryhttp.New(svc.Runs(), factoryhttp.WithPack0Schema(svc.Pack0Schema())), nil
 	}
 	k, err := p.secretsKey()
 	if err != nil {
@@ -131,7 +131,13 @@ func (p *platform) factoryRoutes(ctx context.Context, svc *factorysvc.Service, g
 	}
 	g.Add("factory-engine", eng)
 	store := factory.NewStore(p.pool, factory.StoreConfig{Partitions: p.env.Partitions, SecretsKey: k})
-	return factoryhttp.New(factory.NewRuns(store, eng, p.log)), nil
+	var opts []factoryhttp.Option
+	if schema, err := factory.LoadPack0Schema(p.env.SchemasDir); err == nil {
+		opts = append(opts, factoryhttp.WithPack0Schema(schema))
+	} else {
+		p.log.Warn("POST /v1/factory/pack0/check answers 503: no Pack0 schema", "err", err)
+	}
+	return factoryhttp.New(factory.NewRuns(store, eng, p.log), opts...), nil
 }
 
 // The factory CLI: tenant commands (PROST_APP_KEY, PROST_APP_SECRET).
