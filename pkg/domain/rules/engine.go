@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -107,6 +108,8 @@ type Engine struct {
 
 	mu    sync.Mutex
 	cache map[versionKey]*Compiled
+	// sets holds each tenant's active rules, indexed (see ruleSets).
+	sets map[uuid.UUID]*ruleSet
 	// decoding holds, per tenant, a slot for decoding large data; a
 	// decoding abandoned at the budget keeps it until it ends.
 	decoding sync.Map
@@ -139,7 +142,7 @@ func NewEngine(pool *pgxpool.Pool, cfg EngineConfig) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{pool: pool, cfg: cfg, cache: map[versionKey]*Compiled{}}
+	return &Engine{pool: pool, cfg: cfg, cache: map[versionKey]*Compiled{}, sets: map[uuid.UUID]*ruleSet{}}
 }
 
 // WebhookJob is the args of a KindWebhook job.
@@ -279,21 +282,20 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 			tenants = append(tenants, it.tenant)
 		}
 	}
-	rows, err := q.ActiveRuleVersions(ctx, tenants)
+	sets, err := e.ruleSets(ctx, q, tenants)
 	if err != nil {
-		return fmt.Errorf("rules: load active rules: %w", err)
+		return err
 	}
-	if len(rows) == 0 {
-		return nil
-	}
-	byTenant := map[uuid.UUID][]*ruleHead{}
-	var last *ruleHead
-	for _, r := range rows {
-		if last == nil || last.id != r.RuleID {
-			last = &ruleHead{id: r.RuleID, webhookActive: r.WebhookStatus == StatusActive, overruns: r.Overruns}
-			byTenant[r.TenantID] = append(byTenant[r.TenantID], last)
+	// The batch's own copy of each tenant's heads: it counts overruns on
+	// them, and the sets are shared by every lane.
+	byTenant := map[uuid.UUID][]ruleHead{}
+	for t, s := range sets {
+		if len(s.heads) > 0 {
+			byTenant[t] = slices.Clone(s.heads)
 		}
-		last.versions = append(last.versions, r)
+	}
+	if len(byTenant) == 0 {
+		return nil
 	}
 	// When was each event recorded? A rule applies in the version in force
 	// at that moment, so an update applies to later events only.
@@ -336,7 +338,8 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 		it.left = e.cfg.EvalBudget
 		fev := filter.NewEvent(&it.ev)
 		var over *overrun
-		for _, h := range heads {
+		for _, i := range sets[it.tenant].candidates(it.ev.Type) {
+			h := &heads[i]
 			v := pickVersion(h, it.recordedAt)
 			if v == nil {
 				continue // the rule did not exist yet when the event was recorded

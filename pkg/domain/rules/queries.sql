@@ -133,3 +133,8 @@ RETURNING overruns, status;
 -- name: ResetOverruns :exec
 -- The rules evaluated within the budget again.
 UPDATE rules SET overruns = 0 WHERE rule_id = ANY(@rule_ids::uuid[]) AND overruns > 0;
+
+-- name: RuleGenerations :many
+-- Where each tenant's rules stand (tenants whose rules never changed have
+-- no row: generation 0).
+SELECT tenant_id, gen FROM rule_generations WHERE tenant_id = ANY(@tenant_ids::uuid[]);

@@ -356,3 +356,51 @@ func (ev *Event) sdkEvent() *cesdk.Event {
 	ev.sdk = &out
 	return ev.sdk
 }
+
+// TypeKey is what a filter list requires of an event's type, for indexing
+// rules by the events they can match: Exact, the type it must equal, or
+// else Prefix, a prefix it must start with.
+type TypeKey struct {
+	Exact  string
+	Prefix string
+}
+
+// TypeKey returns what every match of the list requires of the event's
+// type: an exact or prefix filter on "type" that the list (or an all inside
+// it) demands. ok is false when a matching event may have any type (no such
+// filter, or only inside any or not): such a list must be tried on every
+// event.
+func (l List) TypeKey() (TypeKey, bool) {
+	var k TypeKey
+	var walk func(fs []Filter)
+	walk = func(fs []Filter) {
+		for _, f := range fs {
+			switch x := f.(type) {
+			case *compare:
+				for _, a := range x.attrs {
+					if a[0] != "type" {
+						continue
+					}
+					switch x.kind {
+					case "exact":
+						k.Exact = a[1]
+					case "prefix":
+						if len(a[1]) > len(k.Prefix) {
+							k.Prefix = a[1]
+						}
+					}
+				}
+			case *nested:
+				if !x.any {
+					walk(x.subs)
+				}
+			}
+		}
+	}
+	walk(l)
+	if k.Exact != "" {
+		k.Prefix = ""
+		return k, true
+	}
+	return k, k.Prefix != ""
+}

@@ -169,3 +169,30 @@ func TestAttributes(t *testing.T) {
 	l := compile(t, `[{"exact": {"type": "a"}}, {"any": [{"prefix": {"source": "/x"}}, {"not": {"suffix": {"subject": "y"}}}]}, {"sql": "id = 'q'"}]`)
 	require.Equal(t, []string{"source", "subject", "type"}, l.Attributes())
 }
+
+func TestTypeKey(t *testing.T) {
+	for _, c := range []struct {
+		filters string
+		want    filter.TypeKey
+		ok      bool
+	}{
+		{`[{"exact":{"type":"payment.failed"}}]`, filter.TypeKey{Exact: "payment.failed"}, true},
+		{`[{"prefix":{"type":"payment."}}, {"exact":{"source":"/b"}}]`, filter.TypeKey{Prefix: "payment."}, true},
+		{`[{"all":[{"prefix":{"type":"pay"}}, {"prefix":{"type":"payment."}}]}]`, filter.TypeKey{Prefix: "payment."}, true},
+		{`[{"prefix":{"type":"pay"}}, {"exact":{"type":"payment.failed"}}]`, filter.TypeKey{Exact: "payment.failed"}, true},
+		{`[]`, filter.TypeKey{}, false},
+		{`[{"exact":{"source":"/b"}}]`, filter.TypeKey{}, false},
+		{`[{"any":[{"exact":{"type":"a"}}, {"exact":{"type":"b"}}]}]`, filter.TypeKey{}, false},
+		{`[{"not":{"exact":{"type":"a"}}}]`, filter.TypeKey{}, false},
+		{`[{"suffix":{"type":".failed"}}]`, filter.TypeKey{}, false},
+		{`[{"sql":"type = 'a'"}]`, filter.TypeKey{}, false},
+	} {
+		var raw []json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(c.filters), &raw))
+		l, errs := filter.Compile("/filters", raw)
+		require.Empty(t, errs)
+		k, ok := l.TypeKey()
+		require.Equal(t, c.ok, ok, c.filters)
+		require.Equal(t, c.want, k, c.filters)
+	}
+}

@@ -41,6 +41,11 @@ type Rule struct {
 	DisabledReason        *string
 }
 
+type RuleGeneration struct {
+	TenantID uuid.UUID
+	Gen      int64
+}
+
 type RuleVersion struct {
 	RuleID    uuid.UUID
 	Version   int32

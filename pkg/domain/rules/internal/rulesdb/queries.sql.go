@@ -764,6 +764,32 @@ func (q *Queries) ResetOverruns(ctx context.Context, ruleIds []uuid.UUID) error 
 	return err
 }
 
+const ruleGenerations = `-- name: RuleGenerations :many
+SELECT tenant_id, gen FROM rule_generations WHERE tenant_id = ANY($1::uuid[])
+`
+
+// Where each tenant's rules stand (tenants whose rules never changed have
+// no row: generation 0).
+func (q *Queries) RuleGenerations(ctx context.Context, tenantIds []uuid.UUID) ([]RuleGeneration, error) {
+	rows, err := q.db.Query(ctx, ruleGenerations, tenantIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RuleGeneration
+	for rows.Next() {
+		var i RuleGeneration
+		if err := rows.Scan(&i.TenantID, &i.Gen); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const setRuleStatus = `-- name: SetRuleStatus :one
 UPDATE rules SET status = $1, updated_at = now(), overruns = 0, disabled_reason = NULL,
     webhook_status = CASE WHEN $1::text = 'active' THEN 'active' ELSE webhook_status END,
