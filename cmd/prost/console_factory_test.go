@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,18 @@ func (tb *tab) waitWithin(predicate, what string, within time.Duration) {
 // textIn is the predicate "the element of css shows text".
 func textIn(css, text string) string {
 	return fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.innerText.includes(%q) })()`, css, text)
+}
+
+// shotTop saves what the window shows from the top of the page (not the
+// whole page) as artifacts/console/<name>.png.
+func (tb *tab) shotTop(name string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	_, _ = chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0); new Promise((r) => requestAnimationFrame(() => r()))`, chromedp.EvalAwaitPromise))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(tb.t, err)
+	require.NoError(tb.t, os.WriteFile(filepath.Join(tb.b.dir, name+".png"), png, 0o644))
 }
 
 // choose sets a select's value the way a person picking an option would.
@@ -256,6 +270,7 @@ func TestConsoleFactoryWizard(t *testing.T) {
 			"/artifact?name=pec%2Fmanifest.dsse.json", "the signed manifest can be downloaded")
 		tenant.checkPage("a deployed run")
 		tenant.shot("29-factory-deployed")
+		tenant.shotTop("29b-factory-deployed-top")
 
 		// What the page showed is what the API says: deployed, answering, verified, decided by the person named.
 		code, body := s.do(http.MethodGet, "/v1/factory/runs/"+runID, auth(app), nil)
@@ -264,6 +279,7 @@ func TestConsoleFactoryWizard(t *testing.T) {
 		require.NoError(t, json.Unmarshal(body, &run))
 		require.Equal(t, factory.StatusSucceeded, run.Status, run.Error)
 		require.False(t, run.MVP)
+		require.Equal(t, "console wizard (library)", run.RequestedBy)
 		require.NotNil(t, run.Deployment)
 		require.Equal(t, factory.DeploymentActive, run.Deployment.Status)
 		require.Contains(t, eval[string](tenant, `document.querySelector('[data-testid="deployed"] a').href`), run.Deployment.Address)

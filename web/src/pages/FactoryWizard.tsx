@@ -10,6 +10,7 @@ import { Alert, AlertDescription, AlertTitle } from "@/components/ui/alert";
 import { Code, ErrorAlert, PageHeader, Progress, Spinner, json } from "@/components/common";
 import { api } from "@/lib/api";
 import { useAction, useTitle } from "@/lib/hooks";
+import { useSession } from "@/lib/session";
 import {
   buildPack0, budgetId, defaultBudgets, directions, emptyAnswers, eventNames, exampleAnswers, fieldTypeLabels, fieldTypes, hasPersonal,
   integrationKinds, newEntity, newField, operations, personal, placeOf, pluralOf, routesOf, validateStep,
@@ -896,8 +897,12 @@ function Summary({ a, onFix, onBuilt }: { a: Answers; onFix: (step: StepName, id
     void checking.run();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [built]);
+  const { session } = useSession();
   const build = useAction(async () => {
-    const run = await api<Run>("POST", "/v1/factory/runs", { module: p.module, pack0: p, state: a.state, auto_deploy: a.autoDeploy, deploy_target: a.target });
+    const run = await api<Run>("POST", "/v1/factory/runs", {
+      module: p.module, pack0: p, state: a.state, auto_deploy: a.autoDeploy, deploy_target: a.target,
+      requested_by: `console wizard (${session?.name ?? "App"})`.slice(0, 200),
+    });
     onBuilt(run);
   });
   const events = check?.events.length ? check.events : p.entities.flatMap((e) => (e.events ?? eventNames).map((ev) => `${p.module}.${e.name}.${ev}`));
