@@ -119,7 +119,7 @@ func (p *platform) factoryService(ctx context.Context) (*factorysvc.Service, err
 // to g, which closes it).
 func (p *platform) factoryRoutes(ctx context.Context, svc *factorysvc.Service, g *lifecycle.Group) (httpapi.Routes, error) {
 	if svc != nil {
-		return factoryhttp.New(svc.Runs()), nil
+		return factoryhttp.New(svc.Runs(), factoryhttp.WithPack0Schema(svc.Pack0Schema())), nil
 	}
 	k, err := p.secretsKey()
 	if err != nil {
@@ -131,7 +131,13 @@ func (p *platform) factoryRoutes(ctx context.Context, svc *factorysvc.Service, g
 	}
 	g.Add("factory-engine", eng)
 	store := factory.NewStore(p.pool, factory.StoreConfig{Partitions: p.env.Partitions, SecretsKey: k})
-	return factoryhttp.New(factory.NewRuns(store, eng, p.log)), nil
+	var opts []factoryhttp.Option
+	if schema, err := factory.LoadPack0Schema(p.env.SchemasDir); err == nil {
+		opts = append(opts, factoryhttp.WithPack0Schema(schema))
+	} else {
+		p.log.Warn("POST /v1/factory/pack0/check answers 503: no Pack0 schema", "err", err)
+	}
+	return factoryhttp.New(factory.NewRuns(store, eng, p.log), opts...), nil
 }
 
 // The factory CLI: tenant commands (PROST_APP_KEY, PROST_APP_SECRET).
@@ -260,9 +266,34 @@ used again. With --wait it waits until the run ends or waits for an approval, an
 		}),
 	}
 	jsonFlag(verify, &asJSON)
+	var checkFile, checkState string
+	check := &cobra.Command{
+		Use:   "check --pack0 FILE [--state NORMAL|PRESSAO]",
+		Short: "Check a Pack0 as the run's first gate would, without starting a run; exit 1 naming each problem",
+		Long: `prost factory check sends a Pack0 (YAML or JSON) to the factory's pack0 gate (POST /v1/factory/pack0/check):
+its JSON Schema and its objective rules for the state. It prints each problem with its JSON pointer and rule and
+exits 1 when there is one; otherwise it prints the routes and event types of the module. Nothing is recorded.`,
+		Example: "  prost factory check --pack0 examples/pack0/inventory.yaml\n  prost factory check --pack0 draft.yaml --state PRESSAO --json",
+		Args:    cobra.NoArgs,
+		RunE: do(func(*cobra.Command, []string) error {
+			b, err := os.ReadFile(checkFile)
+			if err != nil {
+				return exitError{code: 2, msg: err.Error()}
+			}
+			doc, err := factory.Pack0JSON(b)
+			if err != nil {
+				return exitError{code: 2, msg: checkFile + ": " + err.Error()}
+			}
+			return factoryCheck(c.ctx, c.env, doc, strings.ToUpper(checkState), asJSON, c.stdout)
+		}),
+	}
+	check.Flags().StringVar(&checkFile, "pack0", "", "the Pack0 file, YAML or JSON (required)")
+	check.Flags().StringVar(&checkState, "state", "NORMAL", "NORMAL (also needs budgets, threats and retention for personal data) or PRESSAO")
+	_ = check.MarkFlagRequired("pack0")
+	jsonFlag(check, &asJSON)
 	return group("factory", "Build modules from a Pack0: runs, approvals, reruns and their verification (App credentials)",
 		run, statusCmd, logs, decide("approve", "Approve a run waiting for a decision (an approval record: who, when, why)"),
-		decide("reject", "Reject a run waiting for a decision"), cancel, rerun, list, findings, verify)
+		decide("reject", "Reject a run waiting for a decision"), cancel, rerun, list, findings, verify, check)
 }
 
 func runPath(id string) string { return "/v1/factory/runs/" + url.PathEscape(id) }
@@ -516,6 +547,48 @@ func factoryVerify(ctx context.Context, e env, id string, asJSON bool, stdout io
 		fmt.Fprintf(stdout, "run %s verifies as far as it went: it has no manifest (yet)\n", id)
 	default:
 		fmt.Fprintf(stdout, "run %s verifies: manifest sha256 %s signed by %s\n", id, rep.Manifest, rep.KeyID)
+	}
+	return nil
+}
+
+// pack0Check is the answer of POST /v1/factory/pack0/check.
+type pack0Check struct {
+	OK       bool                   `json:"ok"`
+	State    factory.State          `json:"state"`
+	Problems []factory.Pack0Problem `json:"problems"`
+	Routes   []string               `json:"routes"`
+	Events   []string               `json:"events"`
+}
+
+func factoryCheck(ctx context.Context, e env, doc []byte, state string, asJSON bool, stdout io.Writer) error {
+	c, err := newTenantClient(e)
+	if err != nil {
+		return err
+	}
+	var res pack0Check
+	body := map[string]any{"pack0": json.RawMessage(doc), "state": state}
+	if err := c.do(ctx, http.MethodPost, "/v1/factory/pack0/check", body, &res); err != nil {
+		return err
+	}
+	if asJSON {
+		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+			return err
+		}
+	} else if res.OK {
+		fmt.Fprintf(stdout, "the Pack0 passes the pack0 gate (%s): %d routes, %d event types\n", res.State, len(res.Routes), len(res.Events))
+		for _, r := range res.Routes {
+			fmt.Fprintf(stdout, "  route  %s\n", r)
+		}
+		for _, t := range res.Events {
+			fmt.Fprintf(stdout, "  event  %s\n", t)
+		}
+	} else {
+		for _, p := range res.Problems {
+			fmt.Fprintf(stdout, "FAIL  %s\n", p)
+		}
+	}
+	if !res.OK {
+		return exitError{code: 1, msg: fmt.Sprintf("the Pack0 fails the pack0 gate (%s) with %d problem(s)", res.State, len(res.Problems))}
 	}
 	return nil
 }

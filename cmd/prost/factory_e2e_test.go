@@ -225,3 +225,43 @@ func TestFactoryEndToEnd(t *testing.T) {
 	require.Contains(t, out, "status succeeded  (MVP)")
 	require.Contains(t, out, "deploy    skipped")
 }
+
+// `prost factory check` asks the pack0 gate about a file without starting a
+// run: the sample passes and names its routes and events; a Pack0 that
+// NORMAL refuses exits 1 naming each problem by pointer and rule, and passes
+// as PRESSAO; a file that is not a Pack0 is a usage error (2).
+func TestFactoryCheck(t *testing.T) {
+	s := startStack(t, nil)
+	app := s.createApp("factory-check")
+	t.Setenv("PROST_APP_KEY", app.APIKey)
+	t.Setenv("PROST_APP_SECRET", app.APISecret)
+
+	out, err := s.cli("factory", "check", "--pack0", "../../examples/pack0/inventory.yaml")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "the Pack0 passes the pack0 gate (NORMAL): 10 routes, 5 event types")
+	require.Contains(t, out, "route  GET /v1/suppliers/{id}")
+	require.Contains(t, out, "event  inventory.supplier.deleted")
+
+	draft := t.TempDir() + "/notes.yaml"
+	require.NoError(t, os.WriteFile(draft, []byte("pack0: 1\nmodule: notes\ndescription: Notes.\nentities:\n  - {name: note, key: id, fields: [{name: id, type: uuid}]}\n"), 0o600))
+	out, err = s.cli("factory", "check", "--pack0", draft)
+	var ee exitError
+	require.ErrorAs(t, err, &ee, out)
+	require.Equal(t, 1, ee.code)
+	require.Contains(t, out, "FAIL  /budgets normal-budgets: ")
+	require.Contains(t, out, "FAIL  /threats normal-threats: ")
+	out, err = s.cli("factory", "check", "--pack0", draft, "--state", "pressao", "--json")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"ok":true`)
+	require.Contains(t, out, `"state":"PRESSAO"`)
+
+	require.NoError(t, os.WriteFile(draft, []byte("- just\n- a list\n"), 0o600))
+	_, err = s.cli("factory", "check", "--pack0", draft)
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 2, ee.code)
+
+	// Nothing was started.
+	out, err = s.cli("factory", "list", "--json")
+	require.NoError(t, err, out)
+	require.JSONEq(t, `[]`, out)
+}

@@ -274,6 +274,9 @@ func registerQueue(c dbos.Client, poll time.Duration) (dbos.Queue, error) {
 // Runs is the runs API of this service (its engine is the service's DBOS).
 func (s *Service) Runs() *factory.Runs { return s.runs }
 
+// Pack0Schema is the Pack0 schema the service's pack0 gate checks against.
+func (s *Service) Pack0Schema() *factory.Pack0Schema { return s.schema }
+
 // Engine is the service's engine.
 func (s *Service) Engine() *Engine { return s.engine }
 

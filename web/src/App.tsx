@@ -11,6 +11,8 @@ import { DeadLetters, DeadLetterView, operatorScope, tenantScope } from "@/pages
 import { Audit } from "@/pages/Audit";
 import { UsagePage } from "@/pages/Usage";
 import { Subscriptions, SubscriptionView } from "@/pages/Subscriptions";
+import { FactoryRuns, FactoryRunView } from "@/pages/Factory";
+import { FactoryWizard } from "@/pages/FactoryWizard";
 import { Apps } from "@/pages/operator/Apps";
 import { HealthPage } from "@/pages/operator/Health";
 import { Jobs } from "@/pages/operator/Jobs";
@@ -57,6 +59,9 @@ export function App() {
         <Route path="/subscriptions/:id" element={<SubscriptionView />} />
         <Route path="/usage" element={<UsagePage />} />
         <Route path="/audit" element={<Audit />} />
+        <Route path="/factory" element={<FactoryRuns />} />
+        <Route path="/factory/new" element={<FactoryWizard />} />
+        <Route path="/factory/runs/:id" element={<FactoryRunView />} />
       </Route>
       <Route element={<RequireSession kind="operator" />}>
         <Route path="/operator/apps" element={<Apps />} />

@@ -153,6 +153,19 @@ func (p *Pack0) Routes() []string {
 	return out
 }
 
+// EventTypes lists the types of the CloudEvents the generated module emits,
+// <module>.<entity>.<event>, entity by entity.
+func (p *Pack0) EventTypes() []string {
+	var out []string
+	for i := range p.Entities {
+		e := &p.Entities[i]
+		for _, ev := range e.EventNames() {
+			out = append(out, p.Module+"."+e.Name+"."+ev)
+		}
+	}
+	return out
+}
+
 // Entity returns the named entity, or nil.
 func (p *Pack0) Entity(name string) *Entity {
 	for i := range p.Entities {

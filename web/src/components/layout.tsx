@@ -1,7 +1,7 @@
 import * as React from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import {
-  Activity, AppWindow, BarChart3, FileJson, KeyRound, ListChecks, LogOut, Menu, ScrollText, Send, ShieldCheck, Skull, Workflow, X,
+  Activity, AppWindow, BarChart3, Factory, FileJson, KeyRound, ListChecks, LogOut, Menu, ScrollText, Send, ShieldCheck, Skull, Workflow, X,
 } from "lucide-react";
 import { Button } from "@/components/ui/button";
 import { useSession } from "@/lib/session";
@@ -21,6 +21,7 @@ export const tenantNav: NavItem[] = [
   { to: "/dead-letters", label: "Dead letters", icon: Skull },
   { to: "/usage", label: "Usage", icon: BarChart3 },
   { to: "/audit", label: "Audit", icon: ShieldCheck },
+  { to: "/factory", label: "Factory", icon: Factory },
 ];
 
 export const operatorNav: NavItem[] = [

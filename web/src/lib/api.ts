@@ -53,13 +53,15 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** accept: what to read the answer as. */
   as?: "json" | "text";
+  /** more request headers (such as X-Prost-Actor). */
+  headers?: Record<string, string>;
 }
 
 const unsafe = (m: string) => !["GET", "HEAD", "OPTIONS"].includes(m);
 
 /** api sends one request to PROST and returns the decoded answer, or throws ApiError. */
 export async function api<T = unknown>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json, application/problem+json" };
+  const headers: Record<string, string> = { ...opts.headers, Accept: "application/json, application/problem+json" };
   let payload: BodyInit | undefined;
   if (body !== undefined) {
     if (opts.contentType) {

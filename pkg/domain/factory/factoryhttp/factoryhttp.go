@@ -15,12 +15,15 @@
 //	GET  /v1/factory/runs/{id}/artifact?name=NAME an artifact's content
 //	GET  /v1/factory/runs/{id}/verify              the PEC chain checked against what is stored
 //	GET  /v1/factory/key                           the tenant's public signing key
+//	POST /v1/factory/pack0/check                   {"pack0", "state"}: what the pack0 gate would say, without a run
 //
 // The actor of a decision, cancel or rerun is the X-Prost-Actor header (the
 // CLI sends user@host), else "app:<tenant>".
 package factoryhttp
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,11 +37,25 @@ import (
 
 // Handlers serve the factory routes.
 type Handlers struct {
-	runs *factory.Runs
+	runs   *factory.Runs
+	schema *factory.Pack0Schema
 }
 
+// Option configures the handlers.
+type Option func(*Handlers)
+
+// WithPack0Schema gives POST /v1/factory/pack0/check the Pack0 schema to
+// check against. Without it the route answers 503.
+func WithPack0Schema(s *factory.Pack0Schema) Option { return func(h *Handlers) { h.schema = s } }
+
 // New returns the handlers over runs.
-func New(runs *factory.Runs) *Handlers { return &Handlers{runs: runs} }
+func New(runs *factory.Runs, opts ...Option) *Handlers {
+	h := &Handlers{runs: runs}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
 
 // Mount mounts the routes.
 func (h *Handlers) Mount(rt *httpapi.Router) {
@@ -56,6 +73,7 @@ func (h *Handlers) Mount(rt *httpapi.Router) {
 	rt.Tenant("GET /v1/factory/runs/{id}/artifact", h.artifact)
 	rt.Tenant("GET /v1/factory/runs/{id}/verify", h.verify)
 	rt.Tenant("GET /v1/factory/key", h.key)
+	rt.Tenant("POST /v1/factory/pack0/check", h.checkPack0)
 }
 
 func runID(r *http.Request) (uuid.UUID, error) { return httpapi.PathUUID(r, "id", "a run id") }
@@ -351,4 +369,57 @@ func (h *Handlers) key(w http.ResponseWriter, r *http.Request) error {
 		return problem.Errorf(problem.NotFound, "the tenant has no signing key yet: its first factory run makes one")
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, k)
+}
+
+// checkBody is the body of POST /v1/factory/pack0/check.
+type checkBody struct {
+	Pack0 json.RawMessage `json:"pack0"`
+	State factory.State   `json:"state"`
+}
+
+// checkResult is the pack0 gate's verdict on a Pack0 that no run was
+// started for: ok when it has no problem; the routes and event types of the
+// module it describes when it parses.
+type checkResult struct {
+	OK       bool                   `json:"ok"`
+	State    factory.State          `json:"state"`
+	Problems []factory.Pack0Problem `json:"problems"`
+	Routes   []string               `json:"routes"`
+	Events   []string               `json:"events"`
+}
+
+// checkPack0 runs the pack0 gate on a document, so that a person (the
+// console's wizard) can fix a Pack0 before starting a run with it. It records
+// nothing.
+func (h *Handlers) checkPack0(w http.ResponseWriter, r *http.Request) error {
+	var body checkBody
+	if err := httpapi.ReadJSON(w, r, factory.MaxPack0Bytes+4<<10, &body); err != nil {
+		return err
+	}
+	switch body.State = factory.State(strings.ToUpper(string(body.State))); body.State {
+	case "":
+		body.State = factory.Normal
+	case factory.Normal, factory.Pressao:
+	default:
+		return problem.InvalidField("state", fmt.Sprintf("%q: want NORMAL or PRESSAO", body.State))
+	}
+	if len(body.Pack0) == 0 || string(body.Pack0) == "null" {
+		return problem.InvalidField("pack0", "required: the Pack0 document (a JSON object)")
+	}
+	if len(body.Pack0) > factory.MaxPack0Bytes {
+		return problem.InvalidField("pack0", "at most 256 KiB")
+	}
+	if h.schema == nil {
+		return problem.Errorf(problem.Unavailable, "this gateway has no Pack0 schema to check against (PROST_SCHEMAS_DIR)")
+	}
+	p, problems := factory.CheckPack0(h.schema, body.Pack0, body.State)
+	out := checkResult{OK: len(problems) == 0, State: body.State, Problems: problems, Routes: []string{}, Events: []string{}}
+	if out.Problems == nil {
+		out.Problems = []factory.Pack0Problem{}
+	}
+	if p != nil {
+		out.Routes = p.Routes()
+		out.Events = p.EventTypes()
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, out)
 }

@@ -177,3 +177,89 @@ func TestRoutes(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// The pack0 check: the gate's verdict on a document, with no run started;
+// NORMAL asks more than PRESSAO; bad requests name the field; without a
+// schema the route is unavailable.
+func TestCheckPack0(t *testing.T) {
+	db := prosttest.NewDatabase(t)
+	eng := &queueEngine{}
+	runs := factory.NewRuns(factory.NewStore(db.Pool, factory.StoreConfig{}), eng, nil)
+	schema, err := factory.LoadPack0Schema("../../../../schemas")
+	require.NoError(t, err)
+	srv := httpapitest.New(t, factoryhttp.New(runs, factoryhttp.WithPack0Schema(schema)))
+	as := httpapitest.AsTenant(uuid.New())
+
+	type result struct {
+		OK       bool                   `json:"ok"`
+		State    factory.State          `json:"state"`
+		Problems []factory.Pack0Problem `json:"problems"`
+		Routes   []string               `json:"routes"`
+		Events   []string               `json:"events"`
+	}
+	var ok result
+	res := srv.Do(t, http.MethodPost, "/v1/factory/pack0/check", map[string]any{"pack0": sample(t)}, as)
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	res.JSON(t, &ok)
+	require.True(t, ok.OK, "%v", ok.Problems)
+	require.Equal(t, factory.Normal, ok.State)
+	require.Empty(t, ok.Problems)
+	require.Contains(t, ok.Routes, "GET /v1/items/{id}")
+	require.Contains(t, ok.Routes, "DELETE /v1/suppliers/{id}")
+	require.Equal(t, []string{"inventory.item.created", "inventory.item.updated", "inventory.item.deleted",
+		"inventory.supplier.created", "inventory.supplier.deleted"}, ok.Events)
+
+	// Without budgets, threats and retention: a NORMAL run would fail its
+	// first gate, naming each rule; a PRESSAO one would pass.
+	minimal := `{"pack0": "1", "module": "notes", "description": "Notes.", "entities": [{"name": "note", "key": "id",
+		"fields": [{"name": "id", "type": "uuid"}, {"name": "author_email", "type": "email", "classification": "personal", "purpose": "reply", "retention": "1y"}]}]}`
+	var normal result
+	srv.Do(t, http.MethodPost, "/v1/factory/pack0/check", map[string]any{"pack0": json.RawMessage(minimal), "state": "normal"}, as).JSON(t, &normal)
+	require.False(t, normal.OK)
+	var rules []string
+	for _, p := range normal.Problems {
+		rules = append(rules, p.Rule+" "+p.Pointer)
+	}
+	require.ElementsMatch(t, []string{"normal-budgets /budgets", "normal-threats /threats", "normal-retention-matrix /entities/0"}, rules)
+	require.Equal(t, []string{"notes.note.created", "notes.note.updated", "notes.note.deleted"}, normal.Events)
+	var mvp result
+	srv.Do(t, http.MethodPost, "/v1/factory/pack0/check", map[string]any{"pack0": json.RawMessage(minimal), "state": "PRESSAO"}, as).JSON(t, &mvp)
+	require.True(t, mvp.OK, "%v", mvp.Problems)
+
+	// A document its schema refuses: the problem is at the member's pointer; nothing parses.
+	var broken result
+	srv.Do(t, http.MethodPost, "/v1/factory/pack0/check", map[string]any{"pack0": map[string]any{"pack0": "1", "module": "x y", "description": "d", "entities": []any{}}}, as).JSON(t, &broken)
+	require.False(t, broken.OK)
+	require.NotEmpty(t, broken.Problems)
+	require.Empty(t, broken.Routes)
+	var pointers []string
+	for _, p := range broken.Problems {
+		pointers = append(pointers, p.Pointer)
+	}
+	require.ElementsMatch(t, []string{"/module", "/entities"}, pointers)
+
+	// Nothing was started or recorded.
+	require.Zero(t, eng.enqueued)
+
+	for _, c := range []struct {
+		body   any
+		status int
+		field  string
+	}{
+		{map[string]any{"state": "NORMAL"}, http.StatusUnprocessableEntity, "pack0"},
+		{map[string]any{"pack0": sample(t), "state": "FAST"}, http.StatusUnprocessableEntity, "state"},
+		{map[string]any{"pack0": sample(t), "module": "inventory"}, http.StatusBadRequest, ""},
+		{"{", http.StatusBadRequest, ""},
+	} {
+		res := srv.Do(t, http.MethodPost, "/v1/factory/pack0/check", c.body, as)
+		require.Equal(t, c.status, res.Status, "%v: %s", c.body, res.Body)
+		if c.field != "" {
+			require.Equal(t, c.field, res.Problem(t).Errors[0].Field, string(res.Body))
+		}
+	}
+	require.Equal(t, http.StatusUnauthorized, srv.Do(t, http.MethodPost, "/v1/factory/pack0/check", map[string]any{"pack0": sample(t)}).Status)
+
+	noSchema := httpapitest.New(t, factoryhttp.New(runs))
+	res = noSchema.Do(t, http.MethodPost, "/v1/factory/pack0/check", map[string]any{"pack0": sample(t)}, as)
+	require.Equal(t, http.StatusServiceUnavailable, res.Status, string(res.Body))
+}
