@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"sync"
 	"testing"
 	"time"
@@ -80,19 +82,25 @@ func (in *instance) stop() {
 	<-in.done
 }
 
+var runs atomic.Int64
+
+// unique makes a group name of its own for each run of a test (-count=N).
+func unique(name string) string { return name + "-" + strconv.FormatInt(runs.Add(1), 10) }
+
 func cfg(group string, partitions int) lease.Config {
 	return lease.Config{Group: group, Partitions: partitions, TTL: 1500 * time.Millisecond, Interval: 200 * time.Millisecond}
 }
 
 func TestOneInstanceTakesEveryPartition(t *testing.T) {
 	tr := newTracker(t)
-	a := start(t, cfg("one", 5), tr.work)
+	grp := unique("one")
+	a := start(t, cfg(grp, 5), tr.work)
 	require.Eventually(t, func() bool { return tr.total() == 5 }, 5*time.Second, 20*time.Millisecond)
 	require.Equal(t, []int{0, 1, 2, 3, 4}, a.g.Held())
 
 	// A graceful stop hands every partition back at once.
 	a.stop()
-	owners, err := lease.Owners(context.Background(), testDB.Pool, "one")
+	owners, err := lease.Owners(context.Background(), testDB.Pool, grp)
 	require.NoError(t, err)
 	require.Len(t, owners, 5)
 	for _, o := range owners {
@@ -102,18 +110,19 @@ func TestOneInstanceTakesEveryPartition(t *testing.T) {
 
 func TestInstancesShareAndTakeOver(t *testing.T) {
 	tr := newTracker(t)
-	a := start(t, cfg("share", 8), tr.work)
+	grp := unique("share")
+	a := start(t, cfg(grp, 8), tr.work)
 	require.Eventually(t, func() bool { return tr.total() == 8 }, 5*time.Second, 20*time.Millisecond)
 
 	// A second instance joins: the first hands back half, the second takes it.
-	b := start(t, cfg("share", 8), tr.work)
+	b := start(t, cfg(grp, 8), tr.work)
 	require.Eventually(t, func() bool {
 		c := tr.count()
 		return c[a.g.Instance()] == 4 && c[b.g.Instance()] == 4
 	}, 10*time.Second, 20*time.Millisecond)
 
 	// A third: shares of 3, 3 and 2.
-	c := start(t, cfg("share", 8), tr.work)
+	c := start(t, cfg(grp, 8), tr.work)
 	require.Eventually(t, func() bool {
 		n := tr.count()
 		got := []int{n[a.g.Instance()], n[b.g.Instance()], n[c.g.Instance()]}
@@ -134,7 +143,8 @@ func TestInstancesShareAndTakeOver(t *testing.T) {
 // TTL + Interval and a little.
 func TestSurvivorTakesOverADeadInstance(t *testing.T) {
 	tr := newTracker(t)
-	c := cfg("dead", 4)
+	grp := unique("dead")
+	c := cfg(grp, 4)
 	a := start(t, c, tr.work)
 	require.Eventually(t, func() bool { return tr.total() == 4 }, 5*time.Second, 20*time.Millisecond)
 
@@ -147,9 +157,9 @@ func TestSurvivorTakesOverADeadInstance(t *testing.T) {
 	b.cancel() // stop b's loop without its hand-back: take its rows as the dead one's
 	<-b.done
 	_, err := testDB.Pool.Exec(ctx, `UPDATE partition_leases SET owner = $1, expires_at = now() + interval '1 second'
-		WHERE grp = 'dead' AND owner IS NULL`, dead)
+		WHERE grp = $2 AND owner IS NULL`, dead, grp)
 	require.NoError(t, err)
-	_, err = testDB.Pool.Exec(ctx, `INSERT INTO lease_members (grp, instance, seen_at) VALUES ('dead', $1, now())`, dead)
+	_, err = testDB.Pool.Exec(ctx, `INSERT INTO lease_members (grp, instance, seen_at) VALUES ($2, $1, now())`, dead, grp)
 	require.NoError(t, err)
 
 	took := time.Now()
@@ -161,9 +171,10 @@ func TestSurvivorTakesOverADeadInstance(t *testing.T) {
 // cannot commit; and a takeover waits for a transaction holding the lease.
 func TestHoldFencesAWorkerThatLostItsLease(t *testing.T) {
 	ctx := context.Background()
+	grp := unique("fence")
 	var mu sync.Mutex
 	var got []lease.Lease
-	a := start(t, lease.Config{Group: "fence", Partitions: 1, TTL: 1500 * time.Millisecond, Interval: 200 * time.Millisecond},
+	a := start(t, lease.Config{Group: grp, Partitions: 1, TTL: 1500 * time.Millisecond, Interval: 200 * time.Millisecond},
 		func(ctx context.Context, l lease.Lease) {
 			mu.Lock()
 			got = append(got, l)
@@ -183,15 +194,15 @@ func TestHoldFencesAWorkerThatLostItsLease(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, lease.Hold(ctx, tx, l))
 	tag, err := testDB.Pool.Exec(ctx, `UPDATE partition_leases SET owner = 'thief', epoch = epoch + 1
-		WHERE grp = 'fence' AND partition = 0 AND partition IN (
-		SELECT partition FROM partition_leases WHERE grp = 'fence' FOR UPDATE SKIP LOCKED)`)
+		WHERE grp = $1 AND partition = 0 AND partition IN (
+		SELECT partition FROM partition_leases WHERE grp = $1 FOR UPDATE SKIP LOCKED)`, grp)
 	require.NoError(t, err)
 	require.Zero(t, tag.RowsAffected(), "a lease held by a transaction was taken")
 	require.NoError(t, tx.Rollback(ctx))
 
 	// Taken over (as an expired lease would be): the old epoch cannot hold.
 	a.stop()
-	_, err = testDB.Pool.Exec(ctx, `UPDATE partition_leases SET owner = 'thief', epoch = epoch + 1 WHERE grp = 'fence'`)
+	_, err = testDB.Pool.Exec(ctx, `UPDATE partition_leases SET owner = 'thief', epoch = epoch + 1 WHERE grp = $1`, grp)
 	require.NoError(t, err)
 	err = inTx(func(tx pgx.Tx) error { return lease.Hold(ctx, tx, l) })
 	require.True(t, errors.Is(err, lease.ErrLost), "got %v", err)
