@@ -194,7 +194,6 @@ func (g *Group) Run(ctx context.Context, work Work) error {
 	return nil
 }
 
-
 // tick renews what this instance holds, stops what it lost, hands back what
 // is over its share and takes what it is missing.
 func (g *Group) tick(ctx context.Context, work Work, log *slog.Logger) error {

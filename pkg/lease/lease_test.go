@@ -5,8 +5,8 @@ import (
 	"errors"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
