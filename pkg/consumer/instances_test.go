@@ -41,7 +41,7 @@ func TestInstancesShareLanes(t *testing.T) {
 
 	var mu sync.Mutex
 	by := map[string]map[string]bool{} // instance -> partitions it applied
-	active := map[string]string{}        // partition -> instance in its handler now
+	active := map[string]string{}      // partition -> instance in its handler now
 	inst := func(name string) *consumer.Consumer {
 		cfg := b.config(consumer.Config{Partitions: parts, BatchSize: 5, Instance: name, LeaseTTL: 2 * time.Second})
 		c, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
