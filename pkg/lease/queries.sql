@@ -34,7 +34,7 @@ RETURNING partition, epoch;
 -- the same time without waiting on each other; a row locked FOR SHARE by a
 -- worker's transaction (Hold) is skipped too, so a takeover never happens
 -- under a transaction of the previous owner.
-UPDATE partition_leases l SET owner = sqlc.arg(instance)::text, epoch = l.epoch + 1, expires_at = now() + (sqlc.arg(ttl_ms)::bigint * interval '1 millisecond')
+UPDATE partition_leases l SET owner = sqlc.arg(instance)::text, epoch = l.epoch + 1, taken_at = now(), expires_at = now() + (sqlc.arg(ttl_ms)::bigint * interval '1 millisecond')
 FROM (
     SELECT f.partition FROM partition_leases f
     WHERE f.grp = @grp AND f.partition < sqlc.arg(partitions)::int

@@ -21,5 +21,7 @@ CREATE TABLE partition_leases (
     owner      text,
     epoch      bigint      NOT NULL DEFAULT 0,
     expires_at timestamptz,
+    -- when the current owner took the partition
+    taken_at   timestamptz,
     PRIMARY KEY (grp, partition)
 );

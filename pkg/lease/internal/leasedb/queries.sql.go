@@ -11,7 +11,7 @@ import (
 )
 
 const acquire = `-- name: Acquire :many
-UPDATE partition_leases l SET owner = $1::text, epoch = l.epoch + 1, expires_at = now() + ($2::bigint * interval '1 millisecond')
+UPDATE partition_leases l SET owner = $1::text, epoch = l.epoch + 1, taken_at = now(), expires_at = now() + ($2::bigint * interval '1 millisecond')
 FROM (
     SELECT f.partition FROM partition_leases f
     WHERE f.grp = $3 AND f.partition < $4::int
