@@ -96,19 +96,5 @@ func TestInstancesShareLanes(t *testing.T) {
 	require.Len(t, by["b"], parts, "the survivor did not take every lane over")
 	mu.Unlock()
 
-	var all []string
-	for _, ids := range byPartition {
-		all = append(all, ids...)
-	}
-	require.Equal(t, exactlyOnce(all...), effects(t, b.name))
-	applied := order(t, b.name)
-	for p, ids := range byPartition {
-		var got []string
-		for _, id := range applied {
-			if strings.HasPrefix(id, fmt.Sprintf("p%d-", p)) {
-				got = append(got, id)
-			}
-		}
-		require.Equal(t, ids, got, "partition %d applied out of order", p)
-	}
+	requireOncePerPartitionInOrder(t, b.name, byPartition)
 }
