@@ -20,6 +20,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/subscriptions"
 	"github.com/prost-platform/prost/pkg/domain/subscriptions/subscriptionshttp"
 	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/lease"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/natsembed"
 	"github.com/prost-platform/prost/pkg/outbox"
@@ -29,24 +30,25 @@ import (
 // env is PROST's configuration, read from environment variables. Every
 // variable and its default is listed in docs/configuration.md.
 type env struct {
-	DatabaseURL        string // DATABASE_URL
-	NATSURL            string // NATS_URL; empty => embedded server in `prost dev`
-	NATSCreds          string // PROST_NATS_CREDS: the services' .creds file
-	NATSAuthDir        string // PROST_NATS_AUTH_DIR: the key set (pkg/natsauth)
-	NATSPublicURL      string // PROST_NATS_PUBLIC_URL: where tenants reach NATS
-	HTTPAddr           string // PROST_HTTP_ADDR
-	AdminToken         string // PROST_ADMIN_TOKEN
-	DataDir            string // PROST_DATA_DIR
-	EmbeddedNATSAddr   string // PROST_EMBEDDED_NATS_ADDR
-	NATSDir            string // PROST_NATS_DIR
-	SchemasDir         string // PROST_SCHEMAS_DIR
-	UnregisteredTypes  string // PROST_UNREGISTERED_TYPES: reject | accept
-	URL                string // PROST_URL (admin CLI)
-	LogLevel           string // PROST_LOG_LEVEL
-	LogFormat          string // PROST_LOG_FORMAT
-	MaxBodyBytes       int64  // PROST_MAX_BODY_BYTES
-	MaxBatch           int    // PROST_MAX_BATCH
-	Partitions         int    // PROST_PARTITIONS
+	DatabaseURL        string        // DATABASE_URL
+	NATSURL            string        // NATS_URL; empty => embedded server in `prost dev`
+	NATSCreds          string        // PROST_NATS_CREDS: the services' .creds file
+	NATSAuthDir        string        // PROST_NATS_AUTH_DIR: the key set (pkg/natsauth)
+	NATSPublicURL      string        // PROST_NATS_PUBLIC_URL: where tenants reach NATS
+	HTTPAddr           string        // PROST_HTTP_ADDR
+	AdminToken         string        // PROST_ADMIN_TOKEN
+	DataDir            string        // PROST_DATA_DIR
+	EmbeddedNATSAddr   string        // PROST_EMBEDDED_NATS_ADDR
+	NATSDir            string        // PROST_NATS_DIR
+	SchemasDir         string        // PROST_SCHEMAS_DIR
+	UnregisteredTypes  string        // PROST_UNREGISTERED_TYPES: reject | accept
+	URL                string        // PROST_URL (admin CLI)
+	LogLevel           string        // PROST_LOG_LEVEL
+	LogFormat          string        // PROST_LOG_FORMAT
+	MaxBodyBytes       int64         // PROST_MAX_BODY_BYTES
+	MaxBatch           int           // PROST_MAX_BATCH
+	Partitions         int           // PROST_PARTITIONS
+	LeaseTTL           time.Duration // PROST_LEASE_TTL
 	RateLimit          float64
 	StreamReplicas     int           // PROST_STREAM_REPLICAS
 	ShutdownTimeout    time.Duration // PROST_SHUTDOWN_TIMEOUT
@@ -103,6 +105,7 @@ func envFromOS() env {
 		MaxBodyBytes:       int64(getint("PROST_MAX_BODY_BYTES", gatewaysvc.DefaultMaxBodyBytes)),
 		MaxBatch:           getint("PROST_MAX_BATCH", gatewaysvc.DefaultMaxBatch),
 		Partitions:         getint("PROST_PARTITIONS", gatewaysvc.DefaultPartitions),
+		LeaseTTL:           getduration("PROST_LEASE_TTL", lease.DefaultTTL),
 		RateLimit:          getfloat("PROST_RATE_LIMIT", gatewaysvc.DefaultRateLimit),
 		StreamReplicas:     getint("PROST_STREAM_REPLICAS", 0),
 		ShutdownTimeout:    getduration("PROST_SHUTDOWN_TIMEOUT", lifecycle.DefaultShutdownTimeout),

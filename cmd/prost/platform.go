@@ -523,7 +523,7 @@ const ReplayAuditType = "prost.dlq.replayed"
 // count shared with the gateway and the retry policy kept in
 // $PROST_NATS_DIR/consumers/<name>.json.
 func (p *platform) consumerConfig(name, service string) (consumer.Config, error) {
-	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, Signer: p.signer, Logger: p.log.With("service", service)}
+	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, LeaseTTL: p.env.LeaseTTL, Signer: p.signer, Logger: p.log.With("service", service)}
 	pol, ok := p.policies[name]
 	if !ok {
 		return cfg, nil

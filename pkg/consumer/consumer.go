@@ -35,6 +35,16 @@
 //     the relay and by DLQ replays, see pkg/busauth) is missing or does not
 //     verify is dead-lettered at intake, before any handler sees it, so a
 //     message forged by someone with bus access is never applied.
+//   - Instances: any number of instances of one consumer may run. Each
+//     lane (a partition's durable, the replay durable) is leased to one
+//     instance at a time (pkg/lease: leases in Postgres with fair shares),
+//     and every transaction proves its lane's lease (lease.Hold) before it
+//     commits, so a lane is never applied by two instances at once, even
+//     around a takeover. An instance joining gets its share within about
+//     two lease intervals; the lanes of an instance that died are taken
+//     over once its leases expire (Config.LeaseTTL plus an interval). The
+//     new owner starts the lane at its ack floor, so what the dead one held
+//     comes again first and in order.
 //   - Replays: a second durable consumer per runtime reads the replay subject
 //     of this consumer only (prost.replay.<name>.>, stream PROST_REPLAY), so a
 //     replayed dead letter reaches the consumer that failed it and no other.
@@ -69,6 +79,7 @@ import (
 	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/consumer/internal/consumerdb"
 	"github.com/prost-platform/prost/pkg/dlq"
+	"github.com/prost-platform/prost/pkg/lease"
 	"github.com/prost-platform/prost/pkg/subjects"
 	"github.com/prost-platform/prost/pkg/telemetry"
 )
@@ -169,6 +180,13 @@ type Config struct {
 	// unsigned or does not verify is dead-lettered at once (reason
 	// permanent) and never handled. nil trusts every message.
 	Signer *busauth.Signer
+	// LeaseTTL is how long an instance's lease on a lane lasts without
+	// renewal: the time after which a dead instance's lanes are taken over.
+	// Defaults to lease.DefaultTTL (10s).
+	LeaseTTL time.Duration
+	// Instance names this instance in the leases. Defaults to
+	// host-pid-random.
+	Instance string
 	// Logger receives failures. Defaults to discarding.
 	Logger *slog.Logger
 }
@@ -277,24 +295,34 @@ func (c *Consumer) lanes() []lane {
 	return out
 }
 
-// Run declares the durable consumers and processes messages until ctx ends;
-// it then drains (see the package doc) and returns nil.
+// Run takes this instance's share of the lanes (see the package doc),
+// declares their durable consumers and processes messages until ctx ends; it
+// then drains, hands its lanes back and returns nil.
 func (c *Consumer) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, l := range c.lanes() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for restart := false; ; {
-				if restart = c.runLane(ctx, l, restart); !restart || ctx.Err() != nil {
-					return
-				}
-			}
-		}()
+	lanes := c.lanes()
+	g, err := lease.New(c.pool, lease.Config{
+		Group: "consumer:" + c.cfg.Name, Partitions: len(lanes), Instance: c.cfg.Instance,
+		TTL: c.cfg.LeaseTTL, Logger: c.cfg.Logger.With("consumer", c.cfg.Name),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
 	}
-	wg.Wait()
-	return nil
+	return g.Run(ctx, func(ctx context.Context, held lease.Lease) {
+		ctx = context.WithValue(ctx, leaseKey{}, held)
+		for restart := false; ; {
+			if restart = c.runLane(ctx, lanes[held.Partition], restart); !restart || ctx.Err() != nil {
+				return
+			}
+		}
+	})
 }
+
+// leaseKey carries a lane's lease in its context, for apply to prove it.
+type leaseKey struct{}
+
+// errLeaseLost stops a lane whose lease was taken over: what it holds is
+// handed back, not counted as a failure.
+var errLeaseLost = lease.ErrLost
 
 // runLane reads one durable in order until ctx ends. It returns true when
 // the lane must start again (see disrupted below); it is then called with
@@ -553,8 +581,8 @@ func (c *Consumer) handle(ctx context.Context, batch []*Message, log *slog.Logge
 func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *slog.Logger) []*Message {
 	m := held[0]
 	for attempt := 1; ; attempt++ {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return held // shutting down is no failure of the message
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, errLeaseLost) {
+			return held // shutting down, or the lane moved: no failure of the message
 		}
 		c.failed.Add(1)
 		m.failedHere = true
@@ -685,6 +713,12 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 	}
 	var fresh []*Message
 	err := pgx.BeginFunc(tctx, c.pool, func(tx pgx.Tx) error {
+		if held, ok := ctx.Value(leaseKey{}).(lease.Lease); ok {
+			// Fencing: commit only while this instance owns the lane.
+			if err := lease.Hold(tctx, tx, held); err != nil {
+				return err
+			}
+		}
 		newIDs, err := consumerdb.New(tx).ClaimMessages(tctx, consumerdb.ClaimMessagesParams{Consumer: c.cfg.Name, MsgIds: ids})
 		if err != nil {
 			return fmt.Errorf("idempotency record: %w", err)
