@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS bus_rebuilds;
+DROP TABLE IF EXISTS bus_streams;
