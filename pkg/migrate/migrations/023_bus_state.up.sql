@@ -44,3 +44,9 @@ CREATE TABLE bus_rebuilds (
     last_error   text        NOT NULL DEFAULT ''
 );
 CREATE INDEX bus_rebuilds_open ON bus_rebuilds (id) WHERE finished_at IS NULL;
+
+-- prost audit verify checks that every stored event has its audit entry,
+-- leaving out the events the bus refused for good; finding those among a
+-- page of events takes this index (refused rows are rare: inserting a new
+-- outbox row never touches it).
+CREATE INDEX outbox_refused ON outbox (event_seq) WHERE refused_at IS NOT NULL;
