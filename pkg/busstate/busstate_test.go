@@ -98,10 +98,10 @@ func TestManualModeWaitsForARebuild(t *testing.T) {
 
 	require.NoError(t, b.js.DeleteStream(t.Context(), busstate.EventsStream))
 	require.Eventually(t, func() bool {
-		err := b.bus.Ready()
+		err := b.bus.Ready(t.Context())
 		return err != nil && strings.Contains(err.Error(), "waiting for an operator: prost streams rebuild --since")
 	}, 10*time.Second, 20*time.Millisecond, "readiness does not name the loss")
-	require.Contains(t, b.bus.Ready().Error(), "PROST_EVENTS lost messages it had acknowledged: the stream was created again")
+	require.Contains(t, b.bus.Ready(t.Context()).Error(), "PROST_EVENTS lost messages it had acknowledged: the stream was created again")
 	open, total := b.bus.Losses()
 	require.Equal(t, int64(1), open[busstate.EventsStream])
 	require.Equal(t, int64(1), total[busstate.EventsStream])
@@ -124,7 +124,7 @@ func TestManualModeWaitsForARebuild(t *testing.T) {
 	require.Equal(t, busstate.CauseLoss, rs[1].Cause)
 	require.Equal(t, "done", rs[1].State)
 	require.Equal(t, &req.ID, rs[1].ResolvedBy, "the request resolved the loss")
-	require.Eventually(t, func() bool { return b.bus.Ready() == nil }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return b.bus.Ready(t.Context()) == nil }, 10*time.Second, 20*time.Millisecond)
 	_, err = b.bus.GetRebuild(t.Context(), 999)
 	require.ErrorIs(t, err, busstate.ErrNoSuchRebuild)
 
@@ -181,7 +181,7 @@ func TestMissingStreamIsDeclaredAgain(t *testing.T) {
 		_, err := b.js.Stream(t.Context(), "PROST_REPLAY")
 		return err == nil
 	}, 10*time.Second, 20*time.Millisecond, "the stream was not declared again")
-	require.Eventually(t, func() bool { return b.bus.Ready() == nil }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return b.bus.Ready(t.Context()) == nil }, 10*time.Second, 20*time.Millisecond)
 	_, err = b.js.Stream(t.Context(), "PROST_REPLAY")
 	require.NotErrorIs(t, err, jetstream.ErrStreamNotFound)
 }

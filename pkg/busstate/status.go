@@ -28,6 +28,10 @@ type Status struct {
 	LossesTotal map[string]int64 `json:"-"`
 	// CheckedAt is when this status was read.
 	CheckedAt time.Time `json:"checked_at"`
+
+	// losses are the Problems about lost messages (Ready checks the
+	// streams' existence itself, at once).
+	losses []string
 }
 
 // StreamStatus is one declared stream.
@@ -133,16 +137,17 @@ func (b *Bus) Status(ctx context.Context) (Status, error) {
 		if r.LastError != "" {
 			what += "; last attempt failed: " + r.LastError
 		}
-		out.Problems = append(out.Problems, fmt.Sprintf("%s lost messages it had acknowledged: %s (detected %s, rebuild %d: %s, %d republished)",
+		out.losses = append(out.losses, fmt.Sprintf("%s lost messages it had acknowledged: %s (detected %s, rebuild %d: %s, %d republished)",
 			r.Stream, r.Reason, r.CreatedAt.UTC().Format(time.RFC3339), r.ID, what, r.Republished))
 	}
 	for _, ss := range out.Streams {
 		if ss.Loss != "" && !recorded {
 			out.LossesOpen[ss.Name]++
-			out.Problems = append(out.Problems, fmt.Sprintf("%s lost messages it had acknowledged: %s (not yet recorded: the relay's leader records and rebuilds it at its next check)",
+			out.losses = append(out.losses, fmt.Sprintf("%s lost messages it had acknowledged: %s (not yet recorded: the relay's leader records and rebuilds it at its next check)",
 				ss.Name, ss.Loss))
 		}
 	}
+	out.Problems = append(out.Problems, out.losses...)
 	return out, nil
 }
 
@@ -198,14 +203,23 @@ func problemKey(p string) string {
 	return p
 }
 
-// Ready returns nil, or an error naming what the last status found wrong:
-// a missing stream, a loss not yet rebuilt.
-func (b *Bus) Ready() error {
-	st := b.status.Load()
-	if st == nil || len(st.Problems) == 0 {
+// Ready returns nil, or an error naming what is wrong with the bus: a
+// declared stream that is missing (asked of JetStream now), or a loss not
+// yet rebuilt (as of the last status, see Run).
+func (b *Bus) Ready(ctx context.Context) error {
+	var problems []string
+	for _, cfg := range b.cfg.Streams {
+		if _, err := b.js.Stream(ctx, cfg.Name); errors.Is(err, jetstream.ErrStreamNotFound) {
+			problems = append(problems, fmt.Sprintf("stream %s is missing (the relay's leader declares it again)", cfg.Name))
+		}
+	}
+	if st := b.status.Load(); st != nil {
+		problems = append(problems, st.losses...)
+	}
+	if len(problems) == 0 {
 		return nil
 	}
-	return errors.New(strings.Join(st.Problems, "; "))
+	return errors.New(strings.Join(problems, "; "))
 }
 
 // Losses reports, per stream, the losses not yet rebuilt and every loss
