@@ -169,7 +169,9 @@ func (c *cli) auditCmd() *cobra.Command {
 letter was purged are not expected). Exit 1 naming the first broken entry or the first missing event.
 The server answers a page at a time; the command follows the pages, so a log of any length is checked.`,
 		Args: cobra.NoArgs,
-		RunE: do(func(*cobra.Command, []string) error { return runAuditVerify(c.ctx, c.env, app, settle, asJSON, c.stdout) }),
+		RunE: do(func(*cobra.Command, []string) error {
+			return runAuditVerify(c.ctx, c.env, app, settle, asJSON, c.stdout)
+		}),
 	}
 	verify.Flags().StringVar(&app, "app", "", "verify only this App's log (its app_id)")
 	verify.Flags().DurationVar(&settle, "settle", audit.DefaultSettle, "expect the entries of events stored longer ago than this (0s: every event)")

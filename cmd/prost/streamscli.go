@@ -35,7 +35,9 @@ applied, so nothing is applied twice. The relay's leader runs it before it publi
 TIME is an RFC 3339 time (2026-11-27T10:00:00Z) or a duration back from now (24h).
 See docs/runbooks/disaster-recovery.md.`,
 		Args: cobra.NoArgs,
-		RunE: do(func(*cobra.Command, []string) error { return runStreamsRebuild(c.ctx, c.env, since, noWait, asJSON, c.stdout) }),
+		RunE: do(func(*cobra.Command, []string) error {
+			return runStreamsRebuild(c.ctx, c.env, since, noWait, asJSON, c.stdout)
+		}),
 	}
 	rebuild.Flags().StringVar(&since, "since", "", "republish the events published since this RFC 3339 time, or this long ago (24h)")
 	rebuild.Flags().BoolVar(&noWait, "no-wait", false, "ask for the rebuild and return at once")
