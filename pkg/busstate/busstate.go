@@ -420,7 +420,8 @@ func lossOf(rec busdb.BusStream, info *jetstream.StreamInfo, now time.Time, publ
 	if !sameStream(info.Created, rec.Created) {
 		// Another stream under the same name. It lost what the old one held
 		// and had not yet expired, and whatever was published since.
-		held := rec.LastSeq > 0 && (rec.LastTime == nil || maxAge <= 0 || rec.LastTime.Add(maxAge).After(now))
+		// (last_time is recorded only while the stream holds messages.)
+		held := rec.LastSeq > 0 && rec.LastTime != nil && (maxAge <= 0 || rec.LastTime.Add(maxAge).After(now))
 		if held || published || rec.AckedSeq > rec.LastSeq {
 			return fmt.Sprintf("the stream was created again at %s (the one created at %s held messages up to sequence %d)",
 				info.Created.UTC().Format(time.RFC3339), rec.Created.UTC().Format(time.RFC3339), max(rec.LastSeq, rec.AckedSeq)), false

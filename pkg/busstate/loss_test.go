@@ -36,6 +36,8 @@ func TestLossOf(t *testing.T) {
 		{"created again while it held messages", rec, info(now, 0, 0, 0), false, "the stream was created again", false},
 		{"created again, empty, but published to since", busdb.BusStream{Created: created}, info(now, 0, 0, 0), true, "the stream was created again", false},
 		{"created again while it held nothing", busdb.BusStream{Created: created}, info(now, 0, 0, 0), false, "", false},
+		{"created again after a purge was rebuilt and nothing since", busdb.BusStream{Created: created, LastSeq: 100, AckedSeq: 100},
+			info(now, 0, 0, 0), false, "", false},
 		{"created again after everything had expired", busdb.BusStream{Created: created, LastSeq: 100, LastTime: ago(8 * 24 * time.Hour), AckedSeq: 100},
 			info(now, 0, 0, 0), false, "", false},
 		{"ends before what was acknowledged", busdb.BusStream{Created: created, LastSeq: 90, LastTime: ago(time.Minute), AckedSeq: 100},
