@@ -11,6 +11,7 @@ import (
 	factorysvc "github.com/prost-platform/prost/services/factory"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
+	"github.com/prost-platform/prost/pkg/busstate"
 	"github.com/prost-platform/prost/pkg/console"
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/billing"
@@ -71,6 +72,9 @@ type env struct {
 	SchemaValidation   time.Duration // PROST_SCHEMA_VALIDATION_BUDGET: schema validation time per ingest request
 	BusKey             string        // PROST_BUS_KEY: signs bus messages (base64 of 32 bytes; "new,old" while rotating)
 	ReadyOutboxMaxAge  time.Duration // PROST_READY_OUTBOX_MAX_AGE: /readyz fails when a pending outbox row is older
+	BusRebuild         string        // PROST_BUS_REBUILD: auto | manual | off (pkg/busstate)
+	BusCheckInterval   time.Duration // PROST_BUS_CHECK_INTERVAL: how often the bus is checked for loss
+	BusRebuildWindow   time.Duration // PROST_BUS_REBUILD_WINDOW: how far back an automatic rebuild goes (0: the stream's max_age)
 	ConsoleSessionTTL  time.Duration // PROST_CONSOLE_SESSION_TTL
 	ConsoleIdleTimeout time.Duration // PROST_CONSOLE_IDLE_TIMEOUT
 	Factory            factoryEnv    // PROST_FACTORY_*
@@ -128,6 +132,9 @@ func envFromOS() env {
 		SchemaValidation:   getduration("PROST_SCHEMA_VALIDATION_BUDGET", registry.DefaultValidationBudget),
 		BusKey:             os.Getenv("PROST_BUS_KEY"),
 		ReadyOutboxMaxAge:  getduration("PROST_READY_OUTBOX_MAX_AGE", DefaultReadyOutboxMaxAge),
+		BusRebuild:         getenv("PROST_BUS_REBUILD", busstate.ModeAuto),
+		BusCheckInterval:   getduration("PROST_BUS_CHECK_INTERVAL", busstate.DefaultCheckInterval),
+		BusRebuildWindow:   getduration("PROST_BUS_REBUILD_WINDOW", 0),
 		ConsoleSessionTTL:  getduration("PROST_CONSOLE_SESSION_TTL", console.DefaultTTL),
 		ConsoleIdleTimeout: getduration("PROST_CONSOLE_IDLE_TIMEOUT", console.DefaultIdleTimeout),
 		PrivacyKEK:         os.Getenv("PROST_PRIVACY_KEK"),
@@ -253,6 +260,9 @@ func getduration(k string, def time.Duration) time.Duration {
 func (e env) validate() error {
 	if len(badVars) > 0 {
 		return fmt.Errorf("cannot parse environment variable(s) %s; see docs/configuration.md", strings.Join(badVars, ", "))
+	}
+	if _, err := busstate.ParseMode(e.BusRebuild); err != nil {
+		return fmt.Errorf("PROST_BUS_REBUILD %s, not %q", err, e.BusRebuild)
 	}
 	if e.UnregisteredTypes != "reject" && e.UnregisteredTypes != "accept" {
 		return fmt.Errorf("PROST_UNREGISTERED_TYPES must be reject or accept, not %q", e.UnregisteredTypes)

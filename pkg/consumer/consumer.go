@@ -48,6 +48,13 @@
 //   - Replays: a second durable consumer per runtime reads the replay subject
 //     of this consumer only (prost.replay.<name>.>, stream PROST_REPLAY), so a
 //     replayed dead letter reaches the consumer that failed it and no other.
+//   - Lost durables: a lane whose durable is deleted, or lost with its
+//     stream (a wiped or new NATS server), notices it (at once when a pull
+//     says so, else within DurableCheckInterval), is named by Missing (and
+//     so by readiness) and declares it again; the new durable delivers the
+//     stream from its start, and what was applied is skipped by the
+//     idempotency record, which is never pruned (pkg/busstate rebuilds
+//     what the stream itself lost).
 //   - Batching: messages that arrive together are handled in one transaction;
 //     if it fails, they are retried one at a time so one bad message never
 //     fails the others.
@@ -189,7 +196,19 @@ type Config struct {
 	Instance string
 	// Logger receives failures. Defaults to discarding.
 	Logger *slog.Logger
+	// DurableCheckInterval is how often each lane makes sure its durable
+	// still exists (it also checks at once when a pull says it was deleted
+	// or nobody answers). Defaults to DefaultDurableCheckInterval.
+	DurableCheckInterval time.Duration
 }
+
+// DefaultDurableCheckInterval: see Config.DurableCheckInterval.
+const DefaultDurableCheckInterval = 30 * time.Second
+
+// redeclareDelay is how long a lane whose durable was deleted waits before
+// declaring it again: a durable deleted with its stream is then declared
+// once the stream is back, rather than failing in a loop.
+const redeclareDelay = time.Second
 
 // Consumer runs a Handler over durable JetStream consumers.
 type Consumer struct {
@@ -203,6 +222,9 @@ type Consumer struct {
 	skipped      atomic.Int64
 	failed       atomic.Int64
 	deadLettered atomic.Int64
+	// missing holds the lanes whose durable is gone ("stream/durable"),
+	// until they declared it again.
+	missing sync.Map
 }
 
 // New returns a Consumer. It talks to no server until Run.
@@ -246,6 +268,9 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, h Handler) (*Co
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.DurableCheckInterval <= 0 {
+		cfg.DurableCheckInterval = DefaultDurableCheckInterval
+	}
 	return &Consumer{pool: pool, js: js, cfg: cfg, h: h, sem: make(chan struct{}, cfg.Concurrency)}, nil
 }
 
@@ -270,6 +295,19 @@ func (c *Consumer) Durables() map[string][]string {
 	for _, lane := range c.lanes() {
 		out[lane.stream] = append(out[lane.stream], lane.durable)
 	}
+	return out
+}
+
+// Missing names the durables of this consumer that are gone (deleted, or
+// lost with their stream) and not yet declared again, as
+// "<stream>/<durable>", sorted. Readiness reports them.
+func (c *Consumer) Missing() []string {
+	var out []string
+	c.missing.Range(func(k, _ any) bool {
+		out = append(out, k.(string))
+		return true
+	})
+	slices.Sort(out)
 	return out
 }
 
@@ -345,10 +383,14 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 		})
 		if err == nil {
+			c.missing.Delete(l.stream + "/" + l.durable)
 			break
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			c.missing.Store(l.stream+"/"+l.durable, struct{}{})
 		}
 		log.Warn("consumer: declare failed; retrying", "error", err)
 		select {
@@ -409,6 +451,20 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		}
 	}
 
+	// A durable can vanish under a running lane: deleted by someone with bus
+	// access, or lost with its stream (a wiped or new server). The lane
+	// checks that it exists when a pull says it was deleted or nobody
+	// answers it, and every DurableCheckInterval, and declares it again.
+	check := make(chan struct{}, 1)
+	checkNow := func() {
+		select {
+		case check <- struct{}{}:
+		default:
+		}
+	}
+	checkTick := time.NewTicker(c.cfg.DurableCheckInterval)
+	defer checkTick.Stop()
+
 	buf := make(chan jetstream.Msg, 2*c.cfg.BatchSize)
 	stopping := make(chan struct{})
 	var lateMu sync.Mutex
@@ -425,6 +481,10 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		jetstream.PullMaxMessages(2*c.cfg.BatchSize),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.Debug("consumer: pull", "error", err)
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+				checkNow()
+			}
 		}))
 	if err != nil {
 		log.Error("consumer: consume failed", "error", err)
@@ -470,6 +530,21 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		select {
 		case <-ctx.Done():
 			return
+		case <-checkTick.C:
+			checkNow()
+		case <-check:
+			if !durableGone(ctx, cons) {
+				continue
+			}
+			c.missing.Store(l.stream+"/"+l.durable, struct{}{})
+			log.Error("consumer: its durable consumer is gone (deleted, or lost with its stream); declaring it again",
+				"stream", l.stream)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(redeclareDelay):
+			}
+			return true
 		case m := <-buf:
 			batch = batch[:0]
 			if msg := c.intake(ctx, m, log); msg != nil {
@@ -499,6 +574,14 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 			}
 		}
 	}
+}
+
+// durableGone reports whether cons no longer exists on the server.
+func durableGone(ctx context.Context, cons jetstream.Consumer) bool {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := cons.Info(ictx)
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // intake turns a delivery into a Message, or returns nil when the message's
