@@ -16,6 +16,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/domain/audit"
+	"github.com/prost-platform/prost/pkg/domain/audit/audithttp"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/spf13/cobra"
@@ -159,13 +160,21 @@ func (c *cli) appsCmd() *cobra.Command {
 func (c *cli) auditCmd() *cobra.Command {
 	var asJSON bool
 	var app string
+	var settle time.Duration
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Recompute the audit hash chains; exit 1 naming the first broken entry",
-		Args:  cobra.NoArgs,
-		RunE:  do(func(*cobra.Command, []string) error { return runAuditVerify(c.ctx, c.env, app, asJSON, c.stdout) }),
+		Short: "Recompute the audit hash chains and check every stored event has its entry; exit 1 naming the first broken or missing entry",
+		Long: `Recompute every App's hash chain from its first entry, and check that every event stored more than
+--settle ago has its audit entry (events still waiting for the relay, refused by the bus, or whose dead
+letter was purged are not expected). Exit 1 naming the first broken entry or the first missing event.
+The server answers a page at a time; the command follows the pages, so a log of any length is checked.`,
+		Args: cobra.NoArgs,
+		RunE: do(func(*cobra.Command, []string) error {
+			return runAuditVerify(c.ctx, c.env, app, settle, asJSON, c.stdout)
+		}),
 	}
-	verify.Flags().StringVar(&app, "app", "", "verify only this App's chain (its app_id)")
+	verify.Flags().StringVar(&app, "app", "", "verify only this App's log (its app_id)")
+	verify.Flags().DurationVar(&settle, "settle", audit.DefaultSettle, "expect the entries of events stored longer ago than this (0s: every event)")
 	jsonFlag(verify, &asJSON)
 	return group("audit", "Check the tamper-evident audit log", verify)
 }
@@ -270,45 +279,65 @@ func runApps(ctx context.Context, e env, cmd, name string, asJSON bool, args []s
 	}
 }
 
-func runAuditVerify(ctx context.Context, e env, app string, asJSON bool, stdout io.Writer) error {
+func runAuditVerify(ctx context.Context, e env, app string, settle time.Duration, asJSON bool, stdout io.Writer) error {
+	if settle < 0 {
+		return usageError("--settle must not be negative")
+	}
 	c, err := newAdminClient(e)
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
+	q := url.Values{"settle": {settle.String()}}
 	if app != "" {
 		q.Set("app_id", app)
 	}
-	var res struct {
-		OK     bool                 `json:"ok"`
-		Chains []audit.VerifyResult `json:"chains"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/admin/v1/audit/verify?"+q.Encode(), nil, &res); err != nil {
-		return err
-	}
-	if asJSON {
-		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+	// Each page's chains are printed as they come: the command keeps no
+	// more than a page, however many Apps there are.
+	var first *audit.VerifyResult
+	chains := 0
+	enc := json.NewEncoder(stdout)
+	for {
+		var res audithttp.VerifyResponse
+		if err := c.do(ctx, http.MethodGet, "/admin/v1/audit/verify?"+q.Encode(), nil, &res); err != nil {
 			return err
 		}
-	} else {
 		for _, ch := range res.Chains {
-			if ch.Break == nil {
-				fmt.Fprintf(stdout, "ok      app %s: %d entries verified\n", ch.TenantID, ch.Entries)
+			chains++
+			if asJSON {
+				if err := enc.Encode(ch); err != nil {
+					return err
+				}
 			} else {
-				fmt.Fprintf(stdout, "BROKEN  app %s: entry %d: %s\n", ch.TenantID, ch.Break.Seq, ch.Break.Reason)
+				switch {
+				case ch.Break != nil:
+					fmt.Fprintf(stdout, "BROKEN  app %s: entry %d: %s\n", ch.TenantID, ch.Break.Seq, ch.Break.Reason)
+				case ch.Missing > 0:
+					m := ch.FirstMissing
+					fmt.Fprintf(stdout, "MISSING app %s: %d of %d stored events have no audit entry; first: event %q (source %q, type %q, stored %s)",
+						ch.TenantID, ch.Missing, ch.Events, m.EventID, m.EventSource, m.EventType, m.RecordedAt.UTC().Format(time.RFC3339))
+					if m.Note != "" {
+						fmt.Fprint(stdout, ": "+m.Note)
+					}
+					fmt.Fprintln(stdout)
+				default:
+					fmt.Fprintf(stdout, "ok      app %s: %d entries verified, %d events all audited\n", ch.TenantID, ch.Entries, ch.Events)
+				}
+			}
+			if !ch.OK() && first == nil {
+				failed := ch
+				first = &failed
 			}
 		}
-		if len(res.Chains) == 0 {
-			fmt.Fprintln(stdout, "no audit chains yet")
+		if res.NextCursor == nil {
+			break
 		}
+		q.Set("cursor", *res.NextCursor)
 	}
-	if !res.OK {
-		for _, ch := range res.Chains {
-			if ch.Break != nil {
-				return exitError{code: 1, msg: ch.Break.Error()}
-			}
-		}
-		return exitError{code: 1, msg: "audit verification failed"}
+	if chains == 0 && !asJSON {
+		fmt.Fprintln(stdout, "no audit chains yet")
+	}
+	if first != nil {
+		return exitError{code: 1, msg: first.Problem()}
 	}
 	return nil
 }

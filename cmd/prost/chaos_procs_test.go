@@ -471,9 +471,17 @@ func startProst(t *testing.T, ps *procs, bin, dir, service string, env []string)
 	pp := &prostProc{service: service, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	// From the repository root, as `make run` runs it: the default
 	// PROST_*_DIR settings (nats/, schemas/) resolve there.
-	pp.proc = ps.add(&proc{name: "prost-" + service, bin: bin, args: []string{"serve", service}, dir: repoRoot(t),
+	// A second instance of a service gets a name and a log of its own.
+	name := "prost-" + service
+	for i := 2; ; i++ {
+		if _, err := os.Stat(filepath.Join(dir, name+".log")); err != nil {
+			break
+		}
+		name = fmt.Sprintf("prost-%s-%d", service, i)
+	}
+	pp.proc = ps.add(&proc{name: name, bin: bin, args: []string{"serve", service}, dir: repoRoot(t),
 		env:     append(append(baseEnv(), env...), "PROST_HTTP_ADDR="+pp.addr),
-		logPath: filepath.Join(dir, "prost-"+service+".log")})
+		logPath: filepath.Join(dir, name+".log")})
 	pp.restart(t)
 	return pp
 }

@@ -64,6 +64,9 @@ type scenarioEnv struct {
 	relay      *prostProc
 	governance *prostProc
 	rules      *prostProc // only when the scenario asks for it
+	// relay2, governance2 and rules2 are second instances, in the
+	// scenarios that run two of each.
+	relay2, governance2, rules2 *prostProc
 	apps       []creds
 	// keys is the private bus's key set (PROST_NATS_AUTH_DIR of every
 	// process).
@@ -84,6 +87,9 @@ type chaosScenario struct {
 	// service.
 	env   []string
 	rules bool
+	// instances is how many of the relay and of each consumer service run
+	// (1 or 2).
+	instances int
 	// verify, when set, runs after the load's checks.
 	verify func(t *testing.T, s *scenarioEnv)
 	// fault runs while the load is running, faultAfter into it.
@@ -153,6 +159,7 @@ func TestChaos(t *testing.T) {
 			}
 		}},
 		hostileTenantScenario(),
+		scaleoutScenario(),
 	}
 	if only := os.Getenv("PROST_CHAOS_ONLY"); only != "" {
 		scenarios = slices.DeleteFunc(scenarios, func(sc chaosScenario) bool { return !strings.Contains(","+only+",", ","+sc.name+",") })
@@ -225,7 +232,7 @@ func (suite *chaosSuite) run(t *testing.T, sc chaosScenario) {
 	if !r.chainOK {
 		t.Errorf("audit chains do not verify: %s", r.chainDetail)
 	}
-	for _, p := range []*prostProc{s.gateway, s.relay, s.governance, s.subscriptions, s.rules} {
+	for _, p := range []*prostProc{s.gateway, s.relay, s.governance, s.subscriptions, s.rules, s.relay2, s.governance2, s.rules2} {
 		if p == nil {
 			continue
 		}
@@ -299,6 +306,13 @@ func (suite *chaosSuite) startScenario(t *testing.T, sc chaosScenario) *scenario
 	s.governance = startProst(t, s.ps, suite.prostBin, dir, "governance", env)
 	if sc.rules {
 		s.rules = startProst(t, s.ps, suite.prostBin, dir, "rules", env)
+	}
+	if sc.instances > 1 {
+		s.relay2 = startProst(t, s.ps, suite.prostBin, dir, "relay", env)
+		s.governance2 = startProst(t, s.ps, suite.prostBin, dir, "governance", env)
+		if sc.rules {
+			s.rules2 = startProst(t, s.ps, suite.prostBin, dir, "rules", env)
+		}
 	}
 	for i := range 2 {
 		s.apps = append(s.apps, s.createApp(t, fmt.Sprintf("chaos-%s-%d", sc.name, i)))

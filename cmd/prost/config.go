@@ -11,6 +11,7 @@ import (
 	factorysvc "github.com/prost-platform/prost/services/factory"
 	gatewaysvc "github.com/prost-platform/prost/services/gateway"
 
+	"github.com/prost-platform/prost/pkg/busstate"
 	"github.com/prost-platform/prost/pkg/console"
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dataprotect"
@@ -21,6 +22,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/subscriptions"
 	"github.com/prost-platform/prost/pkg/domain/subscriptions/subscriptionshttp"
 	"github.com/prost-platform/prost/pkg/eventstore"
+	"github.com/prost-platform/prost/pkg/lease"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/natsembed"
 	"github.com/prost-platform/prost/pkg/outbox"
@@ -30,24 +32,25 @@ import (
 // env is PROST's configuration, read from environment variables. Every
 // variable and its default is listed in docs/configuration.md.
 type env struct {
-	DatabaseURL        string // DATABASE_URL
-	NATSURL            string // NATS_URL; empty => embedded server in `prost dev`
-	NATSCreds          string // PROST_NATS_CREDS: the services' .creds file
-	NATSAuthDir        string // PROST_NATS_AUTH_DIR: the key set (pkg/natsauth)
-	NATSPublicURL      string // PROST_NATS_PUBLIC_URL: where tenants reach NATS
-	HTTPAddr           string // PROST_HTTP_ADDR
-	AdminToken         string // PROST_ADMIN_TOKEN
-	DataDir            string // PROST_DATA_DIR
-	EmbeddedNATSAddr   string // PROST_EMBEDDED_NATS_ADDR
-	NATSDir            string // PROST_NATS_DIR
-	SchemasDir         string // PROST_SCHEMAS_DIR
-	UnregisteredTypes  string // PROST_UNREGISTERED_TYPES: reject | accept
-	URL                string // PROST_URL (admin CLI)
-	LogLevel           string // PROST_LOG_LEVEL
-	LogFormat          string // PROST_LOG_FORMAT
-	MaxBodyBytes       int64  // PROST_MAX_BODY_BYTES
-	MaxBatch           int    // PROST_MAX_BATCH
-	Partitions         int    // PROST_PARTITIONS
+	DatabaseURL        string        // DATABASE_URL
+	NATSURL            string        // NATS_URL; empty => embedded server in `prost dev`
+	NATSCreds          string        // PROST_NATS_CREDS: the services' .creds file
+	NATSAuthDir        string        // PROST_NATS_AUTH_DIR: the key set (pkg/natsauth)
+	NATSPublicURL      string        // PROST_NATS_PUBLIC_URL: where tenants reach NATS
+	HTTPAddr           string        // PROST_HTTP_ADDR
+	AdminToken         string        // PROST_ADMIN_TOKEN
+	DataDir            string        // PROST_DATA_DIR
+	EmbeddedNATSAddr   string        // PROST_EMBEDDED_NATS_ADDR
+	NATSDir            string        // PROST_NATS_DIR
+	SchemasDir         string        // PROST_SCHEMAS_DIR
+	UnregisteredTypes  string        // PROST_UNREGISTERED_TYPES: reject | accept
+	URL                string        // PROST_URL (admin CLI)
+	LogLevel           string        // PROST_LOG_LEVEL
+	LogFormat          string        // PROST_LOG_FORMAT
+	MaxBodyBytes       int64         // PROST_MAX_BODY_BYTES
+	MaxBatch           int           // PROST_MAX_BATCH
+	Partitions         int           // PROST_PARTITIONS
+	LeaseTTL           time.Duration // PROST_LEASE_TTL
 	RateLimit          float64
 	StreamReplicas     int           // PROST_STREAM_REPLICAS
 	ShutdownTimeout    time.Duration // PROST_SHUTDOWN_TIMEOUT
@@ -70,6 +73,9 @@ type env struct {
 	SchemaValidation   time.Duration // PROST_SCHEMA_VALIDATION_BUDGET: schema validation time per ingest request
 	BusKey             string        // PROST_BUS_KEY: signs bus messages (base64 of 32 bytes; "new,old" while rotating)
 	ReadyOutboxMaxAge  time.Duration // PROST_READY_OUTBOX_MAX_AGE: /readyz fails when a pending outbox row is older
+	BusRebuild         string        // PROST_BUS_REBUILD: auto | manual | off (pkg/busstate)
+	BusCheckInterval   time.Duration // PROST_BUS_CHECK_INTERVAL: how often the bus is checked for loss
+	BusRebuildWindow   time.Duration // PROST_BUS_REBUILD_WINDOW: how far back an automatic rebuild goes (0: the stream's max_age)
 	ConsoleSessionTTL  time.Duration // PROST_CONSOLE_SESSION_TTL
 	ConsoleIdleTimeout time.Duration // PROST_CONSOLE_IDLE_TIMEOUT
 	Factory            factoryEnv    // PROST_FACTORY_*
@@ -105,6 +111,7 @@ func envFromOS() env {
 		MaxBodyBytes:       int64(getint("PROST_MAX_BODY_BYTES", gatewaysvc.DefaultMaxBodyBytes)),
 		MaxBatch:           getint("PROST_MAX_BATCH", gatewaysvc.DefaultMaxBatch),
 		Partitions:         getint("PROST_PARTITIONS", gatewaysvc.DefaultPartitions),
+		LeaseTTL:           getduration("PROST_LEASE_TTL", lease.DefaultTTL),
 		RateLimit:          getfloat("PROST_RATE_LIMIT", gatewaysvc.DefaultRateLimit),
 		StreamReplicas:     getint("PROST_STREAM_REPLICAS", 0),
 		ShutdownTimeout:    getduration("PROST_SHUTDOWN_TIMEOUT", lifecycle.DefaultShutdownTimeout),
@@ -127,6 +134,9 @@ func envFromOS() env {
 		SchemaValidation:   getduration("PROST_SCHEMA_VALIDATION_BUDGET", registry.DefaultValidationBudget),
 		BusKey:             os.Getenv("PROST_BUS_KEY"),
 		ReadyOutboxMaxAge:  getduration("PROST_READY_OUTBOX_MAX_AGE", DefaultReadyOutboxMaxAge),
+		BusRebuild:         getenv("PROST_BUS_REBUILD", busstate.ModeAuto),
+		BusCheckInterval:   getduration("PROST_BUS_CHECK_INTERVAL", busstate.DefaultCheckInterval),
+		BusRebuildWindow:   getduration("PROST_BUS_REBUILD_WINDOW", 0),
 		ConsoleSessionTTL:  getduration("PROST_CONSOLE_SESSION_TTL", console.DefaultTTL),
 		ConsoleIdleTimeout: getduration("PROST_CONSOLE_IDLE_TIMEOUT", console.DefaultIdleTimeout),
 		PrivacyKEK:         os.Getenv("PROST_PRIVACY_KEK"),
@@ -253,6 +263,9 @@ func getduration(k string, def time.Duration) time.Duration {
 func (e env) validate() error {
 	if len(badVars) > 0 {
 		return fmt.Errorf("cannot parse environment variable(s) %s; see docs/configuration.md", strings.Join(badVars, ", "))
+	}
+	if _, err := busstate.ParseMode(e.BusRebuild); err != nil {
+		return fmt.Errorf("PROST_BUS_REBUILD %s, not %q", err, e.BusRebuild)
 	}
 	if e.UnregisteredTypes != "reject" && e.UnregisteredTypes != "accept" {
 		return fmt.Errorf("PROST_UNREGISTERED_TYPES must be reject or accept, not %q", e.UnregisteredTypes)

@@ -125,7 +125,7 @@ tenant commands (schemas, privacy, subscriptions, billing) use the App credentia
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	root.AddCommand(
 		c.devCmd(), c.serveCmd(), c.migrateCmd(), c.appsCmd(), c.auditCmd(), c.jobsCmd(), c.dlqCmd(),
-		c.schemasCmd(), c.contractsCmd(), c.privacyCmd(), c.subscriptionsCmd(), c.natsAuthCmd(), c.billingCmd(), c.factoryCmd(), c.versionCmd(),
+		c.schemasCmd(), c.contractsCmd(), c.privacyCmd(), c.subscriptionsCmd(), c.natsAuthCmd(), c.billingCmd(), c.factoryCmd(), c.streamsCmd(), c.versionCmd(),
 	)
 	return root
 }

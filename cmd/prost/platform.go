@@ -22,6 +22,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/prost-platform/prost/pkg/busauth"
+	"github.com/prost-platform/prost/pkg/busstate"
+	"github.com/prost-platform/prost/pkg/busstate/busstatehttp"
 	"github.com/prost-platform/prost/pkg/console"
 	"github.com/prost-platform/prost/pkg/console/consolehttp"
 	"github.com/prost-platform/prost/pkg/consumer"
@@ -111,6 +113,12 @@ type platform struct {
 	// watchOutbox makes readiness report a stuck relay (gateway and relay
 	// processes).
 	watchOutbox bool
+	// bus watches the streams for loss and missing ones (readiness, metrics,
+	// the admin routes) and guards the relay (set by runOnce); consumers are
+	// this process's consumer runtimes, whose missing durables readiness
+	// names.
+	bus       *busstate.Bus
+	consumers []*consumer.Consumer
 }
 
 // openPlatform connects to Postgres (creating and migrating the database),
@@ -214,6 +222,18 @@ func (p *platform) ready(ctx context.Context) error {
 	if s := p.nc.Status(); s != nats.CONNECTED {
 		return fmt.Errorf("nats: %s", s)
 	}
+	var problems []string
+	if p.bus != nil {
+		if err := p.bus.Ready(ctx); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	for _, c := range p.consumers {
+		problems = append(problems, missingDurables(c.Name(), c.Missing())...)
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
 	if p.watchOutbox && p.env.ReadyOutboxMaxAge > 0 {
 		st, err := outbox.PendingStats(ctx, p.pool)
 		if err != nil {
@@ -225,6 +245,34 @@ func (p *platform) ready(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// missingDurables says which durables of a consumer are missing (each is
+// "<stream>/<durable>"): each by name, or, when there are more than three,
+// how many and the first three.
+func missingDurables(consumer string, missing []string) []string {
+	var out []string
+	byStream := map[string][]string{}
+	var streams []string
+	for _, m := range missing {
+		stream, durable, _ := strings.Cut(m, "/")
+		if byStream[stream] == nil {
+			streams = append(streams, stream)
+		}
+		byStream[stream] = append(byStream[stream], durable)
+	}
+	for _, stream := range streams {
+		ds := byStream[stream]
+		if len(ds) <= 3 {
+			for _, d := range ds {
+				out = append(out, fmt.Sprintf("durable consumer %s of %s is missing (it is declared again)", d, stream))
+			}
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d durable consumers of %s on %s are missing (%s, ...; they are declared again)",
+			len(ds), consumer, stream, strings.Join(ds[:3], ", ")))
+	}
+	return out
 }
 
 // errBusClosed ends a run whose NATS connection the server closed for good.
@@ -283,6 +331,13 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 	if has("gateway") || has("relay") {
 		metrics.WatchOutbox(outboxStats{p.pool})
 	}
+	mode, _ := busstate.ParseMode(p.env.BusRebuild)
+	p.bus = busstate.New(p.pool, p.js, busstate.Config{Streams: p.streams, Replicas: p.env.StreamReplicas, Mode: mode,
+		CheckInterval: p.env.BusCheckInterval, Window: p.env.BusRebuildWindow, Consumers: p.busConsumers(),
+		Partitions: p.env.Partitions, OutboxRetention: p.env.OutboxRetention, Signer: p.signer,
+		Logger: p.log.With("service", "bus")})
+	p.consumers = nil
+	metrics.WatchBus(p.bus, p.bus.Streams()...)
 	if has("gateway") {
 		metrics.WatchDLQ(dlqCounts{p.pool}, p.knownConsumers()...)
 	}
@@ -296,6 +351,8 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 	feed := invalidate.New(p.pool, p.log.With("service", "invalidate"))
 	p.feed = feed
 	g.Add("invalidate", feed)
+	// The bus's status, for readiness and the metrics.
+	g.Add("bus", p.bus)
 
 	// Consumers next: they stop after everything that feeds them.
 	if has("governance") {
@@ -308,6 +365,7 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 			return err
 		}
 		metrics.WatchConsumer(c, p.js)
+		p.consumers = append(p.consumers, c)
 		g.Add("governance", c)
 		if ret, err := p.retentionJobs(ctx); err != nil {
 			return err
@@ -321,6 +379,7 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 			return err
 		}
 		metrics.WatchConsumer(svc.Consumer, p.js)
+		p.consumers = append(p.consumers, svc.Consumer)
 		g.Add("rules", svc)
 	}
 	if has("subscriptions") {
@@ -329,6 +388,7 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 			return err
 		}
 		metrics.WatchConsumer(svc.Consumer, p.js)
+		p.consumers = append(p.consumers, svc.Consumer)
 		g.Add("subscriptions", svc)
 	}
 	if has("billing") {
@@ -337,6 +397,7 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 			return err
 		}
 		metrics.WatchConsumer(svc.Consumer, p.js)
+		p.consumers = append(p.consumers, svc.Consumer)
 		g.Add("billing", svc)
 	}
 	var factorySvc *factorysvc.Service
@@ -346,6 +407,7 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		}
 		if factorySvc != nil {
 			metrics.WatchConsumer(factorySvc.Consumer(), p.js)
+			p.consumers = append(p.consumers, factorySvc.Consumer())
 			g.Add("factory", factorySvc)
 		}
 	}
@@ -357,7 +419,7 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
-			Signer: p.signer, Logger: p.log.With("service", "relay")})
+			Signer: p.signer, Bus: p.bus, Logger: p.log.With("service", "relay")})
 		metrics.WatchRelay(rel)
 		g.Add("relay", rel)
 	}
@@ -463,7 +525,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	}
 	con := consolehttp.New(console.NewStore(p.pool, console.Config{TTL: p.env.ConsoleSessionTTL, IdleTimeout: p.env.ConsoleIdleTimeout}),
 		consoleVerifier{apps: appStore, adminToken: adminToken}, nil)
-	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool, kr), audithttp.New(p.pool), p.privacyRoutes(kr),
+	routes = append(routes, appshttp.New(appStore), eventshttp.New(p.pool, kr), audithttp.New(p.pool, audithttp.Config{Consumer: governancesvc.ConsumerName}), p.privacyRoutes(kr), busstatehttp.New(p.bus),
 		dlqhttp.New(p.pool, dm), jobshttp.New(jobsClient), p.rulesRoutes(), openapi.Routes{}, subs, billingRoutes, con, p.factoryAPI)
 	return gatewaysvc.New(gatewaysvc.Deps{
 		Apps: appStore, Committer: eventstore.NewCommitter(p.pool, ccfg), Listener: ln, Ready: p.ready,
@@ -525,7 +587,7 @@ const ReplayAuditType = "prost.dlq.replayed"
 // the retry policy kept in $PROST_NATS_DIR/consumers/<name>.json (whose
 // retry_budget, when set, wins).
 func (p *platform) consumerConfig(name, service string) (consumer.Config, error) {
-	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, Signer: p.signer, Logger: p.log.With("service", service),
+	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, LeaseTTL: p.env.LeaseTTL, Signer: p.signer, Logger: p.log.With("service", service),
 		Retry: consumer.RetryPolicy{Budget: p.env.RetryBudget}}
 	pol, ok := p.policies[name]
 	if !ok {
@@ -561,6 +623,18 @@ func parseServices(args []string) ([]string, error) {
 func (p *platform) knownConsumers() []string {
 	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, "rules-webhook",
 		subscriptionssvc.ConsumerName, subscriptions.DLQConsumer, billingsvc.ConsumerName, "billing-stripe"}
+	for n := range p.policies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// busConsumers names PROST's consumers of the events stream, whose
+// unacknowledged messages a rebuild after a loss must cover.
+func (p *platform) busConsumers() []string {
+	names := []string{governancesvc.ConsumerName, rulessvc.ConsumerName, subscriptionssvc.ConsumerName, billingsvc.ConsumerName,
+		factorysvc.ConsumerName}
 	for n := range p.policies {
 		names = append(names, n)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/busauth"
+	"github.com/prost-platform/prost/pkg/busstate"
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/prost-platform/prost/pkg/prosttest"
@@ -66,6 +67,10 @@ func startStackWith(t *testing.T, tweak func(*env), adjust func(*platform)) *sta
 	// Tests deliver webhooks and subscriptions to receivers on this
 	// machine; the tests of the outbound guard itself set it to "".
 	e.OutboundAllow = "127.0.0.1/32"
+	// The package's database outlives each test's NATS server: watching
+	// the bus for loss would take every new server for a lost one. Tests
+	// of the bus's state use a database of their own and set it back.
+	e.BusRebuild = busstate.ModeOff
 	if tweak != nil {
 		tweak(&e)
 	}

@@ -40,9 +40,26 @@
 //     the relay and by DLQ replays, see pkg/busauth) is missing or does not
 //     verify is dead-lettered at intake, before any handler sees it, so a
 //     message forged by someone with bus access is never applied.
+//   - Instances: any number of instances of one consumer may run. Each
+//     lane (a partition's durable, the replay durable) is leased to one
+//     instance at a time (pkg/lease: leases in Postgres with fair shares),
+//     and every transaction proves its lane's lease (lease.Hold) before it
+//     commits, so a lane is never applied by two instances at once, even
+//     around a takeover. An instance joining gets its share within about
+//     two lease intervals; the lanes of an instance that died are taken
+//     over once its leases expire (Config.LeaseTTL plus an interval). The
+//     new owner starts the lane at its ack floor, so what the dead one held
+//     comes again first and in order.
 //   - Replays: a second durable consumer per runtime reads the replay subject
 //     of this consumer only (prost.replay.<name>.>, stream PROST_REPLAY), so a
 //     replayed dead letter reaches the consumer that failed it and no other.
+//   - Lost durables: a lane whose durable is deleted, or lost with its
+//     stream (a wiped or new NATS server), notices it (at once when a pull
+//     says so, else within DurableCheckInterval), is named by Missing (and
+//     so by readiness) and declares it again; the new durable delivers the
+//     stream from its start, and what was applied is skipped by the
+//     idempotency record, which is never pruned (pkg/busstate rebuilds
+//     what the stream itself lost).
 //   - Batching: messages that arrive together are handled in one transaction;
 //     if it fails, they are retried one at a time so one bad message never
 //     fails the others.
@@ -77,6 +94,7 @@ import (
 	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/consumer/internal/consumerdb"
 	"github.com/prost-platform/prost/pkg/dlq"
+	"github.com/prost-platform/prost/pkg/lease"
 	"github.com/prost-platform/prost/pkg/subjects"
 	"github.com/prost-platform/prost/pkg/telemetry"
 )
@@ -247,9 +265,28 @@ type Config struct {
 	// unsigned or does not verify is dead-lettered at once (reason
 	// permanent) and never handled. nil trusts every message.
 	Signer *busauth.Signer
+	// LeaseTTL is how long an instance's lease on a lane lasts without
+	// renewal: the time after which a dead instance's lanes are taken over.
+	// Defaults to lease.DefaultTTL (10s).
+	LeaseTTL time.Duration
+	// Instance names this instance in the leases. Defaults to
+	// host-pid-random.
+	Instance string
 	// Logger receives failures. Defaults to discarding.
 	Logger *slog.Logger
+	// DurableCheckInterval is how often each lane makes sure its durable
+	// still exists (it also checks at once when a pull says it was deleted
+	// or nobody answers). Defaults to DefaultDurableCheckInterval.
+	DurableCheckInterval time.Duration
 }
+
+// DefaultDurableCheckInterval: see Config.DurableCheckInterval.
+const DefaultDurableCheckInterval = 30 * time.Second
+
+// redeclareDelay is how long a lane whose durable was deleted waits before
+// declaring it again: a durable deleted with its stream is then declared
+// once the stream is back, rather than failing in a loop.
+const redeclareDelay = time.Second
 
 // Consumer runs a Handler over durable JetStream consumers.
 type Consumer struct {
@@ -263,6 +300,9 @@ type Consumer struct {
 	skipped      atomic.Int64
 	failed       atomic.Int64
 	deadLettered atomic.Int64
+	// missing holds the lanes whose durable is gone ("stream/durable"),
+	// until they declared it again.
+	missing sync.Map
 }
 
 // New returns a Consumer. It talks to no server until Run.
@@ -315,6 +355,9 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, h Handler) (*Co
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.DurableCheckInterval <= 0 {
+		cfg.DurableCheckInterval = DefaultDurableCheckInterval
+	}
 	return &Consumer{pool: pool, js: js, cfg: cfg, h: h, sem: make(chan struct{}, cfg.Concurrency)}, nil
 }
 
@@ -342,6 +385,19 @@ func (c *Consumer) Durables() map[string][]string {
 	return out
 }
 
+// Missing names the durables of this consumer that are gone (deleted, or
+// lost with their stream) and not yet declared again, as
+// "<stream>/<durable>", sorted. Readiness reports them.
+func (c *Consumer) Missing() []string {
+	var out []string
+	c.missing.Range(func(k, _ any) bool {
+		out = append(out, k.(string))
+		return true
+	})
+	slices.Sort(out)
+	return out
+}
+
 // lane is one durable consumer and the worker that reads it in order.
 type lane struct {
 	stream, durable string
@@ -364,24 +420,34 @@ func (c *Consumer) lanes() []lane {
 	return out
 }
 
-// Run declares the durable consumers and processes messages until ctx ends;
-// it then drains (see the package doc) and returns nil.
+// Run takes this instance's share of the lanes (see the package doc),
+// declares their durable consumers and processes messages until ctx ends; it
+// then drains, hands its lanes back and returns nil.
 func (c *Consumer) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, l := range c.lanes() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for restart := false; ; {
-				if restart = c.runLane(ctx, l, restart); !restart || ctx.Err() != nil {
-					return
-				}
-			}
-		}()
+	lanes := c.lanes()
+	g, err := lease.New(c.pool, lease.Config{
+		Group: "consumer:" + c.cfg.Name, Partitions: len(lanes), Instance: c.cfg.Instance,
+		TTL: c.cfg.LeaseTTL, Logger: c.cfg.Logger.With("consumer", c.cfg.Name),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
 	}
-	wg.Wait()
-	return nil
+	return g.Run(ctx, func(ctx context.Context, held lease.Lease) {
+		ctx = context.WithValue(ctx, leaseKey{}, held)
+		for restart := false; ; {
+			if restart = c.runLane(ctx, lanes[held.Partition], restart); !restart || ctx.Err() != nil {
+				return
+			}
+		}
+	})
 }
+
+// leaseKey carries a lane's lease in its context, for apply to prove it.
+type leaseKey struct{}
+
+// errLeaseLost stops a lane whose lease was taken over: what it holds is
+// handed back, not counted as a failure.
+var errLeaseLost = lease.ErrLost
 
 // runLane reads one durable in order until ctx ends. It returns true when
 // the lane must start again (see disrupted below); it is then called with
@@ -404,10 +470,14 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 		})
 		if err == nil {
+			c.missing.Delete(l.stream + "/" + l.durable)
 			break
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			c.missing.Store(l.stream+"/"+l.durable, struct{}{})
 		}
 		log.Warn("consumer: declare failed; retrying", "error", err)
 		select {
@@ -468,6 +538,20 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		}
 	}
 
+	// A durable can vanish under a running lane: deleted by someone with bus
+	// access, or lost with its stream (a wiped or new server). The lane
+	// checks that it exists when a pull says it was deleted or nobody
+	// answers it, and every DurableCheckInterval, and declares it again.
+	check := make(chan struct{}, 1)
+	checkNow := func() {
+		select {
+		case check <- struct{}{}:
+		default:
+		}
+	}
+	checkTick := time.NewTicker(c.cfg.DurableCheckInterval)
+	defer checkTick.Stop()
+
 	buf := make(chan jetstream.Msg, 2*c.cfg.BatchSize)
 	stopping := make(chan struct{})
 	var lateMu sync.Mutex
@@ -484,6 +568,10 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		jetstream.PullMaxMessages(2*c.cfg.BatchSize),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.Debug("consumer: pull", "error", err)
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+				errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+				checkNow()
+			}
 		}))
 	if err != nil {
 		log.Error("consumer: consume failed", "error", err)
@@ -549,7 +637,11 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			held[i] = c.work(lctx, w, log, lost)
+			if held[i] = c.work(lctx, w, log, lost); held[i] != nil {
+				// The worker gave up messages it holds: the lane stops
+				// (shutting down, restarting, or its lease was lost).
+				stopWorkers()
+			}
 		}()
 	}
 	defer func() {
@@ -566,6 +658,22 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		select {
 		case <-lctx.Done():
 			return restartOnce.Load()
+		case <-checkTick.C:
+			checkNow()
+		case <-check:
+			if !durableGone(lctx, cons) {
+				continue
+			}
+			c.missing.Store(l.stream+"/"+l.durable, struct{}{})
+			log.Error("consumer: its durable consumer is gone (deleted, or lost with its stream); declaring it again",
+				"stream", l.stream)
+			stopWorkers()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(redeclareDelay):
+			}
+			return true
 		case m := <-buf:
 			if msg := c.intake(lctx, m, log); msg != nil {
 				workers[c.workerOf(msg)].push(msg)
@@ -660,6 +768,14 @@ func (c *Consumer) work(ctx context.Context, w *worker, log *slog.Logger, lost f
 	return nil
 }
 
+// durableGone reports whether cons no longer exists on the server.
+func durableGone(ctx context.Context, cons jetstream.Consumer) bool {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := cons.Info(ictx)
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
 // intake turns a delivery into a Message, or returns nil when the message's
 // signature does not verify (Config.Signer): such a message is dead-lettered
 // at once and no handler ever sees it.
@@ -741,8 +857,8 @@ func (c *Consumer) handle(ctx context.Context, w *worker, batch []*Message, log 
 func (c *Consumer) retry(ctx context.Context, w *worker, held []*Message, err error, log *slog.Logger) []*Message {
 	m := held[0]
 	for attempt := 1; ; attempt++ {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return held // shutting down is no failure of the message
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, errLeaseLost) {
+			return held // shutting down, or the lane moved: no failure of the message
 		}
 		c.failed.Add(1)
 		m.failedHere = true
@@ -895,6 +1011,12 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 	}
 	var fresh []*Message
 	err := pgx.BeginFunc(tctx, c.pool, func(tx pgx.Tx) error {
+		if held, ok := ctx.Value(leaseKey{}).(lease.Lease); ok {
+			// Fencing: commit only while this instance owns the lane.
+			if err := lease.Hold(tctx, tx, held); err != nil {
+				return err
+			}
+		}
 		newIDs, err := consumerdb.New(tx).ClaimMessages(tctx, consumerdb.ClaimMessagesParams{Consumer: c.cfg.Name, MsgIds: ids})
 		if err != nil {
 			return fmt.Errorf("idempotency record: %w", err)

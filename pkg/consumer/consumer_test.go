@@ -406,21 +406,7 @@ func TestPartitionsKeepPerKeyOrder(t *testing.T) {
 
 	blocked.Store(false)
 	b.waitSettled(t, c)
-	var all []string
-	for _, ids := range byPartition {
-		all = append(all, ids...)
-	}
-	require.Equal(t, exactlyOnce(all...), effects(t, b.name))
-	applied := order(t, b.name)
-	for p, ids := range byPartition {
-		var got []string
-		for _, id := range applied {
-			if strings.HasPrefix(id, fmt.Sprintf("p%d-", p)) {
-				got = append(got, id)
-			}
-		}
-		require.Equal(t, ids, got, "partition %d applied out of order", p)
-	}
+	requireOncePerPartitionInOrder(t, b.name, byPartition)
 	require.Zero(t, c.DeadLettered())
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -213,3 +214,25 @@ func idList(prefix string, n int) []string {
 }
 
 var errHandler = errors.New("handler failed")
+
+// requireOncePerPartitionInOrder checks that every message of byPartition
+// (ids per partition, in publish order) was applied exactly once, and each
+// partition's in publish order.
+func requireOncePerPartitionInOrder(t *testing.T, name string, byPartition [][]string) {
+	t.Helper()
+	var all []string
+	for _, ids := range byPartition {
+		all = append(all, ids...)
+	}
+	require.Equal(t, exactlyOnce(all...), effects(t, name))
+	applied := order(t, name)
+	for p, ids := range byPartition {
+		var got []string
+		for _, id := range applied {
+			if strings.HasPrefix(id, fmt.Sprintf("p%d-", p)) {
+				got = append(got, id)
+			}
+		}
+		require.Equal(t, ids, got, "partition %d applied out of order", p)
+	}
+}

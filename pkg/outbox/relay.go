@@ -92,6 +92,16 @@ type Config struct {
 	Stream string
 	// Logger receives leadership changes and failures. Defaults to discarding.
 	Logger *slog.Logger
+	// Guard, when set, runs before every round, with newLeader true on the
+	// first round of a leadership; pkg/busstate checks the stream there, and
+	// rebuilds what it lost, before anything newer is published. An error
+	// ends the leadership like a failed round (retried after PollInterval).
+	Guard func(ctx context.Context, newLeader bool) error
+	// Acked, when set, runs in the transaction that marks a round's rows
+	// published, with the highest sequence JetStream acknowledged in the
+	// round (pkg/busstate records it, to notice a stream that later ends
+	// before it).
+	Acked func(ctx context.Context, tx pgx.Tx, seq uint64) error
 
 	// beforeMark, set only by tests, runs after the acks and before the rows
 	// are marked; an error ends the round as a crash would.
@@ -223,10 +233,15 @@ func (r *Relay) lead(ctx context.Context) error {
 	defer r.cfg.Logger.Info("relay stopped leading")
 
 	lastPrune := time.Time{}
-	for {
+	for first := true; ; first = false {
 		if ctx.Err() != nil {
 			r.drain(context.WithoutCancel(ctx), conn)
 			return nil
+		}
+		if r.cfg.Guard != nil {
+			if err := r.cfg.Guard(ctx, first); err != nil {
+				return fmt.Errorf("bus guard: %w", err)
+			}
 		}
 		n, err := r.round(ctx, conn)
 		if err != nil {
@@ -283,6 +298,7 @@ func (r *Relay) round(ctx context.Context, conn *pgx.Conn) (int, error) {
 	// its error.
 	futures := make([]jetstream.PubAckFuture, len(rows))
 	results := make([]error, len(rows))
+	var ackedSeq uint64 // the highest sequence acknowledged (Config.Acked)
 	wait := func(i int) error {
 		if results[i] != nil {
 			return results[i]
@@ -290,8 +306,11 @@ func (r *Relay) round(ctx context.Context, conn *pgx.Conn) (int, error) {
 		timeout := time.NewTimer(r.cfg.AckTimeout)
 		defer timeout.Stop()
 		select {
-		case <-futures[i].Ok():
+		case ack := <-futures[i].Ok():
 			results[i] = errAcked
+			if ack != nil && ack.Stream == r.cfg.Stream {
+				ackedSeq = max(ackedSeq, ack.Sequence)
+			}
 		case err := <-futures[i].Err():
 			results[i] = err
 		case <-timeout.C:
@@ -383,6 +402,11 @@ publish:
 			for _, i := range refused {
 				if err := r.deadLetter(ctx, tx, rows[i], results[i]); err != nil {
 					return err
+				}
+			}
+			if r.cfg.Acked != nil && ackedSeq > 0 {
+				if err := r.cfg.Acked(ctx, tx, ackedSeq); err != nil {
+					return fmt.Errorf("record acknowledged sequence: %w", err)
 				}
 			}
 			return nil

@@ -176,6 +176,45 @@ func (m *Metrics) WatchDLQ(src DeadLetterSource, known ...string) {
 		desc: prometheus.NewDesc("prost_dlq_messages", "Dead letters waiting (state dead), by consumer.", []string{"consumer"}, nil)})
 }
 
+// BusState reports the losses of the bus's streams (pkg/busstate), as of
+// its last check.
+type BusState interface {
+	Losses() (open, total map[string]int64)
+}
+
+// WatchBus exports, for each of streams, prost_bus_loss_detected{stream}
+// (1 while the stream has lost messages it had acknowledged and they are
+// not yet rebuilt, else 0) and prost_bus_losses_total{stream} (every loss
+// recorded). Alert on prost_bus_loss_detected > 0.
+func (m *Metrics) WatchBus(src BusState, streams ...string) {
+	m.reg.MustRegister(&busCollector{src: src, streams: streams,
+		detected: prometheus.NewDesc("prost_bus_loss_detected",
+			"1 while a stream has lost messages JetStream had acknowledged and they are not yet rebuilt from Postgres.", []string{"stream"}, nil),
+		total: prometheus.NewDesc("prost_bus_losses_total",
+			"Losses of acknowledged messages detected on a stream (each is rebuilt from Postgres).", []string{"stream"}, nil),
+	})
+}
+
+type busCollector struct {
+	src             BusState
+	streams         []string
+	detected, total *prometheus.Desc
+}
+
+func (c *busCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.detected; ch <- c.total }
+
+func (c *busCollector) Collect(ch chan<- prometheus.Metric) {
+	open, total := c.src.Losses()
+	for _, s := range c.streams {
+		v := 0.0
+		if open[s] > 0 {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.detected, prometheus.GaugeValue, v, s)
+		ch <- prometheus.MustNewConstMetric(c.total, prometheus.CounterValue, float64(total[s]), s)
+	}
+}
+
 type outboxCollector struct {
 	src          OutboxSource
 	log          *slog.Logger

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/prost-platform/prost/pkg/busauth"
+	"github.com/prost-platform/prost/pkg/busstate"
 	"github.com/prost-platform/prost/pkg/outbox"
 )
 
@@ -27,19 +28,27 @@ type Config struct {
 	// Signer signs every message (PROST_BUS_KEY); nil publishes unsigned
 	// messages, which consumers that verify dead-letter.
 	Signer *busauth.Signer
+	// Bus, when set, guards the events stream from the relay's leader: it
+	// checks the stream before the leader publishes and rebuilds what the
+	// stream lost (pkg/busstate).
+	Bus *busstate.Bus
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
 
 // New returns the relay; run it with Run(ctx), wake it with Wake.
 func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) *outbox.Relay {
-	return outbox.New(pool, js, outbox.Config{
+	oc := outbox.Config{
 		BatchSize:    cfg.BatchSize,
 		PollInterval: cfg.PollInterval,
 		Retention:    cfg.Retention,
 		Logger:       cfg.Logger,
 		Signer:       cfg.Signer,
-	})
+	}
+	if cfg.Bus != nil {
+		oc.Guard, oc.Acked = cfg.Bus.Guard, cfg.Bus.Acked
+	}
+	return outbox.New(pool, js, oc)
 }
 
 // Run runs a relay until ctx ends.

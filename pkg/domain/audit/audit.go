@@ -206,12 +206,39 @@ func (b *Break) Error() string {
 	return fmt.Sprintf("audit chain of tenant %s broken at entry %d: %s", b.TenantID, b.Seq, b.Reason)
 }
 
-// VerifyResult is the outcome of checking one tenant's chain.
+// VerifyResult is the outcome of checking one tenant's chain (and, with
+// VerifyPaged, that every stored event has its entry).
 type VerifyResult struct {
 	TenantID uuid.UUID `json:"tenant_id"`
 	Entries  int64     `json:"entries"`
 	// Break is nil when the whole chain verifies.
 	Break *Break `json:"break,omitempty"`
+	// Events counts the stored events expected in the log that were
+	// checked; Missing those without their entry, FirstMissing the first of
+	// them (VerifyPaged only).
+	Events       int64    `json:"events"`
+	Missing      int64    `json:"missing"`
+	FirstMissing *Missing `json:"first_missing,omitempty"`
+}
+
+// OK reports whether the chain verifies and no event is missing from it.
+func (r VerifyResult) OK() bool { return r.Break == nil && r.Missing == 0 }
+
+// Problem describes what is wrong with the result ("" when OK).
+func (r VerifyResult) Problem() string {
+	switch {
+	case r.Break != nil:
+		return r.Break.Error()
+	case r.FirstMissing != nil:
+		m := r.FirstMissing
+		s := fmt.Sprintf("audit log of tenant %s is incomplete: %d stored events have no entry; the first is event %q (source %q, type %q, stored %s)",
+			r.TenantID, r.Missing, m.EventID, m.EventSource, m.EventType, m.RecordedAt.UTC().Format(time.RFC3339))
+		if m.Note != "" {
+			s += ": " + m.Note
+		}
+		return s
+	}
+	return ""
 }
 
 // Verify recomputes one tenant's chain from the first entry and reports the

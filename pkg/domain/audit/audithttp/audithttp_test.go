@@ -3,7 +3,9 @@ package audithttp_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -31,7 +33,7 @@ func TestRoutes(t *testing.T) {
 			return err
 		}))
 	}
-	srv := httpapitest.New(t, audithttp.New(testDB.Pool))
+	srv := httpapitest.New(t, audithttp.New(testDB.Pool, audithttp.Config{}))
 
 	// A tenant pages through its own chain only.
 	var ids []string
@@ -102,6 +104,9 @@ func TestRoutes(t *testing.T) {
 		{"no credentials", "/v1/audit", httpapitest.Header("X", "y"), 401, ""},
 		{"verify as a tenant", "/admin/v1/audit/verify", httpapitest.AsTenant(a), 401, ""},
 		{"bad app_id", "/admin/v1/audit/verify?app_id=nope", httpapitest.AsAdmin(), 400, "app_id"},
+		{"bad settle", "/admin/v1/audit/verify?settle=soon", httpapitest.AsAdmin(), 400, "settle"},
+		{"negative settle", "/v1/audit/verify?settle=-1m", httpapitest.AsTenant(a), 400, "settle"},
+		{"bad verify cursor", "/admin/v1/audit/verify?cursor=zz", httpapitest.AsAdmin(), 400, "cursor"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := srv.Do(t, "GET", c.path, nil, c.opt)
@@ -112,4 +117,49 @@ func TestRoutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyPages: with a small budget a verification answers a page at a
+// time with next_cursor, and the pages together name every chain once;
+// a tenant's cursor works only for its own log.
+func TestVerifyPages(t *testing.T) {
+	a := uuid.New()
+	var recs []audit.Record
+	for i := range 3 {
+		recs = append(recs, audit.Record{TenantID: a, EventID: fmt.Sprintf("p-%d", i), EventSource: "/s", EventType: "t.x"})
+	}
+	require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+		_, err := audit.AppendTx(t.Context(), tx, recs)
+		return err
+	}))
+	srv := httpapitest.New(t, audithttp.New(testDB.Pool, audithttp.Config{VerifyBudget: time.Nanosecond}))
+	seen := map[uuid.UUID]int{}
+	path := "/admin/v1/audit/verify?settle=0s"
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 1000)
+		res := srv.Do(t, "GET", path, nil, httpapitest.AsAdmin())
+		require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+		var v audithttp.VerifyResponse
+		res.JSON(t, &v)
+		require.True(t, v.OK, string(res.Body))
+		for _, c := range v.Chains {
+			seen[c.TenantID]++
+		}
+		if v.NextCursor == nil {
+			break
+		}
+		path = "/admin/v1/audit/verify?settle=0s&cursor=" + url.QueryEscape(*v.NextCursor)
+	}
+	require.Equal(t, 1, seen[a])
+	for id, n := range seen {
+		require.Equal(t, 1, n, "tenant %s answered twice", id)
+	}
+
+	res := srv.Do(t, "GET", "/v1/audit/verify", nil, httpapitest.AsTenant(a))
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	var v audithttp.VerifyResponse
+	res.JSON(t, &v)
+	require.NotNil(t, v.NextCursor, "one step per request")
+	res = srv.Do(t, "GET", "/v1/audit/verify?cursor="+url.QueryEscape(*v.NextCursor), nil, httpapitest.AsTenant(uuid.New()))
+	require.Equal(t, http.StatusBadRequest, res.Status, "another tenant's cursor")
 }

@@ -12,6 +12,46 @@ import (
 	"github.com/google/uuid"
 )
 
+const auditDeadLetters = `-- name: AuditDeadLetters :many
+SELECT msg_id, id, state FROM dlq_entries
+WHERE tenant_id = $1 AND consumer = $2 AND msg_id = ANY($3::text[])
+ORDER BY id
+`
+
+type AuditDeadLettersParams struct {
+	TenantID *uuid.UUID
+	Consumer string
+	MsgIds   []string
+}
+
+type AuditDeadLettersRow struct {
+	MsgID string
+	ID    int64
+	State string
+}
+
+// The dead letters of the audit consumer for some of a tenant's messages,
+// oldest first.
+func (q *Queries) AuditDeadLetters(ctx context.Context, arg AuditDeadLettersParams) ([]AuditDeadLettersRow, error) {
+	rows, err := q.db.Query(ctx, auditDeadLetters, arg.TenantID, arg.Consumer, arg.MsgIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AuditDeadLettersRow
+	for rows.Next() {
+		var i AuditDeadLettersRow
+		if err := rows.Scan(&i.MsgID, &i.ID, &i.State); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const ensureHead = `-- name: EnsureHead :exec
 INSERT INTO audit_heads (tenant_id, seq, hash)
 VALUES ($1, 0, $2)
@@ -26,6 +66,71 @@ type EnsureHeadParams struct {
 func (q *Queries) EnsureHead(ctx context.Context, arg EnsureHeadParams) error {
 	_, err := q.db.Exec(ctx, ensureHead, arg.TenantID, arg.Genesis)
 	return err
+}
+
+const eventsToAudit = `-- name: EventsToAudit :many
+SELECT e.seq, e.recorded_at, e.source, e.id, e.type,
+       EXISTS (SELECT 1 FROM audit_log a
+               WHERE a.tenant_id = e.tenant_id AND a.event_id = e.id AND a.event_source = e.source AND a.event_type = e.type) AS audited
+FROM events e
+WHERE e.tenant_id = $1
+  AND (e.recorded_at, e.seq) > ($2::timestamptz, $3::bigint)
+  AND e.recorded_at < $4::timestamptz
+ORDER BY e.recorded_at, e.seq
+LIMIT $5
+`
+
+type EventsToAuditParams struct {
+	TenantID uuid.UUID
+	AfterAt  time.Time
+	AfterSeq int64
+	Cutoff   time.Time
+	MaxRows  int32
+}
+
+type EventsToAuditRow struct {
+	Seq        int64
+	RecordedAt time.Time
+	Source     string
+	ID         string
+	Type       string
+	Audited    bool
+}
+
+// A page of one tenant's events stored before a cutoff, in (recorded_at,
+// seq) order after a position, each with whether its own audit entry
+// exists.
+func (q *Queries) EventsToAudit(ctx context.Context, arg EventsToAuditParams) ([]EventsToAuditRow, error) {
+	rows, err := q.db.Query(ctx, eventsToAudit,
+		arg.TenantID,
+		arg.AfterAt,
+		arg.AfterSeq,
+		arg.Cutoff,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EventsToAuditRow
+	for rows.Next() {
+		var i EventsToAuditRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.RecordedAt,
+			&i.Source,
+			&i.ID,
+			&i.Type,
+			&i.Audited,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getHead = `-- name: GetHead :one
@@ -184,6 +289,74 @@ func (q *Queries) LockHead(ctx context.Context, tenantID uuid.UUID) (LockHeadRow
 	var i LockHeadRow
 	err := row.Scan(&i.Seq, &i.Hash)
 	return i, err
+}
+
+const nextTenant = `-- name: NextTenant :one
+SELECT coalesce((SELECT x.t FROM (
+    (SELECT tenant_id AS t FROM audit_heads WHERE tenant_id > $1::uuid ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    (SELECT tenant_id FROM events WHERE tenant_id > $1::uuid ORDER BY tenant_id LIMIT 1)
+) x ORDER BY x.t LIMIT 1), '00000000-0000-0000-0000-000000000000')::uuid
+`
+
+// The first tenant after a position that has an audit chain or events;
+// the nil UUID when none is left.
+func (q *Queries) NextTenant(ctx context.Context, after uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, nextTenant, after)
+	var column_1 uuid.UUID
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const pendingEvents = `-- name: PendingEvents :many
+SELECT event_seq FROM outbox
+WHERE published_at IS NULL AND refused_at IS NULL AND event_seq = ANY($1::bigint[])
+`
+
+// Which of some events still wait for the relay.
+func (q *Queries) PendingEvents(ctx context.Context, seqs []int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, pendingEvents, seqs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var event_seq int64
+		if err := rows.Scan(&event_seq); err != nil {
+			return nil, err
+		}
+		items = append(items, event_seq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const refusedEvents = `-- name: RefusedEvents :many
+SELECT event_seq FROM outbox WHERE refused_at IS NOT NULL AND event_seq = ANY($1::bigint[])
+`
+
+// Which of some events the bus refused for good (dead-lettered by the relay).
+func (q *Queries) RefusedEvents(ctx context.Context, seqs []int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, refusedEvents, seqs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var event_seq int64
+		if err := rows.Scan(&event_seq); err != nil {
+			return nil, err
+		}
+		items = append(items, event_seq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const updateHead = `-- name: UpdateHead :exec
