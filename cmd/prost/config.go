@@ -13,6 +13,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/busstate"
 	"github.com/prost-platform/prost/pkg/console"
+	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/billing"
 	"github.com/prost-platform/prost/pkg/domain/privacy"
@@ -87,6 +88,7 @@ type env struct {
 	SubscriptionsDeliveryTimeout time.Duration   // PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT
 	StreamHeartbeat              time.Duration   // PROST_STREAM_HEARTBEAT
 	StripeAPIURL                 string          // PROST_STRIPE_API_URL (stripe-mock in tests)
+	RetryBudget                  time.Duration   // PROST_RETRY_BUDGET: every consumer's retry budget, unless its policy file sets retry_budget
 }
 
 func envFromOS() env {
@@ -157,6 +159,7 @@ func envFromOS() env {
 		SubscriptionsDeliveryTimeout: getduration("PROST_SUBSCRIPTIONS_DELIVERY_TIMEOUT", subscriptions.DefaultDeliveryTimeout),
 		StreamHeartbeat:              getduration("PROST_STREAM_HEARTBEAT", subscriptionshttp.DefaultHeartbeat),
 		StripeAPIURL:                 strings.TrimRight(getenv("PROST_STRIPE_API_URL", billing.DefaultStripeAPIURL), "/"),
+		RetryBudget:                  getduration("PROST_RETRY_BUDGET", consumer.DefaultRetryBudget),
 	}
 }
 

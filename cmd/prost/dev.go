@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/prost-platform/prost/pkg/busauth"
+	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/domain/apps"
 	"github.com/spf13/cobra"
 
@@ -88,6 +89,11 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 		if e.PrivacyKEK, err = devPrivacyKEK(e.DataDir); err != nil {
 			return err
 		}
+	}
+	if os.Getenv("PROST_RETRY_BUDGET") == "" {
+		// A developer sees a failing event in the dead-letter queue within
+		// a minute rather than after production's 15.
+		e.RetryBudget = consumer.DevRetryBudget
 	}
 	p, err := openPlatform(ctx, e, log, true)
 	if err != nil {

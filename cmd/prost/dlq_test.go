@@ -303,3 +303,85 @@ func TestFailingKeyDoesNotHoldBackOthers(t *testing.T) {
 	require.Len(t, entries, 1)
 	require.Equal(t, "bad-1", entries[0].EventID)
 }
+
+// TestDLQReplayAndPurgeRefuse reproduces issue 12 cases 3 and 4 with the
+// CLI. `prost dlq replay 999`, a replay of an entry already replayed,
+// `prost dlq purge 3` of no such entry and `--consumer nope` all exited 0
+// with "0 entries replayed"; each now exits 1 naming the id or the
+// consumer, and does nothing. A replay that fails again is a new dead entry
+// naming the one replayed (replay_of), so the dead letter never vanishes.
+func TestDLQReplayAndPurgeRefuse(t *testing.T) {
+	s := startStack(t, nil)
+	a := s.createApp("dlq-refuse")
+	s.testConsumer(t, "refusing", consumer.RetryPolicy{MaxDeliver: 3, Backoff: []time.Duration{50 * time.Millisecond}},
+		func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+			for _, m := range msgs {
+				if decodeEvent(t, m).Type == "poison" {
+					return consumer.Permanent(errors.New("refusing poison"))
+				}
+			}
+			return nil
+		})
+	code, body := s.post(a, "application/cloudevents+json", `{"specversion":"1.0","id":"r-1","source":"/dlq","type":"poison"}`)
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	list := func(args ...string) []dlq.Entry {
+		t.Helper()
+		out, err := s.cli(append([]string{"dlq", "list", "--consumer", "refusing", "--json"}, args...)...)
+		require.NoError(t, err, out)
+		var entries []dlq.Entry
+		require.NoError(t, json.Unmarshal([]byte(out), &entries))
+		return entries
+	}
+	var first dlq.Entry
+	require.Eventually(t, func() bool {
+		e := list()
+		if len(e) == 1 {
+			first = e[0]
+		}
+		return len(e) == 1
+	}, 20*time.Second, 50*time.Millisecond)
+	firstID := strconv.FormatInt(first.ID, 10)
+
+	// The replay fails again: a new dead entry, replay_of the first.
+	out, err := s.cli("dlq", "replay", firstID)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "1 entries replayed")
+	var second dlq.Entry
+	require.Eventually(t, func() bool {
+		e := list()
+		if len(e) == 1 && e[0].ID != first.ID {
+			second = e[0]
+			return true
+		}
+		return false
+	}, 20*time.Second, 50*time.Millisecond, "the failed replay is dead again, as a new entry")
+	require.NotNil(t, second.ReplayOf)
+	require.Equal(t, first.ID, *second.ReplayOf)
+	require.False(t, second.FirstFailureAt.Before(*list("--state", "replayed")[0].ReplayedAt), "its failures are the replay's")
+	secondID := strconv.FormatInt(second.ID, 10)
+
+	exit1 := func(want string, args ...string) {
+		t.Helper()
+		out, err := s.cli(args...)
+		var ee exitError
+		require.ErrorAs(t, err, &ee, out)
+		require.Equal(t, 1, ee.code, ee.msg)
+		require.Contains(t, ee.msg, want)
+	}
+	exit1("entry 999999 does not exist", "dlq", "replay", "999999")
+	exit1("entry "+firstID+" is replayed, not dead", "dlq", "replay", firstID)
+	exit1("entry 999998 does not exist", "dlq", "purge", "999998")
+	exit1(`no consumer is named "nope"`, "dlq", "replay", "--consumer", "nope")
+	exit1(`no consumer is named "nope"`, "dlq", "purge", "--consumer", "nope", "--dry-run")
+	exit1("entry 999997 does not exist (nothing was purged)", "dlq", "purge", secondID, "999997")
+	require.Len(t, list(), 1, "a refused request does nothing")
+
+	out, err = s.cli("dlq", "purge", secondID)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "1 entries purged")
+	exit1("entry "+secondID+" is purged, not dead", "dlq", "replay", secondID)
+	// A selection that finds nothing is no error.
+	out, err = s.cli("dlq", "replay", "--consumer", "refusing")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "0 entries replayed")
+}

@@ -44,6 +44,18 @@ func (c *cli) dlqCmd() *cobra.Command {
 		"Send dead letters back to their consumer, once each; recorded in the audit log", cobra.ArbitraryArgs, "replay")
 	purge := mk("purge (ENTRY... | --consumer C [--type T] [--since TIME] [--app ID] | --all)",
 		"Mark dead letters purged: kept for the record, never replayed", cobra.ArbitraryArgs, "purge")
+	replay.Long = `Send dead letters back to the consumer that failed them, once each; each replay is recorded with
+PROST_ACTOR and in the tenant's audit log. A replay that fails again becomes a new dead entry whose
+replay_of names the entry replayed.
+
+Named entries are checked first: an entry that does not exist, is no longer dead, or is an event the bus
+refused for good makes the command exit 1 naming each one, and nothing is replayed. A --consumer that no
+consumer is named exits 1 too. A selection (--consumer, --all) that finds nothing replays nothing (exit 0).`
+	purge.Long = `Mark dead letters purged: they are kept for the record, with who purged them and when, and no
+longer counted as dead.
+
+Named entries are checked first: an entry that does not exist or is no longer dead makes the command
+exit 1 naming each one, and nothing is purged. A --consumer that no consumer is named exits 1 too.`
 	for _, cmd := range []*cobra.Command{replay, purge} {
 		filters(cmd)
 		cmd.Flags().BoolVar(&f.all, "all", false, "act on every dead letter")

@@ -108,7 +108,10 @@ func TestDoorLimits(t *testing.T) {
 // extension such as actorid was accepted and then failed the audit consumer
 // at every attempt. Each is now 422 naming the attribute, header or data
 // member, in every ingest mode and on every route that stores text; nothing
-// is stored and no request answers 5xx.
+// is stored and no request answers 5xx. The same holds for the other values
+// the stores refuse: an escaped unpaired UTF-16 surrogate (an attribute
+// holding one was answered 400 as unreadable JSON, without its name) and a
+// number jsonb cannot hold (1e200000 in a rule's data answered 500).
 func TestNothingTheStoresRejectIsAccepted(t *testing.T) {
 	s := startStack(t, nil)
 	app := s.createApp("nul")
@@ -160,6 +163,20 @@ func TestNothingTheStoresRejectIsAccepted(t *testing.T) {
 		{name: "binary ce-partitionkey", method: "POST", path: "/v1/events", headers: withPairs(auth(app, "Content-Type", "application/json"), ce("ce-partitionkey", "a%00b")), body: `{}`, status: 422, field: "ce-partitionkey"},
 		{name: "binary ce-actorid", method: "POST", path: "/v1/events", headers: withPairs(auth(app, "Content-Type", "application/json"), ce("ce-actorid", "a%00b")), body: `{}`, status: 422, field: "ce-actorid"},
 		{name: "binary data member", method: "POST", path: "/v1/events", headers: withPairs(auth(app, "Content-Type", "application/json"), ce()), body: `{"actorid":"a\u0000b"}`, status: 422, field: "data", ptr: "/actorid"},
+		{name: "binary ce-source", method: "POST", path: "/v1/events", headers: withPairs(auth(app, "Content-Type", "application/json"), ce("ce-source", "/a%00b")), body: `{}`, status: 422, field: "ce-source"},
+		{name: "binary extension", method: "POST", path: "/v1/events", headers: withPairs(auth(app, "Content-Type", "application/json"), ce("ce-region", "%00")), body: `{}`, status: 422, field: "ce-region"},
+		{name: "binary data surrogate", method: "POST", path: "/v1/events", headers: withPairs(auth(app, "Content-Type", "application/json"), ce()), body: `{"a":{"b":"\udfff"}}`, status: 422, field: "data", ptr: "/a/b"},
+		{name: "binary data number", method: "POST", path: "/v1/events", headers: withPairs(auth(app, "Content-Type", "application/json"), ce()), body: `{"n":[0.0e-16383]}`, status: 422, field: "data", ptr: "/n/0"},
+		{name: "structured subject surrogate", method: "POST", path: "/v1/events", headers: auth(app, "Content-Type", "application/cloudevents+json"), body: structured("subject", `\ud800`), status: 422, field: "subject"},
+		{name: "structured extension surrogate", method: "POST", path: "/v1/events", headers: auth(app, "Content-Type", "application/cloudevents+json"), body: structured("actorid", `x\udc00`), status: 422, field: "actorid"},
+		{name: "structured data number", method: "POST", path: "/v1/events", headers: auth(app, "Content-Type", "application/cloudevents+json"),
+			body: `{"specversion":"1.0","id":"d-3","source":"/s","type":"t","data":{"n":1e200000}}`, status: 422, field: "data", ptr: "/n"},
+		{name: "batch data member", method: "POST", path: "/v1/events", headers: auth(app, "Content-Type", "application/cloudevents-batch+json"),
+			body: `[{"specversion":"1.0","id":"ok","source":"/s","type":"t"},{"specversion":"1.0","id":"b-2","source":"/s","type":"t","data":{"k":"\u0000"}}]`, status: 422, field: "data", ptr: "/k"},
+		{name: "batch data number", method: "POST", path: "/v1/events", headers: auth(app, "Content-Type", "application/cloudevents-batch+json"),
+			body: `[{"specversion":"1.0","id":"b-3","source":"/s","type":"t","data":[-1e131072]}]`, status: 422, field: "data", ptr: "/0"},
+		{name: "batch subject surrogate", method: "POST", path: "/v1/events", headers: auth(app, "Content-Type", "application/cloudevents-batch+json"),
+			body: `[` + structured("subject", `\ud800`) + `]`, status: 422, field: "subject"},
 		{name: "rule name", method: "POST", path: "/v1/rules", headers: tenantJSON,
 			body: `{"name":"a\u0000b","filters":[],"actions":[{"emit":{"type":"x","source":"/r"}}]}`, status: 422, field: "/name"},
 		{name: "rule filter", method: "POST", path: "/v1/rules", headers: tenantJSON,
@@ -173,6 +190,30 @@ func TestNothingTheStoresRejectIsAccepted(t *testing.T) {
 		{name: "contract", method: "PUT", path: "/v1/contracts/t", headers: tenantJSON,
 			body: `{"type":"t","level":"light","description":"a\u0000b"}`, status: 422, field: "/description"},
 		{name: "app name", method: "POST", path: "/admin/v1/apps", headers: admin, body: `{"name":"a\u0000b"}`, status: 422, field: "/name"},
+		{name: "app name surrogate", method: "POST", path: "/admin/v1/apps", headers: admin, body: `{"name":"a\ud800b"}`, status: 422, field: "/name"},
+		{name: "rule data number", method: "POST", path: "/v1/rules", headers: tenantJSON,
+			body: `{"name":"r","filters":[],"actions":[{"emit":{"type":"x","source":"/r","data":{"n":1e200000}}}]}`, status: 422, field: "/actions/0/emit/data/n"},
+		{name: "registry schema number", method: "POST", path: "/v1/registry/subjects/t/versions", headers: tenantJSON,
+			body: `{"schema":{"type":"number","maximum":1e-20000}}`, status: 422, field: "/schema/maximum"},
+		{name: "contract surrogate", method: "PUT", path: "/v1/contracts/t", headers: tenantJSON,
+			body: `{"type":"t","level":"light","description":"\udc00"}`, status: 422, field: "/description"},
+		{name: "subscription type", method: "POST", path: "/v1/subscriptions", headers: tenantJSON,
+			body: `{"protocol":"HTTP","types":["a\u0000"],"sink":"http://127.0.0.1:1/x"}`, status: 422, field: "/types/0"},
+		{name: "subscription filter number", method: "POST", path: "/v1/subscriptions", headers: tenantJSON,
+			body: `{"protocol":"NATS","filters":[{"exact":{"type":1e200000}}]}`, status: 422, field: "/filters/0/exact/type"},
+		{name: "meter event type", method: "POST", path: "/v1/meters", headers: tenantJSON,
+			body: `{"slug":"m","event_type":"a\u0000","aggregation":"COUNT"}`, status: 422, field: "/event_type"},
+		{name: "meter group surrogate", method: "POST", path: "/v1/meters", headers: tenantJSON,
+			body: `{"slug":"m","event_type":"x","aggregation":"COUNT","group_by":{"k":"\ud800"}}`, status: 422, field: "/group_by/k"},
+		{name: "billing customer", method: "PUT", path: "/v1/billing/customers/c1", headers: tenantJSON,
+			body: `{"email":"a@example.com","name":"a\u0000"}`, status: 422, field: "/name"},
+		{name: "billing product", method: "POST", path: "/v1/billing/products", headers: tenantJSON, body: `{"name":"\ud800"}`, status: 422, field: "/name"},
+		{name: "factory run", method: "POST", path: "/v1/factory/runs", headers: tenantJSON,
+			body: `{"module":"notes","state":"NORMAL","pack0":{"pack0":"1","module":"notes","description":"a\u0000","entities":[{"name":"note","key":"id","fields":[{"name":"id","type":"uuid"}]}]}}`, status: 422, field: "/pack0/description"},
+		{name: "factory run number", method: "POST", path: "/v1/factory/runs", headers: tenantJSON,
+			body: `{"module":"notes","state":"NORMAL","pack0":{"pack0":"1","module":"notes","budget":1e200000}}`, status: 422, field: "/pack0/budget"},
+		{name: "factory check", method: "POST", path: "/v1/factory/pack0/check", headers: tenantJSON,
+			body: `{"pack0":{"pack0":"1","module":"notes","description":"\ud800"}}`, status: 422, field: "/pack0/description"},
 		{name: "path parameter", method: "GET", path: "/v1/contracts/a%00b", headers: auth(app), status: 400, field: "path"},
 		{name: "path not UTF-8", method: "GET", path: "/v1/registry/subjects/%FF/versions", headers: auth(app), status: 400, field: "path"},
 		{name: "query parameter", method: "GET", path: "/v1/events?type=a%00b", headers: auth(app), status: 400, field: "type"},
@@ -192,6 +233,9 @@ func TestNothingTheStoresRejectIsAccepted(t *testing.T) {
 	require.NoError(t, testDB.Pool.QueryRow(context.Background(), `SELECT
 		(SELECT count(*) FROM events WHERE tenant_id = $1) + (SELECT count(*) FROM rules WHERE tenant_id = $1) +
 		(SELECT count(*) FROM registry_subjects WHERE tenant_id = $1) + (SELECT count(*) FROM contracts WHERE tenant_id = $1) +
+		(SELECT count(*) FROM subscriptions WHERE tenant_id = $1) + (SELECT count(*) FROM billing_meters WHERE tenant_id = $1) +
+		(SELECT count(*) FROM billing_customers WHERE tenant_id = $1) + (SELECT count(*) FROM billing_products WHERE tenant_id = $1) +
+		(SELECT count(*) FROM factory_runs WHERE tenant_id = $1) +
 		(SELECT count(*) FROM apps WHERE strpos(name, 'a') = 1 AND name LIKE 'a%b')`, app.AppID).Scan(&n))
 	require.Zero(t, n)
 }

@@ -501,6 +501,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 	dm.Signer = p.signer
 	dm.OnReplay = recordReplay
 	dm.RetryJob = p.retryJob
+	dm.Consumers = append(p.knownConsumers(), dlq.ConsumerRelay)
 	events, routes, err := p.registryDeps(feed)
 	if err != nil {
 		return nil, err
@@ -582,10 +583,12 @@ func recordReplay(ctx context.Context, tx pgx.Tx, e dlq.Entry, actor string) err
 const ReplayAuditType = "prost.dlq.replayed"
 
 // consumerConfig is the runtime configuration of a consumer: the partition
-// count shared with the gateway and the retry policy kept in
-// $PROST_NATS_DIR/consumers/<name>.json.
+// count shared with the gateway, the retry budget of PROST_RETRY_BUDGET and
+// the retry policy kept in $PROST_NATS_DIR/consumers/<name>.json (whose
+// retry_budget, when set, wins).
 func (p *platform) consumerConfig(name, service string) (consumer.Config, error) {
-	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, LeaseTTL: p.env.LeaseTTL, Signer: p.signer, Logger: p.log.With("service", service)}
+	cfg := consumer.Config{Name: name, Partitions: p.env.Partitions, LeaseTTL: p.env.LeaseTTL, Signer: p.signer, Logger: p.log.With("service", service),
+		Retry: consumer.RetryPolicy{Budget: p.env.RetryBudget}}
 	pol, ok := p.policies[name]
 	if !ok {
 		return cfg, nil

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 // maxDepth bounds the nesting of JSON arrays and objects, as encoding/json
@@ -34,6 +36,11 @@ type decoder struct {
 	str   string
 	pos   int
 	sawWS bool // whitespace was skipped since last reset
+	// lone is set when the string readString last decoded held a \u
+	// escape of an unpaired UTF-16 surrogate (decoded as U+FFFD): valid
+	// JSON the database cannot store, which the caller refuses naming the
+	// member (422) rather than as unreadable JSON.
+	lone bool
 }
 
 func newDecoder(body []byte) decoder {
@@ -162,7 +169,7 @@ func (d *decoder) skipString() error {
 			d.pos++
 			return nil
 		case c == '\\':
-			if _, err := d.escape(false); err != nil {
+			if _, err := d.escape(); err != nil {
 				return err
 			}
 		case c < 0x20:
@@ -175,9 +182,11 @@ func (d *decoder) skipString() error {
 }
 
 // readString decodes a string (d.buf[d.pos] == '"'). Strings without escapes are
-// substrings of d.str. Escaped unpaired UTF-16 surrogates are rejected, as
-// they cannot be represented in valid UTF-8.
+// substrings of d.str. An escaped unpaired UTF-16 surrogate, which valid
+// UTF-8 cannot represent, is decoded as U+FFFD and sets d.lone, for the
+// caller to refuse the member.
 func (d *decoder) readString() (string, error) {
+	d.lone = false
 	d.pos++
 	start := d.pos
 	for d.pos < len(d.buf) {
@@ -208,7 +217,7 @@ func (d *decoder) stringSlow(start int) (string, error) {
 			d.pos++
 			return string(out), nil
 		case c == '\\':
-			r, err := d.escape(true)
+			r, err := d.escape()
 			if err != nil {
 				return "", err
 			}
@@ -224,9 +233,9 @@ func (d *decoder) stringSlow(start int) (string, error) {
 }
 
 // escape consumes an escape sequence at d.pos (a backslash) and returns the
-// rune it stands for. With strict, a \u escape of an unpaired surrogate is
-// an error; without it, it is returned as utf8.RuneError.
-func (d *decoder) escape(strict bool) (rune, error) {
+// rune it stands for. A \u escape of an unpaired surrogate is returned as
+// utf8.RuneError and sets d.lone.
+func (d *decoder) escape() (rune, error) {
 	d.pos++ // backslash
 	if d.pos >= len(d.buf) {
 		return 0, d.unexpected("in string escape")
@@ -272,10 +281,7 @@ func (d *decoder) escape(strict bool) (rune, error) {
 			d.pos = save
 		}
 	}
-	if strict {
-		d.pos -= 6
-		return 0, d.errorf("unpaired UTF-16 surrogate in string escape")
-	}
+	d.lone = true
 	return utf8.RuneError, nil
 }
 
@@ -515,6 +521,10 @@ func (d *decoder) attribute(ev *Event, v *validator, name string, bit fieldSet) 
 	if err != nil {
 		return false, err
 	}
+	if d.lone {
+		v.add(name, storable.Surrogate)
+		return false, nil
+	}
 	switch bit {
 	case bitSpecVersion:
 		ev.SpecVersion = s
@@ -583,6 +593,11 @@ func (d *decoder) extension(ev *Event, v *validator, name string, extSeen *[]str
 		s, err := d.readString()
 		if err != nil {
 			return err
+		}
+		if d.lone {
+			*extSeen = append(*extSeen, name)
+			v.add(name, storable.Surrogate)
+			return nil
 		}
 		val = s
 	case 't':

@@ -23,14 +23,19 @@
 //     durable's leader, so what a killed instance held, or what was lost in
 //     flight, is redelivered at once and in order rather than after AckWait
 //     behind later messages.
+//   - Tenant lanes: with TenantLanes > 1 each durable's messages are spread
+//     over that many ordered workers by a hash of their tenant, so one
+//     tenant's messages are still applied in stream order while a failing
+//     message holds back only the tenants of its worker.
 //   - Retries: when a message fails, the messages before it are committed and
-//     acknowledged, and the failed one is retried by its partition's worker
-//     after the next delay of the Backoff schedule (its later messages wait
-//     behind it: that is what per-key order means). The wait blocks only that
-//     partition, and the runtime tells JetStream the messages are still in
-//     progress meanwhile. After MaxDeliver failed attempts, or at once for an
-//     error wrapped with Permanent, the message is stored in the dead-letter
-//     queue (pkg/dlq) and then terminated, and the partition moves on.
+//     acknowledged, and the failed one is retried by its worker after the
+//     next delay of the Backoff schedule (its later messages wait behind it:
+//     that is what per-key order means). The wait blocks only that worker,
+//     and the runtime tells JetStream the messages are still in progress
+//     meanwhile. After MaxDeliver failed attempts, once the retry Budget (a
+//     time from the first failure) is spent, or at once for an error no retry
+//     can fix (see IsPermanent), the message is stored in the dead-letter
+//     queue (pkg/dlq) and then terminated, and the worker moves on.
 //   - Authenticity: with Config.Signer, a message whose signature (set by
 //     the relay and by DLQ replays, see pkg/busauth) is missing or does not
 //     verify is dead-lettered at intake, before any handler sees it, so a
@@ -66,16 +71,19 @@ package consumer
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -113,6 +121,9 @@ type Message struct {
 	// failedHere is set once an attempt at the message failed in this
 	// process, so its failure count is cleared when it finally succeeds.
 	failedHere bool
+	// firstFailure is when it first failed in this process: the retry
+	// budget's start when the database cannot say.
+	firstFailure time.Time
 }
 
 // Context returns a context carrying the span of this message's handling,
@@ -139,11 +150,56 @@ func (e permanentError) Unwrap() error { return e.err }
 // of retrying it.
 func Permanent(err error) error { return permanentError{err} }
 
-// IsPermanent reports whether err was wrapped with Permanent.
+// idempotencyKey is the constraint of the idempotency record: a conflict on
+// it is a race with another instance, which a retry settles.
+const idempotencyKey = "consumer_processed_pkey"
+
+// IsPermanent reports whether no retry can fix err, so that the message is
+// dead-lettered after its first attempt:
+//
+//   - err was wrapped with Permanent;
+//   - err is a PostgreSQL data exception (SQLSTATE class 22: a NUL byte in
+//     text, a number out of range, an invalid value) or integrity
+//     violation (class 23: a unique, foreign key, not-null or check
+//     constraint), other than a conflict on the idempotency record: the
+//     same message meets the same data every time;
+//   - err is a JSON decoding error (*json.SyntaxError,
+//     *json.UnmarshalTypeError): a payload the handler cannot decode. A
+//     handler decoding another format wraps its error with Permanent.
 func IsPermanent(err error) bool {
 	var p permanentError
-	return errors.As(err, &p)
+	if errors.As(err, &p) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && len(pe.Code) == 5 {
+		switch pe.Code[:2] {
+		case "22":
+			return true
+		case "23":
+			return pe.ConstraintName != idempotencyKey
+		}
+	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
 }
+
+// Retry budgets: how long a message may be retried, from its first failure,
+// before it is dead-lettered whatever attempts its schedule has left.
+const (
+	// DefaultRetryBudget is RetryPolicy.Budget's default.
+	DefaultRetryBudget = 15 * time.Minute
+	// DevRetryBudget is the budget `prost dev` gives every consumer (unless
+	// PROST_RETRY_BUDGET says otherwise): a developer sees a failing
+	// message in the dead-letter queue within a minute.
+	DevRetryBudget = 30 * time.Second
+)
+
+// TenantLane is the worker, of lanes, that the messages of tenant (the
+// tenant token of their subject) are handled by when Config.TenantLanes is
+// lanes: FNV-1a of the tenant, modulo lanes.
+func TenantLane(tenant string, lanes int) int { return subjects.Partition(tenant, lanes) }
 
 // RetryPolicy is how a consumer retries a failing message.
 type RetryPolicy struct {
@@ -156,6 +212,14 @@ type RetryPolicy struct {
 	// AckWait is how long the broker waits for an ack (or an in-progress
 	// signal) before redelivering to another instance. Defaults to 30s.
 	AckWait time.Duration `json:"-"`
+	// Budget is the most time a message is retried, counted from its first
+	// failure (as recorded in consumer_failures, so a restart does not
+	// reset it): once spent, the message is dead-lettered (reason
+	// retry_budget) whatever MaxDeliver and Backoff have left, and the wait
+	// before its last attempt is cut to what remains. It bounds how long a
+	// failing message holds back the messages behind it. Defaults to
+	// DefaultRetryBudget (15 minutes); negative means no budget.
+	Budget time.Duration `json:"-"`
 }
 
 // Config describes a consumer. Name is required.
@@ -178,6 +242,20 @@ type Config struct {
 	// Concurrency caps the transactions this consumer runs at once across
 	// its partitions. Defaults to 4.
 	Concurrency int
+	// TenantLanes is how many ordered workers each durable's messages are
+	// spread over, by TenantLane of the tenant token of their subject
+	// (prost.events.<tenant>.… or prost.replay.<consumer>.<tenant>.…).
+	// One tenant's messages are handled by one worker in stream order; a
+	// message that keeps failing holds back only the tenants of its worker,
+	// the other workers go on. Defaults to 1: one worker per durable, every
+	// message in stream order.
+	TenantLanes int
+	// MaxAckPending caps the messages each durable has delivered and not yet
+	// settled. A worker held back by a failing message keeps the messages
+	// of its tenants that arrive meanwhile (in memory, told to the broker
+	// as in progress); when they reach this cap, every worker of the
+	// durable waits. Defaults to 2 × BatchSize × TenantLanes.
+	MaxAckPending int
 	// Retry is the retry policy.
 	Retry RetryPolicy
 	// NoReplay switches off the replay consumer. Defaults to false.
@@ -255,6 +333,15 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, h Handler) (*Co
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
+	}
+	if cfg.TenantLanes <= 0 {
+		cfg.TenantLanes = 1
+	}
+	if cfg.MaxAckPending <= 0 {
+		cfg.MaxAckPending = 2 * cfg.BatchSize * cfg.TenantLanes
+	}
+	if cfg.Retry.Budget == 0 {
+		cfg.Retry.Budget = DefaultRetryBudget
 	}
 	if cfg.Retry.AckWait <= 0 {
 		cfg.Retry.AckWait = 30 * time.Second
@@ -379,7 +466,7 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 			// broker's limit is a backstop for a consumer that keeps dying
 			// mid-message (its advisory is logged).
 			MaxDeliver:    c.cfg.Retry.MaxDeliver + 5,
-			MaxAckPending: 2 * c.cfg.BatchSize,
+			MaxAckPending: c.cfg.MaxAckPending,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 		})
 		if err == nil {
@@ -490,7 +577,7 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		log.Error("consumer: consume failed", "error", err)
 		return
 	}
-	var unsettled []*Message // what handle still held when ctx ended
+	var unsettled []*Message // what the workers still held when the lane stopped
 	defer func() {
 		close(stopping)
 		// Drain, not Stop: Stop discards the messages the client library
@@ -525,20 +612,62 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		handBack(held)
 	}()
 
-	batch := make([]*Message, 0, c.cfg.BatchSize)
+	// The dispatcher below hands each delivery, in stream order, to the
+	// worker of its tenant; each worker applies its messages in that order.
+	// lctx ends the workers when the lane stops or must start again.
+	lctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	var restartOnce atomic.Bool
+	lost := func() bool {
+		if !disrupted() {
+			return false
+		}
+		if restartOnce.CompareAndSwap(false, true) {
+			log.Warn("consumer: NATS reconnected or the consumer leader changed; restarting the lane to keep order")
+			stopWorkers()
+		}
+		return true
+	}
+	workers := make([]*worker, c.cfg.TenantLanes)
+	held := make([][]*Message, len(workers))
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &worker{wake: make(chan struct{}, 1)}
+		workers[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if held[i] = c.work(lctx, w, log, lost); held[i] != nil {
+				// The worker gave up messages it holds: the lane stops
+				// (shutting down, restarting, or its lease was lost).
+				stopWorkers()
+			}
+		}()
+	}
+	defer func() {
+		// Runs before the hand-back above: gather what every worker still
+		// holds or has queued.
+		stopWorkers()
+		wg.Wait()
+		for i, w := range workers {
+			unsettled = append(unsettled, held[i]...)
+			unsettled = append(unsettled, w.drain()...)
+		}
+	}()
 	for {
 		select {
-		case <-ctx.Done():
-			return
+		case <-lctx.Done():
+			return restartOnce.Load()
 		case <-checkTick.C:
 			checkNow()
 		case <-check:
-			if !durableGone(ctx, cons) {
+			if !durableGone(lctx, cons) {
 				continue
 			}
 			c.missing.Store(l.stream+"/"+l.durable, struct{}{})
 			log.Error("consumer: its durable consumer is gone (deleted, or lost with its stream); declaring it again",
 				"stream", l.stream)
+			stopWorkers()
 			select {
 			case <-ctx.Done():
 				return
@@ -546,34 +675,97 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 			}
 			return true
 		case m := <-buf:
-			batch = batch[:0]
-			if msg := c.intake(ctx, m, log); msg != nil {
-				batch = append(batch, msg)
-			}
-		fill:
-			for len(batch) < c.cfg.BatchSize {
-				select {
-				case m := <-buf:
-					if msg := c.intake(ctx, m, log); msg != nil {
-						batch = append(batch, msg)
-					}
-				default:
-					break fill
-				}
-			}
-			if len(batch) == 0 {
-				continue
-			}
-			if disrupted() {
-				log.Warn("consumer: NATS reconnected or the consumer leader changed; restarting the lane to keep order")
-				unsettled = batch
-				return true
-			}
-			if unsettled = c.handle(ctx, batch, log); unsettled != nil {
-				return
+			if msg := c.intake(lctx, m, log); msg != nil {
+				workers[c.workerOf(msg)].push(msg)
 			}
 		}
 	}
+}
+
+// worker is one ordered lane of a durable: a queue of the messages of its
+// tenants, in stream order, that one goroutine applies.
+type worker struct {
+	mu   sync.Mutex
+	q    []*Message
+	wake chan struct{}
+}
+
+func (w *worker) push(m *Message) {
+	w.mu.Lock()
+	w.q = append(w.q, m)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes and returns up to n queued messages.
+func (w *worker) take(n int) []*Message {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := min(n, len(w.q))
+	out := slices.Clone(w.q[:k])
+	if k == len(w.q) {
+		w.q = nil
+	} else {
+		w.q = w.q[k:]
+	}
+	return out
+}
+
+// queued returns the messages waiting, without removing them.
+func (w *worker) queued() []*Message {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.q)
+}
+
+func (w *worker) drain() []*Message { return w.take(int(^uint(0) >> 1)) }
+
+// workerOf is the index of the worker of m's tenant.
+func (c *Consumer) workerOf(m *Message) int {
+	if c.cfg.TenantLanes <= 1 {
+		return 0
+	}
+	return TenantLane(tenantToken(originalSubject(m)), c.cfg.TenantLanes)
+}
+
+// tenantToken is the third token of an event subject (its tenant), or the
+// whole subject when it has fewer.
+func tenantToken(subject string) string {
+	rest, ok := strings.CutPrefix(subject, subjects.Root+".")
+	if !ok {
+		return subject
+	}
+	tenant, _, _ := strings.Cut(rest, ".")
+	return tenant
+}
+
+// work applies w's messages in order, in batches, until ctx ends. It returns
+// what it still held then (for the lane to hand back), or the batch it did
+// not start because lost reported the lane must start again.
+func (c *Consumer) work(ctx context.Context, w *worker, log *slog.Logger, lost func() bool) []*Message {
+	for ctx.Err() == nil {
+		batch := w.take(c.cfg.BatchSize)
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+			case <-w.wake:
+			}
+			continue
+		}
+		if lost() {
+			return batch
+		}
+		if unsettled := c.handle(ctx, w, batch, log); unsettled != nil {
+			return unsettled
+		}
+	}
+	return nil
 }
 
 // durableGone reports whether cons no longer exists on the server.
@@ -639,12 +831,12 @@ func handBack(msgs []jetstream.Msg) {
 // handle applies a batch in order. When ctx ends while it still holds
 // messages, it returns them unsettled for the caller to hand back; otherwise
 // it returns nil.
-func (c *Consumer) handle(ctx context.Context, batch []*Message, log *slog.Logger) []*Message {
+func (c *Consumer) handle(ctx context.Context, w *worker, batch []*Message, log *slog.Logger) []*Message {
 	if err := c.apply(ctx, batch); err == nil {
 		c.ack(ctx, batch)
 		return nil
 	} else if len(batch) == 1 {
-		return c.retry(ctx, batch, err, log)
+		return c.retry(ctx, w, batch, err, log)
 	}
 	for i, m := range batch {
 		err := c.apply(ctx, []*Message{m})
@@ -653,15 +845,16 @@ func (c *Consumer) handle(ctx context.Context, batch []*Message, log *slog.Logge
 			continue
 		}
 		// retry takes over the failed message and everything behind it.
-		return c.retry(ctx, batch[i:], err, log)
+		return c.retry(ctx, w, batch[i:], err, log)
 	}
 	return nil
 }
 
 // retry keeps retrying held[0], whose last attempt failed with err, until it
-// succeeds or is dead-lettered, while the messages behind it wait. When ctx
-// ends first it returns what it still holds, unsettled; otherwise nil.
-func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *slog.Logger) []*Message {
+// succeeds or is dead-lettered, while the messages behind it (and those
+// queued for w) wait. When ctx ends first it returns what it still holds,
+// unsettled; otherwise nil.
+func (c *Consumer) retry(ctx context.Context, w *worker, held []*Message, err error, log *slog.Logger) []*Message {
 	m := held[0]
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, errLeaseLost) {
@@ -670,32 +863,49 @@ func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *s
 		c.failed.Add(1)
 		m.failedHere = true
 		dctx := context.WithoutCancel(ctx)
-		_, _, ferr := dlq.RecordFailure(dctx, c.pool, c.cfg.Name, m.ID, err.Error())
-		if ferr != nil {
+		if m.firstFailure.IsZero() {
+			m.firstFailure = time.Now()
+		}
+		// Time spent retrying, by the database's clock when it answers (the
+		// first failure recorded there survives a restart).
+		spent := time.Since(m.firstFailure)
+		if first, last, ferr := dlq.RecordFailure(dctx, c.pool, c.cfg.Name, m.ID, err.Error()); ferr != nil {
 			log.Error("consumer: cannot record failure", "msg_id", m.ID, "error", ferr)
+		} else {
+			spent = last.Sub(first)
 		}
 		// Attempts so far: this process's, or the broker's count if the
 		// message was redelivered after another instance died.
 		tries := max(attempt, int(m.NumDelivered))
-		if IsPermanent(err) || tries >= c.cfg.Retry.MaxDeliver {
-			reason := dlq.ReasonMaxDeliveries
-			if IsPermanent(err) {
-				reason = dlq.ReasonPermanent
-			}
+		budget := c.cfg.Retry.Budget
+		reason := ""
+		switch {
+		case IsPermanent(err):
+			reason = dlq.ReasonPermanent
+		case tries >= c.cfg.Retry.MaxDeliver:
+			reason = dlq.ReasonMaxDeliveries
+		case budget > 0 && spent >= budget:
+			reason = dlq.ReasonRetryBudget
+		}
+		if reason != "" {
 			if c.deadLetter(dctx, m, tries, reason, err, log) {
 				// The rest of held continue in order: reprocess them now.
 				rest := held[1:]
 				if len(rest) == 0 {
 					return nil
 				}
-				return c.handle(ctx, rest, log)
+				return c.handle(ctx, w, rest, log)
 			}
 			// Could not store the dead letter: keep retrying to store it.
 		} else {
 			delay := c.cfg.Retry.Backoff[min(tries-1, len(c.cfg.Retry.Backoff)-1)]
+			if budget > 0 {
+				delay = min(delay, budget-spent)
+			}
 			log.Warn("consumer: handler failed; retrying in order", "msg_id", m.ID, "subject", m.Subject,
-				"attempt", tries, "max_deliver", c.cfg.Retry.MaxDeliver, "retry_in", delay, "held", len(held), "error", err)
-			if !c.wait(ctx, held, delay) {
+				"attempt", tries, "max_deliver", c.cfg.Retry.MaxDeliver, "retry_in", delay,
+				"budget_left", max(budget-spent, 0), "held", len(held), "error", err)
+			if !c.wait(ctx, w, held, delay) {
 				return held
 			}
 		}
@@ -705,14 +915,15 @@ func (c *Consumer) retry(ctx context.Context, held []*Message, err error, log *s
 			if len(rest) == 0 {
 				return nil
 			}
-			return c.handle(ctx, rest, log)
+			return c.handle(ctx, w, rest, log)
 		}
 	}
 }
 
-// wait sleeps d while telling the broker the held messages are in progress.
-// It returns false when ctx ends first.
-func (c *Consumer) wait(ctx context.Context, held []*Message, d time.Duration) bool {
+// wait sleeps d while telling the broker that the held messages, and those
+// queued for w behind them, are in progress (so that it does not deliver
+// them again meanwhile). It returns false when ctx ends first.
+func (c *Consumer) wait(ctx context.Context, w *worker, held []*Message, d time.Duration) bool {
 	tick := time.NewTicker(max(c.cfg.Retry.AckWait/3, 10*time.Millisecond))
 	defer tick.Stop()
 	timer := time.NewTimer(d)
@@ -725,6 +936,9 @@ func (c *Consumer) wait(ctx context.Context, held []*Message, d time.Duration) b
 			for _, m := range held {
 				_ = m.msg.InProgress()
 			}
+			for _, m := range w.queued() {
+				_ = m.msg.InProgress()
+			}
 		case <-timer.C:
 			return true
 		}
@@ -733,9 +947,10 @@ func (c *Consumer) wait(ctx context.Context, held []*Message, d time.Duration) b
 
 // deadLetter stores m in the DLQ and then terminates it.
 func (c *Consumer) deadLetter(ctx context.Context, m *Message, tries int, reason string, cause error, log *slog.Logger) bool {
+	replayOf, _ := strconv.ParseInt(m.Header.Get(dlq.HeaderReplayOf), 10, 64)
 	id, err := dlq.DeadLetter(ctx, c.pool, dlq.Failure{
 		Consumer: c.cfg.Name, MsgID: m.ID, Subject: originalSubject(m), Stream: m.Stream, StreamSeq: m.StreamSeq,
-		Deliveries: tries, Err: cause.Error(), Event: m.Data,
+		Deliveries: tries, Err: cause.Error(), Event: m.Data, ReplayOf: replayOf,
 	}, reason)
 	if err != nil {
 		log.Error("consumer: cannot store dead letter; will retry", "msg_id", m.ID, "error", err)

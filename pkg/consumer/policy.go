@@ -13,9 +13,10 @@ import (
 // PolicyFile is a consumer's retry policy as kept in nats/consumers/<name>.json:
 //
 //	{"name": "governance-audit", "max_deliver": 10, "backoff": ["1s", "5s", "30s"],
-//	 "ack_wait": "30s", "batch_size": 200}
+//	 "ack_wait": "30s", "batch_size": 200, "retry_budget": "15m", "tenant_lanes": 16}
 //
-// Durations use Go syntax. Absent fields keep the runtime's defaults.
+// Durations use Go syntax. Absent fields keep the runtime's defaults (for
+// retry_budget, the one PROST_RETRY_BUDGET sets for every consumer).
 type PolicyFile struct {
 	Name        string   `json:"name"`
 	Description string   `json:"description,omitempty"`
@@ -23,12 +24,20 @@ type PolicyFile struct {
 	Backoff     []string `json:"backoff,omitempty"`
 	AckWait     string   `json:"ack_wait,omitempty"`
 	BatchSize   int      `json:"batch_size,omitempty"`
-	// SingleLane reads every partition with one worker, in stream order,
-	// instead of one worker per partition. Per-key order still holds (the
-	// stream is in per-key order); a failing message then holds back all
-	// others. Worth it for a consumer whose writes serialise anyway, such
-	// as the audit log's per-tenant chains: fewer, larger transactions.
+	// RetryBudget is RetryPolicy.Budget: how long a failing message is
+	// retried, from its first failure, before it is dead-lettered whatever
+	// its schedule has left ("0" or a negative duration: no budget).
+	RetryBudget string `json:"retry_budget,omitempty"`
+	// SingleLane reads every partition with one durable, in stream order,
+	// instead of one durable per partition. Per-key order still holds (the
+	// stream is in per-key order), and so does the order of each tenant's
+	// events across partitions, which the audit log's per-tenant chains
+	// need; with one worker a failing message holds back all others, so
+	// such a consumer spreads its messages over TenantLanes.
 	SingleLane bool `json:"single_lane,omitempty"`
+	// TenantLanes is Config.TenantLanes: the ordered workers each durable's
+	// messages are spread over by a hash of their tenant.
+	TenantLanes int `json:"tenant_lanes,omitempty"`
 }
 
 // LoadPolicies reads every *.json policy in dir, by consumer name. A missing
@@ -88,8 +97,24 @@ func (f PolicyFile) Apply(cfg Config) (Config, error) {
 			cfg.Retry.AckWait = d
 		}
 	}
+	if f.RetryBudget != "" {
+		d, err := time.ParseDuration(f.RetryBudget)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("retry_budget %q is not a duration", f.RetryBudget))
+		case d <= 0:
+			cfg.Retry.Budget = -1
+		default:
+			cfg.Retry.Budget = d
+		}
+	}
 	if f.SingleLane {
 		cfg.Partitions = 1
+	}
+	if f.TenantLanes < 0 {
+		errs = append(errs, errors.New("tenant_lanes must be positive"))
+	} else if f.TenantLanes > 0 {
+		cfg.TenantLanes = f.TenantLanes
 	}
 	if f.BatchSize < 0 {
 		errs = append(errs, errors.New("batch_size must be positive"))

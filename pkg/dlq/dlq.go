@@ -18,6 +18,11 @@
 // already processed the event. Every replay and purge is recorded in
 // dlq_actions (who, when, which entry) and, through the OnReplay hook, in the
 // tenant's audit log.
+//
+// Dead letters never vanish: every change of an entry's state (dead-lettered,
+// replayed, purged) is one transaction, and a replay is recorded and sent
+// under the entry's row lock, so a replayed message that fails again always
+// becomes a new dead entry whose replay_of names the entry replayed.
 package dlq
 
 import (
@@ -25,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +52,9 @@ import (
 const (
 	ReasonMaxDeliveries = "max_deliveries"
 	ReasonPermanent     = "permanent"
+	// ReasonRetryBudget is a message whose consumer's retry budget (a
+	// time) ran out before its attempts did.
+	ReasonRetryBudget = "retry_budget"
 )
 
 // States of an entry.
@@ -110,6 +119,9 @@ type Entry struct {
 	// JobID is set when the dead letter is a discarded background job (a
 	// webhook delivery); replaying it retries the job.
 	JobID *int64 `json:"job_id,omitempty"`
+	// ReplayOf is set when the dead letter is a replay that failed again:
+	// the entry that was replayed.
+	ReplayOf *int64 `json:"replay_of,omitempty"`
 }
 
 // DB is a transaction, connection or pool.
@@ -131,6 +143,10 @@ type Failure struct {
 	// is not believed, so the entry names no tenant and no event (it is
 	// visible to operators only) and keeps the data as received.
 	Untrusted bool
+	// ReplayOf is the entry a replayed message came from (its
+	// Prost-Replay-Of header), 0 for a first delivery. It is kept only when
+	// that entry is of the same consumer and message.
+	ReplayOf int64
 }
 
 // RecordFailure counts a failed delivery and returns when the message first
@@ -151,9 +167,32 @@ func ClearFailures(ctx context.Context, db DB, consumer string, msgIDs []string)
 	return dlqdb.New(db).ClearFailures(ctx, dlqdb.ClearFailuresParams{Consumer: consumer, MsgIds: msgIDs})
 }
 
+// beginner starts a transaction (a pool) or a savepoint (a transaction).
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
 // DeadLetter stores f as a dead letter for reason and returns the entry id.
-// Recording the same message again while it is dead updates that entry.
+// Recording the same message again while it is dead updates that entry; a
+// message whose entry was replayed gets a new entry. The failure count, the
+// entry and the forgetting of the count are one transaction (a savepoint
+// when db is a transaction), so the next failure of the message, a replay's,
+// starts a count and a retry budget of its own.
 func DeadLetter(ctx context.Context, db DB, f Failure, reason string) (int64, error) {
+	b, ok := db.(beginner)
+	if !ok {
+		return deadLetter(ctx, db, f, reason)
+	}
+	var id int64
+	err := pgx.BeginFunc(ctx, b, func(tx pgx.Tx) error {
+		var err error
+		id, err = deadLetter(ctx, tx, f, reason)
+		return err
+	})
+	return id, err
+}
+
+func deadLetter(ctx context.Context, db DB, f Failure, reason string) (int64, error) {
 	q := dlqdb.New(db)
 	first, last, err := RecordFailure(ctx, db, f.Consumer, f.MsgID, f.Err)
 	if err != nil {
@@ -172,13 +211,20 @@ func DeadLetter(ctx context.Context, db DB, f Failure, reason string) (int64, er
 	if t, err := uuid.Parse(ev.TenantID); err == nil {
 		tenant = &t
 	}
+	var replayOf *int64
+	if f.ReplayOf > 0 {
+		replayOf = &f.ReplayOf
+	}
 	id, err := q.InsertEntry(ctx, dlqdb.InsertEntryParams{
 		Consumer: f.Consumer, TenantID: tenant, EventID: ev.ID, EventSource: ev.Source, EventType: ev.Type,
 		MsgID: f.MsgID, Subject: f.Subject, Stream: f.Stream, StreamSeq: int64(f.StreamSeq),
 		DeliveryCount: int32(f.Deliveries), Reason: reason, LastError: truncate(f.Err, 4000),
-		FirstFailureAt: first, LastFailureAt: last, Envelope: f.Event,
+		FirstFailureAt: first, LastFailureAt: last, Envelope: f.Event, ReplayOf: replayOf,
 	})
 	if err != nil {
+		return 0, fmt.Errorf("dlq: store entry: %w", err)
+	}
+	if err := q.ClearFailures(ctx, dlqdb.ClearFailuresParams{Consumer: f.Consumer, MsgIds: []string{f.MsgID}}); err != nil {
 		return 0, fmt.Errorf("dlq: store entry: %w", err)
 	}
 	return id, nil
@@ -310,6 +356,84 @@ type Result struct {
 	Count  int     `json:"count"`
 }
 
+// Refusal is an entry a replay or purge named and could not act on.
+type Refusal struct {
+	ID int64 `json:"id"`
+	// State is the entry's state; "" when there is no such entry (for a
+	// tenant, also when it is another tenant's).
+	State string `json:"state,omitempty"`
+	// Reason says why, after "entry <id> ".
+	Reason string `json:"reason"`
+}
+
+// RefusedError is the error of a replay or purge that named entries it
+// cannot act on: entries that do not exist, are no longer dead, or (for a
+// replay) are events the bus refused for good. It names every one. When the
+// refusals are found before anything is done (the usual case: the named
+// entries are checked first) Done is empty and nothing changed; an entry
+// whose state changed while the others were handled is refused then, and
+// Done lists what was done.
+//
+// Its kind is NotFound when every refused entry is missing, else Conflict.
+type RefusedError struct {
+	// Action is "replay" or "purge".
+	Action  string
+	Refused []Refusal
+	Done    []int64
+	// at is each named id's position in the request, for pointers.
+	at map[int64]int
+}
+
+func (e *RefusedError) Error() string {
+	parts := make([]string, len(e.Refused))
+	for i, r := range e.Refused {
+		parts[i] = "entry " + strconv.FormatInt(r.ID, 10) + " " + r.Reason
+	}
+	done := "nothing was " + e.past()
+	if len(e.Done) > 0 {
+		done = fmt.Sprintf("entries %v were %s", e.Done, e.past())
+	}
+	return fmt.Sprintf("cannot %s: %s (%s)", e.Action, strings.Join(parts, "; "), done)
+}
+
+func (e *RefusedError) past() string {
+	if e.Action == "purge" {
+		return "purged"
+	}
+	return "replayed"
+}
+
+// Unwrap gives the error its kind.
+func (e *RefusedError) Unwrap() error {
+	for _, r := range e.Refused {
+		if r.State != "" {
+			return problem.Conflict
+		}
+	}
+	return problem.NotFound
+}
+
+// DetailProblem names each refused id by its pointer in the request, and
+// adds the members refused (the list of Refusal) and done.
+func (e *RefusedError) DetailProblem(p *problem.Problem) {
+	for _, r := range e.Refused {
+		fe := problem.FieldError{Field: "ids", Detail: "entry " + strconv.FormatInt(r.ID, 10) + " " + r.Reason}
+		if i, ok := e.at[r.ID]; ok {
+			fe.Pointer = "/ids/" + strconv.Itoa(i)
+		}
+		p.Errors = append(p.Errors, fe)
+	}
+	done := e.Done
+	if done == nil {
+		done = []int64{}
+	}
+	if p.Extensions == nil {
+		p.Extensions = map[string]any{}
+	}
+	p.Extensions["refused"] = e.Refused
+	p.Extensions["done"] = done
+}
+
 // Manager replays and purges entries.
 type Manager struct {
 	pool *pgxpool.Pool
@@ -324,6 +448,10 @@ type Manager struct {
 	// events: consumers that verify signatures dead-letter a replay without
 	// one. nil sends replays unsigned.
 	Signer *busauth.Signer
+	// Consumers names the consumers that can dead-letter. A replay or purge
+	// selecting a consumer that is neither one of them nor has any entry is
+	// refused (422), so a misspelt name is not taken for an empty queue.
+	Consumers []string
 }
 
 // NewManager returns a Manager publishing replays with js.
@@ -333,6 +461,95 @@ func NewManager(pool *pgxpool.Pool, js jetstream.JetStream) *Manager {
 
 // maxSelect bounds how many entries one replay or purge touches.
 const maxSelect = 10_000
+
+// stateTimeout bounds the transaction of one entry's change of state, which
+// runs to its end even when the caller's context ends (a replay sent and not
+// recorded would leave its entry dead).
+const stateTimeout = 30 * time.Second
+
+// checkConsumer refuses a consumer name that is not known.
+func (m *Manager) checkConsumer(ctx context.Context, name string) error {
+	if name == "" || slices.Contains(m.Consumers, name) {
+		return nil
+	}
+	has, err := dlqdb.New(m.pool).ConsumerHasEntries(ctx, name)
+	if err != nil {
+		return fmt.Errorf("dlq: check consumer: %w", err)
+	}
+	if has {
+		return nil
+	}
+	known := "no consumer has dead letters"
+	if len(m.Consumers) > 0 {
+		known = "known consumers: " + strings.Join(m.Consumers, ", ")
+	}
+	return problem.Errorf(problem.Invalid, "no consumer is named %q", name).WithField("consumer", known)
+}
+
+// selection returns the dead entries f selects for action ("replay" or
+// "purge"). Named ids are checked first: one that does not exist (for a
+// tenant, is not its own), is not dead, or cannot be replayed makes the
+// whole request a *RefusedError, and nothing is done.
+func (m *Manager) selection(ctx context.Context, f Filter, action string) ([]Entry, error) {
+	if err := m.checkConsumer(ctx, f.Consumer); err != nil {
+		return nil, err
+	}
+	if len(f.IDs) == 0 {
+		entries, err := m.selectAll(ctx, f)
+		if err != nil || action != "replay" {
+			return entries, err
+		}
+		if f.Consumer == ConsumerRelay && len(entries) > 0 {
+			return nil, problem.Errorf(problem.Conflict, "the dead letters of %s are events the bus refused for good: they cannot be replayed, only purged", ConsumerRelay).
+				WithField("consumer", "purge them once understood")
+		}
+		// Everything (--all) is everything that can be replayed.
+		return slices.DeleteFunc(entries, func(e Entry) bool { return e.Consumer == ConsumerRelay }), nil
+	}
+	if len(f.IDs) > maxSelect {
+		return nil, problem.Errorf(problem.Invalid, "name at most %d entries at once", maxSelect).WithField("ids", fmt.Sprintf("%d ids", len(f.IDs)))
+	}
+	rows, err := dlqdb.New(m.pool).GetEntries(ctx, dlqdb.GetEntriesParams{Ids: f.IDs, TenantID: f.TenantID})
+	if err != nil {
+		return nil, fmt.Errorf("dlq: %s: %w", action, err)
+	}
+	byID := make(map[int64]Entry, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = fromRow(r)
+	}
+	refused := &RefusedError{Action: action, at: map[int64]int{}}
+	var out []Entry
+	for i, id := range f.IDs {
+		if _, seen := refused.at[id]; seen {
+			continue // named twice: acted on once
+		}
+		refused.at[id] = i
+		e, ok := byID[id]
+		switch {
+		case !ok:
+			refused.Refused = append(refused.Refused, Refusal{ID: id, Reason: "does not exist"})
+		case e.State != StateDead:
+			refused.Refused = append(refused.Refused, Refusal{ID: id, State: e.State, Reason: "is " + e.State + ", not dead"})
+		case action == "replay" && e.Consumer == ConsumerRelay:
+			refused.Refused = append(refused.Refused, Refusal{ID: id, State: e.State,
+				Reason: "is an event the bus refused for good (" + oneLine(e.LastError, 200) + "): it cannot be replayed, only purged"})
+		default:
+			out = append(out, e)
+		}
+	}
+	if len(refused.Refused) > 0 {
+		return nil, refused
+	}
+	return out, nil
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
 
 func (m *Manager) selectAll(ctx context.Context, f Filter) ([]Entry, error) {
 	f.State = StateDead
@@ -353,44 +570,120 @@ func (m *Manager) selectAll(ctx context.Context, f Filter) ([]Entry, error) {
 }
 
 // Replay republishes every dead entry matching f to its consumer's replay
-// subject, marks it replayed and records who did it. The publish comes
-// first: if marking fails afterwards the entry stays dead and a second
-// replay is harmless, because the consumer's idempotency record absorbs it.
+// subject, marks it replayed and records who did it. Entries named by id
+// that cannot be replayed make it fail with a *RefusedError naming each (see
+// there); a consumer that is not known is refused too.
+//
+// Each entry is one transaction: its row is locked, marked replayed, the
+// action and the OnReplay record written, and the replay sent last, before
+// the commit. A replay that cannot be sent leaves the entry dead. The
+// consumer that fails the replay before the commit waits on the row lock to
+// store its dead letter, and then stores a new entry (replay_of the one
+// replayed): a failed replay never leaves its entry looking settled. Should
+// the commit itself fail after the send, the entry stays dead and a second
+// replay is harmless, the consumer's idempotency record absorbing it.
 func (m *Manager) Replay(ctx context.Context, f Filter, actor string, dryRun bool) (Result, error) {
-	entries, err := m.selectAll(ctx, f)
+	return m.act(ctx, f, "replay", actor, dryRun, m.replayOne)
+}
+
+// Purge marks every dead entry matching f purged (kept, but no longer dead)
+// and records who did it, each entry in one transaction. Entries named by id
+// that are missing or not dead make it fail with a *RefusedError.
+func (m *Manager) Purge(ctx context.Context, f Filter, actor string, dryRun bool) (Result, error) {
+	return m.act(ctx, f, "purge", actor, dryRun, m.purgeOne)
+}
+
+// act runs one entry's change (replayOne or purgeOne) over the selection.
+func (m *Manager) act(ctx context.Context, f Filter, action, actor string, dryRun bool,
+	one func(ctx context.Context, tx pgx.Tx, e Entry, actor string) error) (Result, error) {
+	entries, err := m.selection(ctx, f, action)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{DryRun: dryRun, IDs: []int64{}}
+	refused := &RefusedError{Action: action, at: map[int64]int{}}
+	for i, id := range f.IDs {
+		if _, ok := refused.at[id]; !ok {
+			refused.at[id] = i
+		}
+	}
 	for _, e := range entries {
 		if dryRun {
 			res.IDs = append(res.IDs, e.ID)
 			continue
 		}
-		ok, err := m.replayOne(ctx, e, actor)
+		r, err := m.change(ctx, e.ID, actor, one)
 		if err != nil {
-			return res, err
+			res.Count = len(res.IDs)
+			return res, fmt.Errorf("dlq: %s entry %d: %w", action, e.ID, err)
 		}
-		if ok {
+		switch {
+		case r == nil:
 			res.IDs = append(res.IDs, e.ID)
+		case len(f.IDs) > 0:
+			refused.Refused = append(refused.Refused, *r)
 		}
+		// A selection (consumer, all) skips an entry another request
+		// replayed or purged meanwhile.
 	}
 	res.Count = len(res.IDs)
+	if len(refused.Refused) > 0 {
+		refused.Done = res.IDs
+		return res, refused
+	}
 	return res, nil
 }
 
-func (m *Manager) replayOne(ctx context.Context, e Entry, actor string) (bool, error) {
+// change locks entry id and, when it is still dead, runs one in the same
+// transaction. It returns the refusal when the entry is no longer dead.
+func (m *Manager) change(ctx context.Context, id int64, actor string,
+	one func(ctx context.Context, tx pgx.Tx, e Entry, actor string) error) (*Refusal, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateTimeout)
+	defer cancel()
+	var refusal *Refusal
+	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		row, err := dlqdb.New(tx).LockEntry(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			refusal = &Refusal{ID: id, Reason: "does not exist"}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if row.State != StateDead {
+			refusal = &Refusal{ID: id, State: row.State, Reason: "is " + row.State + ", not dead"}
+			return nil
+		}
+		return one(ctx, tx, fromRow(row), actor)
+	})
+	return refusal, err
+}
+
+// replayOne records the replay of e, locked in tx, and sends it last.
+func (m *Manager) replayOne(ctx context.Context, tx pgx.Tx, e Entry, actor string) error {
 	if e.Consumer == ConsumerRelay {
-		return false, problem.Errorf(problem.Conflict, "dlq: entry %d is an event the bus refused for good (%s); it cannot be replayed, only purged", e.ID, e.LastError)
+		return problem.Errorf(problem.Conflict, "dlq: entry %d is an event the bus refused for good (%s); it cannot be replayed, only purged", e.ID, e.LastError)
+	}
+	if e.JobID != nil && m.RetryJob == nil {
+		return fmt.Errorf("dlq: entry %d is a discarded job and this process cannot retry jobs", e.ID)
+	}
+	q := dlqdb.New(tx)
+	if _, err := q.MarkReplayed(ctx, dlqdb.MarkReplayedParams{ID: e.ID, Actor: &actor}); err != nil {
+		return err
+	}
+	if err := q.InsertAction(ctx, dlqdb.InsertActionParams{EntryID: e.ID, Action: "replay", Actor: actor}); err != nil {
+		return err
+	}
+	if m.OnReplay != nil {
+		if err := m.OnReplay(ctx, tx, e, actor); err != nil {
+			return err
+		}
 	}
 	if e.JobID != nil {
-		if m.RetryJob == nil {
-			return false, fmt.Errorf("dlq: entry %d is a discarded job and this process cannot retry jobs", e.ID)
-		}
 		if err := m.RetryJob(ctx, *e.JobID); err != nil {
-			return false, fmt.Errorf("dlq: retry job %d of entry %d: %w", *e.JobID, e.ID, err)
+			return fmt.Errorf("retry job %d: %w", *e.JobID, err)
 		}
-		return m.markReplayed(ctx, e, actor)
+		return nil
 	}
 	msg := &nats.Msg{
 		Subject: ReplaySubject(e.Consumer, e.Subject),
@@ -407,71 +700,18 @@ func (m *Manager) replayOne(ctx context.Context, e Entry, actor string) (bool, e
 	// A fresh Nats-Msg-Id per replay: replaying the same entry twice within
 	// the duplicate window is a second, deliberate attempt.
 	if _, err := m.js.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("replay-%d-%d", e.ID, e.ReplayCount+1))); err != nil {
-		return false, fmt.Errorf("dlq: publish replay of entry %d: %w", e.ID, err)
+		return fmt.Errorf("publish replay: %w", err)
 	}
-	return m.markReplayed(ctx, e, actor)
+	return nil
 }
 
-// markReplayed records a replay that was sent.
-func (m *Manager) markReplayed(ctx context.Context, e Entry, actor string) (bool, error) {
-	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-		q := dlqdb.New(tx)
-		if _, err := q.LockEntry(ctx, e.ID); err != nil {
-			return err
-		}
-		if err := q.MarkReplayed(ctx, dlqdb.MarkReplayedParams{ID: e.ID, Actor: &actor}); err != nil {
-			return err
-		}
-		if err := q.InsertAction(ctx, dlqdb.InsertActionParams{EntryID: e.ID, Action: "replay", Actor: actor}); err != nil {
-			return err
-		}
-		if m.OnReplay != nil {
-			return m.OnReplay(ctx, tx, e, actor)
-		}
-		return nil
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil // replayed or purged meanwhile by someone else
+// purgeOne marks e, locked in tx, purged.
+func (m *Manager) purgeOne(ctx context.Context, tx pgx.Tx, e Entry, actor string) error {
+	q := dlqdb.New(tx)
+	if _, err := q.MarkPurged(ctx, dlqdb.MarkPurgedParams{ID: e.ID, Actor: &actor}); err != nil {
+		return err
 	}
-	if err != nil {
-		return false, fmt.Errorf("dlq: mark entry %d replayed: %w", e.ID, err)
-	}
-	return true, nil
-}
-
-// Purge marks every dead entry matching f purged (kept, but no longer dead)
-// and records who did it.
-func (m *Manager) Purge(ctx context.Context, f Filter, actor string, dryRun bool) (Result, error) {
-	entries, err := m.selectAll(ctx, f)
-	if err != nil {
-		return Result{}, err
-	}
-	res := Result{DryRun: dryRun, IDs: []int64{}}
-	for _, e := range entries {
-		if dryRun {
-			res.IDs = append(res.IDs, e.ID)
-			continue
-		}
-		err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-			q := dlqdb.New(tx)
-			if _, err := q.LockEntry(ctx, e.ID); err != nil {
-				return err
-			}
-			if err := q.MarkPurged(ctx, dlqdb.MarkPurgedParams{ID: e.ID, Actor: &actor}); err != nil {
-				return err
-			}
-			return q.InsertAction(ctx, dlqdb.InsertActionParams{EntryID: e.ID, Action: "purge", Actor: actor})
-		})
-		if errors.Is(err, pgx.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return res, fmt.Errorf("dlq: purge entry %d: %w", e.ID, err)
-		}
-		res.IDs = append(res.IDs, e.ID)
-	}
-	res.Count = len(res.IDs)
-	return res, nil
+	return q.InsertAction(ctx, dlqdb.InsertActionParams{EntryID: e.ID, Action: "purge", Actor: actor})
 }
 
 // CountDead returns the number of dead entries per consumer.
@@ -492,7 +732,8 @@ func fromRow(r dlqdb.DlqEntry) Entry {
 		EventType: r.EventType, MsgID: r.MsgID, Subject: r.Subject, Stream: r.Stream, StreamSeq: r.StreamSeq,
 		DeliveryCount: int(r.DeliveryCount), Reason: r.Reason, LastError: r.LastError,
 		FirstFailureAt: r.FirstFailureAt, LastFailureAt: r.LastFailureAt, State: r.State,
-		ReplayCount: int(r.ReplayCount), ReplayedAt: r.ReplayedAt, PurgedAt: r.PurgedAt, CreatedAt: r.CreatedAt, JobID: r.JobID}
+		ReplayCount: int(r.ReplayCount), ReplayedAt: r.ReplayedAt, PurgedAt: r.PurgedAt, CreatedAt: r.CreatedAt, JobID: r.JobID,
+		ReplayOf: r.ReplayOf}
 	if json.Valid(r.Envelope) {
 		e.Event = r.Envelope
 	} else {

@@ -13,13 +13,19 @@ FROM consumer_failures WHERE consumer = @consumer AND msg_id = @msg_id;
 DELETE FROM consumer_failures WHERE consumer = @consumer AND msg_id = ANY(@msg_ids::text[]);
 
 -- name: InsertEntry :one
+-- Stores a dead letter, or updates the entry of the message that is dead
+-- already. replay_of is kept only when it names an entry of the same
+-- consumer and message (the replay the failed message came from). While a
+-- replay of that entry is being recorded its row is locked, so this waits
+-- and then, the entry no longer dead, inserts a new one.
 INSERT INTO dlq_entries (consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream,
-    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope)
+    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, replay_of)
 VALUES (@consumer, sqlc.narg(tenant_id), @event_id, @event_source, @event_type, @msg_id, @subject, @stream,
-    @stream_seq, @delivery_count, @reason, @last_error, @first_failure_at, @last_failure_at, @envelope)
+    @stream_seq, @delivery_count, @reason, @last_error, @first_failure_at, @last_failure_at, @envelope,
+    (SELECT r.id FROM dlq_entries r WHERE r.id = sqlc.narg(replay_of)::bigint AND r.consumer = @consumer AND r.msg_id = @msg_id))
 ON CONFLICT (consumer, msg_id) WHERE state = 'dead' DO UPDATE
 SET delivery_count = EXCLUDED.delivery_count, last_error = EXCLUDED.last_error,
-    last_failure_at = EXCLUDED.last_failure_at, stream_seq = EXCLUDED.stream_seq
+    last_failure_at = EXCLUDED.last_failure_at, stream_seq = EXCLUDED.stream_seq, reason = EXCLUDED.reason
 RETURNING id;
 
 -- name: ListEntries :many
@@ -37,16 +43,26 @@ LIMIT @max_rows;
 -- name: GetEntry :one
 SELECT * FROM dlq_entries WHERE id = @id;
 
--- name: LockEntry :one
-SELECT * FROM dlq_entries WHERE id = @id AND state = 'dead' FOR UPDATE SKIP LOCKED;
+-- name: GetEntries :many
+SELECT * FROM dlq_entries
+WHERE id = ANY(@ids::bigint[])
+  AND (sqlc.narg(tenant_id)::uuid IS NULL OR tenant_id = sqlc.narg(tenant_id))
+ORDER BY id;
 
--- name: MarkReplayed :exec
+-- name: LockEntry :one
+-- Locks an entry for a change of state, waiting for a change in progress.
+SELECT * FROM dlq_entries WHERE id = @id FOR UPDATE;
+
+-- name: ConsumerHasEntries :one
+SELECT EXISTS (SELECT 1 FROM dlq_entries WHERE consumer = @consumer);
+
+-- name: MarkReplayed :execrows
 UPDATE dlq_entries
 SET state = 'replayed', replay_count = replay_count + 1, replayed_at = now(), replayed_by = @actor
-WHERE id = @id;
+WHERE id = @id AND state = 'dead';
 
--- name: MarkPurged :exec
-UPDATE dlq_entries SET state = 'purged', purged_at = now(), purged_by = @actor WHERE id = @id;
+-- name: MarkPurged :execrows
+UPDATE dlq_entries SET state = 'purged', purged_at = now(), purged_by = @actor WHERE id = @id AND state = 'dead';
 
 -- name: InsertAction :exec
 INSERT INTO dlq_actions (entry_id, action, actor) VALUES (@entry_id, @action, @actor);
@@ -56,9 +72,12 @@ SELECT consumer, count(*)::bigint AS dead FROM dlq_entries WHERE state = 'dead' 
 
 -- name: InsertJobEntry :one
 INSERT INTO dlq_entries (consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream,
-    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, job_id)
+    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, job_id, replay_of)
 VALUES (@consumer, sqlc.narg(tenant_id), @event_id, @event_source, @event_type, @msg_id, @subject, 'jobs',
-    @job_id, @delivery_count, 'max_deliveries', @last_error, @first_failure_at, @last_failure_at, @envelope, @job_id)
+    @job_id, @delivery_count, 'max_deliveries', @last_error, @first_failure_at, @last_failure_at, @envelope, @job_id,
+    -- a job retried by a replay that is discarded again: the entry replayed
+    (SELECT r.id FROM dlq_entries r WHERE r.consumer = @consumer AND r.msg_id = @msg_id AND r.state = 'replayed'
+     ORDER BY r.id DESC LIMIT 1))
 ON CONFLICT (consumer, msg_id) WHERE state = 'dead' DO UPDATE
 SET delivery_count = EXCLUDED.delivery_count, last_error = EXCLUDED.last_error,
     last_failure_at = EXCLUDED.last_failure_at

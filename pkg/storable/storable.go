@@ -6,7 +6,10 @@
 //   - U+0000 (NUL) in a text value: a text column refuses it whatever the
 //     encoding (and jsonb refuses the escape \u0000);
 //   - in JSON, a \u escape of a UTF-16 surrogate that is not part of a pair:
-//     json accepts it, jsonb refuses it.
+//     json accepts it, jsonb refuses it;
+//   - in JSON, a number jsonb's numeric cannot hold: more than 131072
+//     digits before the decimal point or 16383 after it, counting the
+//     exponent (1e200000, 1e-20000, 0.0e-16383).
 //
 // Every other code point of valid UTF-8 is storable.
 package storable
@@ -27,6 +30,8 @@ const (
 	Surrogate = "must not contain an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF), which the database cannot store"
 	// InvalidUTF8 is the reason a value that is not UTF-8 is refused.
 	InvalidUTF8 = "must be valid UTF-8"
+	// Number is the reason a JSON number jsonb cannot hold is refused.
+	Number = "must be a number the database can store: at most 131072 digits before the decimal point and 16383 after it, exponent included"
 )
 
 // Text returns "" when s can be stored in a text column, else the reason.
@@ -41,12 +46,13 @@ func Text(s string) string {
 }
 
 // JSON looks through b, which must be valid JSON (check it first), for a
-// string or member name PostgreSQL cannot store. It returns the JSON pointer
-// (RFC 6901) of the first one and the reason, or ok. JSON without a \u
-// escape (almost all of it) is done at once; otherwise the cost is one pass
-// over b.
+// string, member name or number PostgreSQL cannot store. It returns the JSON
+// pointer (RFC 6901) of the first one and the reason, or ok. JSON without a
+// \u escape, a long exponent or a long run of digits (almost all of it) is
+// done after one quick look at its bytes; otherwise the cost is one more
+// pass over b.
 func JSON(b []byte) (pointer, reason string, ok bool) {
-	if !strings.Contains(string(b), `\u`) {
+	if !suspect(b) {
 		return "", "", true
 	}
 	s := scanner{b: b}
@@ -57,6 +63,107 @@ func JSON(b []byte) (pointer, reason string, ok bool) {
 	}
 	return string(ptr), reason, false
 }
+
+// suspect reports whether b may hold something JSON must look for: a \u
+// escape, an exponent of four digits or more, or a run of 8192 digits or
+// more. A number with fewer digits before and after its point and a smaller
+// exponent is always storable (its scale and weight stay under 16384).
+func suspect(b []byte) bool {
+	run := 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if run++; run >= 8192 {
+				return true
+			}
+			continue
+		case c == 'u' && i > 0 && b[i-1] == '\\':
+			return true
+		case (c == 'e' || c == 'E') && run > 0:
+			j := i + 1
+			if j < len(b) && (b[j] == '+' || b[j] == '-') {
+				j++
+			}
+			k := j
+			for k < len(b) && b[k] >= '0' && b[k] <= '9' {
+				k++
+			}
+			if k-j >= 4 {
+				return true
+			}
+		}
+		run = 0
+	}
+	return false
+}
+
+// numberReason returns "" when the JSON number lit fits PostgreSQL's
+// numeric (what jsonb stores numbers as), else Number. numeric holds at
+// most 16383 digits after the point (its scale: the fraction's digits minus
+// the exponent) and a most significant digit at most 131071 places before
+// it; exponents beyond ±1073741822 are refused outright.
+func numberReason(lit []byte) string {
+	i := 0
+	if i < len(lit) && lit[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(lit) && lit[i] >= '0' && lit[i] <= '9' {
+		i++
+	}
+	intPart := lit[start:i]
+	var frac []byte
+	if i < len(lit) && lit[i] == '.' {
+		i++
+		fs := i
+		for i < len(lit) && lit[i] >= '0' && lit[i] <= '9' {
+			i++
+		}
+		frac = lit[fs:i]
+	}
+	var exp int64
+	if i < len(lit) && (lit[i] == 'e' || lit[i] == 'E') {
+		i++
+		neg := false
+		if i < len(lit) && (lit[i] == '+' || lit[i] == '-') {
+			neg = lit[i] == '-'
+			i++
+		}
+		for ; i < len(lit); i++ {
+			c := lit[i]
+			if c < '0' || c > '9' {
+				break
+			}
+			if exp = exp*10 + int64(c-'0'); exp >= maxExponent {
+				return Number
+			}
+		}
+		if neg {
+			exp = -exp
+		}
+	}
+	if int64(len(frac))-exp > maxScale {
+		return Number
+	}
+	weight, zero := int64(0), true
+	if j := strings.IndexFunc(string(intPart), func(r rune) bool { return r != '0' }); j >= 0 {
+		weight, zero = int64(len(intPart)-j-1), false
+	} else if j := strings.IndexFunc(string(frac), func(r rune) bool { return r != '0' }); j >= 0 {
+		weight, zero = int64(-(j + 1)), false
+	}
+	if !zero && weight+exp > maxWeight {
+		return Number
+	}
+	return ""
+}
+
+// PostgreSQL's numeric limits, in decimal digits.
+const (
+	maxScale    = 16383      // NUMERIC_DSCALE_MAX
+	maxWeight   = 131071     // 4 * (NUMERIC_WEIGHT_MAX + 1) - 1
+	maxExponent = 1073741823 // INT_MAX / 2: numeric_in refuses such exponents
+)
 
 // maxDepth bounds the nesting followed (deeper values are not looked at);
 // PROST's parsers refuse JSON nested deeper than this anyway.
@@ -200,12 +307,17 @@ func (s *scanner) value(ptr []byte, depth int) ([]byte, string) {
 		}
 	default:
 		// A number or literal: up to the next delimiter.
+		start := s.i
+	lit:
 		for s.i < len(s.b) {
 			switch s.b[s.i] {
 			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return ptr, ""
+				break lit
 			}
 			s.i++
+		}
+		if c == '-' || (c >= '0' && c <= '9') {
+			return ptr, numberReason(s.b[start:s.i])
 		}
 		return ptr, ""
 	}

@@ -127,6 +127,48 @@ func TestRoutes(t *testing.T) {
 	require.Equal(t, dlq.StateReplayed, got.State)
 	require.Equal(t, "ops@host", got.ReplayedBy)
 
+	// Issue 12 case 4: an id that does not exist, one already replayed and
+	// an unknown consumer were answered 200 with "0 entries"; each is now
+	// refused, naming every id, and nothing is done.
+	for _, c := range []struct {
+		name, path string
+		body       map[string]any
+		status     int
+		errors     map[string]string // pointer -> detail
+	}{
+		{"replay of no such entry", "/admin/v1/dlq/replay", map[string]any{"ids": []int64{99999999}}, 404,
+			map[string]string{"/ids/0": "entry 99999999 does not exist"}},
+		{"replay of a replayed entry", "/admin/v1/dlq/replay", map[string]any{"ids": []int64{idA}}, 409,
+			map[string]string{"/ids/0": fmt.Sprintf("entry %d is replayed, not dead", idA)}},
+		{"purge of no such entry", "/admin/v1/dlq/purge", map[string]any{"ids": []int64{99999998}}, 404,
+			map[string]string{"/ids/0": "entry 99999998 does not exist"}},
+		{"purge naming one good and two bad", "/admin/v1/dlq/purge", map[string]any{"ids": []int64{idB, 99999997, idA}}, 409,
+			map[string]string{"/ids/1": "entry 99999997 does not exist", "/ids/2": fmt.Sprintf("entry %d is replayed, not dead", idA)}},
+		{"replay of an unknown consumer", "/admin/v1/dlq/replay", map[string]any{"consumer": "nope"}, 422, nil},
+		{"purge of an unknown consumer", "/admin/v1/dlq/purge", map[string]any{"consumer": "nope", "dry_run": true}, 422, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := srv.Do(t, "POST", c.path, c.body, admin)
+			require.Equal(t, c.status, res.Status, string(res.Body))
+			p := res.Problem(t)
+			if c.errors == nil {
+				require.Equal(t, "consumer", p.Errors[0].Field)
+				require.Contains(t, p.Detail, `"nope"`)
+				return
+			}
+			got := map[string]string{}
+			for _, e := range p.Errors {
+				require.Equal(t, "ids", e.Field)
+				got[e.Pointer] = e.Detail
+				require.Contains(t, p.Detail, e.Detail, "the detail names every id")
+			}
+			require.Equal(t, c.errors, got)
+		})
+	}
+	got, err = dlq.Get(t.Context(), testDB.Pool, idB)
+	require.NoError(t, err)
+	require.Equal(t, dlq.StateDead, got.State, "a refused request does nothing, the good ids included")
+
 	res = srv.Do(t, "POST", "/admin/v1/dlq/purge", map[string]any{"consumer": consumer}, admin)
 	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
 	res.JSON(t, &out)
@@ -185,12 +227,13 @@ func TestTenantRoutes(t *testing.T) {
 		})
 	}
 
-	// Naming B's entry selects nothing; a dry run of all counts A's only.
+	// Naming B's entry is naming an entry that does not exist; a dry run
+	// of all counts A's only.
 	var out dlq.Result
 	res = srv.Do(t, "POST", "/v1/dlq/replay", map[string]any{"ids": []int64{idB}}, asA)
-	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
-	res.JSON(t, &out)
-	require.Zero(t, out.Count)
+	require.Equal(t, http.StatusNotFound, res.Status, string(res.Body))
+	p := res.Problem(t)
+	require.Equal(t, fmt.Sprintf("entry %d does not exist", idB), p.Errors[0].Detail)
 	res = srv.Do(t, "POST", "/v1/dlq/replay", map[string]any{"all": true, "dry_run": true}, asA)
 	res.JSON(t, &out)
 	require.Equal(t, dlq.Result{DryRun: true, IDs: []int64{idA}, Count: 1}, out)

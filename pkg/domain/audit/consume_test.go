@@ -67,3 +67,19 @@ func TestHandleEventsRejectsWhatIsNotAnEvent(t *testing.T) {
 	}
 	require.Empty(t, chain(t, tenant), "nothing of a failed batch is recorded")
 }
+
+// TestHandleEventsStoreRefusalIsPermanent: an event whose audit entry the
+// database refuses (a NUL byte in actorid, which only an event written
+// behind the gateway can carry) fails with an error the consumer runtime
+// dead-letters at once (issue 12 case 2: it was retried for 53 minutes).
+func TestHandleEventsStoreRefusalIsPermanent(t *testing.T) {
+	t.Parallel()
+	tenant := uuid.New()
+	msg := &consumer.Message{ID: "nul", Data: []byte(`{"id":"1","source":"s","type":"t","tenantid":"` + tenant.String() + `","actorid":"a\u0000b"}`)}
+	err := pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+		return audit.HandleEvents(t.Context(), tx, []*consumer.Message{msg})
+	})
+	require.ErrorContains(t, err, "22021")
+	require.True(t, consumer.IsPermanent(err), "%v", err)
+	require.Empty(t, chain(t, tenant))
+}

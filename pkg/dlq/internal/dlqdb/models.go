@@ -35,4 +35,5 @@ type DlqEntry struct {
 	PurgedBy       *string
 	CreatedAt      time.Time
 	JobID          *int64
+	ReplayOf       *int64
 }

@@ -26,6 +26,17 @@ func (q *Queries) ClearFailures(ctx context.Context, arg ClearFailuresParams) er
 	return err
 }
 
+const consumerHasEntries = `-- name: ConsumerHasEntries :one
+SELECT EXISTS (SELECT 1 FROM dlq_entries WHERE consumer = $1)
+`
+
+func (q *Queries) ConsumerHasEntries(ctx context.Context, consumer string) (bool, error) {
+	row := q.db.QueryRow(ctx, consumerHasEntries, consumer)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const countDead = `-- name: CountDead :many
 SELECT consumer, count(*)::bigint AS dead FROM dlq_entries WHERE state = 'dead' GROUP BY consumer ORDER BY consumer
 `
@@ -55,8 +66,66 @@ func (q *Queries) CountDead(ctx context.Context) ([]CountDeadRow, error) {
 	return items, nil
 }
 
+const getEntries = `-- name: GetEntries :many
+SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id, replay_of FROM dlq_entries
+WHERE id = ANY($1::bigint[])
+  AND ($2::uuid IS NULL OR tenant_id = $2)
+ORDER BY id
+`
+
+type GetEntriesParams struct {
+	Ids      []int64
+	TenantID *uuid.UUID
+}
+
+func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]DlqEntry, error) {
+	rows, err := q.db.Query(ctx, getEntries, arg.Ids, arg.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DlqEntry
+	for rows.Next() {
+		var i DlqEntry
+		if err := rows.Scan(
+			&i.ID,
+			&i.Consumer,
+			&i.TenantID,
+			&i.EventID,
+			&i.EventSource,
+			&i.EventType,
+			&i.MsgID,
+			&i.Subject,
+			&i.Stream,
+			&i.StreamSeq,
+			&i.DeliveryCount,
+			&i.Reason,
+			&i.LastError,
+			&i.FirstFailureAt,
+			&i.LastFailureAt,
+			&i.Envelope,
+			&i.State,
+			&i.ReplayCount,
+			&i.ReplayedAt,
+			&i.ReplayedBy,
+			&i.PurgedAt,
+			&i.PurgedBy,
+			&i.CreatedAt,
+			&i.JobID,
+			&i.ReplayOf,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getEntry = `-- name: GetEntry :one
-SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id FROM dlq_entries WHERE id = $1
+SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id, replay_of FROM dlq_entries WHERE id = $1
 `
 
 func (q *Queries) GetEntry(ctx context.Context, id int64) (DlqEntry, error) {
@@ -87,6 +156,7 @@ func (q *Queries) GetEntry(ctx context.Context, id int64) (DlqEntry, error) {
 		&i.PurgedBy,
 		&i.CreatedAt,
 		&i.JobID,
+		&i.ReplayOf,
 	)
 	return i, err
 }
@@ -137,12 +207,13 @@ func (q *Queries) InsertAction(ctx context.Context, arg InsertActionParams) erro
 
 const insertEntry = `-- name: InsertEntry :one
 INSERT INTO dlq_entries (consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream,
-    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope)
+    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, replay_of)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-    $9, $10, $11, $12, $13, $14, $15)
+    $9, $10, $11, $12, $13, $14, $15,
+    (SELECT r.id FROM dlq_entries r WHERE r.id = $16::bigint AND r.consumer = $1 AND r.msg_id = $6))
 ON CONFLICT (consumer, msg_id) WHERE state = 'dead' DO UPDATE
 SET delivery_count = EXCLUDED.delivery_count, last_error = EXCLUDED.last_error,
-    last_failure_at = EXCLUDED.last_failure_at, stream_seq = EXCLUDED.stream_seq
+    last_failure_at = EXCLUDED.last_failure_at, stream_seq = EXCLUDED.stream_seq, reason = EXCLUDED.reason
 RETURNING id
 `
 
@@ -162,8 +233,14 @@ type InsertEntryParams struct {
 	FirstFailureAt time.Time
 	LastFailureAt  time.Time
 	Envelope       []byte
+	ReplayOf       *int64
 }
 
+// Stores a dead letter, or updates the entry of the message that is dead
+// already. replay_of is kept only when it names an entry of the same
+// consumer and message (the replay the failed message came from). While a
+// replay of that entry is being recorded its row is locked, so this waits
+// and then, the entry no longer dead, inserts a new one.
 func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64, error) {
 	row := q.db.QueryRow(ctx, insertEntry,
 		arg.Consumer,
@@ -181,6 +258,7 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64
 		arg.FirstFailureAt,
 		arg.LastFailureAt,
 		arg.Envelope,
+		arg.ReplayOf,
 	)
 	var id int64
 	err := row.Scan(&id)
@@ -189,9 +267,12 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64
 
 const insertJobEntry = `-- name: InsertJobEntry :one
 INSERT INTO dlq_entries (consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream,
-    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, job_id)
+    stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, job_id, replay_of)
 VALUES ($1, $2, $3, $4, $5, $6, $7, 'jobs',
-    $8, $9, 'max_deliveries', $10, $11, $12, $13, $8)
+    $8, $9, 'max_deliveries', $10, $11, $12, $13, $8,
+    -- a job retried by a replay that is discarded again: the entry replayed
+    (SELECT r.id FROM dlq_entries r WHERE r.consumer = $1 AND r.msg_id = $6 AND r.state = 'replayed'
+     ORDER BY r.id DESC LIMIT 1))
 ON CONFLICT (consumer, msg_id) WHERE state = 'dead' DO UPDATE
 SET delivery_count = EXCLUDED.delivery_count, last_error = EXCLUDED.last_error,
     last_failure_at = EXCLUDED.last_failure_at
@@ -236,7 +317,7 @@ func (q *Queries) InsertJobEntry(ctx context.Context, arg InsertJobEntryParams) 
 }
 
 const listEntries = `-- name: ListEntries :many
-SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id FROM dlq_entries
+SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id, replay_of FROM dlq_entries
 WHERE state = $1
   AND id > $2
   AND (cardinality($3::bigint[]) = 0 OR id = ANY($3::bigint[]))
@@ -302,6 +383,7 @@ func (q *Queries) ListEntries(ctx context.Context, arg ListEntriesParams) ([]Dlq
 			&i.PurgedBy,
 			&i.CreatedAt,
 			&i.JobID,
+			&i.ReplayOf,
 		); err != nil {
 			return nil, err
 		}
@@ -314,9 +396,10 @@ func (q *Queries) ListEntries(ctx context.Context, arg ListEntriesParams) ([]Dlq
 }
 
 const lockEntry = `-- name: LockEntry :one
-SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id FROM dlq_entries WHERE id = $1 AND state = 'dead' FOR UPDATE SKIP LOCKED
+SELECT id, consumer, tenant_id, event_id, event_source, event_type, msg_id, subject, stream, stream_seq, delivery_count, reason, last_error, first_failure_at, last_failure_at, envelope, state, replay_count, replayed_at, replayed_by, purged_at, purged_by, created_at, job_id, replay_of FROM dlq_entries WHERE id = $1 FOR UPDATE
 `
 
+// Locks an entry for a change of state, waiting for a change in progress.
 func (q *Queries) LockEntry(ctx context.Context, id int64) (DlqEntry, error) {
 	row := q.db.QueryRow(ctx, lockEntry, id)
 	var i DlqEntry
@@ -345,12 +428,13 @@ func (q *Queries) LockEntry(ctx context.Context, id int64) (DlqEntry, error) {
 		&i.PurgedBy,
 		&i.CreatedAt,
 		&i.JobID,
+		&i.ReplayOf,
 	)
 	return i, err
 }
 
-const markPurged = `-- name: MarkPurged :exec
-UPDATE dlq_entries SET state = 'purged', purged_at = now(), purged_by = $1 WHERE id = $2
+const markPurged = `-- name: MarkPurged :execrows
+UPDATE dlq_entries SET state = 'purged', purged_at = now(), purged_by = $1 WHERE id = $2 AND state = 'dead'
 `
 
 type MarkPurgedParams struct {
@@ -358,15 +442,18 @@ type MarkPurgedParams struct {
 	ID    int64
 }
 
-func (q *Queries) MarkPurged(ctx context.Context, arg MarkPurgedParams) error {
-	_, err := q.db.Exec(ctx, markPurged, arg.Actor, arg.ID)
-	return err
+func (q *Queries) MarkPurged(ctx context.Context, arg MarkPurgedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, markPurged, arg.Actor, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
-const markReplayed = `-- name: MarkReplayed :exec
+const markReplayed = `-- name: MarkReplayed :execrows
 UPDATE dlq_entries
 SET state = 'replayed', replay_count = replay_count + 1, replayed_at = now(), replayed_by = $1
-WHERE id = $2
+WHERE id = $2 AND state = 'dead'
 `
 
 type MarkReplayedParams struct {
@@ -374,9 +461,12 @@ type MarkReplayedParams struct {
 	ID    int64
 }
 
-func (q *Queries) MarkReplayed(ctx context.Context, arg MarkReplayedParams) error {
-	_, err := q.db.Exec(ctx, markReplayed, arg.Actor, arg.ID)
-	return err
+func (q *Queries) MarkReplayed(ctx context.Context, arg MarkReplayedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, markReplayed, arg.Actor, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const recordFailure = `-- name: RecordFailure :one

@@ -12,6 +12,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/contracts"
 	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/storable"
 )
 
 // MaxContractBytes caps a contract document.
@@ -46,6 +47,14 @@ func (h *Handlers) put(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return problem.Errorf(problem.Malformed, "%v", err)
+	}
+	// JSON decoding turns an escaped unpaired surrogate into U+FFFD: refuse
+	// it by its pointer, as every other route does, rather than store
+	// something else than was sent.
+	if mt == "" || mt == "application/json" {
+		if ptr, reason, ok := storable.JSON(b); !ok {
+			return httpapi.Unstorable(ptr, reason)
+		}
 	}
 	if c.Type == "" {
 		c.Type = typ
