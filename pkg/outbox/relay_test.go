@@ -306,7 +306,8 @@ func TestRelayOneInFlightPerKey(t *testing.T) {
 		keyOf[subjects.MsgID(tenant, evs[i].Source, evs[i].ID)] = key
 	}
 	js := &watchedJS{JetStream: b.js, keyOf: keyOf, inFlight: map[string]int{}}
-	r := outbox.New(b.db.Pool, js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond})
+	// One message at a time (atomic batches are tested on their own).
+	r := outbox.New(b.db.Pool, js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond, AtomicMinRows: -1})
 	start(t, r)
 	ids := b.store(t, false, evs...)
 	b.waitMarked(t, ids)
