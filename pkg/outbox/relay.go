@@ -49,7 +49,7 @@ package outbox
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,7 +79,7 @@ const (
 	DefaultMaxBatchBytes = 8 << 20
 	DefaultAtomicMinRows = 32
 	DefaultPollInterval  = 500 * time.Millisecond
-	DefaultAckTimeout    = 10 * time.Second
+	DefaultAckTimeout    = 5 * time.Second
 	DefaultRetention     = 72 * time.Hour
 	DefaultDrainTimeout  = 2 * time.Second
 )
@@ -602,11 +602,12 @@ func (l *leader) publishAtomic(ctx context.Context, rows []outboxdb.PendingBatch
 	return out
 }
 
-// batchID is a fresh atomic batch id.
+// batchID is a fresh atomic batch id: 72 random bits, 12 characters (the
+// stream keeps the header with every message of the batch).
 func batchID() string {
-	var b [16]byte
+	var b [9]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // MaxAtomicBatch is the most messages nats-server takes in one atomic batch

@@ -132,7 +132,7 @@ func TestRelayLeaderElection(t *testing.T) {
 // exactly once — even when the copies arrive after the duplicate window,
 // because the consumer is idempotent too.
 //
-// The duplicate window is 2s here (2m in production) so that the test can
+// The duplicate window is 2s here (20s in production) so that the test can
 // also outlast it: the republish after the crash comes well within it, and
 // the last part waits for it to pass.
 func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
