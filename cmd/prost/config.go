@@ -59,6 +59,7 @@ type env struct {
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
+	MemoryLimitMiB     int           // PROST_MEMORY_LIMIT_MIB: the Go runtime's soft memory limit; 0 leaves it to GOMEMLIMIT
 	MetricsAddr        string        // PROST_METRICS_ADDR: serve /metrics there (unauthenticated unless PROST_METRICS_TOKEN) instead of on the API
 	MetricsToken       string        // PROST_METRICS_TOKEN: bearer token of /metrics (default: the admin token)
 	OutboundAllow      string        // PROST_OUTBOUND_ALLOW: internal addresses webhooks may reach (development)
@@ -115,6 +116,7 @@ func envFromOS() env {
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
+		MemoryLimitMiB:     getint("PROST_MEMORY_LIMIT_MIB", DefaultMemoryLimitMiB),
 		MetricsAddr:        os.Getenv("PROST_METRICS_ADDR"),
 		MetricsToken:       os.Getenv("PROST_METRICS_TOKEN"),
 		OutboundAllow:      os.Getenv("PROST_OUTBOUND_ALLOW"),
