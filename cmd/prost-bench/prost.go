@@ -86,7 +86,7 @@ func freeAddr() (string, error) {
 // startProst starts `bin/prost dev` on a fresh database, waits until it is
 // ready and has printed the demo App's credentials, and connects to its
 // database and NATS. On error everything it started is cleaned up.
-func startProst(ctx context.Context, cfg Config, log *slog.Logger) (_ *prostProc, err error) {
+func startProst(ctx context.Context, cfg Config, log *slog.Logger, extraEnv ...string) (_ *prostProc, err error) {
 	bin, err := filepath.Abs(cfg.ProstBin)
 	if err != nil {
 		return nil, err
@@ -137,6 +137,7 @@ func startProst(ctx context.Context, cfg Config, log *slog.Logger) (_ *prostProc
 		"PROST_LOG_FORMAT=json",
 		"NATS_URL=",
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.SysProcAttr = childAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -335,22 +336,31 @@ func (p *prostProc) createMeter(ctx context.Context, app creds) error {
 	return nil
 }
 
-// billingMetric is the series of the billing consumer's applied messages.
-const billingMetric = `prost_consumer_processed_total{consumer="billing-usage",result="applied"} `
-
 // billed reads from PROST's /metrics how many messages the billing
 // consumer has applied.
 func (p *prostProc) billed(ctx context.Context) (int64, error) {
+	return p.applied(ctx, "billing-usage")
+}
+
+// applied reads from PROST's /metrics how many messages a consumer has
+// applied.
+func (p *prostProc) applied(ctx context.Context, consumer string) (int64, error) {
+	metric := `prost_consumer_processed_total{consumer="` + consumer + `",result="applied"} `
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/metrics", nil)
+	// /metrics on the API's port asks for the admin token.
+	req.Header.Set("Authorization", "Bearer "+p.adminToken)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), billingMetric); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), metric); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			return int64(f), err
 		}
