@@ -31,8 +31,8 @@ type Scale struct {
 // Curve is one scale curve.
 type Curve struct {
 	Name string `json:"name"`
-	// Unit of Small and Large: "ms" (lower is better) or "events/s"
-	// (higher is better).
+	// Unit of Small and Large: "ms" (lower is better) or a rate such as
+	// "events/s" (higher is better).
 	Unit    string   `json:"unit"`
 	SmallAt string   `json:"small_at"`
 	LargeAt string   `json:"large_at"`
@@ -109,7 +109,13 @@ func runScale(ctx context.Context, cfg Config, log *slog.Logger, res *Results) (
 		if c.Small != nil && c.Large != nil && *c.Small > 0 {
 			c.Ratio = ptr(*c.Large / *c.Small)
 		}
-		log.Info("scale: "+c.Name, "small", c.Small, "large", c.Large, "ratio", c.Ratio, "error", c.Error)
+		num := func(v *float64) any {
+			if v == nil {
+				return nil
+			}
+			return *v
+		}
+		log.Info("scale: "+c.Name, "small", num(c.Small), "large", num(c.Large), "ratio", num(c.Ratio), "error", c.Error)
 		sc.Curves = append(sc.Curves, c)
 	}
 	res.Prost.Memory = p.memory()
@@ -433,7 +439,7 @@ func scaleApps(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) 
 // written straight into the chain with pkg/domain/audit. Compared per
 // entry, with the process's memory before and after.
 func scaleVerify(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) Curve {
-	c := Curve{Name: "audit verify, entries/s", Unit: "events/s", SmallAt: "1,000 entries", Want: targetVerifyRate,
+	c := Curve{Name: "audit verify", Unit: "entries/s", SmallAt: "1,000 entries", Want: targetVerifyRate,
 		LargeAt: fmtInt(float64(cfg.ScaleAuditEntries)) + " entries"}
 	app, err := p.createApp(ctx, "scale-audit")
 	if err != nil {
