@@ -336,39 +336,19 @@ func (p *prostProc) createMeter(ctx context.Context, app creds) error {
 	return nil
 }
 
-// billed reads from PROST's /metrics how many messages the billing
-// consumer has applied.
+// billed is how many messages the billing consumer has handled: its
+// idempotency records (consumer_processed), one per message it applied or
+// skipped. (PROST's /metrics says it too, but a scrape asks JetStream for
+// every durable's lag and takes seconds under load.)
 func (p *prostProc) billed(ctx context.Context) (int64, error) {
 	return p.applied(ctx, "billing-usage")
 }
 
-// applied reads from PROST's /metrics how many messages a consumer has
-// applied.
+// applied is how many messages a consumer has handled (see billed).
 func (p *prostProc) applied(ctx context.Context, consumer string) (int64, error) {
-	metric := `prost_consumer_processed_total{consumer="` + consumer + `",result="applied"} `
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/metrics", nil)
-	// /metrics on the API's port asks for the admin token.
-	req.Header.Set("Authorization", "Bearer "+p.adminToken)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), metric); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f), err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, nil // not exported before the consumer handled its first message
+	var n int64
+	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM consumer_processed WHERE consumer = $1`, consumer).Scan(&n)
+	return n, err
 }
 
 // sampleRSS records the largest VmRSS of PROST, every 500ms.
