@@ -51,6 +51,7 @@ type env struct {
 	StreamReplicas     int           // PROST_STREAM_REPLICAS
 	ShutdownTimeout    time.Duration // PROST_SHUTDOWN_TIMEOUT
 	RelayPollInterval  time.Duration // PROST_RELAY_POLL_INTERVAL
+	RelayAtomicMinRows int           // PROST_RELAY_ATOMIC_MIN_ROWS: fewest rows published as an atomic batch; negative: never
 	OutboxRetention    time.Duration // PROST_OUTBOX_RETENTION
 	DBMaxConns         int           // PROST_DB_MAX_CONNS
 	IngestWriters      int           // PROST_INGEST_WRITERS
@@ -108,6 +109,7 @@ func envFromOS() env {
 		StreamReplicas:     getint("PROST_STREAM_REPLICAS", 0),
 		ShutdownTimeout:    getduration("PROST_SHUTDOWN_TIMEOUT", lifecycle.DefaultShutdownTimeout),
 		RelayPollInterval:  getduration("PROST_RELAY_POLL_INTERVAL", outbox.DefaultPollInterval),
+		RelayAtomicMinRows: getint("PROST_RELAY_ATOMIC_MIN_ROWS", outbox.DefaultAtomicMinRows),
 		OutboxRetention:    getduration("PROST_OUTBOX_RETENTION", outbox.DefaultRetention),
 		DBMaxConns:         getint("PROST_DB_MAX_CONNS", postgres.DefaultMaxConns),
 		IngestWriters:      getint("PROST_INGEST_WRITERS", eventstore.DefaultWriters),

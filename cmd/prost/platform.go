@@ -386,7 +386,8 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
-			Signer: p.signer, Logger: p.log.With("service", "relay")})
+			AtomicMinRows: p.env.RelayAtomicMinRows,
+			Signer:        p.signer, Logger: p.log.With("service", "relay")})
 		metrics.WatchRelay(rel)
 		g.Add("relay", rel)
 	}
