@@ -6,7 +6,7 @@ MODULES := $(shell $(GO) list -f '{{.Dir}}' -m)
 PKGS := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build run test test-short test-chaos lint fmt tidy sqlc sqlc-check help bench console chromium
+.PHONY: all build run test test-short test-chaos lint fmt tidy sqlc sqlc-check help bench bench-scale console chromium
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make build    build the console (npm) and bin/prost, which embeds it"
 	@echo "make console  build only the console's assets (web/ -> pkg/console/dist/app)"
 	@echo "make bench    measure PROST against raw Postgres and JetStream; writes docs/benchmarks.md (BENCH_DURATION per step, default 20s)"
+	@echo "make bench-scale  the scale curves (since, rules, Apps, audit verify at two sizes); writes docs/benchmarks-scale.md"
 	@echo "make lint     go vet, gofmt and a check that sqlc output is current"
 	@echo "make sqlc     regenerate the typed SQL code from pkg/**/queries.sql"
 
@@ -56,12 +57,20 @@ chromium:
 run: build
 	bin/prost dev
 
-# Each step runs BENCH_DURATION (a Go duration); a full default run takes under 5 minutes.
+# Each step runs BENCH_DURATION (a Go duration); a full default run takes 5 to 7 minutes
+# on 2 cores (the raw ceilings, then PROST's steps and the waits for its pipeline).
 BENCH_DURATION ?= 20s
 
 bench: build
 	$(GO) build -o bin/prost-bench ./cmd/prost-bench
 	BENCH_DURATION=$(BENCH_DURATION) bin/prost-bench
+
+# The scale curves, each at a small and a large size (1M events, 500 rules,
+# 1,000 Apps, a 1M-entry audit chain by default; BENCH_SCALE_* change them):
+# about 10 minutes on 2 cores, so not part of `make bench`.
+bench-scale: build
+	$(GO) build -o bin/prost-bench ./cmd/prost-bench
+	BENCH_STEPS=scale BENCH_OUT=docs/benchmarks-scale.md bin/prost-bench
 
 test: console chromium
 	$(GO) test $(TESTFLAGS) $(PKGS)

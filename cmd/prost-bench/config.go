@@ -47,6 +47,9 @@ type Config struct {
 	// JSAsyncMaxPending bounds the in-flight asynchronous publishes of the
 	// raw JetStream step (one client). Defaults to 4096.
 	JSAsyncMaxPending int
+	// JSAtomicBatch is the messages per atomic batch of the raw atomic
+	// step: the relay's round (BatchSize of pkg/outbox). Defaults to 1000.
+	JSAtomicBatch int
 	// JSSyncClients is the number of synchronous JetStream publishers, each
 	// on its own connection. Defaults to 4.
 	JSSyncClients int
@@ -74,13 +77,35 @@ type Config struct {
 	// raw-jetstream, prost. What is left out is reported as not measured.
 	// Defaults to all three.
 	Steps []string
+	// ScaleEvents is the large size of the `since` curve: events of one App
+	// stored before the query (BENCH_SCALE_EVENTS). Defaults to 1,000,000.
+	ScaleEvents int
+	// ScaleRules is the large size of the rules curve (the small one is 10).
+	// Defaults to 500.
+	ScaleRules int
+	// ScaleRulesEvents is the events the rules consumer works through at
+	// each size. Defaults to 20,000.
+	ScaleRulesEvents int
+	// ScaleApps is the large size of the Apps curve (BENCH_SCALE_APPS).
+	// Defaults to 1,000.
+	ScaleApps int
+	// ScaleAuditEntries is the large chain `audit verify` checks
+	// (BENCH_SCALE_AUDIT_ENTRIES). Defaults to 1,000,000.
+	ScaleAuditEntries int
+	// ScaleStep is how long each ingest run of the Apps curve measures.
+	// Defaults to 10s.
+	ScaleStep time.Duration
 	// StartTimeout bounds PROST's start (migrations, embedded NATS, demo
 	// App). Defaults to 60s.
 	StartTimeout time.Duration
 }
 
-// allSteps are the parts of a run, in the order they run.
-var allSteps = []string{"raw-postgres", "raw-jetstream", "prost"}
+// allSteps are the parts of a run, in the order they run; scale (the
+// scale curves, `make bench-scale`) runs only when BENCH_STEPS names it.
+var (
+	allSteps     = []string{"raw-postgres", "raw-jetstream", "prost", "scale"}
+	defaultSteps = []string{"raw-postgres", "raw-jetstream", "prost"}
+)
 
 func defaultConfig() Config {
 	return Config{
@@ -93,6 +118,7 @@ func defaultConfig() Config {
 		RawPGClients:      8,
 		BatchSize:         100,
 		JSAsyncMaxPending: 4096,
+		JSAtomicBatch:     1000,
 		JSSyncClients:     4,
 		SingleClients:     64,
 		BatchClients:      12,
@@ -101,7 +127,13 @@ func defaultConfig() Config {
 		DrainTimeout:      45 * time.Second,
 		RelayWindowCap:    30 * time.Second,
 		StartTimeout:      60 * time.Second,
-		Steps:             allSteps,
+		Steps:             defaultSteps,
+		ScaleEvents:       1_000_000,
+		ScaleRules:        500,
+		ScaleRulesEvents:  20_000,
+		ScaleApps:         1000,
+		ScaleAuditEntries: 1_000_000,
+		ScaleStep:         10 * time.Second,
 	}
 }
 
@@ -147,6 +179,9 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	}
 	num("BENCH_SINGLE_CLIENTS", &c.SingleClients)
 	num("BENCH_BATCH_CLIENTS", &c.BatchClients)
+	num("BENCH_SCALE_EVENTS", &c.ScaleEvents)
+	num("BENCH_SCALE_APPS", &c.ScaleApps)
+	num("BENCH_SCALE_AUDIT_ENTRIES", &c.ScaleAuditEntries)
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
@@ -167,6 +202,9 @@ func (c Config) validate() error {
 	}{
 		{"raw Postgres clients", c.RawPGClients}, {"batch size", c.BatchSize},
 		{"JetStream max pending", c.JSAsyncMaxPending}, {"JetStream sync clients", c.JSSyncClients},
+		{"JetStream atomic batch", c.JSAtomicBatch},
+		{"BENCH_SCALE_EVENTS", c.ScaleEvents}, {"BENCH_SCALE_APPS", c.ScaleApps},
+		{"BENCH_SCALE_AUDIT_ENTRIES", c.ScaleAuditEntries}, {"scale rules", c.ScaleRules - 10}, {"scale rules events", c.ScaleRulesEvents / 100},
 		{"BENCH_SINGLE_CLIENTS", c.SingleClients}, {"BENCH_BATCH_CLIENTS", c.BatchClients},
 		{"end to end workers", c.E2EWorkers},
 	} {

@@ -51,6 +51,9 @@ type Pipeline struct {
 	// AfterStepPerSec is the rate from the end of the step to the end of the
 	// window: the stage alone, without ingest competing for the CPU.
 	AfterStepPerSec *float64 `json:"after_step_per_s"`
+	// DuringStepPerSec is the rate from the start of the step to its end,
+	// while ingest competed for the CPU.
+	DuringStepPerSec *float64 `json:"during_step_per_s"`
 }
 
 // runSingle is single-event structured-mode ingest at cfg.SingleClients.
@@ -112,6 +115,7 @@ func runBatch(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) (
 	drainStart := time.Now()
 	in.DrainAfter = p.waitDrained(ctx, cfg.RelayWindowCap)
 	samples := smp.stop()
+	p.markMemory("backlog caught up")
 	if !in.DrainAfter.Complete {
 		log.Warn("prost: pipeline had not caught up when the measurement window closed", "after", time.Since(drainStart).Round(time.Millisecond))
 	}
@@ -271,6 +275,16 @@ func pipelineRate(samples []sample, t0, t1 time.Time, f func(sample) (done float
 	pl.WindowSeconds = w
 	if w > 0 {
 		pl.PerSec = (v1 - v0) / w
+	}
+	for i := last; i > first; i-- {
+		if samples[i].at.After(t1) {
+			continue
+		}
+		va, _, _ := f(samples[i])
+		if wd := samples[i].at.Sub(samples[first].at).Seconds(); wd >= 1 {
+			pl.DuringStepPerSec = ptr((va - v0) / wd)
+		}
+		break
 	}
 	for i := first; i < last; i++ {
 		if samples[i].at.Before(t1) {

@@ -41,7 +41,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	res := newResults(cfg, began)
 	// Every loop is bounded by a step's duration or a timeout; this bounds
 	// the run as a whole too.
-	budget := 7*(cfg.Duration+cfg.Warmup) + 2*cfg.DrainTimeout + cfg.RelayWindowCap + cfg.StartTimeout + 3*time.Minute
+	budget := 8*(cfg.Duration+cfg.Warmup) + 2*cfg.DrainTimeout + cfg.RelayWindowCap + cfg.StartTimeout + 3*time.Minute
+	if slices.Contains(cfg.Steps, "scale") {
+		budget += 30*time.Minute + 2*cfg.StartTimeout
+	}
 	runCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	log.Info("prost-bench starting", "step", cfg.Duration, "warmup", cfg.Warmup, "report", cfg.Out)
@@ -64,6 +67,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	step("raw postgres", func(ctx context.Context) error { return runRawPostgres(ctx, cfg, log, res) })
 	step("raw jetstream", func(ctx context.Context) error { return runRawJetStream(ctx, cfg, log, res) })
 	step("prost", func(ctx context.Context) error { return runProst(ctx, cfg, log, res) })
+	step("scale", func(ctx context.Context) error { return runScale(ctx, cfg, log, res) })
 
 	if ctx.Err() != nil {
 		// Interrupted: leave the previous report in place rather than
@@ -133,7 +137,7 @@ func newResults(cfg Config, began time.Time) *Results {
 	r := &Results{Date: began.UTC().Format("2006-01-02 15:04 UTC"), Command: command()}
 	r.Config = ConfigReport{
 		StepSeconds: cfg.Duration.Seconds(), WarmupSeconds: cfg.Warmup.Seconds(),
-		RawPGClients: cfg.RawPGClients, BatchSize: cfg.BatchSize, JSAsyncMaxPending: cfg.JSAsyncMaxPending,
+		RawPGClients: cfg.RawPGClients, BatchSize: cfg.BatchSize, JSAsyncMaxPending: cfg.JSAsyncMaxPending, JSAtomicBatch: cfg.JSAtomicBatch,
 		JSSyncClients: cfg.JSSyncClients, SingleClients: cfg.SingleClients, BatchClients: cfg.BatchClients,
 		E2ELoad: cfg.E2ELoad, RelayWindowSeconds: cfg.RelayWindowCap.Seconds(), DrainSeconds: cfg.DrainTimeout.Seconds(),
 		E2EWorkers:   cfg.E2EWorkers,

@@ -86,7 +86,7 @@ func freeAddr() (string, error) {
 // startProst starts `bin/prost dev` on a fresh database, waits until it is
 // ready and has printed the demo App's credentials, and connects to its
 // database and NATS. On error everything it started is cleaned up.
-func startProst(ctx context.Context, cfg Config, log *slog.Logger) (_ *prostProc, err error) {
+func startProst(ctx context.Context, cfg Config, log *slog.Logger, extraEnv ...string) (_ *prostProc, err error) {
 	bin, err := filepath.Abs(cfg.ProstBin)
 	if err != nil {
 		return nil, err
@@ -137,6 +137,7 @@ func startProst(ctx context.Context, cfg Config, log *slog.Logger) (_ *prostProc
 		"PROST_LOG_FORMAT=json",
 		"NATS_URL=",
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.SysProcAttr = childAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -335,30 +336,19 @@ func (p *prostProc) createMeter(ctx context.Context, app creds) error {
 	return nil
 }
 
-// billingMetric is the series of the billing consumer's applied messages.
-const billingMetric = `prost_consumer_processed_total{consumer="billing-usage",result="applied"} `
-
-// billed reads from PROST's /metrics how many messages the billing
-// consumer has applied.
+// billed is how many messages the billing consumer has handled: its
+// idempotency records (consumer_processed), one per message it applied or
+// skipped. (PROST's /metrics says it too, but a scrape asks JetStream for
+// every durable's lag and takes seconds under load.)
 func (p *prostProc) billed(ctx context.Context) (int64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/metrics", nil)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), billingMetric); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f), err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, nil // not exported before the consumer handled its first message
+	return p.applied(ctx, "billing-usage")
+}
+
+// applied is how many messages a consumer has handled (see billed).
+func (p *prostProc) applied(ctx context.Context, consumer string) (int64, error) {
+	var n int64
+	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM consumer_processed WHERE consumer = $1`, consumer).Scan(&n)
+	return n, err
 }
 
 // sampleRSS records the largest VmRSS of PROST, every 500ms.

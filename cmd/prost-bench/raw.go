@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -41,9 +43,11 @@ type RawPG struct {
 
 // RawJS is a raw JetStream publish ceiling on an embedded nats-server.
 type RawJS struct {
-	Mode       string  `json:"mode"`
-	Clients    int     `json:"clients"`
-	MaxPending int     `json:"max_pending,omitempty"`
+	Mode       string `json:"mode"`
+	Clients    int    `json:"clients"`
+	MaxPending int    `json:"max_pending,omitempty"`
+	// BatchSize is the messages per atomic batch (mode atomic).
+	BatchSize  int     `json:"batch_size,omitempty"`
 	MsgsPerSec float64 `json:"msgs_per_s"`
 	// Latency is publish to ack, synchronous publishes only.
 	Latency  *Latency         `json:"latency"`
@@ -260,6 +264,17 @@ func runRawJetStream(ctx context.Context, cfg Config, log *slog.Logger, res *Res
 		return err
 	}
 
+	log.Info("raw jetstream: atomic batches", "clients", 1, "batch", cfg.JSAtomicBatch, "duration", cfg.Duration)
+	at, err := jsAtomic(ctx, cfg, srv.URL(), tenant)
+	if err != nil {
+		return err
+	}
+	res.Raw.JSAtomic = at
+	log.Info("raw jetstream: atomic done", "msgs_per_s", int(at.MsgsPerSec))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
 	log.Info("raw jetstream: sync publish", "clients", cfg.JSSyncClients, "duration", cfg.Duration)
 	pubs := make([]jetstream.JetStream, cfg.JSSyncClients)
 	for i := range pubs {
@@ -361,4 +376,49 @@ publish:
 	}
 	return &RawJS{Mode: "async", Clients: 1, MaxPending: cfg.JSAsyncMaxPending,
 		MsgsPerSec: float64(acked) / window.Seconds(), Failures: fails, CPU: cpu()}, nil
+}
+
+// jsAtomic publishes atomic batches of cfg.JSAtomicBatch messages from one
+// client, one batch at a time (as the relay does: the next batch waits for
+// the commit of the one before), and counts the messages of the batches
+// committed inside the measured window.
+func jsAtomic(ctx context.Context, cfg Config, url string, tenant uuid.UUID) (*RawJS, error) {
+	nc, err := nats.Connect(url, nats.Name("prost-bench-atomic"))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	cpu := watchCPU(ctx, 0, cfg.Warmup, cfg.Duration)
+	var n int64
+	lr := runClosedLoop(ctx, 1, cfg.Warmup, cfg.Duration, func(ctx context.Context, _ int, b int64) opResult {
+		id := "b" + strconv.FormatInt(b, 36)
+		var resp *nats.Msg
+		for j := range cfg.JSAtomicBatch {
+			m := jsMsg(tenant, eventID("jsb", 0, n), n)
+			n++
+			m.Header.Set("Nats-Batch-Id", id)
+			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(j+1))
+			if j < cfg.JSAtomicBatch-1 {
+				if err := nc.PublishMsg(m); err != nil {
+					return opResult{failure: pgFailure(err)}
+				}
+				continue
+			}
+			m.Header.Set("Nats-Batch-Commit", "1")
+			var err error
+			if resp, err = nc.RequestMsgWithContext(ctx, m); err != nil {
+				return opResult{failure: pgFailure(err)}
+			}
+		}
+		var ack struct {
+			Error *jetstream.APIError `json:"error"`
+			Count int                 `json:"count"`
+		}
+		if err := json.Unmarshal(resp.Data, &ack); err != nil || ack.Error != nil || ack.Count != cfg.JSAtomicBatch {
+			return opResult{failure: "batch refused: " + string(resp.Data)}
+		}
+		return opResult{events: cfg.JSAtomicBatch}
+	})
+	return &RawJS{Mode: "atomic", Clients: 1, BatchSize: cfg.JSAtomicBatch, MsgsPerSec: lr.rate(),
+		Failures: failureCounts(lr.Failures), CPU: cpu()}, nil
 }

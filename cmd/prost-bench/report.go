@@ -25,6 +25,7 @@ type Results struct {
 		PGSingle *RawPG `json:"postgres_single_row"`
 		PGBatch  *RawPG `json:"postgres_batched"`
 		JSAsync  *RawJS `json:"jetstream_async"`
+		JSAtomic *RawJS `json:"jetstream_atomic"`
 		JSSync   *RawJS `json:"jetstream_sync"`
 	} `json:"raw"`
 	Prost struct {
@@ -48,6 +49,8 @@ type Results struct {
 		StoredEvents   *int64           `json:"stored_events"`
 		Logged         map[string]int64 `json:"logged_warnings"`
 	} `json:"prost"`
+	// Scale is the scale curves (make bench-scale), nil when not run.
+	Scale   *Scale   `json:"scale,omitempty"`
 	Ratios  []Ratio  `json:"ratios"`
 	Targets []Target `json:"targets"`
 	Errors  []string `json:"errors"`
@@ -60,6 +63,7 @@ type ConfigReport struct {
 	RawPGClients      int     `json:"raw_postgres_clients"`
 	BatchSize         int     `json:"batch_size"`
 	JSAsyncMaxPending int     `json:"jetstream_async_max_pending"`
+	JSAtomicBatch     int     `json:"jetstream_atomic_batch"`
 	JSSyncClients     int     `json:"jetstream_sync_clients"`
 	SingleClients     int     `json:"single_clients"`
 	BatchClients      int     `json:"batch_clients"`
@@ -118,12 +122,14 @@ type Target struct {
 	Met      *bool  `json:"met"`
 }
 
-// The issue's targets.
+// The targets of issue 13 (batched ingest's is issue 2's).
 const (
-	targetSingleRatio  = 2.0
+	targetSingleRatio  = 1.2
 	targetSingleP99ms  = 25.0
+	targetCPUPerEvent  = 130.0 // half of the ~260 us the issue measured
 	targetBatchRatio   = 0.5
-	targetE2EP99ms     = 100.0
+	targetE2EP99ms     = 250.0
+	targetRelayRatio   = 0.8
 	targetPeakMemoryMB = 256.0
 )
 
@@ -133,7 +139,7 @@ func (r *Results) derive() {
 		single, batch, relay, audit *float64
 		billing                     *float64
 		rawSingle, rawBatch         *float64
-		jsAsync, jsSync             *float64
+		jsAsync, jsSync, jsAtomic   *float64
 	)
 	if s := r.Prost.Single; s != nil {
 		single = ptr(s.EventsPerSec)
@@ -162,6 +168,9 @@ func (r *Results) derive() {
 	if x := r.Raw.JSSync; x != nil {
 		jsSync = ptr(x.MsgsPerSec)
 	}
+	if x := r.Raw.JSAtomic; x != nil {
+		jsAtomic = ptr(x.MsgsPerSec)
+	}
 	r.Ratios = []Ratio{
 		{Name: "single-event ingest / raw single-row Postgres", Prost: single, Raw: rawSingle, Ratio: ratio(single, rawSingle)},
 		{Name: "batched ingest / raw batched Postgres", Prost: batch, Raw: rawBatch, Ratio: ratio(batch, rawBatch)},
@@ -169,6 +178,8 @@ func (r *Results) derive() {
 		{Name: "relay publish / raw JetStream sync publish", Prost: relay, Raw: jsSync, Ratio: ratio(relay, jsSync)},
 		{Name: "audit consumer / raw batched Postgres", Prost: audit, Raw: rawBatch, Ratio: ratio(audit, rawBatch)},
 		{Name: "billing consumer / raw batched Postgres", Prost: billing, Raw: rawBatch, Ratio: ratio(billing, rawBatch)},
+		{Name: "relay publish / raw JetStream atomic batches", Prost: relay, Raw: jsAtomic, Ratio: ratio(relay, jsAtomic)},
+		{Name: "audit consumer / raw JetStream async publish", Prost: audit, Raw: jsAsync, Ratio: ratio(audit, jsAsync)},
 	}
 
 	r.Targets = nil
@@ -178,6 +189,15 @@ func (r *Results) derive() {
 		p99 := r.Prost.Single.Latency.P99ms
 		t.Measured = fmt.Sprintf("%s, p99 %s ms", fmtRatio(*q), fmtMs(p99))
 		t.Met = ptr(*q >= targetSingleRatio && p99 <= targetSingleP99ms)
+	}
+	r.Targets = append(r.Targets, t)
+	// CPU per accepted event of the single-event step: the PROST process
+	// (gateway, relay, consumers, nats-server) over the events accepted.
+	t = Target{Name: "PROST CPU per accepted event", Want: fmt.Sprintf("<= %.0f us (single-event step)", targetCPUPerEvent)}
+	if s := r.Prost.Single; s != nil && s.CPU != nil && s.EventsPerSec > 0 {
+		us := s.CPU.Prost / s.EventsPerSec * 1e6
+		t.Measured = fmt.Sprintf("%s us", fmtInt(us))
+		t.Met = ptr(us <= targetCPUPerEvent)
 	}
 	r.Targets = append(r.Targets, t)
 	// Batched ingest.
@@ -201,13 +221,27 @@ func (r *Results) derive() {
 		t.Met = ptr(e.Latency.P99ms <= targetE2EP99ms && e.Backlog.Flat && e.Missing == 0)
 	}
 	r.Targets = append(r.Targets, t)
+	// Relay against the JetStream ceiling, and the audit consumer behind it.
+	t = Target{Name: "relay and audit consumer", Want: fmt.Sprintf("relay >= %.1fx raw JetStream async publish, audit consumer caught up with it", targetRelayRatio)}
+	if q := r.Ratios[2].Ratio; q != nil && r.Prost.Audit != nil {
+		caught := "caught up"
+		if !r.Prost.Audit.CaughtUp {
+			caught = "not caught up"
+		}
+		t.Measured = fmt.Sprintf("%s, audit consumer %s", fmtRatio(*q), caught)
+		t.Met = ptr(*q >= targetRelayRatio && r.Prost.Audit.CaughtUp)
+	}
+	r.Targets = append(r.Targets, t)
 	// Memory.
-	t = Target{Name: "peak memory", Want: fmt.Sprintf("VmHWM <= %.0f MiB", targetPeakMemoryMB)}
+	t = Target{Name: "peak memory", Want: fmt.Sprintf("VmHWM <= %.0f MiB, catching up a backlog included", targetPeakMemoryMB)}
 	if m := r.Prost.Memory; m != nil && m.VmHWMMiB != nil {
 		t.Measured = fmt.Sprintf("%s MiB", fmtMiB(*m.VmHWMMiB))
 		t.Met = ptr(*m.VmHWMMiB <= targetPeakMemoryMB)
 	}
 	r.Targets = append(r.Targets, t)
+	if sc := r.Scale; sc != nil {
+		r.Targets = append(r.Targets, sc.targets()...)
+	}
 }
 
 // writeReports writes the Markdown and JSON reports, each atomically.
@@ -219,7 +253,34 @@ func writeReports(cfg Config, r *Results) error {
 	if err := writeFileAtomic(cfg.jsonOut(), append(js, '\n')); err != nil {
 		return err
 	}
-	return writeFileAtomic(cfg.Out, []byte(renderMarkdown(r, filepath.Base(cfg.jsonOut()))))
+	md := renderMarkdown(r, filepath.Base(cfg.jsonOut()))
+	if old, err := os.ReadFile(cfg.Out); err == nil {
+		md = keepWritten(md, string(old))
+	}
+	return writeFileAtomic(cfg.Out, []byte(md))
+}
+
+// Markers of the part of a report written by hand (findings, what bounds
+// memory): a run keeps it, between the figures and "How measured".
+const (
+	keptStart = "<!-- written by hand: kept by every run -->"
+	keptEnd   = "<!-- end of the part written by hand -->"
+)
+
+// keepWritten puts the hand-written part of old (between the markers) into
+// md, before its "How measured" section.
+func keepWritten(md, old string) string {
+	i := strings.Index(old, keptStart)
+	j := strings.Index(old, keptEnd)
+	if i < 0 || j < i || strings.Contains(md, keptStart) {
+		return md
+	}
+	kept := old[i : j+len(keptEnd)]
+	k := strings.Index(md, "## How measured")
+	if k < 0 {
+		return md + "\n" + kept + "\n"
+	}
+	return md[:k] + kept + "\n\n" + md[k:]
 }
 
 func writeFileAtomic(path string, b []byte) error {
@@ -334,6 +395,14 @@ func fmtSeries(s Series) string {
 		fmtInt(float64(s.First)), fmtInt(float64(s.Last)), strconv.FormatFloat(s.SlopePerSec, 'f', 1, 64))
 }
 
+// fmtSustained is a stage's rate while ingest ran and after it stopped.
+func fmtSustained(p *Pipeline) string {
+	if p == nil {
+		return "not measured"
+	}
+	return fmt.Sprintf("%s / %s events/s", orDash(p.DuringStepPerSec, fmtInt), orDash(p.AfterStepPerSec, fmtInt))
+}
+
 func fmtPipeline(p *Pipeline, unit string) string {
 	if p == nil {
 		return "not measured"
@@ -345,8 +414,12 @@ func fmtPipeline(p *Pipeline, unit string) string {
 	return s + " (not backlogged throughout: a lower bound)"
 }
 
-// renderMarkdown renders r as benchmarks.md.
+// renderMarkdown renders r as benchmarks.md (or, for a run of the scale
+// curves alone, benchmarks-scale.md).
 func renderMarkdown(r *Results, jsonName string) string {
+	if r.Scale != nil && r.Prost.Single == nil && r.Prost.Batch == nil && r.Raw.PGSingle == nil && r.Raw.JSAsync == nil {
+		return renderScaleMarkdown(r, jsonName)
+	}
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	c, m := r.Config, r.Machine
@@ -400,8 +473,12 @@ func renderMarkdown(r *Results, jsonName string) string {
 	}
 	w("| relay publish (during and after the batched step) | %s | %s msg/s (JetStream async) | %s |\n",
 		fmtPipeline(p.Relay, "msg/s"), orDash(r.Ratios[2].Raw, fmtInt), orDash(r.Ratios[2].Ratio, fmtRatio))
+	w("| relay publish vs atomic batches | | %s msg/s (JetStream atomic batches of %d) | %s |\n",
+		orDash(r.Ratios[6].Raw, fmtInt), c.JSAtomicBatch, orDash(r.Ratios[6].Ratio, fmtRatio))
 	w("| relay publish vs synchronous publish | | %s msg/s (JetStream sync, %d clients) | %s |\n",
 		orDash(r.Ratios[3].Raw, fmtInt), c.JSSyncClients, orDash(r.Ratios[3].Ratio, fmtRatio))
+	w("| pipeline sustained, accept -> audit (while ingest ran / after it stopped) | %s | %s msg/s (JetStream async) | %s |\n",
+		fmtSustained(p.Audit), orDash(r.Ratios[7].Raw, fmtInt), orDash(r.Ratios[7].Ratio, fmtRatio))
 	w("| audit consumer (during and after the batched step) | %s | %s events/s (batched Postgres) | %s |\n",
 		fmtPipeline(p.Audit, "entries/s"), orDash(r.Ratios[4].Raw, fmtInt), orDash(r.Ratios[4].Ratio, fmtRatio))
 	w("| billing consumer (same window; a SUM meter per App, a usage row per event) | %s | %s events/s (batched Postgres) | %s |\n",
@@ -445,6 +522,11 @@ func renderMarkdown(r *Results, jsonName string) string {
 	} else {
 		w("| JetStream async publish | not measured | | |\n")
 	}
+	if x := r.Raw.JSAtomic; x != nil {
+		w("| JetStream atomic batches of %d, 1 client, one batch at a time | %s msg/s | | %s |\n", x.BatchSize, fmtInt(x.MsgsPerSec), fmtCounts(x.Failures))
+	} else {
+		w("| JetStream atomic batches | not measured | | |\n")
+	}
 	if x := r.Raw.JSSync; x != nil {
 		w("| JetStream sync publish, %d clients | %s msg/s | %s | %s |\n", x.Clients, fmtInt(x.MsgsPerSec), fmtLatency(x.Latency, false), fmtCounts(x.Failures))
 	} else {
@@ -466,6 +548,9 @@ func renderMarkdown(r *Results, jsonName string) string {
 	}
 	if x := r.Raw.JSAsync; x != nil {
 		w("| raw JetStream async %s\n", fmtCPU(x.CPU, x.MsgsPerSec))
+	}
+	if x := r.Raw.JSAtomic; x != nil {
+		w("| raw JetStream atomic %s\n", fmtCPU(x.CPU, x.MsgsPerSec))
 	}
 	if x := r.Raw.JSSync; x != nil {
 		w("| raw JetStream sync %s\n", fmtCPU(x.CPU, x.MsgsPerSec))
@@ -522,6 +607,10 @@ func renderMarkdown(r *Results, jsonName string) string {
 	}
 	w("\n")
 
+	if r.Scale != nil {
+		renderScale(w, r.Scale)
+	}
+
 	w("## How measured\n\n")
 	w("- One run, one machine, one step at a time; the raw ceilings first, then PROST. Every step runs\n")
 	w("  a warm-up that no figure includes; a closed-loop step counts only operations that start and end\n")
@@ -535,7 +624,8 @@ func renderMarkdown(r *Results, jsonName string) string {
 	w("  Synchronous commit on, as PROST runs.\n")
 	w("- Raw JetStream: an embedded nats-server (`pkg/natsembed`, file store, `SyncAlways` like `prost dev`)\n")
 	w("  with PROST's `PROST_EVENTS` stream from `nats/streams`, PROST's subjects and `Nats-Msg-Id`.\n")
-	w("  Async: 1 connection, at most %d acks outstanding, acks counted in the window. Sync: %d connections.\n", c.JSAsyncMaxPending, c.JSSyncClients)
+	w("  Async: 1 connection, at most %d acks outstanding, acks counted in the window. Atomic: 1 connection,\n", c.JSAsyncMaxPending)
+	w("  batches of %d (`Nats-Batch-Id`, `allow_atomic`) one at a time, as the relay publishes. Sync: %d connections.\n", c.JSAtomicBatch, c.JSSyncClients)
 	w("- PROST: the real `bin/prost dev` as a subprocess with a fresh database, a temporary data\n")
 	w("  directory, free loopback ports, `PROST_RATE_LIMIT=-1` and `PROST_LOG_LEVEL=warn`; other\n")
 	w("  settings at their defaults. HTTP/1.1 keep-alive clients. Single-event and batched ingest use\n")
@@ -553,7 +643,7 @@ func renderMarkdown(r *Results, jsonName string) string {
 	w("  events waiting (the relay's: outbox rows; the audit consumer's: published, not yet audited), so\n")
 	w("  its rate is its own ceiling on this machine; otherwise it is bounded by the work it was given.\n")
 	w("- Billing consumer: the same window, from the billing-usage consumer's applied messages\n")
-	w("  (`prost_consumer_processed_total` on PROST's /metrics) sampled with the rest. Each App of the run\n")
+	w("  (its idempotency records in `consumer_processed`) sampled with the rest. Each App of the run\n")
 	w("  has one SUM meter on the events' type (value, currency group, customer), so every event is\n")
 	w("  turned into an exact-decimal usage row in the consumer's transaction.\n")
 	w("- Between PROST steps the benchmark waits (at most %s) for the relay and the audit and billing consumers to\n", fmtDuration(c.DrainSeconds))
@@ -567,9 +657,13 @@ func renderMarkdown(r *Results, jsonName string) string {
 	w("  reveal decrypts one stored event's data for its tenant. See docs/privacy.md.\n")
 	w("- Memory: VmHWM of the `prost dev` process (which embeds nats-server) from `/proc/<pid>/status`\n")
 	w("  at the end, and VmRSS sampled every 500 ms. CPU: utime+stime from `/proc`.\n")
-	w("- Targets are the issue's: single-event ingest >= 2.0x the raw single-row rate with p99 <= 25 ms;\n")
-	w("  batched ingest >= 50%% of the raw batched rate; end to end at half load p99 <= 100 ms with the\n")
-	w("  backlog flat; peak memory <= 256 MiB.\n\n")
+	w("- Pipeline sustained: audit entries written per second from the start of the batched step to its end\n")
+	w("  (while ingest ran) and from its end until the audit log caught up (after), beside the JetStream ceiling.\n")
+	w("- Targets are issue 13's: single-event ingest >= %.1fx the raw single-row rate with p99 <= %.0f ms and\n", targetSingleRatio, targetSingleP99ms)
+	w("  PROST's CPU per accepted event <= %.0f us; end to end at half load p99 <= %.0f ms with the backlog flat;\n", targetCPUPerEvent, targetE2EP99ms)
+	w("  the relay >= %.1fx the raw JetStream async rate with the audit consumer caught up; peak memory <= %.0f MiB\n", targetRelayRatio, targetPeakMemoryMB)
+	w("  (VmHWM covers the whole run: the batched step's backlog and its catching up included); and issue 2's\n")
+	w("  batched ingest >= %.0f%% of the raw batched rate.\n\n", targetBatchRatio*100)
 
 	var not []string
 	if p.SchemaValidation == nil {
@@ -597,4 +691,82 @@ func orText(s string) string {
 		return "not measured"
 	}
 	return s
+}
+
+// renderScale writes the scale curves' table.
+func renderScale(w func(string, ...any), sc *Scale) {
+	w("## Scale curves\n\n| curve | small | large | ratio (large / small) | wanted |\n|---|---|---|---|---|\n")
+	for _, c := range sc.Curves {
+		val := func(v *float64) string {
+			if v == nil {
+				return "not measured"
+			}
+			if c.Unit == "ms" {
+				return fmtMs(*v) + " ms"
+			}
+			return fmtInt(*v) + " " + c.Unit
+		}
+		want := ""
+		if c.Want > 0 {
+			if c.Unit == "ms" {
+				want = fmt.Sprintf("<= %.1fx", c.Want)
+			} else {
+				want = fmt.Sprintf(">= %.1fx", c.Want)
+			}
+		}
+		w("| %s | %s at %s | %s at %s | %s | %s |\n", c.Name, val(c.Small), c.SmallAt, val(c.Large), c.LargeAt,
+			orDash(c.Ratio, fmtRatio), want)
+	}
+	w("\n")
+	for _, c := range sc.Curves {
+		if c.Detail != "" {
+			w("- %s: %s.\n", c.Name, c.Detail)
+		}
+		if c.Error != "" {
+			w("- %s: failed: %s.\n", c.Name, c.Error)
+		}
+	}
+	w("\n")
+}
+
+// renderScaleMarkdown renders a run of the scale curves alone.
+func renderScaleMarkdown(r *Results, jsonName string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	m := r.Machine
+	w("# PROST scale curves\n\n")
+	w("Generated by `cmd/prost-bench` on %s (`make bench-scale`); every run overwrites this page and [%s](%s).\n", r.Date, jsonName, jsonName)
+	w("Each curve measures one piece of work at a small and a large size of what it grows with; flat is a ratio near 1.\n")
+	w("The large sizes are what fits in a run of a few minutes on this machine, not the issue's largest (3M rows).\n\n")
+	w("Command: `%s`  \nWall time: %s.\n\n", r.Command, fmtDuration(r.WallSeconds))
+	w("## Machine\n\n| | |\n|---|---|\n")
+	w("| CPUs (nproc) | %d |\n| memory | %s MiB |\n| OS | %s |\n| Go | %s |\n| Postgres | %s |\n| load average when the run began | %.2f |\n\n",
+		m.CPUs, fmtInt(float64(m.MemoryMiB)), m.OS, m.Go, orText(m.Postgres), m.LoadAverage)
+	w("## Targets\n\n| target | wanted | measured | verdict |\n|---|---|---|---|\n")
+	for _, t := range r.Targets {
+		if strings.HasPrefix(t.Name, "scale: ") {
+			w("| %s | %s | %s | %s |\n", t.Name, t.Want, orText(t.Measured), verdict(t.Met))
+		}
+	}
+	w("\n")
+	renderScale(w, r.Scale)
+	if mm := r.Prost.Memory; mm != nil {
+		w("- PROST's peak memory over the run (VmHWM): %s.\n", orDash(mm.VmHWMMiB, func(v float64) string { return fmtMiB(v) + " MiB" }))
+	}
+	w("- Warnings and errors PROST logged: %s.\n", fmtCounts(r.Prost.Logged))
+	if len(r.Errors) > 0 {
+		w("- Errors of this run: %s.\n", strings.Join(r.Errors, "; "))
+	}
+	w("\n## How measured\n\n")
+	w("- One `bin/prost dev` with a fresh database, `PROST_RATE_LIMIT=-1`, `PROST_UNREGISTERED_TYPES=accept` and\n")
+	w("  `PROST_MAX_RULES` raised to hold the large rule set; other settings at their defaults. The curves run in turn on it.\n")
+	w("- `since`: `GET /v1/events?since=<a minute ago>&limit=100` for one App, median of 5, before and after its older\n")
+	w("  events are written straight into the events table (no outbox rows, so the pipeline does not see them).\n")
+	w("- Rules: the rules consumer's rate through a fixed number of events of one App (batches of 100), from the\n")
+	w("  first send to its last handled message (its idempotency records), with 10 and then 500 active rules\n")
+	w("  whose filters name 50 event types (one rule in 50 on the events' type) and whose condition never holds.\n")
+	w("- Apps: closed-loop single-event ingest by 64 clients, all as one App, then each request as the next of the Apps.\n")
+	w("- Audit verify: `GET /admin/v1/audit/verify?app_id=` (what `prost audit verify --app` asks) of a chain written with\n")
+	w("  `pkg/domain/audit`, as entries verified per second, with PROST's memory around the large one.\n")
+	return b.String()
 }

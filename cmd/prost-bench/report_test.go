@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -146,27 +147,38 @@ func TestPayload(t *testing.T) {
 // fullResults is a run where everything was measured.
 func fullResults() *Results {
 	r := &Results{Date: "2026-11-27 05:37 UTC", Command: "BENCH_DURATION=20s make bench", WallSeconds: 222}
-	r.Config = ConfigReport{StepSeconds: 20, WarmupSeconds: 2, RawPGClients: 8, BatchSize: 100, JSAsyncMaxPending: 4096,
+	r.Config = ConfigReport{StepSeconds: 20, WarmupSeconds: 2, RawPGClients: 8, BatchSize: 100, JSAsyncMaxPending: 4096, JSAtomicBatch: 1000,
 		JSSyncClients: 4, SingleClients: 64, BatchClients: 12, E2ELoad: 0.5, PayloadBytes: 450, RelayWindowSeconds: 30}
 	r.Machine = Machine{CPUs: 2, MemoryMiB: 24000, OS: "linux/amd64", Go: "go1.26.8", Postgres: "15.20", NATSServer: "2.15.3"}
 	r.Raw.PGSingle = &RawPG{Clients: 8, EventsPerTx: 1, EventsPerSec: 2500, TxPerSec: 2500,
 		Tx: &Latency{P50ms: 3, P99ms: 9}, Commit: &Latency{P50ms: 1, P99ms: 4}}
 	r.Raw.PGBatch = &RawPG{Clients: 8, EventsPerTx: 100, EventsPerSec: 50000, TxPerSec: 500, Tx: &Latency{P50ms: 15, P99ms: 40}}
-	r.Raw.JSAsync = &RawJS{Mode: "async", Clients: 1, MaxPending: 4096, MsgsPerSec: 60000}
+	r.Raw.JSAsync = &RawJS{Mode: "async", Clients: 1, MaxPending: 4096, MsgsPerSec: 20000}
+	r.Raw.JSAtomic = &RawJS{Mode: "atomic", Clients: 1, BatchSize: 1000, MsgsPerSec: 50000}
 	r.Raw.JSSync = &RawJS{Mode: "sync", Clients: 4, MsgsPerSec: 16000, Latency: &Latency{P50ms: 0.2, P99ms: 1}}
 	r.Prost.Single = &Ingest{Clients: 64, EventsPerRequest: 1, EventsPerSec: 6000, Latency: &Latency{P50ms: 8, P95ms: 15, P99ms: 20},
-		Non202: map[string]int64{"503": 3}, CPU: &CPUShare{Prost: 1, Postgres: 0.6, Harness: 0.3, Other: 0.1}, DrainAfter: &Drain{Seconds: 1.2, Complete: true}}
+		Non202: map[string]int64{"503": 3}, CPU: &CPUShare{Prost: 0.6, Postgres: 0.6, Harness: 0.3, Other: 0.1}, DrainAfter: &Drain{Seconds: 1.2, Complete: true}}
 	r.Prost.Batch = &Ingest{Clients: 12, EventsPerRequest: 100, EventsPerSec: 30000, Latency: &Latency{P50ms: 50, P95ms: 80, P99ms: 90}}
 	r.Prost.E2E = &E2E{LoadFraction: 0.5, OfferedPerSec: 3000, Sent: 60000, Accepted: 60000,
 		AcceptLatency: &Latency{P50ms: 5, P95ms: 9, P99ms: 12}, Latency: &Latency{P50ms: 20, P95ms: 40, P99ms: 60},
 		Backlog: &Backlog{AllowedGrowth: 6000, AuditLag: newSeries([]int64{50, 60, 55}, time.Second), Flat: true}}
 	r.Prost.Relay = &Pipeline{WindowSeconds: 30, PerSec: 25000, Backlogged: true, CaughtUp: true, MaxBacklog: 90000}
-	r.Prost.Audit = &Pipeline{WindowSeconds: 30, PerSec: 15000, CaughtUp: true}
+	r.Prost.Audit = &Pipeline{WindowSeconds: 30, PerSec: 15000, CaughtUp: true, DuringStepPerSec: ptr(14000.0), AfterStepPerSec: ptr(18000.0)}
 	r.Prost.Billing = &Pipeline{WindowSeconds: 30, PerSec: 12000, CaughtUp: true}
 	r.Prost.SchemaValidationNote = notBuiltSchemaRegistry
 	r.Prost.Encryption = &Encryption{CheckMicros: 9.5, PlainCheckMicros: 2.25, EncryptMicros: 7.25, RevealMicros: 3.125}
 	r.Prost.Memory = &Memory{VmHWMMiB: ptr(180.0), RSSMaxMiB: ptr(175.5), Samples: 100}
 	return r
+}
+
+// all is the six main targets' verdicts: v, except at the indexes given,
+// which are !v.
+func all(v bool, except ...int) []*bool {
+	out := make([]*bool, 6)
+	for i := range out {
+		out[i] = ptr(v != slices.Contains(except, i))
+	}
+	return out
 }
 
 func TestDeriveTargets(t *testing.T) {
@@ -183,23 +195,29 @@ func TestDeriveTargets(t *testing.T) {
 		change func(*Results)
 		want   []*bool
 	}{
-		{"all met", func(*Results) {}, []*bool{ptr(true), ptr(true), ptr(true), ptr(true)}},
-		{"single ratio under 2x", func(r *Results) { r.Prost.Single.EventsPerSec = 4999 },
-			[]*bool{ptr(false), ptr(true), ptr(true), ptr(true)}},
-		{"single p99 over 25 ms", func(r *Results) { r.Prost.Single.Latency.P99ms = 25.01 },
-			[]*bool{ptr(false), ptr(true), ptr(true), ptr(true)}},
-		{"batched under half", func(r *Results) { r.Prost.Batch.EventsPerSec = 24999 },
-			[]*bool{ptr(true), ptr(false), ptr(true), ptr(true)}},
-		{"backlog growing", func(r *Results) { r.Prost.E2E.Backlog.Flat = false },
-			[]*bool{ptr(true), ptr(true), ptr(false), ptr(true)}},
-		{"events never audited", func(r *Results) { r.Prost.E2E.Missing = 1 },
-			[]*bool{ptr(true), ptr(true), ptr(false), ptr(true)}},
-		{"memory over 256 MiB", func(r *Results) { r.Prost.Memory.VmHWMMiB = ptr(256.1) },
-			[]*bool{ptr(true), ptr(true), ptr(true), ptr(false)}},
-		{"raw ceilings missing", func(r *Results) { r.Raw.PGSingle, r.Raw.PGBatch = nil, nil },
-			[]*bool{nil, nil, ptr(true), ptr(true)}},
-		{"prost missing", func(r *Results) { r.Prost.Single, r.Prost.Batch, r.Prost.E2E, r.Prost.Memory = nil, nil, nil, nil },
-			[]*bool{nil, nil, nil, nil}},
+		{"all met", func(*Results) {}, all(true)},
+		{"single ratio under 1.2x", func(r *Results) { r.Prost.Single.EventsPerSec, r.Prost.Single.CPU.Prost = 2999, 0.3 }, all(true, 0)},
+		{"single p99 over 25 ms", func(r *Results) { r.Prost.Single.Latency.P99ms = 25.01 }, all(true, 0)},
+		{"CPU over 130 us per event", func(r *Results) { r.Prost.Single.CPU.Prost = 0.79 }, all(true, 1)},
+		{"batched under half", func(r *Results) { r.Prost.Batch.EventsPerSec = 24999 }, all(true, 2)},
+		{"backlog growing", func(r *Results) { r.Prost.E2E.Backlog.Flat = false }, all(true, 3)},
+		{"end to end p99 over 250 ms", func(r *Results) { r.Prost.E2E.Latency.P99ms = 250.1 }, all(true, 3)},
+		{"events never audited", func(r *Results) { r.Prost.E2E.Missing = 1 }, all(true, 3)},
+		{"relay under 0.8x", func(r *Results) { r.Prost.Relay.PerSec = 15999 }, all(true, 4)},
+		{"audit consumer behind", func(r *Results) { r.Prost.Audit.CaughtUp = false }, all(true, 4)},
+		{"memory over 256 MiB", func(r *Results) { r.Prost.Memory.VmHWMMiB = ptr(256.1) }, all(true, 5)},
+		{"raw ceilings missing", func(r *Results) { r.Raw.PGSingle, r.Raw.PGBatch, r.Raw.JSAsync = nil, nil, nil },
+			[]*bool{nil, ptr(true), nil, ptr(true), nil, ptr(true)}},
+		{"prost missing", func(r *Results) {
+			r.Prost.Single, r.Prost.Batch, r.Prost.E2E, r.Prost.Memory, r.Prost.Audit = nil, nil, nil, nil, nil
+		}, []*bool{nil, nil, nil, nil, nil, nil}},
+		{"scale curves", func(r *Results) {
+			r.Scale = &Scale{Curves: []Curve{
+				{Name: "since", Unit: "ms", Small: ptr(10.0), Large: ptr(15.0), Ratio: ptr(1.5), Want: 2},
+				{Name: "rules", Unit: "events/s", Small: ptr(1000.0), Large: ptr(600.0), Ratio: ptr(0.6), Want: 0.7},
+				{Name: "no target", Unit: "ms", Small: ptr(1.0)},
+			}}
+		}, append(all(true), ptr(true), ptr(false))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -212,8 +230,11 @@ func TestDeriveTargets(t *testing.T) {
 	r := fullResults()
 	r.derive()
 	require.Equal(t, "2.40x, p99 20.00 ms", r.Targets[0].Measured)
-	require.Equal(t, "60%", r.Targets[1].Measured)
-	require.InDelta(t, 25000.0/60000, *r.Ratios[2].Ratio, 1e-12)
+	require.Equal(t, "100 us", r.Targets[1].Measured)
+	require.Equal(t, "60%", r.Targets[2].Measured)
+	require.Equal(t, "1.25x, audit consumer caught up", r.Targets[4].Measured)
+	require.InDelta(t, 25000.0/20000, *r.Ratios[2].Ratio, 1e-12)
+	require.InDelta(t, 25000.0/50000, *r.Ratios[6].Ratio, 1e-12)
 	require.Equal(t, "billing consumer / raw batched Postgres", r.Ratios[5].Name)
 	require.InDelta(t, 12000.0/50000, *r.Ratios[5].Ratio, 1e-12)
 }
@@ -226,14 +247,16 @@ func TestRenderMarkdown(t *testing.T) {
 	require.Equal(t, md, renderMarkdown(r, "benchmarks.json"), "rendering must be deterministic")
 	for _, want := range []string{
 		"Command: `BENCH_DURATION=20s make bench`",
-		"| single-event ingest | >= 2.0x raw single-row Postgres, p99 <= 25 ms | 2.40x, p99 20.00 ms | **met** |",
+		"| single-event ingest | >= 1.2x raw single-row Postgres, p99 <= 25 ms | 2.40x, p99 20.00 ms | **met** |",
+		"| relay publish vs atomic batches | | 50,000 msg/s (JetStream atomic batches of 1000) | 0.50x |",
+		"| pipeline sustained, accept -> audit (while ingest ran / after it stopped) | 14,000 / 18,000 events/s | 20,000 msg/s (JetStream async) | 0.75x |",
 		"| single-event ingest, 64 clients | 6,000 events/s | 2,500 events/s (single-row Postgres) | 2.40x |",
 		"| batched ingest, 100 events/request, 12 clients | 30,000 events/s | 50,000 events/s (batched Postgres) | 0.60x |",
 		"| schema validation cost per event | not measured: the schema registry is not built yet | | |",
 		"| personal data encryption cost per event | 7.25 us/event (ingest check 9.50 with, 2.25 without); reveal 3.12 us/event | | |",
 		"| peak memory of the PROST process (VmHWM) | 180.0 MiB | | |",
 		"| billing consumer (same window; a SUM meter per App, a usage row per event) | 12,000 events/s (not backlogged throughout: a lower bound) | 50,000 events/s (batched Postgres) | 0.24x |",
-		"| single-event ingest | 1.00 | 0.60 | 0.30 | 0.10 | 167 | 317 |",
+		"| single-event ingest | 0.60 | 0.60 | 0.30 | 0.10 | 100 | 250 |",
 		"non-202 answers 503: 3",
 		"- schema validation cost per event: the schema registry is not built yet.",
 	} {
@@ -261,7 +284,7 @@ func TestResultsJSON(t *testing.T) {
 	prost := back["prost"].(map[string]any)
 	require.Nil(t, prost["schema_validation"], "an unmeasured figure is null")
 	require.Equal(t, notBuiltSchemaRegistry, prost["schema_validation_note"])
-	require.Len(t, back["targets"], 4)
+	require.Len(t, back["targets"], 6)
 }
 
 func TestConfigFromEnv(t *testing.T) {
@@ -301,13 +324,13 @@ func TestPipelineRate(t *testing.T) {
 		want    *Pipeline
 	}{
 		{"backlogged until caught up", samples, at(1), at(3),
-			&Pipeline{WindowSeconds: 4, PerSec: 100, Backlogged: true, CaughtUp: true, MaxBacklog: 15000, AfterStepPerSec: ptr(100.0)}},
+			&Pipeline{WindowSeconds: 4, PerSec: 100, Backlogged: true, CaughtUp: true, MaxBacklog: 15000, AfterStepPerSec: ptr(100.0), DuringStepPerSec: ptr(100.0)}},
 		{"window from the step start", samples, at(0), at(3),
-			&Pipeline{WindowSeconds: 5, PerSec: 100, Backlogged: false, CaughtUp: true, MaxBacklog: 15000, AfterStepPerSec: ptr(100.0)}},
+			&Pipeline{WindowSeconds: 5, PerSec: 100, Backlogged: false, CaughtUp: true, MaxBacklog: 15000, AfterStepPerSec: ptr(100.0), DuringStepPerSec: ptr(100.0)}},
 		{"never caught up", samples[:5], at(1), at(3),
-			&Pipeline{WindowSeconds: 3, PerSec: 100, Backlogged: true, CaughtUp: false, MaxBacklog: 15000, AfterStepPerSec: ptr(100.0)}},
+			&Pipeline{WindowSeconds: 3, PerSec: 100, Backlogged: true, CaughtUp: false, MaxBacklog: 15000, AfterStepPerSec: ptr(100.0), DuringStepPerSec: ptr(100.0)}},
 		{"caught up within a second of the step", samples, at(1), at(4.5),
-			&Pipeline{WindowSeconds: 4, PerSec: 100, Backlogged: true, CaughtUp: true, MaxBacklog: 15000}},
+			&Pipeline{WindowSeconds: 4, PerSec: 100, Backlogged: true, CaughtUp: true, MaxBacklog: 15000, DuringStepPerSec: ptr(100.0)}},
 		{"too few samples", samples[:1], at(0), at(3), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -315,4 +338,36 @@ func TestPipelineRate(t *testing.T) {
 			require.Equal(t, tc.want, pipelineRate(tc.samples, tc.t0, tc.t1, relay))
 		})
 	}
+}
+
+func TestRenderScale(t *testing.T) {
+	t.Parallel()
+	r := &Results{Date: "2026-12-01 10:00 UTC", Command: "make bench-scale"}
+	r.Scale = &Scale{Curves: []Curve{
+		{Name: "GET /v1/events?since=", Unit: "ms", SmallAt: "~0 rows", LargeAt: "1,000,000 rows", Small: ptr(10.0), Large: ptr(12.5),
+			Ratio: ptr(1.25), Want: 2, Detail: "stored straight"},
+		{Name: "rules consumer", Unit: "events/s", SmallAt: "10 rules", LargeAt: "500 rules", Small: ptr(3000.0), Error: "boom", Want: 0.7},
+	}}
+	r.derive()
+	md := renderMarkdown(r, "benchmarks-scale.json")
+	for _, want := range []string{
+		"# PROST scale curves",
+		"| GET /v1/events?since= | 10.00 ms at ~0 rows | 12.50 ms at 1,000,000 rows | 1.25x | <= 2.0x |",
+		"| rules consumer | 3,000 events/s at 10 rules | not measured at 500 rules | not measured | >= 0.7x |",
+		"| scale: GET /v1/events?since= | GET /v1/events?since= at 1,000,000 rows <= 2.0x of ~0 rows | 1.25x | **met** |",
+		"- rules consumer: failed: boom.",
+	} {
+		require.Contains(t, md, want)
+	}
+	require.NotContains(t, md, "## PROST figures")
+}
+
+func TestKeepWritten(t *testing.T) {
+	t.Parallel()
+	md := "# x\n\n## Figures\n\n## How measured\n\n- a\n"
+	require.Equal(t, md, keepWritten(md, "old report without markers"))
+	old := "# old\n" + keptStart + "\n## Findings\n\nby hand\n" + keptEnd + "\n## How measured\n"
+	got := keepWritten(md, old)
+	require.Equal(t, "# x\n\n## Figures\n\n"+keptStart+"\n## Findings\n\nby hand\n"+keptEnd+"\n\n## How measured\n\n- a\n", got)
+	require.Equal(t, got, keepWritten(got, got), "a second run keeps it once")
 }

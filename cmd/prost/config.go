@@ -55,6 +55,7 @@ type env struct {
 	StreamReplicas     int           // PROST_STREAM_REPLICAS
 	ShutdownTimeout    time.Duration // PROST_SHUTDOWN_TIMEOUT
 	RelayPollInterval  time.Duration // PROST_RELAY_POLL_INTERVAL
+	RelayAtomicMinRows int           // PROST_RELAY_ATOMIC_MIN_ROWS: fewest rows published as an atomic batch; negative: never
 	OutboxRetention    time.Duration // PROST_OUTBOX_RETENTION
 	DBMaxConns         int           // PROST_DB_MAX_CONNS
 	IngestWriters      int           // PROST_INGEST_WRITERS
@@ -63,6 +64,7 @@ type env struct {
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
+	MemoryLimitMiB     int           // PROST_MEMORY_LIMIT_MIB: the Go runtime's soft memory limit; 0 leaves it to GOMEMLIMIT
 	MetricsAddr        string        // PROST_METRICS_ADDR: serve /metrics there (unauthenticated unless PROST_METRICS_TOKEN) instead of on the API
 	MetricsToken       string        // PROST_METRICS_TOKEN: bearer token of /metrics (default: the admin token)
 	OutboundAllow      string        // PROST_OUTBOUND_ALLOW: internal addresses webhooks may reach (development)
@@ -116,6 +118,7 @@ func envFromOS() env {
 		StreamReplicas:     getint("PROST_STREAM_REPLICAS", 0),
 		ShutdownTimeout:    getduration("PROST_SHUTDOWN_TIMEOUT", lifecycle.DefaultShutdownTimeout),
 		RelayPollInterval:  getduration("PROST_RELAY_POLL_INTERVAL", outbox.DefaultPollInterval),
+		RelayAtomicMinRows: getint("PROST_RELAY_ATOMIC_MIN_ROWS", outbox.DefaultAtomicMinRows),
 		OutboxRetention:    getduration("PROST_OUTBOX_RETENTION", outbox.DefaultRetention),
 		DBMaxConns:         getint("PROST_DB_MAX_CONNS", postgres.DefaultMaxConns),
 		IngestWriters:      getint("PROST_INGEST_WRITERS", eventstore.DefaultWriters),
@@ -124,6 +127,7 @@ func envFromOS() env {
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
+		MemoryLimitMiB:     getint("PROST_MEMORY_LIMIT_MIB", DefaultMemoryLimitMiB),
 		MetricsAddr:        os.Getenv("PROST_METRICS_ADDR"),
 		MetricsToken:       os.Getenv("PROST_METRICS_TOKEN"),
 		OutboundAllow:      os.Getenv("PROST_OUTBOUND_ALLOW"),

@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -121,11 +124,38 @@ type platform struct {
 	consumers []*consumer.Consumer
 }
 
+// DefaultMemoryLimitMiB is PROST_MEMORY_LIMIT_MIB's default: the Go
+// runtime's soft memory limit (heap, stacks and the runtime's own; the
+// binary's code adds about 55 MiB of resident memory beside it). Under it
+// the garbage collector lets the heap grow to twice what is live (GOGC
+// 100); near it, it collects sooner, at up to half the CPU when the live
+// heap comes close. The all-in-one process's live heap under `make bench`
+// is 60 to 150 MiB. Raise it for a process that holds more, or where
+// catching up a backlog matters more than memory (docs/benchmarks.md).
+const DefaultMemoryLimitMiB = 184
+
+// Sampling of the block and mutex profiles while PROST_PPROF_ADDR is set.
+const (
+	pprofBlockRate     = 10 * time.Microsecond
+	pprofMutexFraction = 100
+)
+
+// applyMemoryLimit sets the runtime's soft memory limit from
+// PROST_MEMORY_LIMIT_MIB, unless GOMEMLIMIT already set one.
+func applyMemoryLimit(e env, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || e.MemoryLimitMiB <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(e.MemoryLimitMiB) << 20)
+	log.Debug("memory limit set", "mib", e.MemoryLimitMiB)
+}
+
 // openPlatform connects to Postgres (creating and migrating the database),
 // starts the embedded nats-server when asked and NATS_URL is unset, connects
 // to NATS and declares the streams from PROST_NATS_DIR.
 func openPlatform(ctx context.Context, e env, log *slog.Logger, allowEmbedded bool) (_ *platform, err error) {
 	p := &platform{env: e, log: log}
+	applyMemoryLimit(e, log)
 	defer func() {
 		if err != nil {
 			p.close()
@@ -419,7 +449,8 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 	var rel *outbox.Relay
 	if has("relay") {
 		rel = relaysvc.New(p.pool, p.js, relaysvc.Config{PollInterval: p.env.RelayPollInterval, Retention: p.env.OutboxRetention,
-			Signer: p.signer, Bus: p.bus, Logger: p.log.With("service", "relay")})
+			AtomicMinRows: p.env.RelayAtomicMinRows,
+			Signer:        p.signer, Bus: p.bus, Logger: p.log.With("service", "relay")})
 		metrics.WatchRelay(rel)
 		g.Add("relay", rel)
 	}
@@ -430,6 +461,11 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		if err != nil {
 			return fmt.Errorf("listen on PROST_PPROF_ADDR %s: %w", p.env.PprofAddr, err)
 		}
+		// Blocking and lock contention are sampled while profiles are
+		// served: one event per 10us spent blocked, one contended lock in
+		// 100, which costs next to nothing next to the work they show.
+		runtime.SetBlockProfileRate(int(pprofBlockRate))
+		runtime.SetMutexProfileFraction(pprofMutexFraction)
 		pm := http.NewServeMux()
 		pm.HandleFunc("/debug/pprof/", pprof.Index)
 		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)

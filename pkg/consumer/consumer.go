@@ -552,7 +552,10 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 	checkTick := time.NewTicker(c.cfg.DurableCheckInterval)
 	defer checkTick.Stop()
 
-	buf := make(chan jetstream.Msg, 2*c.cfg.BatchSize)
+	// A lane holds at most two batches: one pulled by the client library
+	// and one queued here, while the one before is handled (four held ~40
+	// MiB over a process's lanes while a backlog was caught up).
+	buf := make(chan jetstream.Msg, c.cfg.BatchSize)
 	stopping := make(chan struct{})
 	var lateMu sync.Mutex
 	var late []jetstream.Msg // delivered once stopping began; handed back below
@@ -565,7 +568,7 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 			lateMu.Unlock()
 		}
 	},
-		jetstream.PullMaxMessages(2*c.cfg.BatchSize),
+		jetstream.PullMaxMessages(c.cfg.BatchSize),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.Debug("consumer: pull", "error", err)
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||

@@ -152,8 +152,40 @@ func (c *Committer) Append(ctx context.Context, evs []NewEvent) ([]Outcome, erro
 // QueueLen reports how many appends wait for a writer.
 func (c *Committer) QueueLen() int { return len(c.queue) }
 
+// writerConn is the pool connection a writer keeps: pgx keeps each
+// connection's largest statement's parameters (a group's arrays of
+// envelopes, ~1 MiB) for its next statement, so a connection that has
+// committed a group holds them; kept by their writers, only Writers
+// connections do, not every connection of the pool in turn.
+type writerConn struct {
+	pool *pgxpool.Pool
+	conn *pgxpool.Conn
+}
+
+func (w *writerConn) get(ctx context.Context) (*pgxpool.Conn, error) {
+	if w.conn == nil {
+		conn, err := w.pool.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w.conn = conn
+	}
+	return w.conn, nil
+}
+
+// release gives the connection back to the pool, which closes it if it is
+// broken; the next commit takes another.
+func (w *writerConn) release() {
+	if w.conn != nil {
+		w.conn.Release()
+		w.conn = nil
+	}
+}
+
 func (c *Committer) writer() {
 	defer c.wg.Done()
+	wc := &writerConn{pool: c.pool}
+	defer wc.release()
 	batch := make([]*appendReq, 0, 64)
 	for r := range c.queue {
 		batch = append(batch[:0], r)
@@ -171,11 +203,11 @@ func (c *Committer) writer() {
 				break drain
 			}
 		}
-		c.commitGroup(batch)
+		c.commitGroup(wc, batch)
 	}
 }
 
-func (c *Committer) commitGroup(batch []*appendReq) {
+func (c *Committer) commitGroup(wc *writerConn, batch []*appendReq) {
 	live := batch[:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -189,19 +221,19 @@ func (c *Committer) commitGroup(batch []*appendReq) {
 		return
 	}
 	if len(live) == 1 {
-		c.commitOne(live[0])
+		c.commitOne(wc, live[0])
 		return
 	}
 	var all []NewEvent
 	for _, r := range live {
 		all = append(all, r.evs...)
 	}
-	out, err := c.commit(all)
+	out, err := c.commit(wc, all)
 	if err != nil {
 		c.cfg.Logger.Warn("shared ingest transaction failed; retrying each append alone",
 			"appends", len(live), "events", len(all), "error", err)
 		for _, r := range live {
-			c.commitOne(r)
+			c.commitOne(wc, r)
 		}
 		return
 	}
@@ -211,15 +243,19 @@ func (c *Committer) commitGroup(batch []*appendReq) {
 	}
 }
 
-func (c *Committer) commitOne(r *appendReq) {
-	r.out, r.err = c.commit(r.evs)
+func (c *Committer) commitOne(wc *writerConn, r *appendReq) {
+	r.out, r.err = c.commit(wc, r.evs)
 	close(r.done)
 }
 
-func (c *Committer) commit(evs []NewEvent) (out []Outcome, err error) {
+func (c *Committer) commit(wc *writerConn, evs []NewEvent) (out []Outcome, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TxTimeout)
 	defer cancel()
-	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+	conn, err := wc.get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("commit %d events: %w", len(evs), err)
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		out, err = AppendTx(ctx, tx, evs)
 		if err != nil {
 			return err
@@ -230,6 +266,7 @@ func (c *Committer) commit(evs []NewEvent) (out []Outcome, err error) {
 		return nil
 	})
 	if err != nil {
+		wc.release()
 		return nil, fmt.Errorf("commit %d events: %w", len(evs), err)
 	}
 	if c.cfg.OnCommit != nil {

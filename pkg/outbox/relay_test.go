@@ -132,7 +132,7 @@ func TestRelayLeaderElection(t *testing.T) {
 // exactly once — even when the copies arrive after the duplicate window,
 // because the consumer is idempotent too.
 //
-// The duplicate window is 2s here (2m in production) so that the test can
+// The duplicate window is 2s here (20s in production) so that the test can
 // also outlast it: the republish after the crash comes well within it, and
 // the last part waits for it to pass.
 func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
@@ -306,7 +306,8 @@ func TestRelayOneInFlightPerKey(t *testing.T) {
 		keyOf[subjects.MsgID(tenant, evs[i].Source, evs[i].ID)] = key
 	}
 	js := &watchedJS{JetStream: b.js, keyOf: keyOf, inFlight: map[string]int{}}
-	r := outbox.New(b.db.Pool, js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond})
+	// One message at a time (atomic batches are tested on their own).
+	r := outbox.New(b.db.Pool, js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond, AtomicMinRows: -1})
 	start(t, r)
 	ids := b.store(t, false, evs...)
 	b.waitMarked(t, ids)

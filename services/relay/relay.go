@@ -23,6 +23,9 @@ type Config struct {
 	PollInterval time.Duration
 	// BatchSize is the rows published per round. Defaults to 1,000.
 	BatchSize int
+	// AtomicMinRows is the fewest rows a round publishes as an atomic batch
+	// (see pkg/outbox). Defaults to 32; negative never uses atomic batches.
+	AtomicMinRows int
 	// Retention is how long published outbox rows are kept. Defaults to 72h.
 	Retention time.Duration
 	// Signer signs every message (PROST_BUS_KEY); nil publishes unsigned
@@ -39,11 +42,12 @@ type Config struct {
 // New returns the relay; run it with Run(ctx), wake it with Wake.
 func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) *outbox.Relay {
 	oc := outbox.Config{
-		BatchSize:    cfg.BatchSize,
-		PollInterval: cfg.PollInterval,
-		Retention:    cfg.Retention,
-		Logger:       cfg.Logger,
-		Signer:       cfg.Signer,
+		BatchSize:     cfg.BatchSize,
+		AtomicMinRows: cfg.AtomicMinRows,
+		PollInterval:  cfg.PollInterval,
+		Retention:     cfg.Retention,
+		Logger:        cfg.Logger,
+		Signer:        cfg.Signer,
 	}
 	if cfg.Bus != nil {
 		oc.Guard, oc.Acked = cfg.Bus.Guard, cfg.Bus.Acked

@@ -14,6 +14,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -92,9 +93,12 @@ func (e *Entry) ComputeHash() string {
 }
 
 // AppendTx extends the chains of the records' tenants inside tx, in the order
-// given within each tenant. Tenants' chain heads are locked in a fixed order,
-// so concurrent appenders never deadlock and one chain only ever grows by one
-// transaction at a time.
+// given within each tenant. Whatever the number of tenants, it costs three
+// statements besides the inserted entries: the missing heads are created,
+// every head is locked and read, and every head is moved to its chain's new
+// last entry, once per call. Heads are locked in tenant order, so concurrent
+// appenders never deadlock and one chain only ever grows by one transaction
+// at a time.
 func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
 	if len(recs) == 0 {
 		return nil, nil
@@ -108,17 +112,27 @@ func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
 		}
 		byTenant[r.TenantID] = append(byTenant[r.TenantID], r)
 	}
-	slices.SortFunc(tenants, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	// uuid order is byte order, as in Postgres.
+	slices.SortFunc(tenants, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	if err := q.EnsureHeads(ctx, auditdb.EnsureHeadsParams{TenantIds: tenants, Genesis: Genesis}); err != nil {
+		return nil, fmt.Errorf("audit head: %w", err)
+	}
+	heads, err := q.LockHeads(ctx, tenants)
+	if err != nil {
+		return nil, fmt.Errorf("audit head: %w", err)
+	}
+	if len(heads) != len(tenants) {
+		return nil, fmt.Errorf("audit head: %d of %d chain heads found", len(heads), len(tenants))
+	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	var all []Entry
+	all := make([]Entry, 0, len(recs))
 	rows := make([]auditdb.InsertEntriesParams, 0, len(recs))
-	for _, t := range tenants {
-		if err := q.EnsureHead(ctx, auditdb.EnsureHeadParams{TenantID: t, Genesis: Genesis}); err != nil {
-			return nil, fmt.Errorf("audit head: %w", err)
-		}
-		head, err := q.LockHead(ctx, t)
-		if err != nil {
-			return nil, fmt.Errorf("audit head: %w", err)
+	seqs := make([]int64, len(heads))
+	hashes := make([]string, len(heads))
+	for i, head := range heads {
+		t := head.TenantID
+		if t != tenants[i] {
+			return nil, fmt.Errorf("audit head: chain head %s found where %s was expected", t, tenants[i])
 		}
 		seq, prev := head.Seq, head.Hash
 		for _, r := range byTenant[t] {
@@ -132,9 +146,10 @@ func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
 				EventSource: e.EventSource, EventType: e.EventType, ActorID: e.ActorID, Action: e.Action,
 				RecordedAt: e.RecordedAt, PrevHash: e.PrevHash, Hash: e.Hash})
 		}
-		if err := q.UpdateHead(ctx, auditdb.UpdateHeadParams{TenantID: t, Seq: seq, Hash: prev}); err != nil {
-			return nil, fmt.Errorf("audit head: %w", err)
-		}
+		seqs[i], hashes[i] = seq, prev
+	}
+	if err := q.UpdateHeads(ctx, auditdb.UpdateHeadsParams{TenantIds: tenants, Seqs: seqs, Hashes: hashes}); err != nil {
+		return nil, fmt.Errorf("audit head: %w", err)
 	}
 	if _, err := q.InsertEntries(ctx, rows); err != nil {
 		return nil, fmt.Errorf("audit insert: %w", err)

@@ -485,3 +485,55 @@ func TestCanonicalGolden(t *testing.T) {
 	e2.Hash = "something else"
 	require.Equal(t, e.ComputeHash(), e2.ComputeHash())
 }
+
+// statementCounter counts the statements a connection sends.
+type statementCounter struct{ n int }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n++
+	return ctx
+}
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *statementCounter) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
+	c.n++
+	return ctx
+}
+func (c *statementCounter) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyFromEndData) {}
+
+// TestAppendTxHeadsOncePerBatch: a batch of events of many tenants (1,000
+// Apps sending at once) costs the same few statements as one tenant's: the
+// heads are created, locked and moved for all tenants together, each head
+// written once per batch, not three statements per tenant (issue 13).
+func TestAppendTxHeadsOncePerBatch(t *testing.T) {
+	t.Parallel()
+	cfg, err := pgx.ParseConfig(testDB.URL)
+	require.NoError(t, err)
+	counter := &statementCounter{}
+	cfg.Tracer = counter
+	conn, err := pgx.ConnectConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	defer conn.Close(context.WithoutCancel(t.Context()))
+
+	tenants := make([]uuid.UUID, 50)
+	var recs []audit.Record
+	for i := range tenants {
+		tenants[i] = uuid.New()
+		recs = append(recs, records(tenants[i], "first-", 2)...)
+	}
+	for round := range 2 {
+		counter.n = 0
+		err = pgx.BeginFunc(t.Context(), conn, func(tx pgx.Tx) error {
+			_, err := audit.AppendTx(t.Context(), tx, recs)
+			return err
+		})
+		require.NoError(t, err)
+		// begin, ensure heads, lock heads, update heads, copy entries, commit
+		require.Equal(t, 6, counter.n, "round %d: statements for a batch of 50 tenants", round)
+		for i := range recs {
+			recs[i].EventID = "second-" + strconv.Itoa(i)
+		}
+	}
+	for _, tenant := range tenants {
+		requireVerifies(t, tenant, 4)
+	}
+}

@@ -1,13 +1,26 @@
--- name: EnsureHead :exec
+-- name: EnsureHeads :exec
+-- A head at the genesis for each tenant that has none, inserted in tenant
+-- order so that concurrent appenders wait for each other in one order.
 INSERT INTO audit_heads (tenant_id, seq, hash)
-VALUES (@tenant_id, 0, @genesis)
+SELECT t.tenant_id, 0, @genesis::text
+FROM unnest(@tenant_ids::uuid[]) AS t(tenant_id)
+ORDER BY t.tenant_id
 ON CONFLICT (tenant_id) DO NOTHING;
 
--- name: LockHead :one
-SELECT seq, hash FROM audit_heads WHERE tenant_id = @tenant_id FOR UPDATE;
+-- name: LockHeads :many
+-- Locks the tenants' heads in tenant order (the rows are locked as the
+-- sorted rows come out), so appenders never deadlock.
+SELECT tenant_id, seq, hash FROM audit_heads
+WHERE tenant_id = ANY(@tenant_ids::uuid[])
+ORDER BY tenant_id
+FOR UPDATE;
 
--- name: UpdateHead :exec
-UPDATE audit_heads SET seq = @seq, hash = @hash WHERE tenant_id = @tenant_id;
+-- name: UpdateHeads :exec
+UPDATE audit_heads h
+SET seq = u.seq, hash = u.hash
+FROM (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@seqs::bigint[]) AS seq,
+             unnest(@hashes::text[]) AS hash) u
+WHERE h.tenant_id = u.tenant_id;
 
 -- name: InsertEntries :copyfrom
 INSERT INTO audit_log (tenant_id, seq, event_id, event_source, event_type, actor_id, action, recorded_at, prev_hash, hash)

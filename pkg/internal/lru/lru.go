@@ -26,9 +26,11 @@ type lruEntry[K comparable, V any] struct {
 }
 
 // New returns a cache of at most max entries, each valid for ttl (0: no
-// expiry).
+// expiry). Its memory grows with the entries it holds, up to max: the map
+// is not sized for max up front (100,000 entries made each cache take about
+// 20 MiB before its first entry).
 func New[K comparable, V any](max int, ttl time.Duration) *Cache[K, V] {
-	return &Cache[K, V]{max: max, ttl: ttl, ll: list.New(), items: make(map[K]*list.Element, max), now: time.Now}
+	return &Cache[K, V]{max: max, ttl: ttl, ll: list.New(), items: map[K]*list.Element{}, now: time.Now}
 }
 
 // Get returns the value of key if it is cached and has not expired.

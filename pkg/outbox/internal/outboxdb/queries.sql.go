@@ -43,14 +43,31 @@ func (q *Queries) MarkRefused(ctx context.Context, id int64) error {
 }
 
 const pendingBatch = `-- name: PendingBatch :many
-SELECT o.id, o.subject, o.created_at, o.traceparent, o.tracestate, e.tenant_id, e.source, e.id AS event_id, e.envelope,
-       e.partition_key
-FROM outbox o
-JOIN events e ON e.seq = o.event_seq
-WHERE o.published_at IS NULL AND o.refused_at IS NULL
-ORDER BY o.id
-LIMIT $1
+SELECT w.id, w.subject, w.created_at, w.traceparent, w.tracestate, w.tenant_id, w.source, w.event_id, w.envelope,
+       w.partition_key, w.snapshot
+FROM (
+    SELECT l.id, l.subject, l.created_at, l.traceparent, l.tracestate, l.tenant_id, l.source, l.event_id, l.envelope, l.partition_key, l.snapshot, sum(octet_length(l.envelope::text)) OVER (ORDER BY l.id) - octet_length(l.envelope::text) AS bytes_before
+    FROM (
+        SELECT o.id, o.subject, o.created_at, o.traceparent, o.tracestate, e.tenant_id, e.source, e.id AS event_id,
+               e.envelope, e.partition_key, pg_current_snapshot()::text AS snapshot
+        FROM outbox o
+        JOIN events e ON e.seq = o.event_seq
+        WHERE o.published_at IS NULL AND o.refused_at IS NULL
+          AND (o.id > $1::bigint OR NOT pg_visible_in_snapshot(o.xid, (SELECT CAST($2::text AS pg_snapshot))))
+        ORDER BY o.id
+        LIMIT $3
+    ) l
+) w
+WHERE w.bytes_before < $4::bigint
+ORDER BY w.id
 `
+
+type PendingBatchParams struct {
+	After    int64
+	Seen     string
+	MaxRows  int32
+	MaxBytes int64
+}
 
 type PendingBatchRow struct {
 	ID           int64
@@ -63,13 +80,26 @@ type PendingBatchRow struct {
 	EventID      string
 	Envelope     []byte
 	PartitionKey *string
+	Snapshot     string
 }
 
-// The oldest unpublished rows, in the order they were written. Rows of a
+// The oldest unpublished rows in outbox order: at most @max_rows, and no
+// more rows once @max_bytes of envelopes are taken (the first row always
+// is). A relay reads its next round while earlier rounds are still being
+// published and marked, so it asks only for rows it has not read yet: those
+// after @after (the last row it read), and those before it that were not
+// visible in @seen, the snapshot of the read that returned @after, because
+// their transaction was still running then. @after 0 reads every pending
+// row. snapshot is this read's snapshot, for the next read. Rows of a
 // transaction that commits late are picked up by a later call: there is no
 // high-water mark to skip them.
-func (q *Queries) PendingBatch(ctx context.Context, maxRows int32) ([]PendingBatchRow, error) {
-	rows, err := q.db.Query(ctx, pendingBatch, maxRows)
+func (q *Queries) PendingBatch(ctx context.Context, arg PendingBatchParams) ([]PendingBatchRow, error) {
+	rows, err := q.db.Query(ctx, pendingBatch,
+		arg.After,
+		arg.Seen,
+		arg.MaxRows,
+		arg.MaxBytes,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +118,7 @@ func (q *Queries) PendingBatch(ctx context.Context, maxRows int32) ([]PendingBat
 			&i.EventID,
 			&i.Envelope,
 			&i.PartitionKey,
+			&i.Snapshot,
 		); err != nil {
 			return nil, err
 		}
@@ -121,20 +152,21 @@ func (q *Queries) PendingStats(ctx context.Context) (PendingStatsRow, error) {
 const prunePublished = `-- name: PrunePublished :execrows
 DELETE FROM outbox
 WHERE id IN (
-    SELECT p.id FROM outbox p
-    WHERE p.published_at IS NOT NULL AND p.published_at < $1::timestamptz
-    ORDER BY p.published_at
-    LIMIT $2
+    SELECT p.id FROM (SELECT id, published_at, refused_at FROM outbox ORDER BY id LIMIT $1) p
+    WHERE coalesce(p.published_at, p.refused_at) < $2::timestamptz
 )
 `
 
 type PrunePublishedParams struct {
-	Before  time.Time
 	MaxRows int32
+	Before  time.Time
 }
 
+// Among the oldest @max_rows rows, deletes those published (or refused and
+// dead-lettered) before @before: the primary key finds them without an
+// index of their own, which marking would have to write.
 func (q *Queries) PrunePublished(ctx context.Context, arg PrunePublishedParams) (int64, error) {
-	result, err := q.db.Exec(ctx, prunePublished, arg.Before, arg.MaxRows)
+	result, err := q.db.Exec(ctx, prunePublished, arg.MaxRows, arg.Before)
 	if err != nil {
 		return 0, err
 	}

@@ -10,6 +10,12 @@ import (
 	"github.com/google/uuid"
 )
 
+type AuditHead struct {
+	TenantID uuid.UUID
+	Seq      int64
+	Hash     string
+}
+
 type AuditLog struct {
 	TenantID    uuid.UUID
 	Seq         int64

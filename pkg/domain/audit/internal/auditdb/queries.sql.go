@@ -52,19 +52,23 @@ func (q *Queries) AuditDeadLetters(ctx context.Context, arg AuditDeadLettersPara
 	return items, nil
 }
 
-const ensureHead = `-- name: EnsureHead :exec
+const ensureHeads = `-- name: EnsureHeads :exec
 INSERT INTO audit_heads (tenant_id, seq, hash)
-VALUES ($1, 0, $2)
+SELECT t.tenant_id, 0, $1::text
+FROM unnest($2::uuid[]) AS t(tenant_id)
+ORDER BY t.tenant_id
 ON CONFLICT (tenant_id) DO NOTHING
 `
 
-type EnsureHeadParams struct {
-	TenantID uuid.UUID
-	Genesis  string
+type EnsureHeadsParams struct {
+	Genesis   string
+	TenantIds []uuid.UUID
 }
 
-func (q *Queries) EnsureHead(ctx context.Context, arg EnsureHeadParams) error {
-	_, err := q.db.Exec(ctx, ensureHead, arg.TenantID, arg.Genesis)
+// A head at the genesis for each tenant that has none, inserted in tenant
+// order so that concurrent appenders wait for each other in one order.
+func (q *Queries) EnsureHeads(ctx context.Context, arg EnsureHeadsParams) error {
+	_, err := q.db.Exec(ctx, ensureHeads, arg.Genesis, arg.TenantIds)
 	return err
 }
 
@@ -275,20 +279,33 @@ func (q *Queries) ListEventEntries(ctx context.Context, arg ListEventEntriesPara
 	return items, nil
 }
 
-const lockHead = `-- name: LockHead :one
-SELECT seq, hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE
+const lockHeads = `-- name: LockHeads :many
+SELECT tenant_id, seq, hash FROM audit_heads
+WHERE tenant_id = ANY($1::uuid[])
+ORDER BY tenant_id
+FOR UPDATE
 `
 
-type LockHeadRow struct {
-	Seq  int64
-	Hash string
-}
-
-func (q *Queries) LockHead(ctx context.Context, tenantID uuid.UUID) (LockHeadRow, error) {
-	row := q.db.QueryRow(ctx, lockHead, tenantID)
-	var i LockHeadRow
-	err := row.Scan(&i.Seq, &i.Hash)
-	return i, err
+// Locks the tenants' heads in tenant order (the rows are locked as the
+// sorted rows come out), so appenders never deadlock.
+func (q *Queries) LockHeads(ctx context.Context, tenantIds []uuid.UUID) ([]AuditHead, error) {
+	rows, err := q.db.Query(ctx, lockHeads, tenantIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AuditHead
+	for rows.Next() {
+		var i AuditHead
+		if err := rows.Scan(&i.TenantID, &i.Seq, &i.Hash); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const nextTenant = `-- name: NextTenant :one
@@ -359,17 +376,21 @@ func (q *Queries) RefusedEvents(ctx context.Context, seqs []int64) ([]int64, err
 	return items, nil
 }
 
-const updateHead = `-- name: UpdateHead :exec
-UPDATE audit_heads SET seq = $1, hash = $2 WHERE tenant_id = $3
+const updateHeads = `-- name: UpdateHeads :exec
+UPDATE audit_heads h
+SET seq = u.seq, hash = u.hash
+FROM (SELECT unnest($1::uuid[]) AS tenant_id, unnest($2::bigint[]) AS seq,
+             unnest($3::text[]) AS hash) u
+WHERE h.tenant_id = u.tenant_id
 `
 
-type UpdateHeadParams struct {
-	Seq      int64
-	Hash     string
-	TenantID uuid.UUID
+type UpdateHeadsParams struct {
+	TenantIds []uuid.UUID
+	Seqs      []int64
+	Hashes    []string
 }
 
-func (q *Queries) UpdateHead(ctx context.Context, arg UpdateHeadParams) error {
-	_, err := q.db.Exec(ctx, updateHead, arg.Seq, arg.Hash, arg.TenantID)
+func (q *Queries) UpdateHeads(ctx context.Context, arg UpdateHeadsParams) error {
+	_, err := q.db.Exec(ctx, updateHeads, arg.TenantIds, arg.Seqs, arg.Hashes)
 	return err
 }
