@@ -414,6 +414,8 @@ func eventSeeds() []string {
 		ev(`,"subject":"\udc00"`),
 		ev(`,"subject":"` + "\xff\xfe" + `"`),
 		ev(`,"data":{"n":1e999999}`),
+		ev(`,"data":{"n":1.5e-16383}`),
+		ev(`,"data":[0e1073741823]`),
 		ev(`,"data":{"n":-123456789012345678901234567890123456789012345678901234567890}`),
 		ev(`,"ext":1e400`),
 		ev(`,"ext":123456789012345678901234567890`),
@@ -824,10 +826,12 @@ func init() {
 
 // Values every target's seeds try somewhere: the issue's cases.
 var (
-	nulText     = "a\x00b"
-	badUTF8     = "\xff\xfe"
-	hugeInt     = "123456789012345678901234567890"
-	hugeNumber  = "1e400"
+	nulText    = "a\x00b"
+	badUTF8    = "\xff\xfe"
+	hugeInt    = "123456789012345678901234567890"
+	hugeNumber = "1e400"
+	// Valid JSON numbers over what jsonb (Postgres numeric) holds.
+	overNumeric = []string{"1e999999", "1e-999999", "1.5e-16383", "10e131071", "0e1073741823"}
 	longText    = strings.Repeat("x", 5000)
 	badTimes    = []string{"0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2024-01-01T00:00:00+23:59", "-1", "now"}
 	jsonOddites = []string{`{`, `[]`, `null`, `"x"`, `1`, `{"a":1}{}`, `{"a":"\u0000"}`, `{"a":"\ud800"}`, "{\"a\":\"\xff\"}", `{"a":1e400}`}
@@ -849,6 +853,18 @@ func bodySeeds(route string, bodies ...string) []fuzzSeed {
 	var out []fuzzSeed
 	for _, b := range append(bodies, jsonOddites...) {
 		out = append(out, fuzzSeed{route: route, body: b})
+	}
+	return out
+}
+
+// numberSeeds tries a route with each body format (its %s replaced) with
+// each number jsonb cannot hold.
+func numberSeeds(route string, formats ...string) []fuzzSeed {
+	var out []fuzzSeed
+	for _, f := range formats {
+		for _, n := range overNumeric {
+			out = append(out, fuzzSeed{route: route, body: strings.ReplaceAll(f, "%s", n)})
+		}
 	}
 	return out
 }
@@ -911,6 +927,8 @@ func FuzzRegistry(f *testing.F) {
 			schema(`{"type":"integer","multipleOf":0}`), schema(`true`), schema(`false`), schema(`{}`),
 			schema(`{"type":`+strings.Repeat("[", 100)+strings.Repeat("]", 100)+`}`),
 			`{"schema":{},"schemaType":"AVRO"}`, `{"schema":{},"references":[{"name":"x","subject":"y","version":1}]}`),
+		numberSeeds("POST /v1/registry/subjects/{subject}/versions", `{"schema":{"type":"object","maximum":%s}}`, `{"schema":"{\"maximum\":%s}"}`),
+		numberSeeds("PUT /v1/registry/config", `{"compatibility":"FULL","n":%s}`),
 		bodySeeds("POST /v1/registry/compatibility/subjects/{subject}/versions", fxSchema, schema(`{"type":"string"}`)),
 		bodySeeds("POST /v1/registry/compatibility/subjects/{subject}/versions/{version}", fxSchema),
 		bodySeeds("PUT /v1/registry/config", `{"compatibility":"FULL"}`, `{"compatibility":"BACKWARD\u0000"}`,
@@ -944,6 +962,8 @@ func FuzzRules(f *testing.F) {
 			`{"name":"r","actions":[{"schedule":{"in":"`+hugeInt+`h","emit":{"type":"x","source":"/r"}}}]}`,
 			`{"name":"r","actions":[{"emit":{"type":"x","source":"/r","data":{"a":"${data.x}"}}}]}`,
 			`{"name":7,"actions":[]}`, `{"name":"r","actions":{}}`),
+		numberSeeds("POST /v1/rules", `{"name":"r","actions":[{"emit":{"type":"x","source":"/r","data":{"n":%s}}}]}`,
+			`{"name":"r","filters":[{"exact":{"type":"a"}}],"condition":"data.n > 1","actions":[{"emit":{"type":"x","source":"/r"}}],"n":%s}`),
 		bodySeeds("PUT /v1/rules/{id}", fxRule),
 		paramSeeds("PUT /v1/rules/{id}"),
 		paramSeeds("GET /v1/rules/{id}/versions/{version}"),
@@ -957,6 +977,7 @@ func FuzzContracts(f *testing.F) {
 		bodySeeds("PUT /v1/contracts/{type}", fxContract, `{"type":"fz.order","level":"light","description":"a\u0000b"}`,
 			`{"level":"strong"}`, `{"classification":{"/x":"secret"}}`, `{"data_subject":"not a pointer"}`,
 			`{"retry":{"max_attempts":`+hugeInt+`}}`, `{"retry":{"backoff":["`+hugeInt+`h"]}}`, `{"retention":"`+hugeInt+`y"}`),
+		numberSeeds("PUT /v1/contracts/{type}", `{"owner":"o","description":"d","level":"light","x-n":%s}`, `{"retry":{"max_attempts":%s}}`),
 		[]fuzzSeed{
 			{route: "PUT /v1/contracts/{type} (yaml)", body: "type: fz.order\nowner: x\nlevel: light\ndescription: d\n"},
 			{route: "PUT /v1/contracts/{type} (yaml)", body: "a: &a [*a]\n"},
@@ -965,6 +986,9 @@ func FuzzContracts(f *testing.F) {
 			{route: "PUT /v1/contracts/{type} (yaml)", body: "level: [light\n"},
 			{route: "PUT /v1/contracts/{type} (yaml)", body: "- 1\n- 2\n"},
 			{route: "PUT /v1/contracts/{type} (yaml)", body: "? [a, b]\n: c\n"},
+			{route: "PUT /v1/contracts/{type} (yaml)", body: "owner: o\ndescription: d\nlevel: light\nx-n: 1e999999\n"},
+			{route: "PUT /v1/contracts/{type} (yaml)", body: "owner: o\ndescription: d\nlevel: light\nx-n: .inf\nx-m: .nan\n"},
+			{route: "PUT /v1/contracts/{type} (yaml)", body: "owner: o\ndescription: d\nlevel: light\nx-n: " + strings.Repeat("9", 400) + "\n"},
 		},
 		paramSeeds("PUT /v1/contracts/{type}"),
 		paramSeeds("GET /v1/contracts/{type}"),
@@ -981,6 +1005,8 @@ func FuzzSubscriptions(f *testing.F) {
 			`{"protocol":"HTTP","sink":"https://r.example/x","config":{"retry_schedule":["`+hugeInt+`h"]}}`,
 			`{"protocol":"HTTP","sink":"https://r.example/x","protocolsettings":{"secret":"`+longText+`"}}`,
 			`{"id":"x","source":"/y","protocol":"MQTT"}`),
+		numberSeeds("POST /v1/subscriptions", `{"protocol":"HTTP","sink":"https://r.example/x","filters":[{"exact":{"n":%s}}]}`,
+			`{"protocol":"HTTP","sink":"https://r.example/x","filters":[{"sql":"n = %s"}]}`),
 		bodySeeds("PATCH /v1/subscriptions/{id}", `{"types":["a"]}`, `{"status":"disabled"}`, `{"sink":"ftp://x"}`),
 		bodySeeds("PATCH /v1/subscriptions/{id} (merge-patch)", `{"types":null}`, `{"config":{"retry_schedule":[]}}`),
 		bodySeeds("POST /v1/subscriptions/{id}/recover", `{"since":"2024-01-01T00:00:00Z"}`, `{"since":"0000-01-01T00:00:00Z"}`,
@@ -1019,6 +1045,7 @@ func FuzzBilling(f *testing.F) {
 			`{"slug":"m3","event_type":"fz.order","aggregation":"SUM","value_property":"$.a[`+hugeInt+`]"}`,
 			`{"slug":"m4","event_type":"fz.order","aggregation":"SUM","value_property":"$..a"}`,
 			`{"slug":"M","event_type":"","aggregation":"sum"}`),
+		numberSeeds("POST /v1/meters", `{"slug":"mn","event_type":"fz.order","aggregation":"SUM","value_property":"$.amount","group_by":{"a":%s}}`),
 		bodySeeds("PATCH /v1/meters/{slug}", `{"description":"d"}`, `{"description":"a\u0000b"}`, `{"slug":"x"}`),
 		bodySeeds("PUT /v1/billing/stripe", `{"secret_key":"sk_test_fuzz","webhook_secret":"whsec_fuzz"}`, `{"secret_key":"nope"}`,
 			`{"secret_key":"sk_live_x","mode":"test"}`),
@@ -1057,6 +1084,8 @@ func FuzzFactory(f *testing.F) {
 		bodySeeds("POST /v1/factory/runs", `{"module":"fz","pack0":`+fuzzPack0+`}`, `{"module":"fz"}`, `{"module":"a\u0000b"}`,
 			`{"module":"fz","dry_run":true,"state":"PRESSAO","deploy_target":"compose"}`, `{"module":"`+longText+`"}`,
 			`{"module":"fz","pack0":{"pack0":"1","module":"fz","entities":[{"name":"x","fields":[{"name":"n","type":"integer","maximum":`+hugeNumber+`}]}]}}`),
+		numberSeeds("POST /v1/factory/runs", `{"module":"fz","pack0":{"pack0":"1","module":"fz","n":%s}}`,
+			`{"module":"fz","pack0":{"pack0":"1","module":"fz","entities":[{"name":"x","fields":[{"name":"n","type":"integer","maximum":%s}]}]}}`),
 		bodySeeds("POST /v1/factory/pack0/check", `{"pack0":`+fuzzPack0+`}`, `{"pack0":{}}`, `{"pack0":`+fuzzPack0+`,"state":"pressao"}`),
 		bodySeeds("POST /v1/factory/runs/{id}/approve", `{"reason":"ok"}`, `{"reason":"a\u0000b"}`),
 		bodySeeds("POST /v1/factory/runs/{id}/reject", `{"reason":"`+longText+`"}`),

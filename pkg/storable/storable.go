@@ -6,7 +6,11 @@
 //   - U+0000 (NUL) in a text value: a text column refuses it whatever the
 //     encoding (and jsonb refuses the escape \u0000);
 //   - in JSON, a \u escape of a UTF-16 surrogate that is not part of a pair:
-//     json accepts it, jsonb refuses it.
+//     json accepts it, jsonb refuses it;
+//   - in JSON, a number jsonb cannot hold (its numbers are Postgres numeric):
+//     more than 131,072 digits before the decimal point or 16,383 after it,
+//     the exponent applied (1e999999, 1e-999999), or an exponent of 2^30-1
+//     or more either way.
 //
 // Every other code point of valid UTF-8 is storable.
 package storable
@@ -27,6 +31,22 @@ const (
 	Surrogate = "must not contain an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF), which the database cannot store"
 	// InvalidUTF8 is the reason a value that is not UTF-8 is refused.
 	InvalidUTF8 = "must be valid UTF-8"
+	// Number is the reason a JSON number jsonb cannot hold is refused.
+	Number = "must be a number the database can store: at most 131072 digits before the decimal point and 16383 after it, the exponent applied"
+)
+
+// Limits of a Postgres numeric, the type of jsonb's numbers, in decimal
+// digits.
+const (
+	// MaxNumericIntegerDigits bounds the digits before the decimal point
+	// (from the first that is not 0).
+	MaxNumericIntegerDigits = 131072
+	// MaxNumericScale bounds the digits after the decimal point, trailing
+	// zeros included: jsonb keeps them (1.50 stays 1.50).
+	MaxNumericScale = 16383
+	// maxNumericExponent: numeric_in refuses an exponent this large either
+	// way (INT_MAX / 2), even on 0.
+	maxNumericExponent = 1<<30 - 1
 )
 
 // Text returns "" when s can be stored in a text column, else the reason.
@@ -41,12 +61,12 @@ func Text(s string) string {
 }
 
 // JSON looks through b, which must be valid JSON (check it first), for a
-// string or member name PostgreSQL cannot store. It returns the JSON pointer
-// (RFC 6901) of the first one and the reason, or ok. JSON without a \u
-// escape (almost all of it) is done at once; otherwise the cost is one pass
-// over b.
+// string, member name or number PostgreSQL cannot store. It returns the JSON
+// pointer (RFC 6901) of the first one and the reason, or ok. JSON with no \u
+// escape, no exponent and under MaxNumericScale bytes (almost all of it) is
+// done at once; otherwise the cost is one pass over b.
 func JSON(b []byte) (pointer, reason string, ok bool) {
-	if !strings.Contains(string(b), `\u`) {
+	if len(b) <= MaxNumericScale && !strings.Contains(string(b), `\u`) && !exponent(b) {
 		return "", "", true
 	}
 	s := scanner{b: b}
@@ -200,15 +220,94 @@ func (s *scanner) value(ptr []byte, depth int) ([]byte, string) {
 		}
 	default:
 		// A number or literal: up to the next delimiter.
+		start := s.i
 		for s.i < len(s.b) {
 			switch s.b[s.i] {
 			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return ptr, ""
+				return ptr, number(s.b[start:s.i])
 			}
 			s.i++
 		}
-		return ptr, ""
+		return ptr, number(s.b[start:])
 	}
+}
+
+// exponent reports whether b may hold a number with an exponent: an e or E
+// after a digit or a decimal point.
+func exponent(b []byte) bool {
+	for i := 1; i < len(b); i++ {
+		if c := b[i]; (c == 'e' || c == 'E') && (b[i-1] >= '0' && b[i-1] <= '9' || b[i-1] == '.') {
+			return true
+		}
+	}
+	return false
+}
+
+// number returns the reason a JSON number (valid, as written) does not fit
+// a Postgres numeric, or "" (also for true, false and null).
+func number(n []byte) string {
+	i := 0
+	if i < len(n) && n[i] == '-' {
+		i++
+	}
+	if i >= len(n) || n[i] < '0' || n[i] > '9' {
+		return "" // a literal
+	}
+	digits := func() []byte {
+		start := i
+		for i < len(n) && n[i] >= '0' && n[i] <= '9' {
+			i++
+		}
+		return n[start:i]
+	}
+	integer := digits()
+	var fraction []byte
+	if i < len(n) && n[i] == '.' {
+		i++
+		fraction = digits()
+	}
+	var exp int64
+	if i < len(n) && (n[i] == 'e' || n[i] == 'E') {
+		i++
+		neg := i < len(n) && n[i] == '-'
+		if i < len(n) && (n[i] == '-' || n[i] == '+') {
+			i++
+		}
+		for _, d := range digits() {
+			if exp <= maxNumericExponent {
+				exp = exp*10 + int64(d-'0')
+			}
+		}
+		if neg {
+			exp = -exp
+		}
+	}
+	if exp >= maxNumericExponent || exp <= -maxNumericExponent {
+		return Number
+	}
+	if int64(len(fraction))-exp > MaxNumericScale {
+		return Number
+	}
+	// The digits before the point, from the first that is not 0.
+	first := -1
+	for k, d := range integer {
+		if d != '0' {
+			first = k
+			break
+		}
+	}
+	if first < 0 {
+		for k, d := range fraction {
+			if d != '0' {
+				first = len(integer) + k
+				break
+			}
+		}
+	}
+	if first >= 0 && int64(len(integer))+exp-int64(first) > MaxNumericIntegerDigits {
+		return Number
+	}
+	return ""
 }
 
 // appendToken appends a member name, given raw (as written between the
