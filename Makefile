@@ -6,13 +6,14 @@ MODULES := $(shell $(GO) list -f '{{.Dir}}' -m)
 PKGS := $(addsuffix /...,$(MODULES))
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build run test test-short test-chaos lint fmt tidy sqlc sqlc-check help bench bench-scale console chromium
+.PHONY: all build run test test-short test-chaos fuzz fuzz-short lint fmt tidy sqlc sqlc-check help bench bench-scale console chromium
 
 all: build
 
 help:
 	@echo "make run      build bin/prost and start every service (prost dev, embedded NATS)"
 	@echo "make test     run the whole test suite (needs Postgres at 127.0.0.1:5432)"
+	@echo "make fuzz     fuzz every Fuzz target (the HTTP surface in cmd/prost, the parsers in pkg) for FUZZTIME each (default 60s)"
 	@echo "make test-chaos  kill and restart real prost, nats-server and Postgres processes under load; check nothing is lost, duplicated or reordered"
 	@echo "make build    build the console (npm) and bin/prost, which embeds it"
 	@echo "make console  build only the console's assets (web/ -> pkg/console/dist/app)"
@@ -74,7 +75,42 @@ bench-scale: build
 
 test: console chromium
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(MAKE) --no-print-directory fuzz-short
 	cd web && $(NPM) test --silent
+
+# Fuzzing. `go test` (above) runs every Fuzz target's seeds and its
+# testdata/fuzz corpus as ordinary tests; `make fuzz` fuzzes each target for
+# FUZZTIME, and `make test` for FUZZTIME_SHORT (the clock includes replaying
+# the corpus). Go fuzzes one target per run: each package's instrumented
+# test binary is built once, then run per target. The targets are every
+# `func Fuzz...` in a _test.go file, found here, so a new one is never left
+# out: cmd/prost/fuzz_test.go drives the gateway's HTTP routes (see
+# docs/security.md#fuzzing), pkg/ the parsers. A failing input is written to
+# the package's testdata/fuzz/<target>/: fix the code, keep the file.
+FUZZTIME ?= 60s
+FUZZTIME_SHORT ?= 3s
+FUZZPARALLEL ?= 1
+FUZZ_PKGS = grep -rl --include='*_test.go' '^func Fuzz' pkg services cmd | xargs -n1 dirname | sort -u
+
+fuzz:
+	@set -eo pipefail; bin=$$(mktemp -d); trap 'rm -rf "$$bin"' EXIT; \
+	for pkg in $$($(FUZZ_PKGS)); do \
+		$(GO) test -c -fuzz=. -o "$$bin/fuzz.test" ./$$pkg; \
+		cache=$$($(GO) env GOCACHE)/fuzz/$$(cd $$pkg && $(GO) list .); \
+		if [ -n "$(PROST_FUZZ_SHORT)" ]; then cache="$$bin/cache/$$pkg"; fi; \
+		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | cut -c6- | sort); do \
+			echo "fuzz $$pkg $$t for $(FUZZTIME)"; \
+			(cd $$pkg && "$$bin/fuzz.test" -test.run '^$$' -test.fuzz "^$$t\$$" -test.fuzztime $(FUZZTIME) \
+				-test.parallel $(FUZZPARALLEL) -test.fuzzcachedir "$$cache") 2>&1 | \
+				awk '/^fuzz: elapsed/ { last = $$0; next } { if (last != "") print last; last = ""; print }'; \
+		done; \
+	done
+
+# The short pass `make test` runs: every target for FUZZTIME_SHORT, from a
+# few seeds (PROST_FUZZ_SHORT, see cmd/prost/fuzz_test.go) and an empty
+# cache of what earlier runs found (replaying it would take the time).
+fuzz-short:
+	@PROST_FUZZ_SHORT=1 $(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT) PROST_FUZZ_SHORT=1
 
 # Real processes (prost serve, nats-server built from the module cache, a private
 # Postgres made with initdb) under load, one fault per scenario; about 2-3 minutes.

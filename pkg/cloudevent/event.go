@@ -467,15 +467,17 @@ func isToken(s string, slash bool) bool {
 	return slashAt > 0 && slashAt < len(s)-1
 }
 
-// checkTime returns a problem detail, or "" if t can be written in RFC 3339
-// and read back as the same instant.
+// checkTime returns a problem detail, or "" if t can be written in RFC 3339,
+// read back as the same instant, and stored by PostgreSQL as written: its
+// timestamptz takes no year 0000 (1 BC is year 0001 BC there) and no offset
+// of 16 hours or more, both of which RFC 3339 allows.
 func checkTime(t time.Time) string {
-	if y := t.Year(); y < 0 || y > 9999 {
-		return "year must be between 0000 and 9999 to be written in RFC 3339"
+	if y := t.Year(); y < 1 || y > 9999 {
+		return "year must be between 0001 and 9999"
 	}
 	_, off := t.Zone()
-	if off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
-		return "time zone offset must be whole minutes and under 24 hours to be written in RFC 3339"
+	if off%60 != 0 || off <= -MaxTimeOffset || off >= MaxTimeOffset {
+		return "time zone offset must be whole minutes and under 16 hours"
 	}
 	return ""
 }

@@ -41,6 +41,9 @@ func TestValidate(t *testing.T) {
 		{"time negative year", func(e *cloudevent.Event) { e.Time = time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC) }, "time", "year"},
 		{"time offset seconds", func(e *cloudevent.Event) { e.Time = time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone("", 30)) }, "time", "offset"},
 		{"time offset 24h", func(e *cloudevent.Event) { e.Time = time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600)) }, "time", "offset"},
+		// RFC 3339 allows both; PostgreSQL's timestamptz takes neither.
+		{"time year 0000", func(e *cloudevent.Event) { e.Time = time.Date(0, 6, 1, 0, 0, 0, 0, time.UTC) }, "time", "year"},
+		{"time offset 16h", func(e *cloudevent.Event) { e.Time = time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone("", -16*3600)) }, "time", "offset"},
 		{"extension reserved id", func(e *cloudevent.Event) { e.Extensions["id"] = "x" }, "id", "reserved"},
 		{"extension reserved data", func(e *cloudevent.Event) { e.Extensions["data"] = "x" }, "data", "reserved"},
 		{"extension reserved time", func(e *cloudevent.Event) { e.Extensions["time"] = "x" }, "time", "reserved"},

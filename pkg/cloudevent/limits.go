@@ -44,6 +44,10 @@ const (
 	// MaxTraceStateLen bounds the tracestate extension, which is copied
 	// into a NATS header; it may hold only printable ASCII (0x20-0x7E).
 	MaxTraceStateLen = 512
+	// MaxTimeOffset bounds the time zone offset of the time attribute, in
+	// seconds (exclusive): PostgreSQL's timestamptz takes offsets under 16
+	// hours, RFC 3339 up to 23:59.
+	MaxTimeOffset = 16 * 3600
 )
 
 // maxLenOf is the limit of a core attribute, 0 for none.

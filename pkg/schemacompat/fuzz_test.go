@@ -101,6 +101,21 @@ func decodeAny(s string) (any, bool) {
 	return v, true
 }
 
+// withoutConflicts drops RESERVED_PROPERTY_CONFLICTS_WITH_PROPERTY, which
+// judges the new schema alone (a schema must not define a property it
+// reserves), so a schema compared with itself reports it too: the
+// generator makes such schemas (testdata/fuzz/FuzzDiffGenerated/
+// c89b453c08f6f98d).
+func withoutConflicts(ds []Difference) []Difference {
+	var out []Difference
+	for _, d := range ds {
+		if d.Type != ReservedPropertyConflictsWithProperty {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // FuzzDiffGenerated builds schemas from the fuzz input with a small grammar
 // covering every keyword this package reads, so that fuzzing explores valid
 // schemas rather than broken JSON. Besides not panicking, a schema compared
@@ -124,7 +139,7 @@ func FuzzDiffGenerated(f *testing.F) {
 		for _, p := range []Policy{PolicyStrict, PolicyLenient} {
 			self, err := Diff(x, x, p)
 			require.NoError(t, err)
-			require.Empty(t, self, "%s", canonical(x))
+			require.Empty(t, withoutConflicts(self), "%s", canonical(x))
 			ds, err := Diff(x, y, p)
 			require.NoError(t, err)
 			again, err := Diff(x, y, p)
@@ -137,7 +152,7 @@ func FuzzDiffGenerated(f *testing.F) {
 		k := Checker{Loader: genLoader{a, b}}
 		self, err := k.Diff(x, x)
 		require.NoError(t, err)
-		require.Empty(t, self)
+		require.Empty(t, withoutConflicts(self), "%s", canonical(x))
 		_, err = k.Diff(x, y)
 		require.NoError(t, err)
 

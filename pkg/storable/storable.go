@@ -7,9 +7,10 @@
 //     encoding (and jsonb refuses the escape \u0000);
 //   - in JSON, a \u escape of a UTF-16 surrogate that is not part of a pair:
 //     json accepts it, jsonb refuses it;
-//   - in JSON, a number jsonb's numeric cannot hold: more than 131072
-//     digits before the decimal point or 16383 after it, counting the
-//     exponent (1e200000, 1e-20000, 0.0e-16383).
+//   - in JSON, a number jsonb cannot hold (its numbers are Postgres numeric):
+//     more than 131,072 digits before the decimal point or 16,383 after it,
+//     the exponent applied (1e999999, 1e-999999), or an exponent of 2^30-1
+//     or more either way.
 //
 // Every other code point of valid UTF-8 is storable.
 package storable
@@ -31,7 +32,21 @@ const (
 	// InvalidUTF8 is the reason a value that is not UTF-8 is refused.
 	InvalidUTF8 = "must be valid UTF-8"
 	// Number is the reason a JSON number jsonb cannot hold is refused.
-	Number = "must be a number the database can store: at most 131072 digits before the decimal point and 16383 after it, exponent included"
+	Number = "must be a number the database can store: at most 131072 digits before the decimal point and 16383 after it, the exponent applied"
+)
+
+// Limits of a Postgres numeric, the type of jsonb's numbers, in decimal
+// digits.
+const (
+	// MaxNumericIntegerDigits bounds the digits before the decimal point
+	// (from the first that is not 0).
+	MaxNumericIntegerDigits = 131072
+	// MaxNumericScale bounds the digits after the decimal point, trailing
+	// zeros included: jsonb keeps them (1.50 stays 1.50).
+	MaxNumericScale = 16383
+	// maxNumericExponent: numeric_in refuses an exponent this large either
+	// way (INT_MAX / 2), even on 0.
+	maxNumericExponent = 1<<30 - 1
 )
 
 // Text returns "" when s can be stored in a text column, else the reason.
@@ -47,12 +62,11 @@ func Text(s string) string {
 
 // JSON looks through b, which must be valid JSON (check it first), for a
 // string, member name or number PostgreSQL cannot store. It returns the JSON
-// pointer (RFC 6901) of the first one and the reason, or ok. JSON without a
-// \u escape, a long exponent or a long run of digits (almost all of it) is
-// done after one quick look at its bytes; otherwise the cost is one more
-// pass over b.
+// pointer (RFC 6901) of the first one and the reason, or ok. JSON with no \u
+// escape, no exponent and under MaxNumericScale bytes (almost all of it) is
+// done at once; otherwise the cost is one pass over b.
 func JSON(b []byte) (pointer, reason string, ok bool) {
-	if !suspect(b) {
+	if len(b) <= MaxNumericScale && !strings.Contains(string(b), `\u`) && !exponent(b) {
 		return "", "", true
 	}
 	s := scanner{b: b}
@@ -63,107 +77,6 @@ func JSON(b []byte) (pointer, reason string, ok bool) {
 	}
 	return string(ptr), reason, false
 }
-
-// suspect reports whether b may hold something JSON must look for: a \u
-// escape, an exponent of four digits or more, or a run of 8192 digits or
-// more. A number with fewer digits before and after its point and a smaller
-// exponent is always storable (its scale and weight stay under 16384).
-func suspect(b []byte) bool {
-	run := 0
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if run++; run >= 8192 {
-				return true
-			}
-			continue
-		case c == 'u' && i > 0 && b[i-1] == '\\':
-			return true
-		case (c == 'e' || c == 'E') && run > 0:
-			j := i + 1
-			if j < len(b) && (b[j] == '+' || b[j] == '-') {
-				j++
-			}
-			k := j
-			for k < len(b) && b[k] >= '0' && b[k] <= '9' {
-				k++
-			}
-			if k-j >= 4 {
-				return true
-			}
-		}
-		run = 0
-	}
-	return false
-}
-
-// numberReason returns "" when the JSON number lit fits PostgreSQL's
-// numeric (what jsonb stores numbers as), else Number. numeric holds at
-// most 16383 digits after the point (its scale: the fraction's digits minus
-// the exponent) and a most significant digit at most 131071 places before
-// it; exponents beyond ±1073741822 are refused outright.
-func numberReason(lit []byte) string {
-	i := 0
-	if i < len(lit) && lit[i] == '-' {
-		i++
-	}
-	start := i
-	for i < len(lit) && lit[i] >= '0' && lit[i] <= '9' {
-		i++
-	}
-	intPart := lit[start:i]
-	var frac []byte
-	if i < len(lit) && lit[i] == '.' {
-		i++
-		fs := i
-		for i < len(lit) && lit[i] >= '0' && lit[i] <= '9' {
-			i++
-		}
-		frac = lit[fs:i]
-	}
-	var exp int64
-	if i < len(lit) && (lit[i] == 'e' || lit[i] == 'E') {
-		i++
-		neg := false
-		if i < len(lit) && (lit[i] == '+' || lit[i] == '-') {
-			neg = lit[i] == '-'
-			i++
-		}
-		for ; i < len(lit); i++ {
-			c := lit[i]
-			if c < '0' || c > '9' {
-				break
-			}
-			if exp = exp*10 + int64(c-'0'); exp >= maxExponent {
-				return Number
-			}
-		}
-		if neg {
-			exp = -exp
-		}
-	}
-	if int64(len(frac))-exp > maxScale {
-		return Number
-	}
-	weight, zero := int64(0), true
-	if j := strings.IndexFunc(string(intPart), func(r rune) bool { return r != '0' }); j >= 0 {
-		weight, zero = int64(len(intPart)-j-1), false
-	} else if j := strings.IndexFunc(string(frac), func(r rune) bool { return r != '0' }); j >= 0 {
-		weight, zero = int64(-(j + 1)), false
-	}
-	if !zero && weight+exp > maxWeight {
-		return Number
-	}
-	return ""
-}
-
-// PostgreSQL's numeric limits, in decimal digits.
-const (
-	maxScale    = 16383      // NUMERIC_DSCALE_MAX
-	maxWeight   = 131071     // 4 * (NUMERIC_WEIGHT_MAX + 1) - 1
-	maxExponent = 1073741823 // INT_MAX / 2: numeric_in refuses such exponents
-)
 
 // maxDepth bounds the nesting followed (deeper values are not looked at);
 // PROST's parsers refuse JSON nested deeper than this anyway.
@@ -308,19 +221,93 @@ func (s *scanner) value(ptr []byte, depth int) ([]byte, string) {
 	default:
 		// A number or literal: up to the next delimiter.
 		start := s.i
-	lit:
 		for s.i < len(s.b) {
 			switch s.b[s.i] {
 			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				break lit
+				return ptr, number(s.b[start:s.i])
 			}
 			s.i++
 		}
-		if c == '-' || (c >= '0' && c <= '9') {
-			return ptr, numberReason(s.b[start:s.i])
-		}
-		return ptr, ""
+		return ptr, number(s.b[start:])
 	}
+}
+
+// exponent reports whether b may hold a number with an exponent: an e or E
+// after a digit or a decimal point.
+func exponent(b []byte) bool {
+	for i := 1; i < len(b); i++ {
+		if c := b[i]; (c == 'e' || c == 'E') && (b[i-1] >= '0' && b[i-1] <= '9' || b[i-1] == '.') {
+			return true
+		}
+	}
+	return false
+}
+
+// number returns the reason a JSON number (valid, as written) does not fit
+// a Postgres numeric, or "" (also for true, false and null).
+func number(n []byte) string {
+	i := 0
+	if i < len(n) && n[i] == '-' {
+		i++
+	}
+	if i >= len(n) || n[i] < '0' || n[i] > '9' {
+		return "" // a literal
+	}
+	digits := func() []byte {
+		start := i
+		for i < len(n) && n[i] >= '0' && n[i] <= '9' {
+			i++
+		}
+		return n[start:i]
+	}
+	integer := digits()
+	var fraction []byte
+	if i < len(n) && n[i] == '.' {
+		i++
+		fraction = digits()
+	}
+	var exp int64
+	if i < len(n) && (n[i] == 'e' || n[i] == 'E') {
+		i++
+		neg := i < len(n) && n[i] == '-'
+		if i < len(n) && (n[i] == '-' || n[i] == '+') {
+			i++
+		}
+		for _, d := range digits() {
+			if exp <= maxNumericExponent {
+				exp = exp*10 + int64(d-'0')
+			}
+		}
+		if neg {
+			exp = -exp
+		}
+	}
+	if exp >= maxNumericExponent || exp <= -maxNumericExponent {
+		return Number
+	}
+	if int64(len(fraction))-exp > MaxNumericScale {
+		return Number
+	}
+	// The digits before the point, from the first that is not 0.
+	first := -1
+	for k, d := range integer {
+		if d != '0' {
+			first = k
+			break
+		}
+	}
+	if first < 0 {
+		for k, d := range fraction {
+			if d != '0' {
+				first = len(integer) + k
+				break
+			}
+		}
+	}
+	if first >= 0 && int64(len(integer))+exp-int64(first) > MaxNumericIntegerDigits {
+		return Number
+	}
+	return ""
 }
 
 // appendToken appends a member name, given raw (as written between the

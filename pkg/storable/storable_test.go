@@ -1,14 +1,19 @@
 package storable_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prost-platform/prost/pkg/prosttest"
 	"github.com/prost-platform/prost/pkg/storable"
 )
+
+func TestMain(m *testing.M) { prosttest.MainNoDatabase(m) }
 
 func TestText(t *testing.T) {
 	t.Parallel()
@@ -58,8 +63,11 @@ func FuzzJSON(f *testing.F) {
 			return
 		}
 		_, reason, ok := storable.JSON([]byte(s))
+		// Numbers as written: a valid one may overflow float64 (testdata).
 		var v any
-		require.NoError(t, json.Unmarshal([]byte(s), &v))
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		require.NoError(t, dec.Decode(&v))
 		// What the scanner passes, Go decodes to strings without NUL (Go
 		// turns unpaired surrogates into U+FFFD, so only NUL is checked).
 		if ok {
@@ -90,28 +98,61 @@ func holdsNUL(v any) bool {
 	return false
 }
 
-// TestJSONNumbers: numbers jsonb's numeric cannot hold are named, at the
-// exact edges PostgreSQL 15 draws (every value below was cast to jsonb on
-// the server: the first list fails with "value overflows numeric format",
-// the second is stored).
-func TestJSONNumbers(t *testing.T) {
+// TestNumbersAsPostgresSays: storable.JSON refuses a number exactly when
+// Postgres's jsonb does, at every edge of numeric (the digits before and
+// after the point, the exponent either way).
+func TestNumbersAsPostgresSays(t *testing.T) {
 	t.Parallel()
-	for _, bad := range []string{
-		"1e200000", "1E+131072", "100e131070", "0.01e131074", "-1e131072", "1e-16384", "0e-20000", "0.0e-16383",
-		"12345e-16384", "0e1073741823", "0e-1073741823", "0e99999999999999999999", "1" + strings.Repeat("0", 131072),
-		"0." + strings.Repeat("1", 16384),
-	} {
-		ptr, reason, ok := storable.JSON([]byte(`{"a":[1,` + bad + `]}`))
-		require.False(t, ok, bad)
-		require.Equal(t, "/a/1", ptr, bad)
-		require.Equal(t, storable.Number, reason, bad)
+	conn, err := pgx.Connect(t.Context(), prosttest.ServerURL())
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var numbers []string
+	for _, m := range []string{"0", "-0.0", "1", "10", "9.9", "0.01", "1.0000", "100", "-5", "0.000", "123.456"} {
+		for _, e := range []string{"", "e0", "E+3", "e-16384", "e-16383", "e-16382", "e-16381", "e-16380", "e131070", "e131071",
+			"e131072", "e131073", "e1073741822", "e1073741823", "e-1073741822", "e-1073741823", "e99999999999", "e-99999999999",
+			"e0000000000000000000000001"} {
+			numbers = append(numbers, m+e)
+		}
 	}
-	for _, good := range []string{
-		"0e200000", "1.5e131070", "100e131069", "99e131070", "12345e-16383", "1e-16383", "-1e131071", "1E+131071",
-		"0.01e131073", "0e1073741822", "1" + strings.Repeat("0", 131071), "0." + strings.Repeat("1", 16383),
-		"-0.5e-3", "123456789012345678901234567890",
-	} {
-		_, reason, ok := storable.JSON([]byte(`{"a":[` + good + `]}`))
-		require.True(t, ok, "%s: %s", good, reason)
+	long := func(n int) string { return strings.Repeat("7", n) }
+	numbers = append(numbers, "0."+long(16383), "0."+long(16384), "1."+strings.Repeat("0", 16383), "1."+strings.Repeat("0", 16384),
+		long(131072), long(131073), long(131072)+".5", long(131072)+"e-1", long(131070)+"e2", long(131070)+"e3",
+		"0."+strings.Repeat("0", 20)+"1e131092", "0."+strings.Repeat("0", 20)+"1e131093")
+	for _, n := range numbers {
+		require.True(t, json.Valid([]byte(n)), n)
+		_, pgErr := conn.Exec(t.Context(), "SELECT $1::jsonb", "["+n+"]")
+		_, reason, ok := storable.JSON([]byte(`{"n":` + n + `}`))
+		short := n
+		if len(short) > 40 {
+			short = short[:20] + "..." + short[len(short)-20:]
+		}
+		require.Equal(t, pgErr == nil, ok, "%s (%d bytes): postgres says %v", short, len(n), pgErr)
+		if !ok {
+			require.Equal(t, storable.Number, reason)
+		}
 	}
+	// The pointer names the number.
+	ptr, reason, ok := storable.JSON([]byte(`{"a":[1,{"b":1e999999}]}`))
+	require.False(t, ok)
+	require.Equal(t, "/a/1/b", ptr)
+	require.Equal(t, storable.Number, reason)
+}
+
+// FuzzNumber: for any JSON number, storable.JSON and Postgres's jsonb agree.
+func FuzzNumber(f *testing.F) {
+	for _, n := range []string{"1", "-0.5e-3", "1e999999", "1.5e-16383", "10e131071", "0e1073741823", "9.9E+131071"} {
+		f.Add(n)
+	}
+	conn, err := pgx.Connect(context.Background(), prosttest.ServerURL())
+	require.NoError(f, err)
+	f.Cleanup(func() { _ = conn.Close(context.Background()) })
+	f.Fuzz(func(t *testing.T, n string) {
+		var num json.Number
+		if json.Unmarshal([]byte(n), &num) != nil || strings.ContainsAny(n, " \t\r\n\"") {
+			return // not a number
+		}
+		_, pgErr := conn.Exec(t.Context(), "SELECT $1::jsonb", "["+n+"]")
+		_, _, ok := storable.JSON([]byte("[" + n + "]"))
+		require.Equal(t, pgErr == nil, ok, "%.80s: postgres says %v", n, pgErr)
+	})
 }

@@ -3,6 +3,7 @@ package subscriptionshttp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -131,7 +132,8 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return problem.Errorf(problem.Unavailable, "the event stream is unavailable: %v", err)
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: sel.Subjects(tenant), DeliverPolicy: jetstream.DeliverNewPolicy}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: sel.Subjects(tenant), DeliverPolicy: jetstream.DeliverNewPolicy,
+		InactiveThreshold: streamConsumerInactive}
 	if hasResume {
 		first, last := info.State.FirstSeq, info.State.LastSeq
 		switch {
@@ -163,7 +165,7 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return problem.Errorf(problem.Unavailable, "the event stream is unavailable: %v", err)
 	}
-	defer cc.Stop()
+	defer s.remove(ctx, cons, cc)
 
 	// From here on the answer is a stream: failures end it, the client
 	// reconnects with Last-Event-ID.
@@ -216,6 +218,30 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request) error {
 			}
 			beat.Reset(s.cfg.Heartbeat)
 		}
+	}
+}
+
+// streamConsumerInactive is how long the server keeps the consumer of a
+// stream whose gateway went away without removing it (a crash).
+const streamConsumerInactive = time.Minute
+
+// remove stops reading and deletes the stream's consumer from the server
+// at once. The server caps the consumers of a JetStream stream (1,000 by
+// default) and every App's streams, NATS subscriptions and PROST's own
+// consumers share that cap: left to expire, the consumers of streams opened
+// and closed in a loop filled it within minutes, and every new consumer of
+// every tenant was refused.
+func (s *stream) remove(ctx context.Context, cons jetstream.Consumer, cc jetstream.ConsumeContext) {
+	cc.Stop()
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.js.DeleteConsumer(ctx, s.cfg.Stream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		s.cfg.Logger.Warn("event stream: cannot delete its consumer; the server removes it when inactive",
+			"consumer", info.Name, "inactive_threshold", streamConsumerInactive, "error", err)
 	}
 }
 

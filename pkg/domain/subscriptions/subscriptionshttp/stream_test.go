@@ -249,3 +249,23 @@ func TestStreamRefusals(t *testing.T) {
 	c := openStream(t, b, tenant, "", "3")
 	c.close()
 }
+
+// TestStreamLeavesNoConsumer reproduces a finding of the HTTP fuzzer
+// (cmd/prost FuzzEventsRead): every stream left its server-side consumer
+// behind for five minutes after the client went away, so streams opened
+// and closed in a loop filled the stream's consumer cap (1,000 by default,
+// shared by every tenant and PROST's own consumers) and every new stream
+// was answered 503. A stream now deletes its consumer when it ends.
+func TestStreamLeavesNoConsumer(t *testing.T) {
+	b := setup(t, true)
+	tenant := uuid.New()
+	for range 20 {
+		openStream(t, b, tenant, "", "").close()
+	}
+	st, err := b.js.Stream(t.Context(), "PROST_EVENTS")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := st.Info(t.Context())
+		return err == nil && info.State.Consumers == 0
+	}, 5*time.Second, 20*time.Millisecond, "every closed stream's consumer is deleted")
+}
