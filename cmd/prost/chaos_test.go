@@ -67,7 +67,7 @@ type scenarioEnv struct {
 	// relay2, governance2 and rules2 are second instances, in the
 	// scenarios that run two of each.
 	relay2, governance2, rules2 *prostProc
-	apps       []creds
+	apps                        []creds
 	// keys is the private bus's key set (PROST_NATS_AUTH_DIR of every
 	// process).
 	keys *natsauth.KeySet
