@@ -777,6 +777,8 @@ func init() {
 		{method: "POST", pattern: "/admin/v1/dlq/purge", auth: asAdmin, ct: ctJSON},
 		{method: "GET", pattern: "/admin/v1/jobs", auth: asAdmin},
 		{method: "GET", pattern: "/admin/v1/backlog", auth: asAdmin},
+		{method: "POST", pattern: "/admin/v1/streams/rebuild", auth: asAdmin, ct: ctJSON},
+		{method: "GET", pattern: "/admin/v1/streams/rebuilds/{id}", auth: asAdmin},
 		{method: "GET", pattern: "/v1/dlq"},
 		{method: "GET", pattern: "/v1/dlq/{id}"},
 		{method: "POST", pattern: "/v1/dlq/replay", ct: ctJSON},
@@ -1025,6 +1027,7 @@ func FuzzAdmin(f *testing.F) {
 			`{"consumer":"nope"}`, `{"since":"0000-01-01T00:00:00Z","all":true}`, `{"app_id":"x","all":true}`),
 		bodySeeds("POST /admin/v1/dlq/purge", `{"ids":[1]}`, `{"all":true,"dry_run":true}`, `{"type":"a\u0000b","all":true}`),
 		bodySeeds("POST /v1/dlq/replay", `{"ids":[1]}`, `{"all":true}`),
+		bodySeeds("POST /admin/v1/streams/rebuild", `{"since":"0000-01-01T00:00:00Z"}`, `{"since":"a\u0000b"}`, `{"since":1}`, `{"nope":true}`),
 		bodySeeds("POST /console/api/session", `{"kind":"tenant","api_key":"x","api_secret":"y"}`, `{"kind":"operator","admin_token":"nope"}`,
 			`{"kind":"nope"}`, `{"kind":"tenant","api_key":"`+longText+`"}`),
 		querySeeds("GET /admin/v1/dlq", "consumer", "type", "state", "app_id", "since", "limit", "cursor"),
@@ -1036,6 +1039,7 @@ func FuzzAdmin(f *testing.F) {
 		paramSeeds("GET /admin/v1/dlq/{id}"),
 		paramSeeds("GET /v1/dlq/{id}"),
 		paramSeeds("GET /admin/v1/apps/{id}"),
+		paramSeeds("GET /admin/v1/streams/rebuilds/{id}"),
 	))
 }
 
