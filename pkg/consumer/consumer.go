@@ -445,10 +445,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 // leaseKey carries a lane's lease in its context, for apply to prove it.
 type leaseKey struct{}
 
-// errLeaseLost stops a lane whose lease was taken over: what it holds is
-// handed back, not counted as a failure.
-var errLeaseLost = lease.ErrLost
-
 // runLane reads one durable in order until ctx ends. It returns true when
 // the lane must start again (see disrupted below); it is then called with
 // restarted set.
@@ -860,7 +856,7 @@ func (c *Consumer) handle(ctx context.Context, w *worker, batch []*Message, log 
 func (c *Consumer) retry(ctx context.Context, w *worker, held []*Message, err error, log *slog.Logger) []*Message {
 	m := held[0]
 	for attempt := 1; ; attempt++ {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, errLeaseLost) {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) || errors.Is(err, lease.ErrLost) {
 			return held // shutting down, or the lane moved: no failure of the message
 		}
 		c.failed.Add(1)

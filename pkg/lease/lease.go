@@ -1,5 +1,5 @@
-// Package lease shares the partitions of a worker group (one consumer's
-// lanes, the relay's outbox partitions) among the instances that run it, so
+// Package lease shares the partitions of a worker group (today: one
+// consumer's lanes) among the instances that run it, so
 // that N instances can run side by side and each partition is worked by
 // exactly one of them at a time.
 //
@@ -103,7 +103,6 @@ type Group struct {
 type held struct {
 	lease   Lease
 	cancel  context.CancelFunc
-	done    chan struct{}
 	leaving bool // handed back once its work returns
 }
 
@@ -268,14 +267,13 @@ func (g *Group) tick(ctx context.Context, work Work, log *slog.Logger) error {
 // start runs work for l; when it returns the lease is handed back.
 func (g *Group) start(ctx context.Context, l Lease, work Work, log *slog.Logger) {
 	wctx, cancel := context.WithCancel(ctx)
-	h := &held{lease: l, cancel: cancel, done: make(chan struct{})}
+	h := &held{lease: l, cancel: cancel}
 	g.mu.Lock()
 	g.running[l.Partition] = h
 	g.mu.Unlock()
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		defer close(h.done)
 		work(wctx, l)
 		cancel()
 		// Hand back only once the work stopped: from here on nothing of
