@@ -87,6 +87,9 @@ test: console chromium
 # out: cmd/prost/fuzz_test.go drives the gateway's HTTP routes (see
 # docs/security.md#fuzzing), pkg/ the parsers. A failing input is written to
 # the package's testdata/fuzz/<target>/: fix the code, keep the file.
+# Go 1.26's fuzz coordinator can end a run at -fuzztime with a bare "context
+# deadline exceeded" and no failing input (golang/go#75804, fixed in Go
+# 1.27); that exit alone is reported and not counted as a failure.
 FUZZTIME ?= 60s
 FUZZTIME_SHORT ?= 3s
 FUZZPARALLEL ?= 1
@@ -100,9 +103,14 @@ fuzz:
 		if [ -n "$(PROST_FUZZ_SHORT)" ]; then cache="$$bin/cache/$$pkg"; fi; \
 		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | cut -c6- | sort); do \
 			echo "fuzz $$pkg $$t for $(FUZZTIME)"; \
-			(cd $$pkg && "$$bin/fuzz.test" -test.run '^$$' -test.fuzz "^$$t\$$" -test.fuzztime $(FUZZTIME) \
-				-test.parallel $(FUZZPARALLEL) -test.fuzzcachedir "$$cache") 2>&1 | \
-				awk '/^fuzz: elapsed/ { last = $$0; next } { if (last != "") print last; last = ""; print }'; \
+			st=0; (cd $$pkg && "$$bin/fuzz.test" -test.run '^$$' -test.fuzz "^$$t\$$" -test.fuzztime $(FUZZTIME) \
+				-test.parallel $(FUZZPARALLEL) -test.fuzzcachedir "$$cache") >"$$bin/out" 2>&1 || st=$$?; \
+			awk '/^fuzz: elapsed/ { last = $$0; next } { if (last != "") print last; last = ""; print }' "$$bin/out"; \
+			if [ $$st -ne 0 ]; then \
+				if grep -qx '    context deadline exceeded' "$$bin/out" && ! grep -q 'Failing input written' "$$bin/out"; then \
+					echo "fuzz $$t: stopped by Go's fuzztime race (golang/go#75804, fixed in Go 1.27), no failing input: not a failure"; \
+				else exit $$st; fi; \
+			fi; \
 		done; \
 	done
 
