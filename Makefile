@@ -66,8 +66,8 @@ bench: build
 	$(GO) build -o bin/prost-bench ./cmd/prost-bench
 	BENCH_DURATION=$(BENCH_DURATION) bin/prost-bench
 
-# The scale curves, each at a small and a large size (1M events, 500 rules,
-# 1,000 Apps, a 1M-entry audit chain by default; BENCH_SCALE_* change them):
+# The scale curves, each at a small and a large size (3M events, 500 rules,
+# 1,000 Apps, a 3M-entry audit chain by default; BENCH_SCALE_* change them):
 # about 10 minutes on 2 cores, so not part of `make bench`.
 bench-scale: build
 	$(GO) build -o bin/prost-bench ./cmd/prost-bench

@@ -78,7 +78,8 @@ type Config struct {
 	// Defaults to all three.
 	Steps []string
 	// ScaleEvents is the large size of the `since` curve: events of one App
-	// stored before the query (BENCH_SCALE_EVENTS). Defaults to 1,000,000.
+	// stored before the query (BENCH_SCALE_EVENTS). Defaults to 3,000,000, the
+	// issue's size.
 	ScaleEvents int
 	// ScaleRules is the large size of the rules curve (the small one is 10).
 	// Defaults to 500.
@@ -90,7 +91,7 @@ type Config struct {
 	// Defaults to 1,000.
 	ScaleApps int
 	// ScaleAuditEntries is the large chain `audit verify` checks
-	// (BENCH_SCALE_AUDIT_ENTRIES). Defaults to 1,000,000.
+	// (BENCH_SCALE_AUDIT_ENTRIES). Defaults to 3,000,000.
 	ScaleAuditEntries int
 	// ScaleStep is how long each ingest run of the Apps curve measures.
 	// Defaults to 10s.
@@ -128,11 +129,11 @@ func defaultConfig() Config {
 		RelayWindowCap:    30 * time.Second,
 		StartTimeout:      60 * time.Second,
 		Steps:             defaultSteps,
-		ScaleEvents:       1_000_000,
+		ScaleEvents:       3_000_000,
 		ScaleRules:        500,
 		ScaleRulesEvents:  20_000,
 		ScaleApps:         1000,
-		ScaleAuditEntries: 1_000_000,
+		ScaleAuditEntries: 3_000_000,
 		ScaleStep:         10 * time.Second,
 	}
 }
