@@ -181,7 +181,8 @@ type Detailer interface {
 // statuses. A *Problem in the chain is used as it is; otherwise the Kind in
 // the chain gives the status (a context deadline is Unavailable; no kind is
 // Internal), the error's message the detail (a generic text for Internal,
-// whose message is for the logs only), and *Error and Detailer add the rest.
+// whose message is for the logs only, and for a kind it does not know), and
+// *Error and Detailer add the rest.
 func From(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
@@ -197,7 +198,7 @@ func From(err error) *Problem {
 	default:
 		k = Internal
 	}
-	if k == Internal {
+	if k == Internal || int(k) >= len(kinds) {
 		return New(http.StatusInternalServerError, "internal error; the request id identifies it in the logs")
 	}
 	p = New(k.Status(), err.Error())
