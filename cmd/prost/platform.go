@@ -37,6 +37,7 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/apps/appshttp"
 	"github.com/prost-platform/prost/pkg/domain/audit"
 	"github.com/prost-platform/prost/pkg/domain/audit/audithttp"
+	"github.com/prost-platform/prost/pkg/domain/billing"
 	"github.com/prost-platform/prost/pkg/domain/subscriptions"
 	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/eventstore/eventshttp"
@@ -571,6 +572,7 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 		Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: log,
 		MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout, MaxMessageBytes: p.maxMessage,
 		MetricsToken: p.metricsToken(adminToken), MetricsElsewhere: p.env.MetricsAddr != "",
+		ReservedSources: map[string]string{billing.StripeSource: "verified Stripe webhooks (POST /v1/billing/stripe/webhooks/{app})"},
 	}), nil
 }
 

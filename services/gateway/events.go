@@ -89,6 +89,19 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) error {
 		e.Fields = mismatches
 		return e
 	}
+	// Sources PROST records events with itself are not the App's to use.
+	var reserved []problem.FieldError
+	for i := range evs {
+		if who, ok := s.cfg.ReservedSources[evs[i].Source]; ok {
+			reserved = append(reserved, fieldError(idx(i), "source",
+				fmt.Sprintf("source %q is reserved for the events PROST records from %s; use a source of your own", evs[i].Source, who)))
+		}
+	}
+	if len(reserved) > 0 {
+		e := problem.Errorf(problem.Invalid, "a source is reserved for events PROST records itself")
+		e.Fields = reserved
+		return e
+	}
 	// Each event's data must match its schema and contract (pkg/domain/registry);
 	// a contract may name the partition key.
 	var contractKeys []string

@@ -117,7 +117,7 @@ func event(id string) string {
 }
 
 func TestIngest(t *testing.T) {
-	h := start(t, gatewaysvc.Config{MaxBodyBytes: 1 << 10})
+	h := start(t, gatewaysvc.Config{MaxBodyBytes: 1 << 10, ReservedSources: map[string]string{"/billing/stripe": "verified Stripe webhooks"}})
 	a := h.do(t, "POST", "/v1/events", ce, event("e-1"), h.auth()...)
 	require.Equal(t, http.StatusAccepted, a.status, a.body)
 	require.JSONEq(t, `{"accepted":1,"duplicates":0,"results":[{"id":"e-1","source":"/gw","status":"accepted"}]}`, a.body)
@@ -145,6 +145,9 @@ func TestIngest(t *testing.T) {
 		{"another tenant", ce, other, h.auth(), 403, "tenantid"},
 		{"no content type", "", event("e-2"), h.auth(), 415, "content-type"},
 		{"plain JSON without ce- headers", "application/json", event("e-2"), h.auth(), 415, "content-type"},
+		{"a reserved source", ce, `{"specversion":"1.0","id":"evt_1","source":"/billing/stripe","type":"stripe.invoice.paid"}`, h.auth(), 422, "source"},
+		{"a reserved source in a batch", "application/cloudevents-batch+json",
+			"[" + event("e-2") + `,{"specversion":"1.0","id":"evt_2","source":"/billing/stripe","type":"stripe.invoice.paid"}]`, h.auth(), 422, "source"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c
@@ -153,6 +156,14 @@ func TestIngest(t *testing.T) {
 			require.Equal(t, problem.ContentType, a.header.Get("Content-Type"))
 			if cfg.field != "" {
 				require.Contains(t, a.body, `"field":"`+cfg.field+`"`)
+			}
+			if cfg.field == "content-type" {
+				for _, mode := range []string{"structured (Content-Type: application/cloudevents+json", "batch (Content-Type: application/cloudevents-batch+json", "binary (the ce-specversion"} {
+					require.Contains(t, a.body, mode, "a 415 names the three modes")
+				}
+			}
+			if strings.HasPrefix(cfg.name, "a reserved source") {
+				require.Contains(t, a.body, `source \"/billing/stripe\" is reserved for the events PROST records from verified Stripe webhooks`)
 			}
 		})
 	}

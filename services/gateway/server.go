@@ -95,6 +95,12 @@ type Config struct {
 	// event larger than that as published is refused with 413. Defaults to
 	// DefaultMaxMessageBytes.
 	MaxMessageBytes int64
+	// ReservedSources are CloudEvents sources only PROST itself records
+	// events with, each mapped to what records them: an App's event naming
+	// one is refused with 422 (field source), so a fact PROST vouches for
+	// (a verified Stripe webhook) cannot be forged by the App. cmd/prost
+	// reserves billing.StripeSource. Defaults to none.
+	ReservedSources map[string]string
 	// Logger receives one line per request. Defaults to discarding.
 	Logger *slog.Logger
 }
