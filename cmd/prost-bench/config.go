@@ -74,8 +74,8 @@ type Config struct {
 	// audit rates keep being measured. Defaults to 30s.
 	RelayWindowCap time.Duration
 	// Steps names the parts to run (BENCH_STEPS, comma-separated): raw-postgres,
-	// raw-jetstream, prost. What is left out is reported as not measured.
-	// Defaults to all three.
+	// raw-jetstream, prost, scale-out, scale. What is left out is reported as
+	// not measured. Defaults to all but scale (make bench-scale).
 	Steps []string
 	// ScaleEvents is the large size of the `since` curve: events of one App
 	// stored before the query (BENCH_SCALE_EVENTS). Defaults to 3,000,000, the
@@ -93,6 +93,10 @@ type Config struct {
 	// ScaleAuditEntries is the large chain `audit verify` checks
 	// (BENCH_SCALE_AUDIT_ENTRIES). Defaults to 3,000,000.
 	ScaleAuditEntries int
+	// ScaleOutEvents is the backlog the scale-out step's two relays and two
+	// instances of each consumer work through (BENCH_SCALEOUT_EVENTS).
+	// Defaults to 50,000.
+	ScaleOutEvents int
 	// ScaleStep is how long each ingest run of the Apps curve measures.
 	// Defaults to 10s.
 	ScaleStep time.Duration
@@ -104,8 +108,8 @@ type Config struct {
 // allSteps are the parts of a run, in the order they run; scale (the
 // scale curves, `make bench-scale`) runs only when BENCH_STEPS names it.
 var (
-	allSteps     = []string{"raw-postgres", "raw-jetstream", "prost", "scale"}
-	defaultSteps = []string{"raw-postgres", "raw-jetstream", "prost"}
+	allSteps     = []string{"raw-postgres", "raw-jetstream", "prost", "scale-out", "scale"}
+	defaultSteps = []string{"raw-postgres", "raw-jetstream", "prost", "scale-out"}
 )
 
 func defaultConfig() Config {
@@ -134,6 +138,7 @@ func defaultConfig() Config {
 		ScaleRulesEvents:  20_000,
 		ScaleApps:         1000,
 		ScaleAuditEntries: 3_000_000,
+		ScaleOutEvents:    50_000,
 		ScaleStep:         10 * time.Second,
 	}
 }
@@ -183,6 +188,7 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	num("BENCH_SCALE_EVENTS", &c.ScaleEvents)
 	num("BENCH_SCALE_APPS", &c.ScaleApps)
 	num("BENCH_SCALE_AUDIT_ENTRIES", &c.ScaleAuditEntries)
+	num("BENCH_SCALEOUT_EVENTS", &c.ScaleOutEvents)
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
@@ -205,7 +211,7 @@ func (c Config) validate() error {
 		{"JetStream max pending", c.JSAsyncMaxPending}, {"JetStream sync clients", c.JSSyncClients},
 		{"JetStream atomic batch", c.JSAtomicBatch},
 		{"BENCH_SCALE_EVENTS", c.ScaleEvents}, {"BENCH_SCALE_APPS", c.ScaleApps},
-		{"BENCH_SCALE_AUDIT_ENTRIES", c.ScaleAuditEntries}, {"scale rules", c.ScaleRules - 10}, {"scale rules events", c.ScaleRulesEvents / 100},
+		{"BENCH_SCALE_AUDIT_ENTRIES", c.ScaleAuditEntries}, {"BENCH_SCALEOUT_EVENTS", c.ScaleOutEvents}, {"scale rules", c.ScaleRules - 10}, {"scale rules events", c.ScaleRulesEvents / 100},
 		{"BENCH_SINGLE_CLIENTS", c.SingleClients}, {"BENCH_BATCH_CLIENTS", c.BatchClients},
 		{"end to end workers", c.E2EWorkers},
 	} {

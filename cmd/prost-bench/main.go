@@ -42,6 +42,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 	// Every loop is bounded by a step's duration or a timeout; this bounds
 	// the run as a whole too.
 	budget := 8*(cfg.Duration+cfg.Warmup) + 2*cfg.DrainTimeout + cfg.RelayWindowCap + cfg.StartTimeout + 3*time.Minute
+	if slices.Contains(cfg.Steps, "scale-out") {
+		budget += 7*cfg.DrainTimeout + 6*cfg.StartTimeout
+	}
 	if slices.Contains(cfg.Steps, "scale") {
 		budget += 30*time.Minute + 2*cfg.StartTimeout
 	}
@@ -67,6 +70,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	step("raw postgres", func(ctx context.Context) error { return runRawPostgres(ctx, cfg, log, res) })
 	step("raw jetstream", func(ctx context.Context) error { return runRawJetStream(ctx, cfg, log, res) })
 	step("prost", func(ctx context.Context) error { return runProst(ctx, cfg, log, res) })
+	step("scale out", func(ctx context.Context) error { return runScaleOut(ctx, cfg, log, res) })
 	step("scale", func(ctx context.Context) error { return runScale(ctx, cfg, log, res) })
 
 	if ctx.Err() != nil {

@@ -49,6 +49,8 @@ type Results struct {
 		StoredEvents   *int64           `json:"stored_events"`
 		Logged         map[string]int64 `json:"logged_warnings"`
 	} `json:"prost"`
+	// ScaleOut is the scale-out step, nil when not run.
+	ScaleOut *ScaleOut `json:"scale_out,omitempty"`
 	// Scale is the scale curves (make bench-scale), nil when not run.
 	Scale   *Scale   `json:"scale,omitempty"`
 	Ratios  []Ratio  `json:"ratios"`
@@ -137,7 +139,7 @@ const (
 func (r *Results) derive() {
 	var (
 		single, batch, relay, audit *float64
-		billing                     *float64
+		billing, relayAlone         *float64
 		rawSingle, rawBatch         *float64
 		jsAsync, jsSync, jsAtomic   *float64
 	)
@@ -155,6 +157,9 @@ func (r *Results) derive() {
 	}
 	if p := r.Prost.Billing; p != nil {
 		billing = ptr(p.PerSec)
+	}
+	if so := r.ScaleOut; so != nil && so.Relay != nil && so.Relay.Complete {
+		relayAlone = ptr(so.Relay.PerSec)
 	}
 	if x := r.Raw.PGSingle; x != nil {
 		rawSingle = ptr(x.EventsPerSec)
@@ -180,6 +185,7 @@ func (r *Results) derive() {
 		{Name: "billing consumer / raw batched Postgres", Prost: billing, Raw: rawBatch, Ratio: ratio(billing, rawBatch)},
 		{Name: "relay publish / raw JetStream atomic batches", Prost: relay, Raw: jsAtomic, Ratio: ratio(relay, jsAtomic)},
 		{Name: "audit consumer / raw JetStream async publish", Prost: audit, Raw: jsAsync, Ratio: ratio(audit, jsAsync)},
+		{Name: "relay alone through a backlog (scale-out step) / raw JetStream async publish", Prost: relayAlone, Raw: jsAsync, Ratio: ratio(relayAlone, jsAsync)},
 	}
 
 	r.Targets = nil
@@ -503,6 +509,8 @@ func renderMarkdown(r *Results, jsonName string) string {
 	}
 	w("\n")
 
+	renderScaleOut(w, r)
+
 	w("## Raw ceilings\n\nMeasured by this program with pgx and nats.go, not by PROST, in the same run.\n\n")
 	w("| ceiling | throughput | latency p50 / p99 | failures |\n|---|---|---|---|\n")
 	if x := r.Raw.PGSingle; x != nil {
@@ -725,6 +733,56 @@ func renderScale(w func(string, ...any), sc *Scale) {
 		if c.Error != "" {
 			w("- %s: failed: %s.\n", c.Name, c.Error)
 		}
+	}
+	w("\n")
+}
+
+// renderScaleOut renders the scale-out step, when it ran.
+func renderScaleOut(w func(string, ...any), r *Results) {
+	so := r.ScaleOut
+	if so == nil {
+		return
+	}
+	w("## Scale-out: two relays, two instances of each consumer\n\n")
+	w("Separate `prost serve` processes on a nats-server of the benchmark's own (file store, sync_interval always), one stage at a time\n")
+	w("through a backlog of %s events of one App: a gateway alone wrote it; then two `prost serve relay` published it with no consumer\n", fmtInt(float64(so.Events)))
+	w("running; then two `prost serve governance rules billing` worked through the stream together. The split is each process's\n")
+	w("`/metrics` (`prost_relay_published_total`; `prost_consumer_processed_total`, applied and skipped). One relay leads at a time\n")
+	w("(a Postgres advisory lock, decision 0003); the consumers share the partitions through leases in Postgres (docs/delivery.md).\n\n")
+	if so.Error != "" {
+		w("Not completed: %s\n\n", so.Error)
+	}
+	split := func(by []int64) string {
+		if len(by) == 0 {
+			return "not measured"
+		}
+		var total int64
+		parts := make([]string, len(by))
+		for i, n := range by {
+			total += n
+			parts[i] = fmtInt(float64(n))
+		}
+		out := strings.Join(parts, " / ")
+		if total > 0 {
+			pct := make([]string, len(by))
+			for i, n := range by {
+				pct[i] = fmt.Sprintf("%.0f%%", float64(n)*100/float64(total))
+			}
+			out += " (" + strings.Join(pct, " / ") + ")"
+		}
+		return out
+	}
+	w("| stage | rate | time | work per instance | vs raw |\n|---|---|---|---|---|\n")
+	if st := so.Relay; st != nil {
+		q := r.Ratios[len(r.Ratios)-1]
+		w("| 2 relays (publish) | %s msg/s | %s s | %s | %s of %s msg/s (JetStream async) |\n", fmtInt(st.PerSec), strconv.FormatFloat(st.Seconds, 'f', 1, 64),
+			split(st.ByInstance), orDash(q.Ratio, fmtRatio), orDash(q.Raw, fmtInt))
+	}
+	for _, st := range so.Consumers {
+		w("| 2 x %s | %s events/s | %s s | %s | |\n", st.Name, fmtInt(st.PerSec), strconv.FormatFloat(st.Seconds, 'f', 1, 64), split(st.ByInstance))
+	}
+	if len(so.Consumers) > 0 {
+		w("\nThe three consumers ran at once, sharing the machine's %d cores, and were done after %s s.\n", r.Machine.CPUs, strconv.FormatFloat(so.ConsumersSeconds, 'f', 1, 64))
 	}
 	w("\n")
 }

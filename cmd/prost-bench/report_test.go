@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -370,4 +371,66 @@ func TestKeepWritten(t *testing.T) {
 	got := keepWritten(md, old)
 	require.Equal(t, "# x\n\n## Figures\n\n"+keptStart+"\n## Findings\n\nby hand\n"+keptEnd+"\n\n## How measured\n\n- a\n", got)
 	require.Equal(t, got, keepWritten(got, got), "a second run keeps it once")
+}
+
+func TestRenderScaleOut(t *testing.T) {
+	t.Parallel()
+	r := &Results{Date: "2026-12-01 10:00 UTC", Command: "make bench"}
+	r.Machine.CPUs = 2
+	r.Raw.JSAsync = &RawJS{Mode: "async", MsgsPerSec: 10000}
+	r.ScaleOut = &ScaleOut{Events: 50000,
+		Relay: &ScaleOutStage{Name: "relay", PerSec: 9000, Seconds: 5.5, ByInstance: []int64{50000, 0}, Complete: true},
+		Consumers: []ScaleOutStage{
+			{Name: "governance-audit", PerSec: 4000, Seconds: 12.5, ByInstance: []int64{30000, 20000}, Complete: true},
+		},
+		ConsumersSeconds: 13}
+	r.derive()
+	q := r.Ratios[len(r.Ratios)-1]
+	require.Equal(t, "relay alone through a backlog (scale-out step) / raw JetStream async publish", q.Name)
+	require.InDelta(t, 0.9, *q.Ratio, 1e-9)
+	md := renderMarkdown(r, "benchmarks.json")
+	for _, want := range []string{
+		"## Scale-out: two relays, two instances of each consumer",
+		"| 2 relays (publish) | 9,000 msg/s | 5.5 s | 50,000 / 0 (100% / 0%) | 0.90x of 10,000 msg/s (JetStream async) |",
+		"| 2 x governance-audit | 4,000 events/s | 12.5 s | 30,000 / 20,000 (60% / 40%) | |",
+		"sharing the machine's 2 cores, and were done after 13.0 s",
+	} {
+		require.Contains(t, md, want)
+	}
+
+	// A relay stage that did not finish gives no ratio.
+	r.ScaleOut.Relay.Complete = false
+	r.derive()
+	require.Nil(t, r.Ratios[len(r.Ratios)-1].Ratio)
+}
+
+func TestSumMetric(t *testing.T) {
+	t.Parallel()
+	text := `# HELP prost_consumer_processed_total Messages handled.
+# TYPE prost_consumer_processed_total counter
+prost_consumer_processed_total{consumer="governance-audit",result="applied"} 120
+prost_consumer_processed_total{consumer="governance-audit",result="skipped"} 3
+prost_consumer_processed_total{consumer="rules-engine",result="applied"} 7
+prost_consumer_processed_total_other 99
+prost_relay_published_total 5e+04
+`
+	for _, tc := range []struct {
+		name   string
+		metric string
+		labels []string
+		want   int64
+	}{
+		{"one series", "prost_consumer_processed_total", []string{`consumer="governance-audit"`, `result="applied"`}, 120},
+		{"summed over results", "prost_consumer_processed_total", []string{`consumer="governance-audit"`}, 123},
+		{"every series", "prost_consumer_processed_total", nil, 130},
+		{"no labels, exponent", "prost_relay_published_total", nil, 50000},
+		{"absent", "prost_missing_total", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := sumMetric(strings.NewReader(text), tc.metric, tc.labels...)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
 }
