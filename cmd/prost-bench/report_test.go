@@ -381,7 +381,7 @@ func TestRenderScaleOut(t *testing.T) {
 	r.ScaleOut = &ScaleOut{Events: 50000,
 		Relay: &ScaleOutStage{Name: "relay", PerSec: 9000, Seconds: 5.5, ByInstance: []int64{50000, 0}, Complete: true},
 		Consumers: []ScaleOutStage{
-			{Name: "governance-audit", PerSec: 4000, Seconds: 12.5, ByInstance: []int64{30000, 20000}, Complete: true},
+			{Name: "governance-audit", PerSec: 4000, Seconds: 12.5, ByInstance: []int64{30000, 20000}, LanesByInstance: []int64{8, 8}, Complete: true},
 		},
 		ConsumersSeconds: 13}
 	r.derive()
@@ -391,8 +391,8 @@ func TestRenderScaleOut(t *testing.T) {
 	md := renderMarkdown(r, "benchmarks.json")
 	for _, want := range []string{
 		"## Scale-out: two relays, two instances of each consumer",
-		"| 2 relays (publish) | 9,000 msg/s | 5.5 s | 50,000 / 0 (100% / 0%) | 0.90x of 10,000 msg/s (JetStream async) |",
-		"| 2 x governance-audit | 4,000 events/s | 12.5 s | 30,000 / 20,000 (60% / 40%) | |",
+		"| 2 relays (publish) | 9,000 msg/s | 5.5 s | 50,000 / 0 (100% / 0%) | one leader | 0.90x of 10,000 msg/s (JetStream async) |",
+		"| 2 x governance-audit | 4,000 events/s | 12.5 s | 30,000 / 20,000 (60% / 40%) | 8 / 8 | |",
 		"sharing the machine's 2 cores, and were done after 13.0 s",
 	} {
 		require.Contains(t, md, want)
