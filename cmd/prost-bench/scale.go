@@ -179,12 +179,14 @@ func scaleSince(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc)
 		c.Error = err.Error()
 		return c
 	}
+	// One point in time for both sizes, a minute before the App's recent
+	// events: storing the large table can take longer than a minute.
+	since := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
 	if err := p.sendBatches(ctx, []creds{app}, "since", 100, 1); err != nil {
 		c.Error = err.Error()
 		return c
 	}
 	query := func(ctx context.Context) error {
-		since := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
 		var page struct {
 			Items []json.RawMessage `json:"items"`
 		}

@@ -330,6 +330,16 @@ func runScaleOut(ctx context.Context, cfg Config, log *slog.Logger, res *Results
 	if err := measureStage(ctx, cfg, so.Relay, published); err != nil {
 		return err
 	}
+	// The relays count a row once it is marked published, after its ack:
+	// wait for the last round's marks before reading their counts.
+	for limit := time.Now().Add(30 * time.Second); ; {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&pending); err != nil {
+			return err
+		}
+		if pending == 0 || time.Now().After(limit) || !sleepCtx(ctx, 50*time.Millisecond) {
+			break
+		}
+	}
 	for _, r := range relays {
 		n, err := r.metric(ctx, adminToken, "prost_relay_published_total")
 		if err != nil {
