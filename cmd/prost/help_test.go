@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
+
+	"github.com/prost-platform/prost/pkg/prosttest"
 )
 
 // TestEveryCommandHasHelp walks the command tree: `prost <command> -h` (and
@@ -71,4 +75,49 @@ func TestVersionAndUsageErrors(t *testing.T) {
 	t.Setenv("PROST_ADMIN_TOKEN", "x")
 	err := run(context.Background(), []string{"apps", "list"}, &out, &out)
 	require.ErrorContains(t, err, "must be an http:// or https:// URL")
+}
+
+// TestCompletionAndBusyPorts: `prost completion SHELL` prints a script for
+// the shell, and a port already taken is named with the variable that
+// moves it, exit 1, instead of a bare "address already in use".
+func TestCompletionAndBusyPorts(t *testing.T) {
+	for shell, marker := range map[string]string{"bash": "# bash completion V2 for prost", "zsh": "#compdef prost", "fish": "# fish completion for prost"} {
+		var out strings.Builder
+		require.NoError(t, run(context.Background(), []string{"completion", shell}, &out, &out), shell)
+		require.Contains(t, out.String(), marker, shell)
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { busy.Close() })
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	db := prosttest.NewDatabase(t)
+	for _, c := range []struct{ name, httpAddr, natsAddr, want string }{
+		{"the API's port", busy.Addr().String(), free(), busy.Addr().String() + " is in use; set PROST_HTTP_ADDR to a free address"},
+		{"the embedded NATS port", free(), busy.Addr().String(), busy.Addr().String() + " is in use; set PROST_EMBEDDED_NATS_ADDR to a free address"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("DATABASE_URL", db.URL)
+			t.Setenv("NATS_URL", "")
+			t.Setenv("PROST_DATA_DIR", t.TempDir())
+			t.Setenv("PROST_HTTP_ADDR", c.httpAddr)
+			t.Setenv("PROST_EMBEDDED_NATS_ADDR", c.natsAddr)
+			t.Setenv("PROST_NATS_DIR", "../../nats")
+			t.Setenv("PROST_SCHEMAS_DIR", "../../schemas")
+			t.Setenv("PROST_LOG_LEVEL", "error")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var out strings.Builder
+			err := run(ctx, []string{"dev"}, &out, &out)
+			var ee exitError
+			require.ErrorAs(t, err, &ee, "%v\n%s", err, out.String())
+			require.Equal(t, 1, ee.code)
+			require.Contains(t, ee.msg, c.want)
+		})
+	}
 }

@@ -358,6 +358,22 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		}
 	}()
 
+	// The API's address first: a port in use is reported before any
+	// service is built (and holds resources only g.Run would release).
+	ln, err := net.Listen("tcp", p.env.HTTPAddr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_HTTP_ADDR to a free address", p.env.HTTPAddr)}
+	}
+	if err != nil {
+		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
+	}
+	running := false
+	defer func() {
+		if !running { // g never ran: nothing else will close it
+			_ = ln.Close()
+		}
+	}()
+
 	metrics := telemetry.NewMetrics(p.log)
 	if has("gateway") || has("relay") {
 		metrics.WatchOutbox(outboxStats{p.pool})
@@ -491,13 +507,6 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		mm.Handle("GET /metrics", mh)
 		g.Add("metrics", &httpapi.Server{Listener: mln, Handler: mm, Logger: p.log})
 	}
-	ln, err := net.Listen("tcp", p.env.HTTPAddr)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return exitError{code: 1, msg: fmt.Sprintf("%s is in use; set PROST_HTTP_ADDR to a free address", p.env.HTTPAddr)}
-	}
-	if err != nil {
-		return fmt.Errorf("listen on PROST_HTTP_ADDR %s: %w", p.env.HTTPAddr, err)
-	}
 	if has("gateway") {
 		p.syncRevocations(ctx)
 		gw, err := p.gateway(ln, adminToken, metrics, rel, feed)
@@ -517,6 +526,7 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 	if started != nil {
 		started(ln.Addr().String())
 	}
+	running = true
 	err = g.Run(ctx)
 	if errors.Is(context.Cause(ctx), errBusClosed) {
 		p.log.Warn("services stopped: the NATS connection was closed")
