@@ -33,9 +33,20 @@ export interface AuditEntry {
   hash: string;
 }
 
+/** One App's chain as a verification found it (pkg/domain/audit VerifyResult). */
+export interface VerifyChain {
+  tenant_id: string;
+  entries: number;
+  break?: { seq: number; reason: string };
+  /** Stored events expected in the log that were checked, and those without their entry. */
+  events?: number;
+  missing?: number;
+  first_missing?: { event_id: string; event_source: string; event_type: string; recorded_at: string; note?: string };
+}
+
 export interface VerifyResult {
   ok: boolean;
-  chains: { tenant_id: string; entries: number; break?: { seq: number; reason: string } }[];
+  chains: VerifyChain[];
 }
 
 export interface DecisionAction {

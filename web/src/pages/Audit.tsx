@@ -9,6 +9,7 @@ import { EmptyState, ErrorAlert, PageHeader, Progress, Spinner } from "@/compone
 import { api, qs, type Page } from "@/lib/api";
 import { useAction, useAsync, useTitle } from "@/lib/hooks";
 import type { AuditEntry, VerifyResult } from "@/lib/types";
+import { chainProblem, verifyAll, type VerifyPage } from "@/lib/verify";
 import { formatTime } from "@/lib/utils";
 import { eventHref } from "./Events";
 
@@ -29,9 +30,11 @@ export function Audit() {
     setNext(p.next_cursor);
   });
   const [result, setResult] = React.useState<VerifyResult | null>(null);
-  const verify = useAction(async () => setResult(await api<VerifyResult>("GET", "/v1/audit/verify")));
+  // A long chain is verified over several requests, each handing back a cursor.
+  const verify = useAction(async () => setResult(await verifyAll((cursor) => api<VerifyPage>("GET", `/v1/audit/verify${qs({ cursor })}`))));
   const entries = pages.flat();
   const chain = result?.chains[0];
+  const problem = chain ? chainProblem(chain) : null;
 
   return (
     <>
@@ -48,10 +51,10 @@ export function Audit() {
       {verify.pending && <Progress label="Recomputing every hash of the chain…" />}
       {result && (
         <Alert variant={result.ok ? "success" : "destructive"} className="mb-4" data-testid="verify-result">
-          <AlertTitle>{result.ok ? "The chain verifies" : "The chain is broken"}</AlertTitle>
+          <AlertTitle>{result.ok ? "The chain verifies" : chain?.break ? "The chain is broken" : "The log is incomplete"}</AlertTitle>
           <AlertDescription>
-            {chain?.break
-              ? `Entry ${chain.break.seq} does not verify: ${chain.break.reason}.`
+            {problem
+              ? `${problem.charAt(0).toUpperCase()}${problem.slice(1)}.`
               : `${chain?.entries ?? 0} entries checked: every hash matches its entry and the one before it.`}
           </AlertDescription>
         </Alert>

@@ -6,9 +6,10 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from "@/com
 import { Table, TBody, TD, TH, THead, TR } from "@/components/ui/table";
 import { Alert, AlertDescription, AlertTitle } from "@/components/ui/alert";
 import { ErrorAlert, PageHeader, Progress, Spinner } from "@/components/common";
-import { api, ApiError } from "@/lib/api";
+import { api, ApiError, qs } from "@/lib/api";
 import { useAction, useAsync, useTitle } from "@/lib/hooks";
 import type { VerifyResult } from "@/lib/types";
+import { chainProblem, verifyAll, type VerifyPage } from "@/lib/verify";
 
 interface Backlog {
   outbox: { pending: number; oldest_seconds: number };
@@ -55,7 +56,10 @@ export function HealthPage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
   const [verify, setVerify] = React.useState<VerifyResult | null>(null);
-  const runVerify = useAction(async () => setVerify(await api<VerifyResult>("GET", "/admin/v1/audit/verify")));
+  // Every App's chain, over as many requests as it takes (each hands back a cursor).
+  const runVerify = useAction(async () =>
+    setVerify(await verifyAll((cursor) => api<VerifyPage>("GET", `/admin/v1/audit/verify${qs({ cursor })}`))),
+  );
   const b = h.data?.backlog;
   const deadTotal = (b?.consumers ?? []).reduce((a, c) => a + c.dead_letters, 0);
 
@@ -124,13 +128,13 @@ export function HealthPage() {
               <ErrorAlert error={runVerify.error} />
               {verify && (
                 <Alert variant={verify.ok ? "success" : "destructive"}>
-                  <AlertTitle>{verify.ok ? `All ${verify.chains.length} chains verify` : "A chain is broken"}</AlertTitle>
+                  <AlertTitle>{verify.ok ? `All ${verify.chains.length} chains verify` : "A chain is broken or incomplete"}</AlertTitle>
                   <AlertDescription>
                     {verify.chains
-                      .filter((c) => c.break)
+                      .filter((c) => chainProblem(c))
                       .map((c) => (
                         <p key={c.tenant_id}>
-                          App {c.tenant_id}: entry {c.break!.seq}, {c.break!.reason}
+                          App {c.tenant_id}: {chainProblem(c)}
                         </p>
                       ))}
                     {verify.ok && `${verify.chains.reduce((a, c) => a + c.entries, 0)} entries checked.`}
