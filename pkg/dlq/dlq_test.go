@@ -19,7 +19,6 @@ import (
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/prosttest"
-	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/subjects"
 )
 
@@ -30,15 +29,7 @@ func TestMain(m *testing.M) { prosttest.Main(m, &testDB) }
 // bus starts a NATS server with PROST's streams.
 func bus(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	ns := prosttest.NATS(t)
-	nc, err := nats.Connect(ns.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	cfgs, err := streams.Load("../../nats/streams")
-	require.NoError(t, err)
-	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
+	js := prosttest.Bus(t)
 	return js
 }
 

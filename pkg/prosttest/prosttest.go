@@ -22,11 +22,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/natsembed"
+	"github.com/prost-platform/prost/pkg/streams"
 )
 
 // ServerURL is the Postgres server the tests use.
@@ -227,6 +229,50 @@ func NATS(t testing.TB) *natsembed.Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// Bus starts a NATS server (see NATS) with PROST's streams declared as
+// nats/streams/*.json of the repository describe them, and returns a
+// JetStream context on a connection closed when the test ends.
+func Bus(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(NATS(t).URL())
+	if err != nil {
+		t.Fatalf("prosttest: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("prosttest: %v", err)
+	}
+	cfgs, err := streams.Load(filepath.Join(RepoRoot(t), "nats", "streams"))
+	if err != nil {
+		t.Fatalf("prosttest: %v", err)
+	}
+	if err := streams.Ensure(t.Context(), js, cfgs, streams.Options{}); err != nil {
+		t.Fatalf("prosttest: declare the streams: %v", err)
+	}
+	return js
+}
+
+// RepoRoot is the repository's root: the nearest directory above the test's
+// own that holds go.work.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("prosttest: %v", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("prosttest: no go.work above the test's directory")
+		}
+		dir = parent
+	}
 }
 
 // SecureNATS starts an embedded nats-server like NATS, but private as PROST

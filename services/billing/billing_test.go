@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/prosttest"
 	"github.com/prost-platform/prost/pkg/secretbox"
-	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/subjects"
 	billingsvc "github.com/prost-platform/prost/services/billing"
 )
@@ -41,17 +39,10 @@ type harness struct {
 
 func start(t *testing.T, mock *prosttest.StripeMock) *harness {
 	t.Helper()
-	ns := prosttest.NATS(t)
-	nc, err := nats.Connect(ns.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	cfgs, err := streams.Load("../../nats/streams")
-	require.NoError(t, err)
-	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
+	js := prosttest.Bus(t)
 	key, _ := secretbox.NewKey()
 	h := &harness{t: t, js: js, tenant: uuid.New(), envs: map[string][]byte{}, subjs: map[string]string{}}
+	var err error
 	h.svc, err = billingsvc.New(testDB.Pool, js, billingsvc.Config{
 		Consumer: consumer.Config{Partitions: 4, Retry: consumer.RetryPolicy{MaxDeliver: 2, Backoff: []time.Duration{50 * time.Millisecond}, AckWait: 5 * time.Second}},
 		Billing:  billing.Config{SecretsKey: &key, StripeAPIURL: mock.URL, Partitions: 4},

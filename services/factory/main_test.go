@@ -10,15 +10,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/domain/factory"
 	"github.com/prost-platform/prost/pkg/domain/registry"
 	"github.com/prost-platform/prost/pkg/prosttest"
 	"github.com/prost-platform/prost/pkg/secretbox"
-	"github.com/prost-platform/prost/pkg/streams"
 	factorysvc "github.com/prost-platform/prost/services/factory"
 )
 
@@ -93,15 +90,7 @@ func config(t *testing.T, db *prosttest.Database) factorysvc.Config {
 func start(t *testing.T, tweak func(*factorysvc.Config)) *harness {
 	t.Helper()
 	db := prosttest.NewDatabase(t)
-	ns := prosttest.NATS(t)
-	nc, err := nats.Connect(ns.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	cfgs, err := streams.Load("../../nats/streams")
-	require.NoError(t, err)
-	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
+	js := prosttest.Bus(t)
 	cfg := config(t, db)
 	if tweak != nil {
 		tweak(&cfg)

@@ -27,7 +27,6 @@ import (
 	"github.com/prost-platform/prost/pkg/netguard"
 	"github.com/prost-platform/prost/pkg/prosttest"
 	"github.com/prost-platform/prost/pkg/secretbox"
-	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/subjects"
 	"github.com/prost-platform/prost/pkg/webhook"
 	"github.com/prost-platform/prost/services/rules"
@@ -50,15 +49,7 @@ type harness struct {
 
 func start(t *testing.T, tweak func(*rulessvc.Config)) *harness {
 	t.Helper()
-	ns := prosttest.NATS(t)
-	nc, err := nats.Connect(ns.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	cfgs, err := streams.Load("../../nats/streams")
-	require.NoError(t, err)
-	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
+	js := prosttest.Bus(t)
 
 	key, _ := secretbox.NewKey()
 	h := &harness{t: t, js: js, store: rules.NewStore(testDB.Pool, rules.StoreConfig{SecretsKey: &key}), tenant: uuid.New()}
@@ -78,6 +69,7 @@ func start(t *testing.T, tweak func(*rulessvc.Config)) *harness {
 	if tweak != nil {
 		tweak(&cfg)
 	}
+	var err error
 	h.svc, err = rulessvc.New(testDB.Pool, js, cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

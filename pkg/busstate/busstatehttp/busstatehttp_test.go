@@ -2,13 +2,12 @@ package busstatehttp_test
 
 import (
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/busstate"
@@ -23,15 +22,9 @@ func TestMain(m *testing.M) { prosttest.Main(m, nil) }
 
 func TestRoutes(t *testing.T) {
 	db := prosttest.NewDatabase(t)
-	ns := prosttest.NATS(t)
-	nc, err := nats.Connect(ns.URL())
+	js := prosttest.Bus(t)
+	cfgs, err := streams.Load(filepath.Join(prosttest.RepoRoot(t), "nats", "streams"))
 	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	cfgs, err := streams.Load("../../../nats/streams")
-	require.NoError(t, err)
-	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
 	bus := busstate.New(db.Pool, js, busstate.Config{Streams: cfgs, Mode: busstate.ModeManual, Partitions: 4})
 	srv := httpapitest.New(t, busstatehttp.New(bus))
 	admin := httpapitest.AsAdmin()

@@ -6,15 +6,12 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/dlq"
 	"github.com/prost-platform/prost/pkg/dlq/dlqhttp"
 	"github.com/prost-platform/prost/pkg/httpapi/httpapitest"
 	"github.com/prost-platform/prost/pkg/prosttest"
-	"github.com/prost-platform/prost/pkg/streams"
 	"github.com/prost-platform/prost/pkg/subjects"
 )
 
@@ -32,15 +29,7 @@ func deadLetter(t *testing.T, tenant uuid.UUID, consumer, id string) int64 {
 }
 
 func TestRoutes(t *testing.T) {
-	ns := prosttest.NATS(t)
-	nc, err := nats.Connect(ns.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	cfgs, err := streams.Load("../../../nats/streams")
-	require.NoError(t, err)
-	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
+	js := prosttest.Bus(t)
 
 	consumer := "c-" + uuid.NewString()[:8]
 	a, b := uuid.New(), uuid.New()
@@ -181,15 +170,7 @@ func TestRoutes(t *testing.T) {
 // TestTenantRoutes: a tenant reads and replays its own dead letters, never
 // another tenant's, whatever ids it names.
 func TestTenantRoutes(t *testing.T) {
-	ns := prosttest.NATS(t)
-	nc, err := nats.Connect(ns.URL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	cfgs, err := streams.Load("../../../nats/streams")
-	require.NoError(t, err)
-	require.NoError(t, streams.Ensure(t.Context(), js, cfgs, streams.Options{}))
+	js := prosttest.Bus(t)
 
 	consumer := "c-" + uuid.NewString()[:8]
 	a, b := uuid.New(), uuid.New()
