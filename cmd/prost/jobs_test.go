@@ -38,4 +38,24 @@ func TestJobsListCLI(t *testing.T) {
 	require.Contains(t, out, "available")
 	_, err = s.cli("jobs", "list", "--state", "bogus")
 	require.ErrorContains(t, err, "state")
+
+	// A job that failed once and then succeeded: the table shows no error
+	// for it (the JSON keeps the history), a job still retrying shows its.
+	for kind, state := range map[string]string{"cli.test.healed": "completed", "cli.test.retrying": "retryable"} {
+		j, _, err := jobs.Insert(ctx, testDB.Pool, jobs.InsertParams{Kind: kind})
+		require.NoError(t, err)
+		_, err = testDB.Pool.Exec(ctx, `UPDATE jobs SET state = $2, attempt = 2, last_error = 'receiver answered 503',
+			finished_at = CASE WHEN $2 = 'completed' THEN now() END WHERE id = $1`, j.ID, state)
+		require.NoError(t, err)
+	}
+	out, err = s.cli("jobs", "list", "--kind", "cli.test.healed")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "completed")
+	require.NotContains(t, out, "receiver answered 503", "a completed job's earlier error is not its state")
+	out, err = s.cli("jobs", "list", "--kind", "cli.test.healed", "--json")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "receiver answered 503", "the JSON keeps the history")
+	out, err = s.cli("jobs", "list", "--kind", "cli.test.retrying")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "receiver answered 503")
 }
