@@ -448,9 +448,10 @@ type Manager struct {
 	// events: consumers that verify signatures dead-letter a replay without
 	// one. nil sends replays unsigned.
 	Signer *busauth.Signer
-	// Consumers names the consumers that can dead-letter. A replay or purge
-	// selecting a consumer that is neither one of them nor has any entry is
-	// refused (422), so a misspelt name is not taken for an empty queue.
+	// Consumers names the consumers that can dead-letter. A replay, purge or
+	// operator's list selecting a consumer that is neither one of them nor
+	// has any entry is refused (422), so a misspelt name is not taken for an
+	// empty queue.
 	Consumers []string
 }
 
@@ -467,8 +468,10 @@ const maxSelect = 10_000
 // recorded would leave its entry dead).
 const stateTimeout = 30 * time.Second
 
-// checkConsumer refuses a consumer name that is not known.
-func (m *Manager) checkConsumer(ctx context.Context, name string) error {
+// CheckConsumer refuses (422, field consumer) a consumer name that is
+// neither one of Consumers nor has any entry: a misspelt name, which would
+// otherwise read as an empty queue. "" is accepted.
+func (m *Manager) CheckConsumer(ctx context.Context, name string) error {
 	if name == "" || slices.Contains(m.Consumers, name) {
 		return nil
 	}
@@ -491,7 +494,7 @@ func (m *Manager) checkConsumer(ctx context.Context, name string) error {
 // tenant, is not its own), is not dead, or cannot be replayed makes the
 // whole request a *RefusedError, and nothing is done.
 func (m *Manager) selection(ctx context.Context, f Filter, action string) ([]Entry, error) {
-	if err := m.checkConsumer(ctx, f.Consumer); err != nil {
+	if err := m.CheckConsumer(ctx, f.Consumer); err != nil {
 		return nil, err
 	}
 	if len(f.IDs) == 0 {

@@ -107,6 +107,12 @@ func (h *Handlers) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// An operator's misspelt consumer is refused rather than answered as an
+	// empty queue. (A tenant's list is not checked: whether a consumer has
+	// entries is other tenants' business.)
+	if err := h.manager.CheckConsumer(r.Context(), f.Consumer); err != nil {
+		return err
+	}
 	return h.page(w, r, f)
 }
 

@@ -158,6 +158,15 @@ func TestRoutes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, dlq.StateDead, got.State, "a refused request does nothing, the good ids included")
 
+	// An operator's list of a consumer no one knows is refused, not answered
+	// as an empty queue; a tenant's list is not checked (whether a consumer
+	// has entries is other tenants' business).
+	res = srv.Do(t, "GET", "/admin/v1/dlq?consumer=nope", nil, admin)
+	require.Equal(t, http.StatusUnprocessableEntity, res.Status, string(res.Body))
+	require.Equal(t, "consumer", res.Problem(t).Errors[0].Field)
+	res = srv.Do(t, "GET", "/v1/dlq?consumer=nope", nil, httpapitest.AsTenant(a))
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+
 	res = srv.Do(t, "POST", "/admin/v1/dlq/purge", map[string]any{"consumer": consumer}, admin)
 	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
 	res.JSON(t, &out)
