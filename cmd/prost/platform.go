@@ -582,8 +582,15 @@ func (p *platform) gateway(ln net.Listener, adminToken string, metrics *telemetr
 		Partitions: p.env.Partitions, RateLimit: p.env.RateLimit, Logger: log,
 		MaxInFlight: p.env.MaxInFlight, IngestTimeout: p.env.IngestTimeout, MaxMessageBytes: p.maxMessage,
 		MetricsToken: p.metricsToken(adminToken), MetricsElsewhere: p.env.MetricsAddr != "",
-		ReservedSources: map[string]string{billing.StripeSource: "verified Stripe webhooks (POST /v1/billing/stripe/webhooks/{app})"},
+		ReservedSources: reservedSources(),
 	}), nil
+}
+
+// reservedSources are the CloudEvents sources only PROST records events
+// with, and what records them: neither an App's events nor its rules'
+// emitted events may use them.
+func reservedSources() map[string]string {
+	return map[string]string{billing.StripeSource: "verified Stripe webhooks (POST /v1/billing/stripe/webhooks/{app})"}
 }
 
 // metricsToken is the token GET /metrics on the API's listener asks for:

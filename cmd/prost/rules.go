@@ -44,7 +44,8 @@ func (p *platform) rulesRoutes() httpapi.Routes {
 	if k == nil {
 		p.log.Warn("PROST_SECRETS_KEY is not set or invalid: rules with webhook actions are refused")
 	}
-	return ruleshttp.New(rules.NewStore(p.pool, rules.StoreConfig{SecretsKey: k, Outbound: p.outbound, MaxRules: p.env.MaxRules}))
+	return ruleshttp.New(rules.NewStore(p.pool, rules.StoreConfig{SecretsKey: k, Outbound: p.outbound, MaxRules: p.env.MaxRules,
+		ReservedSources: reservedSources()}))
 }
 
 // rulesService is the rules service: the rules-engine consumer and the job

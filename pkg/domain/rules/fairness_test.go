@@ -125,6 +125,36 @@ func TestRuleLimit(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestReservedEmitSource: a rule may not emit events with a source only
+// PROST records (a verified Stripe webhook's), directly or from a schedule;
+// the gateway refuses the same source in an App's own events.
+func TestReservedEmitSource(t *testing.T) {
+	t.Parallel()
+	k := setup(t).store.key
+	store := NewStore(testDB.Pool, StoreConfig{SecretsKey: k, ReservedSources: map[string]string{"/billing/stripe": "verified Stripe webhooks"}})
+	tenant := uuid.New()
+	doc := `{"name": "forge", "actions": [
+		{"emit": {"type": "stripe.invoice.paid", "source": "/billing/stripe"}},
+		{"schedule": {"after": "1h", "action": {"emit": {"type": "stripe.invoice.paid", "source": "/billing/stripe"}}}},
+		{"emit": {"type": "alert.raised", "source": "/rules/alerts"}}]}`
+	c, err := ParseDocument([]byte(doc))
+	require.NoError(t, err)
+	_, _, err = store.Create(t.Context(), tenant, c)
+	var inv *InvalidError
+	require.ErrorAs(t, err, &inv)
+	require.Equal(t, []string{"/actions/0/emit/source", "/actions/1/schedule/action/emit/source"}, []string{inv.Problems[0].Pointer, inv.Problems[1].Pointer})
+	require.Len(t, inv.Problems, 2)
+	require.Contains(t, inv.Problems[0].Detail, `source "/billing/stripe" is reserved for the events PROST records from verified Stripe webhooks`)
+	require.Equal(t, 422, problem.From(err).Status)
+
+	ok, err := ParseDocument([]byte(`{"name": "fine", "actions": [{"emit": {"type": "alert.raised", "source": "/rules/alerts"}}]}`))
+	require.NoError(t, err)
+	r, _, err := store.Create(t.Context(), tenant, ok)
+	require.NoError(t, err)
+	_, _, err = store.Update(t.Context(), tenant, r.ID, c)
+	require.ErrorAs(t, err, &inv, "an update is checked too")
+}
+
 func minimalEvent() cloudevent.Event {
 	return cloudevent.Event{SpecVersion: "1.0", ID: "1", Source: "/s", Type: "t"}
 }

@@ -62,6 +62,11 @@ type StoreConfig struct {
 	// (PROST_MAX_RULES); creating one more is refused (422). Defaults to
 	// DefaultMaxRules; negative means no limit.
 	MaxRules int
+	// ReservedSources are the CloudEvents sources only PROST records events
+	// with, each mapped to what records them (the gateway's
+	// Config.ReservedSources): a rule emitting one is refused (422), so a
+	// rule cannot forge a fact PROST vouches for. Defaults to none.
+	ReservedSources map[string]string
 }
 
 // NewStore returns a Store on pool.
@@ -75,18 +80,21 @@ func NewStore(pool *pgxpool.Pool, cfg StoreConfig) *Store {
 // ErrTooManyRules is the answer to a rule over the tenant's limit.
 var ErrTooManyRules = problem.Errorf(problem.Invalid, "the App has as many rules as it may have; delete or reuse one (the limit is PROST_MAX_RULES)")
 
-// checkTargets refuses a document whose webhook URLs the outbound guard
-// does not allow, naming each action.
-func (s *Store) checkTargets(c *Compiled) error {
-	if s.cfg.Outbound == nil {
-		return nil
-	}
+// checkActions refuses a document whose webhook URLs the outbound guard
+// does not allow, or that emits events with a reserved source, naming each
+// action.
+func (s *Store) checkActions(c *Compiled) error {
 	var probs []Problem
 	var walk func(ptr string, a *Action)
 	walk = func(ptr string, a *Action) {
 		switch {
 		case a == nil:
-		case a.Webhook != nil:
+		case a.Emit != nil:
+			if who, ok := s.cfg.ReservedSources[a.Emit.Source]; ok {
+				probs = append(probs, Problem{Pointer: ptr + "/emit/source",
+					Detail: fmt.Sprintf("source %q is reserved for the events PROST records from %s; use a source of your own", a.Emit.Source, who)})
+			}
+		case a.Webhook != nil && s.cfg.Outbound != nil:
 			if err := s.cfg.Outbound.CheckURL(a.Webhook.URL); err != nil {
 				detail := "url " + err.Error()
 				if errors.Is(err, netguard.ErrForbidden) {
@@ -185,7 +193,7 @@ func ruleFrom(h rulesdb.Rule, doc []byte, versionAt time.Time) (Rule, error) {
 // action, a signing secret is made and returned: this is the only time it is
 // shown.
 func (s *Store) Create(ctx context.Context, tenant uuid.UUID, c *Compiled) (Rule, string, error) {
-	if err := s.checkTargets(c); err != nil {
+	if err := s.checkActions(c); err != nil {
 		return Rule{}, "", err
 	}
 	id, err := uuid.NewV7()
@@ -242,7 +250,7 @@ func (s *Store) newSecret(ruleID uuid.UUID) (string, []byte, error) {
 // Update stores c as the rule's next version. The signing secret is kept; if
 // the rule had none and c has a webhook action, one is made and returned.
 func (s *Store) Update(ctx context.Context, tenant, id uuid.UUID, c *Compiled) (Rule, string, error) {
-	if err := s.checkTargets(c); err != nil {
+	if err := s.checkActions(c); err != nil {
 		return Rule{}, "", err
 	}
 	var out Rule
