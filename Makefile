@@ -68,7 +68,7 @@ bench: build
 
 # The scale curves, each at a small and a large size (3M events, 500 rules,
 # 1,000 Apps, a 3M-entry audit chain by default; BENCH_SCALE_* change them):
-# about 10 minutes on 2 cores, so not part of `make bench`.
+# about 3-4 minutes on 2 cores (3m17s on 2026-12-02), so not part of `make bench`.
 bench-scale: build
 	$(GO) build -o bin/prost-bench ./cmd/prost-bench
 	BENCH_STEPS=scale BENCH_OUT=docs/benchmarks-scale.md bin/prost-bench
