@@ -18,7 +18,7 @@ import (
 const (
 	eventSource = "/bench/shop"
 	eventType   = "order.placed"
-	partitions  = 16 // PROST_PARTITIONS default
+	partitions  = subjects.DefaultPartitions // PROST_PARTITIONS default
 )
 
 // eventTime is the events' time attribute; fixed, so payloads are the same size.

@@ -42,7 +42,7 @@ func hostileTenantScenario() chaosScenario {
 			// The victim's keys (clients 0, 2, 4, 6) decide its partitions;
 			// the attacker aims at the same ones.
 			victimKey := "c00-k0"
-			part := subjects.Partition(victimKey, 16)
+			part := subjects.Partition(victimKey, subjects.DefaultPartitions)
 
 			a.expect(422, "application/cloudevents+json", `{"specversion":"1.0","id":"long-type","source":"/attack","type":"`+strings.Repeat("t", 5000)+`"}`)
 			a.expect(422, "application/cloudevents+json", fmt.Sprintf(`{"specversion":"1.0","id":"expanding","source":"/attack","type":"t","note":%q,"tracestate":"k=%s","data":{}}`,

@@ -237,8 +237,21 @@ type Config struct {
 	// FilterSubjects selects messages when Partitions is 1. Defaults to every
 	// event subject. With Partitions > 1 it must be empty.
 	FilterSubjects []string
+	// Types, when set, are the only event types this consumer is given:
+	// each lane's durable filters on them (prost.events.*.<partition>.<type
+	// tokens>), so JetStream never delivers, and the consumer never
+	// acknowledges or records, any other event. It cannot be combined with
+	// FilterSubjects. Empty: every event.
+	Types []string
 	// BatchSize caps the messages handled in one transaction. Defaults to 100.
 	BatchSize int
+	// Linger is how long a worker holding fewer than BatchSize messages
+	// waits, from the arrival of the oldest, for more before it handles
+	// them: under a steady trickle (events accepted one at a time, spread
+	// over partitions) it turns a transaction per message into one per
+	// few, at the price of up to Linger of latency per consumer. Defaults
+	// to DefaultLinger; negative handles at once what has arrived.
+	Linger time.Duration
 	// Concurrency caps the transactions this consumer runs at once across
 	// its partitions. Defaults to 4.
 	Concurrency int
@@ -280,6 +293,11 @@ type Config struct {
 	DurableCheckInterval time.Duration
 }
 
+// DefaultLinger: see Config.Linger. In `make bench`'s single-event step
+// (~1,000 events/s over 4 partitions) the five consumers ran a transaction
+// per message or two without it.
+const DefaultLinger = 20 * time.Millisecond
+
 // DefaultDurableCheckInterval: see Config.DurableCheckInterval.
 const DefaultDurableCheckInterval = 30 * time.Second
 
@@ -303,6 +321,9 @@ type Consumer struct {
 	// missing holds the lanes whose durable is gone ("stream/durable"),
 	// until they declared it again.
 	missing sync.Map
+
+	strandedMu sync.Mutex
+	stranded   []string
 }
 
 // New returns a Consumer. It talks to no server until Run.
@@ -325,7 +346,15 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, h Handler) (*Co
 	if cfg.Partitions > 1 && len(cfg.FilterSubjects) > 0 {
 		return nil, errors.New("consumer: FilterSubjects cannot be combined with Partitions > 1")
 	}
-	if len(cfg.FilterSubjects) == 0 {
+	if len(cfg.Types) > 0 && len(cfg.FilterSubjects) > 0 {
+		return nil, errors.New("consumer: Types cannot be combined with FilterSubjects")
+	}
+	for _, t := range cfg.Types {
+		if t == "" {
+			return nil, errors.New("consumer: an empty event type in Types")
+		}
+	}
+	if len(cfg.FilterSubjects) == 0 && len(cfg.Types) == 0 {
 		cfg.FilterSubjects = []string{subjects.All}
 	}
 	if cfg.BatchSize <= 0 {
@@ -333,6 +362,12 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, h Handler) (*Co
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
+	}
+	switch {
+	case cfg.Linger == 0:
+		cfg.Linger = DefaultLinger
+	case cfg.Linger < 0:
+		cfg.Linger = 0
 	}
 	if cfg.TenantLanes <= 0 {
 		cfg.TenantLanes = 1
@@ -398,6 +433,82 @@ func (c *Consumer) Missing() []string {
 	return out
 }
 
+// Stranded names the durables of this consumer on its stream that no lane
+// reads any more and that still hold messages (pending or unacknowledged),
+// as "<stream>/<durable>", sorted: left by a run with another Partitions
+// (PROST_PARTITIONS changed without draining first, docs/delivery.md). Run
+// looks for them once when it starts and logs each as an error; their
+// messages reach this consumer only if Partitions is set back.
+func (c *Consumer) Stranded() []string {
+	c.strandedMu.Lock()
+	defer c.strandedMu.Unlock()
+	return slices.Clone(c.stranded)
+}
+
+// checkStranded finds the durables Stranded reports. It tries until it has
+// listed the stream's durables once (NATS may not answer yet when Run
+// starts); a stream that does not exist strands nothing.
+func (c *Consumer) checkStranded(ctx context.Context, lanes []lane) {
+	read := map[string]bool{}
+	for _, l := range lanes {
+		read[l.durable] = true
+	}
+	for {
+		found, err := c.findStranded(ctx, read)
+		if err == nil {
+			slices.Sort(found)
+			c.strandedMu.Lock()
+			c.stranded = found
+			c.strandedMu.Unlock()
+			return
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return
+		}
+		c.cfg.Logger.Debug("consumer: listing durables to find stranded ones failed; trying again", "consumer", c.cfg.Name, "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+func (c *Consumer) findStranded(ctx context.Context, read map[string]bool) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := c.js.Stream(ctx, c.cfg.Stream)
+	if err != nil {
+		return nil, err
+	}
+	var found []string
+	infos := st.ListConsumers(ctx)
+	for ci := range infos.Info() {
+		if read[ci.Name] || !c.ownsDurable(ci.Name) || ci.NumPending+uint64(ci.NumAckPending) == 0 {
+			continue
+		}
+		found = append(found, c.cfg.Stream+"/"+ci.Name)
+		c.cfg.Logger.Error("consumer: a durable no lane reads holds messages this consumer has not applied; PROST_PARTITIONS changed without draining first (docs/delivery.md)",
+			"consumer", c.cfg.Name, "stream", c.cfg.Stream, "durable", ci.Name, "partitions", c.cfg.Partitions,
+			"pending", ci.NumPending, "unacknowledged", ci.NumAckPending)
+	}
+	return found, infos.Err()
+}
+
+// ownsDurable reports whether durable is a name this consumer's lanes take
+// with some partition count: Name itself or Name-p<n>.
+func (c *Consumer) ownsDurable(durable string) bool {
+	if durable == c.cfg.Name {
+		return true
+	}
+	n, ok := strings.CutPrefix(durable, c.cfg.Name+"-p")
+	if !ok || n == "" {
+		return false
+	}
+	_, err := strconv.ParseUint(n, 10, 31)
+	return err == nil
+}
+
 // lane is one durable consumer and the worker that reads it in order.
 type lane struct {
 	stream, durable string
@@ -406,13 +517,26 @@ type lane struct {
 
 func (c *Consumer) lanes() []lane {
 	var out []lane
-	if c.cfg.Partitions == 1 {
-		out = append(out, lane{c.cfg.Stream, c.cfg.Name, c.cfg.FilterSubjects})
-	} else {
-		for p := range c.cfg.Partitions {
-			out = append(out, lane{c.cfg.Stream, c.cfg.Name + "-p" + strconv.Itoa(p),
-				[]string{subjects.Root + ".*." + strconv.Itoa(p) + ".>"}})
+	// filters selects the events of partition p ("*": every partition).
+	filters := func(p string) []string {
+		if len(c.cfg.Types) == 0 {
+			return []string{subjects.Root + ".*." + p + ".>"}
 		}
+		var f []string
+		for _, t := range c.cfg.Types {
+			f = append(f, subjects.Root+".*."+p+"."+subjects.TypeTokens(t))
+		}
+		return f
+	}
+	switch {
+	case c.cfg.Partitions > 1:
+		for p := range c.cfg.Partitions {
+			out = append(out, lane{c.cfg.Stream, c.cfg.Name + "-p" + strconv.Itoa(p), filters(strconv.Itoa(p))})
+		}
+	case len(c.cfg.Types) > 0:
+		out = append(out, lane{c.cfg.Stream, c.cfg.Name, filters("*")})
+	default:
+		out = append(out, lane{c.cfg.Stream, c.cfg.Name, c.cfg.FilterSubjects})
 	}
 	if !c.cfg.NoReplay {
 		out = append(out, lane{"PROST_REPLAY", c.cfg.Name + "-replay", []string{dlq.ReplayFilter(c.cfg.Name)}})
@@ -425,6 +549,7 @@ func (c *Consumer) lanes() []lane {
 // then drains, hands its lanes back and returns nil.
 func (c *Consumer) Run(ctx context.Context) error {
 	lanes := c.lanes()
+	go c.checkStranded(ctx, lanes)
 	g, err := lease.New(c.pool, lease.Config{
 		Group: "consumer:" + c.cfg.Name, Partitions: len(lanes), Instance: c.cfg.Instance,
 		TTL: c.cfg.LeaseTTL, Logger: c.cfg.Logger.With("consumer", c.cfg.Name),
@@ -684,14 +809,16 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 // worker is one ordered lane of a durable: a queue of the messages of its
 // tenants, in stream order, that one goroutine applies.
 type worker struct {
-	mu   sync.Mutex
-	q    []*Message
-	wake chan struct{}
+	mu      sync.Mutex
+	q       []*Message
+	arrived []time.Time // when each of q arrived, for Config.Linger
+	wake    chan struct{}
 }
 
 func (w *worker) push(m *Message) {
 	w.mu.Lock()
 	w.q = append(w.q, m)
+	w.arrived = append(w.arrived, time.Now())
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -706,11 +833,26 @@ func (w *worker) take(n int) []*Message {
 	k := min(n, len(w.q))
 	out := slices.Clone(w.q[:k])
 	if k == len(w.q) {
-		w.q = nil
+		w.q, w.arrived = nil, nil
 	} else {
-		w.q = w.q[k:]
+		w.q, w.arrived = w.q[k:], w.arrived[k:]
 	}
 	return out
+}
+
+// ready reports how long to wait before a batch is worth taking: zero when
+// n messages are queued or the oldest has waited linger, else the rest of
+// its linger. An empty queue waits for a push (ok false).
+func (w *worker) ready(n int, linger time.Duration) (wait time.Duration, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.q) == 0 {
+		return 0, false
+	}
+	if len(w.q) >= n || linger <= 0 {
+		return 0, true
+	}
+	return max(0, linger-time.Since(w.arrived[0])), true
 }
 
 // queued returns the messages waiting, without removing them.
@@ -748,15 +890,33 @@ func tenantToken(subject string) string {
 // what it still held then (for the lane to hand back), or the batch it did
 // not start because lost reported the lane must start again.
 func (c *Consumer) work(ctx context.Context, w *worker, log *slog.Logger, lost func() bool) []*Message {
+	var linger *time.Timer
 	for ctx.Err() == nil {
-		batch := w.take(c.cfg.BatchSize)
-		if len(batch) == 0 {
+		wait, ok := w.ready(c.cfg.BatchSize, c.cfg.Linger)
+		if !ok {
 			select {
 			case <-ctx.Done():
 			case <-w.wake:
 			}
 			continue
 		}
+		if wait > 0 {
+			// Wait for the batch to fill or the oldest to have waited
+			// Linger; a push wakes this to look again.
+			if linger == nil {
+				linger = time.NewTimer(wait)
+				defer linger.Stop()
+			} else {
+				linger.Reset(wait)
+			}
+			select {
+			case <-ctx.Done():
+			case <-w.wake:
+			case <-linger.C:
+			}
+			continue
+		}
+		batch := w.take(c.cfg.BatchSize)
 		if lost() {
 			return batch
 		}

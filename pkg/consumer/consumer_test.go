@@ -39,6 +39,8 @@ func TestNewValidates(t *testing.T) {
 		{"name with a space", consumer.Config{Name: "a b"}, noop, "may hold only"},
 		{"no handler", consumer.Config{Name: "x"}, nil, "handler"},
 		{"filters with partitions", consumer.Config{Name: "x", Partitions: 2, FilterSubjects: []string{"a.>"}}, noop, "FilterSubjects"},
+		{"types with filters", consumer.Config{Name: "x", Types: []string{"a"}, FilterSubjects: []string{"a.>"}}, noop, "Types cannot be combined"},
+		{"an empty type", consumer.Config{Name: "x", Types: []string{"a", ""}}, noop, "empty event type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,6 +58,42 @@ func TestNewValidates(t *testing.T) {
 	c, err = consumer.New(testDB.Pool, nil, consumer.Config{Name: "p", Partitions: 3, NoReplay: true}, noop)
 	require.NoError(t, err)
 	require.Equal(t, map[string][]string{"PROST_EVENTS": {"p-p0", "p-p1", "p-p2"}}, c.Durables())
+}
+
+// TestTypes: a consumer given Types is delivered only events of those types,
+// on every partition; JetStream filters the rest out, so they are neither
+// handled nor recorded.
+func TestTypes(t *testing.T) {
+	t.Parallel()
+	for _, parts := range []int{1, 3} {
+		t.Run(fmt.Sprintf("partitions %d", parts), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{subjects.All}})
+			tenant := uuid.New()
+			var want []string
+			for i := range 12 {
+				typ := []string{"order.created", "module.requested", "module.requested.v2", "odd type"}[i%4]
+				id := fmt.Sprintf("%02d", i)
+				_, err := b.js.Publish(t.Context(), subjects.Event(tenant, i%parts, typ), []byte(`{}`), jetstream.WithMsgID(id))
+				require.NoError(t, err)
+				if typ == "module.requested" || typ == "odd type" {
+					want = append(want, id)
+				}
+			}
+			c, err := consumer.New(testDB.Pool, b.js, b.config(consumer.Config{Partitions: parts, Types: []string{"module.requested", "odd type"}}),
+				func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+					return recordEffects(ctx, tx, b.name, msgs)
+				})
+			require.NoError(t, err)
+			run(t, c)
+			require.Eventually(t, func() bool { return len(effects(t, b.name)) == len(want) }, 15*time.Second, 10*time.Millisecond)
+			b.waitSettled(t, c)
+			require.Equal(t, exactlyOnce(want...), effects(t, b.name))
+			var recorded int
+			require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM consumer_processed WHERE consumer = $1`, b.name).Scan(&recorded))
+			require.Equal(t, len(want), recorded, "the other types are never delivered, so never recorded")
+		})
+	}
 }
 
 func TestPermanent(t *testing.T) {
@@ -582,4 +620,65 @@ func TestKilledInstanceMessagesComeFirst(t *testing.T) {
 	b.waitSettled(t, second)
 	require.Equal(t, ids, order(t, b.name))
 	require.Equal(t, exactlyOnce(ids...), effects(t, b.name))
+}
+
+// TestLinger: a worker holding fewer than BatchSize messages waits up to
+// Linger from the oldest's arrival for more, so a trickle is applied in a
+// few transactions rather than one per message; a full batch does not wait.
+func TestLinger(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		batch     int
+		linger    time.Duration
+		send      int
+		wantSizes func(t *testing.T, sizes []int, elapsed time.Duration)
+	}{
+		{"a trickle waits for company", 100, 2 * time.Second, 5, func(t *testing.T, sizes []int, elapsed time.Duration) {
+			require.Equal(t, []int{5}, sizes, "five messages 20ms apart within one linger are one transaction")
+			require.GreaterOrEqual(t, elapsed, 2*time.Second, "the batch is handled once the oldest has waited Linger")
+		}},
+		{"a full batch goes at once", 5, time.Hour, 5, func(t *testing.T, sizes []int, _ time.Duration) {
+			require.Equal(t, []int{5}, sizes)
+		}},
+		{"negative linger handles each at once", 100, -1, 5, func(t *testing.T, sizes []int, _ time.Duration) {
+			require.Len(t, sizes, 5, "20ms apart, each message is its own transaction")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, jetstream.StreamConfig{})
+			var mu sync.Mutex
+			var sizes []int
+			c, err := consumer.New(testDB.Pool, b.js, b.config(consumer.Config{BatchSize: tc.batch, Linger: tc.linger}),
+				func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+					mu.Lock()
+					sizes = append(sizes, len(msgs))
+					mu.Unlock()
+					return recordEffects(ctx, tx, b.name, msgs)
+				})
+			require.NoError(t, err)
+			run(t, c)
+			// The lane reads once its durable has a pull waiting.
+			require.Eventually(t, func() bool {
+				cons, err := b.js.Consumer(t.Context(), b.stream, b.name)
+				return err == nil && cons.CachedInfo() != nil && func() bool {
+					info, err := cons.Info(t.Context())
+					return err == nil && info.NumWaiting > 0
+				}()
+			}, 30*time.Second, 10*time.Millisecond)
+			start := time.Now()
+			for i, id := range idList("l", tc.send) {
+				if i > 0 {
+					time.Sleep(20 * time.Millisecond)
+				}
+				b.publish(t, id)
+			}
+			require.Eventually(t, func() bool { return len(effects(t, b.name)) == tc.send }, 30*time.Second, 5*time.Millisecond)
+			elapsed := time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			tc.wantSizes(t, sizes, elapsed)
+		})
+	}
 }

@@ -2,14 +2,18 @@ package consumer_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/consumer"
+	"github.com/prost-platform/prost/pkg/subjects"
 )
 
 // TestDeletedDurableIsDeclaredAgain: issue 10 found that deleting a
@@ -69,4 +73,56 @@ func TestDeletedDurableIsDeclaredAgain(t *testing.T) {
 			require.GreaterOrEqual(t, c.Skipped(), int64(5), "the earlier messages came again and were skipped")
 		})
 	}
+}
+
+// TestStrandedDurables: lowering Partitions without draining first leaves
+// the durables of the partitions that no longer exist holding events no
+// lane reads. The consumer names them (and logs each as an error) when it
+// starts, and names none that are empty or belong to another consumer.
+func TestStrandedDurables(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{subjects.All}})
+	tenant := uuid.New()
+	handler := func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+		return recordEffects(ctx, tx, b.name, msgs)
+	}
+	publish := func(partition int, id string) {
+		_, err := b.js.Publish(t.Context(), subjects.Event(tenant, partition, "order.created"), []byte(`{}`), jetstream.WithMsgID(id))
+		require.NoError(t, err)
+	}
+
+	// A run with 4 partitions declares durables -p0 to -p3 and applies
+	// what they hold.
+	c4, err := consumer.New(testDB.Pool, b.js, b.config(consumer.Config{Partitions: 4}), handler)
+	require.NoError(t, err)
+	r := run(t, c4)
+	for p := range 4 {
+		publish(p, fmt.Sprintf("first-%d", p))
+	}
+	b.waitSettled(t, c4)
+	r.stop(t)
+	// Another consumer's durable with the same prefix holds messages too.
+	_, err = b.js.CreateOrUpdateConsumer(t.Context(), b.stream, jetstream.ConsumerConfig{Durable: b.name + "-px", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+
+	// Events arrive for partition 2 while nothing runs; then the consumer
+	// starts again with 2 partitions.
+	publish(2, "stranded")
+	var logs syncBuffer
+	cfg := b.config(consumer.Config{Partitions: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	c2, err := consumer.New(testDB.Pool, b.js, cfg, handler)
+	require.NoError(t, err)
+	r2 := run(t, c2)
+	require.Eventually(t, func() bool { return len(c2.Stranded()) > 0 }, 10*time.Second, 10*time.Millisecond, "%s", &logs)
+	// Not -p3 (nothing in it), nor -px (not a partition of this consumer).
+	require.Equal(t, []string{b.stream + "/" + b.name + "-p2"}, c2.Stranded())
+	require.Contains(t, logs.String(), "PROST_PARTITIONS changed without draining first")
+	require.Zero(t, effects(t, b.name)["stranded"], "no lane of 2 partitions reads partition 2")
+
+	// Set back to 3, the lane of partition 2 applies what was stranded.
+	r2.stop(t)
+	c3again, err := consumer.New(testDB.Pool, b.js, b.config(consumer.Config{Partitions: 3}), handler)
+	require.NoError(t, err)
+	run(t, c3again)
+	require.Eventually(t, func() bool { return effects(t, b.name)["stranded"] == 1 }, 15*time.Second, 10*time.Millisecond)
 }

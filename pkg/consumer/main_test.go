@@ -71,7 +71,7 @@ func (b *bundle) config(cfg consumer.Config) consumer.Config {
 		cfg.Name = b.name
 	}
 	cfg.Stream = b.stream
-	if len(cfg.FilterSubjects) == 0 && cfg.Partitions <= 1 {
+	if len(cfg.FilterSubjects) == 0 && len(cfg.Types) == 0 && cfg.Partitions <= 1 {
 		cfg.FilterSubjects = []string{"test.>"}
 	}
 	cfg.NoReplay = true

@@ -24,6 +24,9 @@ type PolicyFile struct {
 	Backoff     []string `json:"backoff,omitempty"`
 	AckWait     string   `json:"ack_wait,omitempty"`
 	BatchSize   int      `json:"batch_size,omitempty"`
+	// Linger is Config.Linger: how long a worker waits for a batch to
+	// fill ("0s" or a negative duration: not at all). At most 1s.
+	Linger string `json:"linger,omitempty"`
 	// RetryBudget is RetryPolicy.Budget: how long a failing message is
 	// retried, from its first failure, before it is dead-lettered whatever
 	// its schedule has left ("0" or a negative duration: no budget).
@@ -106,6 +109,17 @@ func (f PolicyFile) Apply(cfg Config) (Config, error) {
 			cfg.Retry.Budget = -1
 		default:
 			cfg.Retry.Budget = d
+		}
+	}
+	if f.Linger != "" {
+		d, err := time.ParseDuration(f.Linger)
+		switch {
+		case err != nil || d > time.Second:
+			errs = append(errs, fmt.Errorf("linger %q must be a duration of at most 1s", f.Linger))
+		case d <= 0:
+			cfg.Linger = -1
+		default:
+			cfg.Linger = d
 		}
 	}
 	if f.SingleLane {

@@ -99,6 +99,22 @@ func safeByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
+// DefaultPartitions is PROST_PARTITIONS when unset: how many partitions
+// every tenant's events are spread over by partition key, the same number on
+// the gateway, every consumer and every service that emits events. A
+// partition is a consumer's unit of order and of scale-out: each has one
+// durable JetStream consumer per consumer, applied by one instance at a
+// time, so up to DefaultPartitions instances of a consumer share the work.
+//
+// It was 16 until 2026-12-02. Every durable whose position moves has its
+// state written to disk with O_SYNC up to ten times a second by nats-server
+// under sync_interval always; with five consumers that was ~85 durables and
+// the fsyncs competed with Postgres's commits on the same disk (make bench:
+// single-event ingest 684 events/s at 16, 1,149 at 4, docs/benchmarks.md).
+// Raise it where more than four instances of a consumer must share the work;
+// see docs/delivery.md for changing it on a running deployment.
+const DefaultPartitions = 4
+
 // Partition maps a partition key to a partition in [0, n) with 32-bit FNV-1a.
 // The same key always maps to the same partition while n stays the same.
 func Partition(key string, n int) int {

@@ -253,6 +253,9 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	s.deployer = &LocalDeployer{Dir: cfg.DeployDir, DatabaseURL: cfg.ModuleDatabaseURL, Store: s.store, HealthTimeout: cfg.HealthTimeout, Log: cfg.Logger}
 	cc := cfg.Consumer
 	cc.Name = ConsumerName
+	// Only module requests start runs: JetStream filters the other events
+	// out, so this consumer neither acknowledges nor records them.
+	cc.Types = []string{factory.TypeModuleRequested}
 	if cc.Logger == nil {
 		cc.Logger = cfg.Logger
 	}

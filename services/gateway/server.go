@@ -30,6 +30,7 @@ import (
 	"github.com/prost-platform/prost/pkg/httpapi"
 	"github.com/prost-platform/prost/pkg/lifecycle"
 	"github.com/prost-platform/prost/pkg/problem"
+	"github.com/prost-platform/prost/pkg/subjects"
 	"github.com/prost-platform/prost/pkg/telemetry"
 )
 
@@ -43,7 +44,7 @@ const (
 const (
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultMaxBatch       = 1000
-	DefaultPartitions     = 16
+	DefaultPartitions     = subjects.DefaultPartitions
 	DefaultRateLimit      = 10_000
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxInFlight    = 512

@@ -40,6 +40,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/domain/billing/internal/billingdb"
 	"github.com/prost-platform/prost/pkg/secretbox"
+	"github.com/prost-platform/prost/pkg/subjects"
 )
 
 // CorrectionType is the CloudEvents type of a usage correction.
@@ -74,8 +75,6 @@ const (
 	DefaultWebhookSecretOverlap = 24 * time.Hour
 	// DefaultStripeTimeout bounds one Stripe request.
 	DefaultStripeTimeout = 30 * time.Second
-	// DefaultPartitions is the gateway's default PROST_PARTITIONS.
-	DefaultPartitions = 16
 	// DefaultBackfillPage is how many stored events of each type a backfill
 	// reads per transaction.
 	DefaultBackfillPage = 500
@@ -142,7 +141,7 @@ type Service struct {
 // New returns the Service on pool.
 func New(pool *pgxpool.Pool, cfg Config) *Service {
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = DefaultPartitions
+		cfg.Partitions = subjects.DefaultPartitions
 	}
 	if cfg.StripeAPIURL == "" {
 		cfg.StripeAPIURL = DefaultStripeAPIURL

@@ -21,10 +21,6 @@ import (
 	"github.com/prost-platform/prost/pkg/subjects"
 )
 
-// DefaultPartitions is the partition count events are spread over when
-// StoreConfig sets none; it must match the gateway's PROST_PARTITIONS.
-const DefaultPartitions = 16
-
 // StoreConfig tunes a Store. The zero value is usable.
 type StoreConfig struct {
 	// Partitions is the gateway's PROST_PARTITIONS: the factory's events are
@@ -45,7 +41,7 @@ type Store struct {
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool, cfg StoreConfig) *Store {
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = DefaultPartitions
+		cfg.Partitions = subjects.DefaultPartitions
 	}
 	return &Store{pool: pool, q: factorydb.New(pool), cfg: cfg}
 }

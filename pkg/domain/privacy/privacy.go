@@ -55,7 +55,6 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultPartitions        = 16
 	DefaultRetentionInterval = time.Minute
 	DefaultBatchSize         = 1000
 )
@@ -96,7 +95,7 @@ type Service struct {
 // exports then fail with dataprotect.ErrNoKEK.
 func New(pool *pgxpool.Pool, kr *dataprotect.Keyring, cs ContractReader, cfg Config) *Service {
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = DefaultPartitions
+		cfg.Partitions = subjects.DefaultPartitions
 	}
 	if cfg.RetentionInterval <= 0 {
 		cfg.RetentionInterval = DefaultRetentionInterval

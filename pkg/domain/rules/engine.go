@@ -125,7 +125,7 @@ const maxCache = 10_000
 // NewEngine returns an Engine on pool.
 func NewEngine(pool *pgxpool.Pool, cfg EngineConfig) *Engine {
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = 16
+		cfg.Partitions = subjects.DefaultPartitions
 	}
 	if cfg.MaxChainDepth <= 0 {
 		cfg.MaxChainDepth = 8

@@ -21,6 +21,7 @@ import (
 	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/problem"
 	"github.com/prost-platform/prost/pkg/secretbox"
+	"github.com/prost-platform/prost/pkg/subjects"
 	"github.com/prost-platform/prost/pkg/webhook"
 )
 
@@ -30,8 +31,6 @@ var base64Decode = base64.StdEncoding.DecodeString
 const (
 	// DefaultDeliveryTimeout bounds one HTTP attempt.
 	DefaultDeliveryTimeout = 10 * time.Second
-	// DefaultPartitions must match the gateway's PROST_PARTITIONS default.
-	DefaultPartitions = 16
 )
 
 // UserAgent is sent with every HTTP delivery.
@@ -114,7 +113,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Service {
 		cfg.HTTPClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if cfg.Partitions <= 0 {
-		cfg.Partitions = DefaultPartitions
+		cfg.Partitions = subjects.DefaultPartitions
 	}
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
