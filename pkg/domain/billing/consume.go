@@ -77,6 +77,16 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 		if err != nil {
 			return err
 		}
+		var metered []*envelope
+		for i := range items {
+			if e := &items[i].env; len(meters[e.Type]) > 0 && e.Type != CorrectionType {
+				metered = append(metered, e)
+			}
+		}
+		recorded, err := recordedTimes(ctx, q, tenant, metered)
+		if err != nil {
+			return err
+		}
 		var rows []usageRow
 		for _, it := range items {
 			e := &it.env
@@ -100,7 +110,7 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 				if err != nil {
 					return consumer.Permanent(fmt.Errorf("event %s from %s: data is not JSON: %w", e.ID, e.Source, err))
 				}
-				at, err := eventTime(ctx, q, tenant, e)
+				at, err := eventTime(e, recorded)
 				if err != nil {
 					return err
 				}
@@ -139,18 +149,42 @@ func (s *Service) metersFor(ctx context.Context, q *billingdb.Queries, tenant uu
 }
 
 // eventTime is the event's time, or when it was recorded if it has none.
-func eventTime(ctx context.Context, q *billingdb.Queries, tenant uuid.UUID, e *envelope) (time.Time, error) {
+func eventTime(e *envelope, recorded map[eventKey]time.Time) (time.Time, error) {
 	if e.Time != nil && !e.Time.IsZero() {
 		return *e.Time, nil
 	}
-	row, err := q.EventByKey(ctx, billingdb.EventByKeyParams{TenantID: tenant, Source: e.Source, ID: e.ID})
-	if errors.Is(err, pgx.ErrNoRows) {
+	at, ok := recorded[eventKey{e.Source, e.ID}]
+	if !ok {
 		return time.Time{}, consumer.Permanent(fmt.Errorf("event %s from %s is not in the event store", e.ID, e.Source))
 	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("billing: read event %s: %w", e.ID, err)
+	return at, nil
+}
+
+// eventKey names an event of one tenant.
+type eventKey struct{ source, id string }
+
+// recordedTimes reads, in one statement, when those of events that have no
+// time of their own were recorded.
+func recordedTimes(ctx context.Context, q *billingdb.Queries, tenant uuid.UUID, events []*envelope) (map[eventKey]time.Time, error) {
+	p := billingdb.EventsRecordedAtParams{TenantID: tenant}
+	for _, e := range events {
+		if e.Time == nil || e.Time.IsZero() {
+			p.Sources = append(p.Sources, e.Source)
+			p.Ids = append(p.Ids, e.ID)
+		}
 	}
-	return row.RecordedAt, nil
+	if len(p.Ids) == 0 {
+		return nil, nil
+	}
+	rows, err := q.EventsRecordedAt(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("billing: read when events were recorded: %w", err)
+	}
+	out := make(map[eventKey]time.Time, len(rows))
+	for _, r := range rows {
+		out[eventKey{r.Source, r.ID}] = r.RecordedAt
+	}
+	return out, nil
 }
 
 // correct turns a correction into a new revision of its target's usage for

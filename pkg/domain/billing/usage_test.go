@@ -251,3 +251,46 @@ func TestBackfill(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "6.75", u.Data[0].Value.String())
 }
+
+// TestUsageTimeWithoutEventTime: an event with no time of its own is counted
+// at the moment it was recorded, read for the whole batch at once; one that
+// is not in the event store is dead-lettered.
+func TestUsageTimeWithoutEventTime(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.meter(t, `{"slug":"tokens","event_type":"llm.call","aggregation":"SUM","value_property":"$.tokens","customer_property":"$.customer"}`)
+	msgs := []*consumer.Message{
+		b.record(t, `{"specversion":"1.0","id":"n1","source":"/llm","type":"llm.call","data":{"customer":"A","tokens":1}}`),
+		b.record(t, `{"specversion":"1.0","id":"n1","source":"/llm/eu","type":"llm.call","data":{"customer":"A","tokens":2}}`),
+		b.record(t, llmCall("t1", "2026-11-10T10:00:00Z", "A", "m", 3)),
+		b.record(t, `{"specversion":"1.0","id":"o1","source":"/x","type":"other.thing","data":{}}`),
+	}
+	require.NoError(t, b.handle(t, msgs...))
+
+	rows, err := b.db.Pool.Query(t.Context(), `
+		SELECT u.event_source || ' ' || u.event_id, u.time, e.recorded_at
+		FROM billing_usage u JOIN events e ON e.tenant_id = u.tenant_id AND e.source = u.event_source AND e.id = u.event_id
+		WHERE u.tenant_id = $1`, b.tenant)
+	require.NoError(t, err)
+	got := map[string]bool{}
+	for rows.Next() {
+		var key string
+		var at, recorded time.Time
+		require.NoError(t, rows.Scan(&key, &at, &recorded))
+		if key == "/llm t1" {
+			require.True(t, at.Equal(time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)), "its own time: %s", at)
+		} else {
+			require.True(t, at.Equal(recorded), "%s: counted at %s, recorded at %s", key, at, recorded)
+		}
+		got[key] = true
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]bool{"/llm n1": true, "/llm/eu n1": true, "/llm t1": true}, got)
+
+	// Delivered but never stored (the store is the source of truth).
+	ghost := &consumer.Message{ID: "ghost", Subject: msgs[0].Subject,
+		Data: []byte(`{"specversion":"1.0","id":"ghost","source":"/llm","type":"llm.call","tenantid":"` + b.tenant.String() + `","data":{"customer":"A","tokens":1}}`), NumDelivered: 1}
+	err = b.handle(t, ghost)
+	require.True(t, consumer.IsPermanent(err))
+	require.ErrorContains(t, err, "event ghost from /llm is not in the event store")
+}
