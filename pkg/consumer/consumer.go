@@ -82,6 +82,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -124,6 +125,41 @@ type Message struct {
 	// firstFailure is when it first failed in this process: the retry
 	// budget's start when the database cannot say.
 	firstFailure time.Time
+}
+
+// Tenant is the tenant its subject names (the third token of an event
+// subject, or of the original subject of a replay), and false when that is
+// not a tenant id.
+func (m *Message) Tenant() (uuid.UUID, bool) {
+	t, err := uuid.Parse(tenantToken(originalSubject(m)))
+	return t, err == nil
+}
+
+// Tenants lists the distinct tenants msgs' subjects name, in order of first
+// appearance.
+func Tenants(msgs []*Message) []uuid.UUID {
+	seen := make(map[uuid.UUID]bool)
+	var out []uuid.UUID
+	for _, m := range msgs {
+		if t, ok := m.Tenant(); ok && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// KeepTenants returns the messages of msgs whose tenant keep reports, and
+// those whose subject names no tenant (a Config.Relevant keeps what it is
+// unsure of), in order.
+func KeepTenants(msgs []*Message, keep func(uuid.UUID) bool) []*Message {
+	var out []*Message
+	for _, m := range msgs {
+		if t, ok := m.Tenant(); !ok || keep(t) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Context returns a context carrying the span of this message's handling,
@@ -243,6 +279,18 @@ type Config struct {
 	// acknowledges or records, any other event. It cannot be combined with
 	// FilterSubjects. Empty: every event.
 	Types []string
+	// Relevant, when set, picks, inside each transaction and before the
+	// idempotency record is written, the messages the handler would act
+	// on; only those are recorded and handed to it, and the others are
+	// acknowledged with the batch. It must read what decides (rules,
+	// subscriptions) through tx, so it agrees with what the handler would
+	// see, and keep a message whenever unsure. A message left out has had
+	// no effect, so applying it later, if it comes again, is still once.
+	// A consumer that acts on few events (rules, subscriptions) then writes
+	// nothing for the rest: a batch with nothing relevant (and nothing
+	// retried) runs a read-only transaction, which Postgres commits without
+	// a flush to disk. nil: every message is relevant.
+	Relevant func(ctx context.Context, tx pgx.Tx, msgs []*Message) ([]*Message, error)
 	// BatchSize caps the messages handled in one transaction. Defaults to 100.
 	BatchSize int
 	// Linger is how long a worker holding fewer than BatchSize messages
@@ -1151,10 +1199,8 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 	defer func() { <-c.sem }()
 	// The transaction runs to its end even if ctx ends meanwhile.
 	tctx := context.WithoutCancel(ctx)
-	ids := make([]string, len(msgs))
 	var retried []string
-	for i, m := range msgs {
-		ids[i] = m.ID
+	for _, m := range msgs {
 		if m.NumDelivered > 1 || m.Replay || m.failedHere {
 			retried = append(retried, m.ID)
 		}
@@ -1168,27 +1214,42 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 				attribute.String("messaging.message.id", m.ID),
 				attribute.Int64("messaging.nats.delivered", int64(m.NumDelivered))))
 	}
-	var fresh []*Message
+	var fresh, relevant []*Message
 	err := pgx.BeginFunc(tctx, c.pool, func(tx pgx.Tx) error {
-		if held, ok := ctx.Value(leaseKey{}).(lease.Lease); ok {
-			// Fencing: commit only while this instance owns the lane.
+		relevant = msgs
+		if c.cfg.Relevant != nil {
+			var err error
+			if relevant, err = c.cfg.Relevant(tctx, tx, msgs); err != nil {
+				return err
+			}
+		}
+		if held, ok := ctx.Value(leaseKey{}).(lease.Lease); ok && (len(relevant) > 0 || len(retried) > 0) {
+			// Fencing: commit only while this instance owns the lane. A
+			// transaction that writes nothing needs none (and, without the
+			// row lock, stays read-only: nothing to flush at commit).
 			if err := lease.Hold(tctx, tx, held); err != nil {
 				return err
 			}
 		}
-		newIDs, err := consumerdb.New(tx).ClaimMessages(tctx, consumerdb.ClaimMessagesParams{Consumer: c.cfg.Name, MsgIds: ids})
-		if err != nil {
-			return fmt.Errorf("idempotency record: %w", err)
-		}
-		isNew := make(map[string]bool, len(newIDs))
-		for _, id := range newIDs {
-			isNew[id] = true
-		}
 		fresh = fresh[:0]
-		for _, m := range msgs {
-			if isNew[m.ID] {
-				fresh = append(fresh, m)
-				delete(isNew, m.ID) // a copy later in the same batch is a duplicate
+		if len(relevant) > 0 {
+			ids := make([]string, len(relevant))
+			for i, m := range relevant {
+				ids[i] = m.ID
+			}
+			newIDs, err := consumerdb.New(tx).ClaimMessages(tctx, consumerdb.ClaimMessagesParams{Consumer: c.cfg.Name, MsgIds: ids})
+			if err != nil {
+				return fmt.Errorf("idempotency record: %w", err)
+			}
+			isNew := make(map[string]bool, len(newIDs))
+			for _, id := range newIDs {
+				isNew[id] = true
+			}
+			for _, m := range relevant {
+				if isNew[m.ID] {
+					fresh = append(fresh, m)
+					delete(isNew, m.ID) // a copy later in the same batch is a duplicate
+				}
 			}
 		}
 		if len(fresh) > 0 {
@@ -1206,8 +1267,9 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 		s.End()
 	}
 	if err == nil {
-		c.processed.Add(int64(len(fresh)))
-		c.skipped.Add(int64(len(msgs) - len(fresh)))
+		// What was not relevant counts as processed: it had nothing to do.
+		c.processed.Add(int64(len(fresh) + len(msgs) - len(relevant)))
+		c.skipped.Add(int64(len(relevant) - len(fresh)))
 	}
 	return err
 }

@@ -682,3 +682,73 @@ func TestLinger(t *testing.T) {
 		})
 	}
 }
+
+// TestRelevant: with Config.Relevant, only the messages it keeps are recorded
+// and handed to the handler; the rest are acknowledged with the batch and
+// counted as processed. A message left out is applied if it comes again once
+// it is relevant, and a relevant one is still applied once.
+func TestRelevant(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{subjects.All}})
+	busy, quiet := uuid.New(), uuid.New()
+	var quietNow atomic.Bool
+	quietNow.Store(true)
+	var calls atomic.Int64
+	cfg := b.config(consumer.Config{Partitions: 2,
+		Relevant: func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) ([]*consumer.Message, error) {
+			calls.Add(1)
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT 1`).Scan(&n); err != nil { // runs in the transaction
+				return nil, err
+			}
+			return consumer.KeepTenants(msgs, func(t uuid.UUID) bool { return t == busy || !quietNow.Load() }), nil
+		}})
+	var handled []string
+	var mu sync.Mutex
+	c, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+		mu.Lock()
+		for _, m := range msgs {
+			handled = append(handled, m.ID)
+		}
+		mu.Unlock()
+		return recordEffects(ctx, tx, b.name, msgs)
+	})
+	require.NoError(t, err)
+	publish := func(tenant uuid.UUID, id string, p int) {
+		_, err := b.js.Publish(t.Context(), subjects.Event(tenant, p, "order.created"), []byte(`{}`), jetstream.WithMsgID(id))
+		require.NoError(t, err)
+	}
+	for i := range 6 {
+		publish(busy, fmt.Sprintf("busy-%d", i), i%2)
+		publish(quiet, fmt.Sprintf("quiet-%d", i), i%2)
+	}
+	// A subject without a tenant is kept: Relevant keeps what it is unsure of.
+	_, err = b.js.Publish(t.Context(), subjects.Root+".not-a-tenant.0.order.created", []byte(`{}`), jetstream.WithMsgID("odd"))
+	require.NoError(t, err)
+	r := run(t, c)
+	b.waitSettled(t, c)
+	require.Equal(t, exactlyOnce("busy-0", "busy-1", "busy-2", "busy-3", "busy-4", "busy-5", "odd"), effects(t, b.name))
+	require.Equal(t, int64(13), c.Processed()+c.Skipped())
+	require.Positive(t, calls.Load())
+	var recorded int
+	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM consumer_processed WHERE consumer = $1`, b.name).Scan(&recorded))
+	require.Equal(t, 7, recorded, "the quiet tenant's events leave no idempotency record")
+
+	// Redelivered from the start (the durables are gone), now that the quiet
+	// tenant is relevant: its events are applied, the others skipped.
+	r.stop(t)
+	quietNow.Store(false)
+	for p := range 2 {
+		require.NoError(t, b.js.DeleteConsumer(t.Context(), b.stream, fmt.Sprintf("%s-p%d", b.name, p)))
+	}
+	c2, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+		return recordEffects(ctx, tx, b.name, msgs)
+	})
+	require.NoError(t, err)
+	run(t, c2)
+	b.waitSettled(t, c2)
+	want := exactlyOnce("busy-0", "busy-1", "busy-2", "busy-3", "busy-4", "busy-5", "odd",
+		"quiet-0", "quiet-1", "quiet-2", "quiet-3", "quiet-4", "quiet-5")
+	require.Equal(t, want, effects(t, b.name))
+	require.Equal(t, int64(7), c2.Skipped())
+}

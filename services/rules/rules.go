@@ -117,6 +117,9 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	s.Engine = rules.NewEngine(pool, cfg.Engine)
 	cc := cfg.Consumer
 	cc.Name = ConsumerName
+	// Events of a tenant with nothing to act on are acknowledged without
+	// an idempotency record.
+	cc.Relevant = s.Engine.Relevant
 	if cc.Logger == nil {
 		cc.Logger = cfg.Logger
 	}

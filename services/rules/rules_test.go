@@ -375,3 +375,21 @@ func TestWebhookGoneDisablesTheWebhook(t *testing.T) {
 	require.Equal(t, "skipped", ds[1].Actions[0].Status)
 	require.Empty(t, h.deadJobs())
 }
+
+// TestNoRulesNoRecord: an event of a tenant without rules is acknowledged
+// with nothing written (no idempotency record); once the tenant has a rule,
+// its events are recorded and decided as before.
+func TestNoRulesNoRecord(t *testing.T) {
+	h := start(t, nil)
+	before := h.svc.Consumer.Processed()
+	quiet := h.post(payment("q-1", 5000))
+	require.Eventually(t, func() bool { return h.svc.Consumer.Processed() > before }, 15*time.Second, 20*time.Millisecond)
+	require.Zero(t, h.count(`SELECT count(*) FROM consumer_processed WHERE consumer = $1 AND msg_id = $2`, rulessvc.ConsumerName, quiet))
+
+	h.createRule(`{"name": "alert", "filters": [{"exact": {"type": "payment.failed"}}], "condition": "data.amount > 1000",
+		"actions": [{"emit": {"type": "alert.raised", "source": "/rules/alert"}}]}`)
+	busy := h.post(payment("b-1", 5000))
+	ds := h.waitDecisions(1)
+	require.Equal(t, "b-1", ds[0].EventID)
+	require.Equal(t, 1, h.count(`SELECT count(*) FROM consumer_processed WHERE consumer = $1 AND msg_id = $2`, rulessvc.ConsumerName, busy))
+}

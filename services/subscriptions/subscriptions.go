@@ -127,6 +127,9 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	}
 	cc := cfg.Consumer
 	cc.Name = ConsumerName
+	// Events of a tenant with nothing to act on are acknowledged without
+	// an idempotency record.
+	cc.Relevant = s.Domain.Relevant
 	if cc.Logger == nil {
 		cc.Logger = cfg.Logger
 	}

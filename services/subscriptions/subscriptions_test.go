@@ -285,6 +285,19 @@ func TestDeliversOnceInOrder(t *testing.T) {
 		require.Equal(t, 200, *a.ResponseCode)
 		require.Equal(t, webhookIDs[a.WebhookID], a.EventID)
 	}
+	// The other tenant has no subscription: its events were acknowledged
+	// with no idempotency record; this tenant's were recorded.
+	require.Eventually(t, func() bool { return h.svc.Consumer.Processed() >= int64(len(want)+36) }, 10*time.Second, 20*time.Millisecond)
+	recorded := func(tenant uuid.UUID, source, id string) bool {
+		var n int
+		require.NoError(t, h.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM consumer_processed WHERE consumer = $1 AND msg_id = $2`,
+			subscriptionssvc.ConsumerName, subjects.MsgID(tenant, source, id)).Scan(&n))
+		return n == 1
+	}
+	for i := range 12 {
+		require.False(t, recorded(other, "/shop/eu", fmt.Sprintf("theirs-%d", i)))
+		require.True(t, recorded(tenant, "/pos", fmt.Sprintf("pos-%d", i)), "a tenant with a subscription records even what it does not deliver")
+	}
 }
 
 // TestRetriesOnScheduleInOrder: a receiver that fails, then recovers, gets

@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
+	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/domain/rules/internal/rulesdb"
 )
 
@@ -44,6 +46,22 @@ const maxRuleSets = 10_000
 // ruleSets returns the active rules of each tenant: from memory when the
 // tenant's rule generation has not moved since they were read, else read
 // again and indexed. One query per call when nothing changed.
+// Relevant is the rules consumer's consumer.Config.Relevant: it keeps the
+// messages of tenants with active rules, read through tx as HandleEvents
+// reads them, so events of a tenant without rules are acknowledged with
+// nothing written.
+func (e *Engine) Relevant(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) ([]*consumer.Message, error) {
+	tenants := consumer.Tenants(msgs)
+	if len(tenants) == 0 {
+		return msgs, nil
+	}
+	sets, err := e.ruleSets(ctx, rulesdb.New(tx), tenants)
+	if err != nil {
+		return nil, err
+	}
+	return consumer.KeepTenants(msgs, func(t uuid.UUID) bool { return sets[t] != nil && len(sets[t].heads) > 0 }), nil
+}
+
 func (e *Engine) ruleSets(ctx context.Context, q *rulesdb.Queries, tenants []uuid.UUID) (map[uuid.UUID]*ruleSet, error) {
 	gens, err := q.RuleGenerations(ctx, tenants)
 	if err != nil {

@@ -126,6 +126,26 @@ func (s *Service) compile(r subscriptionsdb.ActiveHTTPSubscriptionsRow) *compile
 // in tx, records one delivery per match and makes it runnable in its lane
 // (subscription and partition key), so the deliveries of a key reach the
 // receiver in stream order. A redelivered event makes no second delivery.
+// Relevant is the fan-out consumer's consumer.Config.Relevant: it keeps the
+// messages of tenants with an active HTTP subscription, read through tx as
+// HandleEvents reads them, so events of a tenant without one are
+// acknowledged with nothing written.
+func (s *Service) Relevant(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) ([]*consumer.Message, error) {
+	tenants := consumer.Tenants(msgs)
+	if len(tenants) == 0 {
+		return msgs, nil
+	}
+	rows, err := subscriptionsdb.New(tx).ActiveHTTPSubscriptions(ctx, tenants)
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions: load subscriptions: %w", err)
+	}
+	has := make(map[uuid.UUID]bool, len(rows))
+	for _, r := range rows {
+		has[r.TenantID] = true
+	}
+	return consumer.KeepTenants(msgs, func(t uuid.UUID) bool { return has[t] }), nil
+}
+
 func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
 	type item struct {
 		tenant uuid.UUID
