@@ -745,7 +745,8 @@ func renderScaleOut(w func(string, ...any), r *Results) {
 	}
 	w("## Scale-out: two relays, two instances of each consumer\n\n")
 	w("Separate `prost serve` processes on a nats-server of the benchmark's own (file store, sync_interval always), one stage at a time\n")
-	w("through a backlog of %s events of %d Apps: a gateway alone wrote it; then two `prost serve relay` published it with no consumer\n", fmtInt(float64(so.Events)), scaleOutApps)
+	w("through a backlog of %s events of %d Apps (each with a SUM meter and a rule on the events' type whose condition never holds):\n", fmtInt(float64(so.Events)), scaleOutApps)
+	w("a gateway alone wrote it; then two `prost serve relay` published it with no consumer\n")
 	w("running; then two `prost serve governance rules billing` worked through the stream together. The split is each process's\n")
 	w("`/metrics` (`prost_relay_published_total`; `prost_consumer_processed_total`, applied and skipped). One relay leads at a time\n")
 	w("(a Postgres advisory lock, decision 0003); the consumers share their lanes through leases in Postgres (docs/delivery.md):\n")

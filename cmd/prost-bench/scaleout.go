@@ -274,6 +274,14 @@ func runScaleOut(ctx context.Context, cfg Config, log *slog.Logger, res *Results
 		if err := gp.createMeter(ctx, app); err != nil {
 			return err
 		}
+		// A rule on the events' type whose condition never holds: the rules
+		// consumer evaluates every event (a tenant without rules would have
+		// nothing to do, and no idempotency record to count).
+		rule := `{"name":"scale-out","filters":[{"exact":{"type":"` + eventType + `"}}],"condition":"data.total_cents > 1000000000",` +
+			`"actions":[{"emit":{"type":"bench.never","source":"/bench/scale-out"}}]}`
+		if err := gp.postJSON(ctx, "/v1/rules", appHeaders(app), rule); err != nil {
+			return fmt.Errorf("rule: %w", err)
+		}
 		apps = append(apps, app)
 	}
 	log.Info("scale-out: writing the backlog", "events", cfg.ScaleOutEvents, "apps", len(apps))
