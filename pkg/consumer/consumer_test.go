@@ -703,16 +703,10 @@ func TestRelevant(t *testing.T) {
 			}
 			return consumer.KeepTenants(msgs, func(t uuid.UUID) bool { return t == busy || !quietNow.Load() }), nil
 		}})
-	var handled []string
-	var mu sync.Mutex
-	c, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-		mu.Lock()
-		for _, m := range msgs {
-			handled = append(handled, m.ID)
-		}
-		mu.Unlock()
+	record := func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
 		return recordEffects(ctx, tx, b.name, msgs)
-	})
+	}
+	c, err := consumer.New(testDB.Pool, b.js, cfg, record)
 	require.NoError(t, err)
 	publish := func(tenant uuid.UUID, id string, p int) {
 		_, err := b.js.Publish(t.Context(), subjects.Event(tenant, p, "order.created"), []byte(`{}`), jetstream.WithMsgID(id))
@@ -741,9 +735,7 @@ func TestRelevant(t *testing.T) {
 	for p := range 2 {
 		require.NoError(t, b.js.DeleteConsumer(t.Context(), b.stream, fmt.Sprintf("%s-p%d", b.name, p)))
 	}
-	c2, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-		return recordEffects(ctx, tx, b.name, msgs)
-	})
+	c2, err := consumer.New(testDB.Pool, b.js, cfg, record)
 	require.NoError(t, err)
 	run(t, c2)
 	b.waitSettled(t, c2)
