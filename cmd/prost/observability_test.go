@@ -157,6 +157,9 @@ func TestMetricsCountALoad(t *testing.T) {
 	v, ok = metricValue(fams, "prost_consumer_lag", map[string]string{"consumer": "governance-audit"})
 	require.True(t, ok)
 	require.Zero(t, v)
+	v, ok = metricValue(fams, "prost_consumer_stranded_durables", map[string]string{"consumer": "governance-audit"})
+	require.True(t, ok, "every consumer reports its stranded durables, 0 when none")
+	require.Zero(t, v)
 	// The rules consumer reports too.
 	_, ok = metricValue(fams, "prost_consumer_processed_total", map[string]string{"consumer": "rules-engine", "result": "applied"})
 	require.True(t, ok, "the rules consumer exports its series")

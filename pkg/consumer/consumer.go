@@ -485,8 +485,9 @@ func (c *Consumer) Missing() []string {
 // reads any more and that still hold messages (pending or unacknowledged),
 // as "<stream>/<durable>", sorted: left by a run with another Partitions
 // (PROST_PARTITIONS changed without draining first, docs/delivery.md). Run
-// looks for them once when it starts and logs each as an error; their
-// messages reach this consumer only if Partitions is set back.
+// looks for them once when it starts and logs each as an error, and
+// prost_consumer_stranded_durables counts them; their messages reach this
+// consumer only if Partitions is set back.
 func (c *Consumer) Stranded() []string {
 	c.strandedMu.Lock()
 	defer c.strandedMu.Unlock()

@@ -124,12 +124,21 @@ type ConsumerStats interface {
 	Failed() int64
 	DeadLettered() int64
 	Durables() map[string][]string
+	Stranded() []string
 }
 
-// WatchConsumer exports prost_consumer_processed_total{consumer,result} and
+// WatchConsumer exports prost_consumer_processed_total{consumer,result},
 // prost_consumer_lag{consumer} (messages not yet delivered or acknowledged,
-// summed over the consumer's durables, read from JetStream at scrape time).
+// summed over the consumer's durables, read from JetStream at scrape time)
+// and prost_consumer_stranded_durables{consumer} (durables no lane reads
+// that still hold messages, found when the consumer started).
 func (m *Metrics) WatchConsumer(c ConsumerStats, js jetstream.JetStream) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "prost_consumer_stranded_durables",
+		Help: "Durables of a consumer that no lane reads any more and that still hold messages " +
+			"(PROST_PARTITIONS changed without draining first; docs/delivery.md).",
+		ConstLabels: prometheus.Labels{"consumer": c.Name()},
+	}, func() float64 { return float64(len(c.Stranded())) }))
 	for result, f := range map[string]func() int64{
 		"applied": c.Processed, "skipped": c.Skipped, "failed": c.Failed, "dead_lettered": c.DeadLettered,
 	} {
