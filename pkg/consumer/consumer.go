@@ -135,6 +135,21 @@ func (m *Message) Tenant() (uuid.UUID, bool) {
 	return t, err == nil
 }
 
+// EventType is the event type its subject names (the tokens after the
+// partition, joined by dots), and false when the subject names none plainly
+// (not an event subject, or a token of the type had to be escaped).
+func (m *Message) EventType() (string, bool) {
+	rest, ok := strings.CutPrefix(originalSubject(m), subjects.Root+".")
+	if !ok {
+		return "", false
+	}
+	parts := strings.SplitN(rest, ".", 3) // tenant, partition, type tokens
+	if len(parts) < 3 || strings.Contains(parts[2], "%") {
+		return "", false
+	}
+	return parts[2], true
+}
+
 // Tenants lists the distinct tenants msgs' subjects name, in order of first
 // appearance.
 func Tenants(msgs []*Message) []uuid.UUID {

@@ -388,6 +388,12 @@ func TestNoRulesNoRecord(t *testing.T) {
 
 	h.createRule(`{"name": "alert", "filters": [{"exact": {"type": "payment.failed"}}], "condition": "data.amount > 1000",
 		"actions": [{"emit": {"type": "alert.raised", "source": "/rules/alert"}}]}`)
+	// An event of a type no rule of the tenant filters on is not recorded
+	// either; one the rule may match is.
+	processed := h.svc.Consumer.Processed()
+	other := h.post(`{"specversion":"1.0","id":"o-1","source":"/shop","type":"order.placed","data":{"amount":5000}}`)
+	require.Eventually(t, func() bool { return h.svc.Consumer.Processed() > processed }, 15*time.Second, 20*time.Millisecond)
+	require.Zero(t, h.count(`SELECT count(*) FROM consumer_processed WHERE consumer = $1 AND msg_id = $2`, rulessvc.ConsumerName, other))
 	busy := h.post(payment("b-1", 5000))
 	ds := h.waitDecisions(1)
 	require.Equal(t, "b-1", ds[0].EventID)

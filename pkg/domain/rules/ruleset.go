@@ -40,6 +40,20 @@ func (s *ruleSet) candidates(typ string) []int {
 	return slices.Compact(out)
 }
 
+// mayMatch reports whether any head may match an event of typ: whether
+// candidates(typ) would be non-empty.
+func (s *ruleSet) mayMatch(typ string) bool {
+	if len(s.always) > 0 || len(s.exact[typ]) > 0 {
+		return true
+	}
+	for p := range s.prefix {
+		if strings.HasPrefix(typ, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // maxRuleSets bounds the tenants whose rule sets are kept in memory.
 const maxRuleSets = 10_000
 
@@ -47,9 +61,11 @@ const maxRuleSets = 10_000
 // tenant's rule generation has not moved since they were read, else read
 // again and indexed. One query per call when nothing changed.
 // Relevant is the rules consumer's consumer.Config.Relevant: it keeps the
-// messages of tenants with active rules, read through tx as HandleEvents
-// reads them, so events of a tenant without rules are acknowledged with
-// nothing written.
+// messages some active rule of their tenant may match by type (a rule's
+// type filters, as candidates reads them), from the rule sets read through
+// tx as HandleEvents reads them, so the events no rule can match are
+// acknowledged with nothing written. A message whose subject names no
+// tenant or no plain type is kept.
 func (e *Engine) Relevant(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) ([]*consumer.Message, error) {
 	tenants := consumer.Tenants(msgs)
 	if len(tenants) == 0 {
@@ -59,7 +75,22 @@ func (e *Engine) Relevant(ctx context.Context, tx pgx.Tx, msgs []*consumer.Messa
 	if err != nil {
 		return nil, err
 	}
-	return consumer.KeepTenants(msgs, func(t uuid.UUID) bool { return sets[t] != nil && len(sets[t].heads) > 0 }), nil
+	var out []*consumer.Message
+	for _, m := range msgs {
+		t, ok := m.Tenant()
+		if !ok {
+			out = append(out, m)
+			continue
+		}
+		s := sets[t]
+		if s == nil || len(s.heads) == 0 {
+			continue
+		}
+		if typ, ok := m.EventType(); !ok || s.mayMatch(typ) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func (e *Engine) ruleSets(ctx context.Context, q *rulesdb.Queries, tenants []uuid.UUID) (map[uuid.UUID]*ruleSet, error) {

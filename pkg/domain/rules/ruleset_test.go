@@ -65,3 +65,20 @@ func TestRuleSetIndex(t *testing.T) {
 	b.handle(t, b.record(t, b.tenant, payment("p-4", 5)))
 	require.Len(t, b.decisions(t, DecisionQuery{EventID: "p-4"}), 4)
 }
+
+// TestMayMatch: mayMatch answers what candidates would, without building
+// the list (Relevant asks it for every message).
+func TestMayMatch(t *testing.T) {
+	t.Parallel()
+	typed := &ruleSet{heads: make([]ruleHead, 3),
+		exact:  map[string][]int{"payment.failed": {0}},
+		prefix: map[string][]int{"order.": {1}, "x": {2}}}
+	anyType := &ruleSet{heads: make([]ruleHead, 1), exact: map[string][]int{}, prefix: map[string][]int{}, always: []int{0}}
+	for _, typ := range []string{"payment.failed", "payment.failedx", "order.placed", "order", "xyz", "", "shipment.sent"} {
+		for name, s := range map[string]*ruleSet{"typed": typed, "any type": anyType} {
+			require.Equal(t, len(s.candidates(typ)) > 0, s.mayMatch(typ), "%s: %q", name, typ)
+		}
+	}
+	require.False(t, typed.mayMatch("shipment.sent"))
+	require.True(t, anyType.mayMatch("shipment.sent"))
+}
