@@ -127,9 +127,11 @@ func (s *Service) compile(r subscriptionsdb.ActiveHTTPSubscriptionsRow) *compile
 // (subscription and partition key), so the deliveries of a key reach the
 // receiver in stream order. A redelivered event makes no second delivery.
 // Relevant is the fan-out consumer's consumer.Config.Relevant: it keeps the
-// messages of tenants with an active HTTP subscription, read through tx as
-// HandleEvents reads them, so events of a tenant without one are
-// acknowledged with nothing written.
+// messages of a type some active HTTP subscription of their tenant takes
+// (read through tx as HandleEvents reads them), so the events no
+// subscription can receive are acknowledged with nothing written. A message
+// whose subject names no tenant or no plain type is kept if its tenant may
+// have a subscription.
 func (s *Service) Relevant(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) ([]*consumer.Message, error) {
 	tenants := consumer.Tenants(msgs)
 	if len(tenants) == 0 {
@@ -139,11 +141,27 @@ func (s *Service) Relevant(ctx context.Context, tx pgx.Tx, msgs []*consumer.Mess
 	if err != nil {
 		return nil, fmt.Errorf("subscriptions: load subscriptions: %w", err)
 	}
-	has := make(map[uuid.UUID]bool, len(rows))
+	types := make(map[uuid.UUID][][]string, len(rows))
 	for _, r := range rows {
-		has[r.TenantID] = true
+		types[r.TenantID] = append(types[r.TenantID], r.Types)
 	}
-	return consumer.KeepTenants(msgs, func(t uuid.UUID) bool { return has[t] }), nil
+	var out []*consumer.Message
+	for _, m := range msgs {
+		t, ok := m.Tenant()
+		if !ok {
+			out = append(out, m)
+			continue
+		}
+		subs, ok := types[t]
+		if !ok {
+			continue
+		}
+		typ, plain := m.EventType()
+		if !plain || slices.ContainsFunc(subs, func(ts []string) bool { return typeMatches(ts, typ) }) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
