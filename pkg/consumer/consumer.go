@@ -164,13 +164,19 @@ func Tenants(msgs []*Message) []uuid.UUID {
 	return out
 }
 
-// KeepTenants returns the messages of msgs whose tenant keep reports, and
-// those whose subject names no tenant (a Config.Relevant keeps what it is
-// unsure of), in order.
-func KeepTenants(msgs []*Message, keep func(uuid.UUID) bool) []*Message {
+// Keep returns, in order, the messages of msgs that keep reports for their
+// tenant and event type (typed false: the subject names no plain type, see
+// EventType), and those whose subject names no tenant: a Config.Relevant
+// keeps what it is unsure of.
+func Keep(msgs []*Message, keep func(tenant uuid.UUID, eventType string, typed bool) bool) []*Message {
 	var out []*Message
 	for _, m := range msgs {
-		if t, ok := m.Tenant(); !ok || keep(t) {
+		t, ok := m.Tenant()
+		if !ok {
+			out = append(out, m)
+			continue
+		}
+		if typ, typed := m.EventType(); keep(t, typ, typed) {
 			out = append(out, m)
 		}
 	}

@@ -701,7 +701,7 @@ func TestRelevant(t *testing.T) {
 			if err := tx.QueryRow(ctx, `SELECT 1`).Scan(&n); err != nil { // runs in the transaction
 				return nil, err
 			}
-			return consumer.KeepTenants(msgs, func(t uuid.UUID) bool { return t == busy || !quietNow.Load() }), nil
+			return consumer.Keep(msgs, func(t uuid.UUID, _ string, _ bool) bool { return t == busy || !quietNow.Load() }), nil
 		}})
 	record := func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
 		return recordEffects(ctx, tx, b.name, msgs)

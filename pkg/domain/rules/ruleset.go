@@ -75,22 +75,10 @@ func (e *Engine) Relevant(ctx context.Context, tx pgx.Tx, msgs []*consumer.Messa
 	if err != nil {
 		return nil, err
 	}
-	var out []*consumer.Message
-	for _, m := range msgs {
-		t, ok := m.Tenant()
-		if !ok {
-			out = append(out, m)
-			continue
-		}
+	return consumer.Keep(msgs, func(t uuid.UUID, typ string, typed bool) bool {
 		s := sets[t]
-		if s == nil || len(s.heads) == 0 {
-			continue
-		}
-		if typ, ok := m.EventType(); !ok || s.mayMatch(typ) {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+		return s != nil && len(s.heads) > 0 && (!typed || s.mayMatch(typ))
+	}), nil
 }
 
 func (e *Engine) ruleSets(ctx context.Context, q *rulesdb.Queries, tenants []uuid.UUID) (map[uuid.UUID]*ruleSet, error) {

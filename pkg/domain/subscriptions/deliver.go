@@ -145,23 +145,10 @@ func (s *Service) Relevant(ctx context.Context, tx pgx.Tx, msgs []*consumer.Mess
 	for _, r := range rows {
 		types[r.TenantID] = append(types[r.TenantID], r.Types)
 	}
-	var out []*consumer.Message
-	for _, m := range msgs {
-		t, ok := m.Tenant()
-		if !ok {
-			out = append(out, m)
-			continue
-		}
+	return consumer.Keep(msgs, func(t uuid.UUID, typ string, typed bool) bool {
 		subs, ok := types[t]
-		if !ok {
-			continue
-		}
-		typ, plain := m.EventType()
-		if !plain || slices.ContainsFunc(subs, func(ts []string) bool { return typeMatches(ts, typ) }) {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+		return ok && (!typed || slices.ContainsFunc(subs, func(ts []string) bool { return typeMatches(ts, typ) }))
+	}), nil
 }
 
 func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
