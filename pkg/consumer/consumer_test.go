@@ -81,9 +81,7 @@ func TestTypes(t *testing.T) {
 				}
 			}
 			c, err := consumer.New(testDB.Pool, b.js, b.config(consumer.Config{Partitions: parts, Types: []string{"module.requested", "odd type"}}),
-				func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-					return recordEffects(ctx, tx, b.name, msgs)
-				})
+				b.recorder())
 			require.NoError(t, err)
 			run(t, c)
 			require.Eventually(t, func() bool { return len(effects(t, b.name)) == len(want) }, 15*time.Second, 10*time.Millisecond)
@@ -485,9 +483,7 @@ func TestShutdownHandsBackBufferedMessages(t *testing.T) {
 	require.NotEmpty(t, effects(t, b.name), "the transaction in flight was finished")
 
 	// A second instance gets the rest well before the 30s AckWait.
-	second, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-		return recordEffects(ctx, tx, b.name, msgs)
-	})
+	second, err := consumer.New(testDB.Pool, b.js, cfg, b.recorder())
 	require.NoError(t, err)
 	run(t, second)
 	require.Eventually(t, func() bool { return len(effects(t, b.name)) == len(ids) }, 10*time.Second, 10*time.Millisecond,
@@ -526,9 +522,7 @@ func TestShutdownDuringRetry(t *testing.T) {
 	r.stop(t)
 	require.Less(t, time.Since(began), 5*time.Second, "an hour's backoff must not delay shutdown")
 
-	second, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-		return recordEffects(ctx, tx, b.name, msgs)
-	})
+	second, err := consumer.New(testDB.Pool, b.js, cfg, b.recorder())
 	require.NoError(t, err)
 	run(t, second)
 	require.Eventually(t, func() bool { return len(effects(t, b.name)) == len(ids) }, 10*time.Second, 10*time.Millisecond)
@@ -547,9 +541,7 @@ func TestRunWaitsForTheStream(t *testing.T) {
 	cfg := b.config(consumer.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	cfg.Stream = "LATE"
 	cfg.FilterSubjects = []string{"late.>"}
-	c, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-		return recordEffects(ctx, tx, b.name, msgs)
-	})
+	c, err := consumer.New(testDB.Pool, b.js, cfg, b.recorder())
 	require.NoError(t, err)
 	run(t, c)
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "declare failed") }, 10*time.Second, 10*time.Millisecond)
@@ -587,9 +579,7 @@ func TestKilledInstanceMessagesComeFirst(t *testing.T) {
 	b := setup(t, jetstream.StreamConfig{})
 	ids := idList("m", 12)
 	cfg := b.config(consumer.Config{BatchSize: 5, Retry: consumer.RetryPolicy{AckWait: 30 * time.Second}})
-	h := func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-		return recordEffects(ctx, tx, b.name, msgs)
-	}
+	h := b.recorder()
 	// A first instance declares the durable and applies m00..m02.
 	b.publish(t, ids[:3]...)
 	first, err := consumer.New(testDB.Pool, b.js, cfg, h)
@@ -703,9 +693,7 @@ func TestRelevant(t *testing.T) {
 			}
 			return consumer.Keep(msgs, func(t uuid.UUID, _ string, _ bool) bool { return t == busy || !quietNow.Load() }), nil
 		}})
-	record := func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-		return recordEffects(ctx, tx, b.name, msgs)
-	}
+	record := b.recorder()
 	c, err := consumer.New(testDB.Pool, b.js, cfg, record)
 	require.NoError(t, err)
 	publish := func(tenant uuid.UUID, id string, p int) {

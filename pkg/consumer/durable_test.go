@@ -1,14 +1,12 @@
 package consumer_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -42,9 +40,7 @@ func TestDeletedDurableIsDeclaredAgain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := setup(t, jetstream.StreamConfig{})
 			c, err := consumer.New(testDB.Pool, b.js, b.config(consumer.Config{DurableCheckInterval: time.Hour}),
-				func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-					return recordEffects(ctx, tx, b.name, msgs)
-				})
+				b.recorder())
 			require.NoError(t, err)
 			run(t, c)
 			b.publish(t, idList("a", 5)...)
@@ -83,9 +79,7 @@ func TestStrandedDurables(t *testing.T) {
 	t.Parallel()
 	b := setup(t, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{subjects.All}})
 	tenant := uuid.New()
-	handler := func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
-		return recordEffects(ctx, tx, b.name, msgs)
-	}
+	handler := b.recorder()
 	publish := func(partition int, id string) {
 		_, err := b.js.Publish(t.Context(), subjects.Event(tenant, partition, "order.created"), []byte(`{}`), jetstream.WithMsgID(id))
 		require.NoError(t, err)

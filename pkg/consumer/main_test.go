@@ -156,6 +156,14 @@ func (r *running) stop(t *testing.T) {
 
 // recordEffects is the test handler's side effect: one row per message, in
 // the handler's transaction.
+// recorder is a handler that records its messages' effects under the
+// bundle's consumer name.
+func (b *bundle) recorder() consumer.Handler {
+	return func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+		return recordEffects(ctx, tx, b.name, msgs)
+	}
+}
+
 func recordEffects(ctx context.Context, tx pgx.Tx, name string, msgs []*consumer.Message) error {
 	for _, m := range msgs {
 		if _, err := tx.Exec(ctx, `INSERT INTO test_effects (consumer, msg_id, delivery) VALUES ($1, $2, $3)`, name, m.ID, m.NumDelivered); err != nil {
