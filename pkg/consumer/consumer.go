@@ -12,7 +12,12 @@
 //     acknowledged and skipped, so a crash anywhere (before commit, between
 //     commit and ack, a lost ack) never applies a message twice nor loses it.
 //     The message id is the Prost-Msg-Id header of a replay, else the
-//     Nats-Msg-Id the relay sets (the event's stable id).
+//     Nats-Msg-Id the relay sets (the event's stable id). With
+//     Config.Relevant only the messages it keeps are recorded; the others had
+//     no effect, are acknowledged with the batch, and are decided again if
+//     they come again.
+//   - Types: with Config.Types the durables filter on those event types, so
+//     no other event is delivered.
 //   - Per-key order: with Partitions > 1 the runtime runs one durable consumer
 //     per partition (subject prost.events.*.<n>.>) and one worker per
 //     partition that handles its messages strictly in stream order. Events
@@ -60,9 +65,10 @@
 //     stream from its start, and what was applied is skipped by the
 //     idempotency record, which is never pruned (pkg/busstate rebuilds
 //     what the stream itself lost).
-//   - Batching: messages that arrive together are handled in one transaction;
-//     if it fails, they are retried one at a time so one bad message never
-//     fails the others.
+//   - Batching: messages that arrive together are handled in one transaction
+//     (a worker with fewer than BatchSize waits up to Config.Linger for
+//     more); if it fails, they are retried one at a time so one bad message
+//     never fails the others.
 //   - Shutdown: when Run's context ends, the runtime stops pulling, finishes
 //     the transaction in flight, hands back (Nak, in order) what it holds, and
 //     returns.
