@@ -280,6 +280,33 @@ func Get(ctx context.Context, db DB, tenant uuid.UUID, source, id string) (Store
 	return Stored{Seq: r.Seq, RecordedAt: r.RecordedAt, Envelope: []byte(r.Envelope), Pending: r.Pending}, nil
 }
 
+// Key is an event's identity: its tenant, source and id.
+type Key struct {
+	Tenant     uuid.UUID
+	Source, ID string
+}
+
+// RecordedAt returns, in one statement, when each of keys was recorded;
+// events not in the store are left out of the map.
+func RecordedAt(ctx context.Context, db DB, keys []Key) (map[Key]time.Time, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	p := eventsdb.RecordedAtParams{TenantIds: make([]uuid.UUID, len(keys)), Sources: make([]string, len(keys)), Ids: make([]string, len(keys))}
+	for i, k := range keys {
+		p.TenantIds[i], p.Sources[i], p.Ids[i] = k.Tenant, k.Source, k.ID
+	}
+	rows, err := eventsdb.New(db).RecordedAt(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("read when events were recorded: %w", err)
+	}
+	out := make(map[Key]time.Time, len(rows))
+	for _, r := range rows {
+		out[Key{r.TenantID, r.Source, r.ID}] = r.RecordedAt
+	}
+	return out, nil
+}
+
 // EncodeCursor makes an opaque cursor from a position.
 func EncodeCursor(p Position) string {
 	return cursor.String("p", strconv.FormatUint(p.XID, 10)+"."+strconv.FormatInt(p.Seq, 10))

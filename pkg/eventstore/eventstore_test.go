@@ -434,3 +434,28 @@ func TestListNeverSkipsALateCommit(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, page.Items)
 }
+
+// TestRecordedAt: one statement answers when each named event was recorded,
+// by its full identity (a tenant's id is not another tenant's), and leaves
+// out what is not stored.
+func TestRecordedAt(t *testing.T) {
+	t.Parallel()
+	tenant, other := uuid.New(), uuid.New()
+	appendTxTo(t, testDB, newEvent(tenant, "shop", "1", "order.created"), newEvent(other, "shop", "1", "order.created"))
+	second := appendTxTo(t, testDB, newEvent(tenant, "crm", "1", "customer.created"))
+	var want time.Time
+	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT recorded_at FROM events WHERE seq = $1`, second[0].Seq).Scan(&want))
+
+	mine := eventstore.Key{Tenant: tenant, Source: "crm", ID: "1"}
+	got, err := eventstore.RecordedAt(t.Context(), testDB.Pool, []eventstore.Key{
+		{Tenant: tenant, Source: "shop", ID: "1"}, mine, {Tenant: other, Source: "crm", ID: "1"}, {Tenant: tenant, Source: "shop", ID: "missing"},
+	})
+	require.NoError(t, err)
+	require.Len(t, got, 2, "the other tenant has no crm/1, and shop/missing is not stored")
+	require.True(t, got[mine].Equal(want))
+	require.Contains(t, got, eventstore.Key{Tenant: tenant, Source: "shop", ID: "1"})
+
+	none, err := eventstore.RecordedAt(t.Context(), testDB.Pool, nil)
+	require.NoError(t, err)
+	require.Empty(t, none)
+}

@@ -92,3 +92,12 @@ WHERE e.tenant_id = @tenant_id
     ORDER BY k.event_seq
     LIMIT @max_rows)
 ORDER BY e.seq;
+
+-- name: RecordedAt :many
+-- When each of the given events was recorded (events not in the store are
+-- left out).
+SELECT e.tenant_id, e.source, e.id, e.recorded_at
+FROM events e
+JOIN (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@sources::text[]) AS source,
+             unnest(@ids::text[]) AS id) i
+  ON e.tenant_id = i.tenant_id AND e.source = i.source AND e.id = i.id;

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/domain/billing/internal/billingdb"
+	"github.com/prost-platform/prost/pkg/eventstore"
 	"github.com/prost-platform/prost/pkg/jobs"
 	"github.com/prost-platform/prost/pkg/subjects"
 )
@@ -83,7 +84,7 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 				metered = append(metered, e)
 			}
 		}
-		recorded, err := recordedTimes(ctx, q, tenant, metered)
+		recorded, err := recordedTimes(ctx, tx, tenant, metered)
 		if err != nil {
 			return err
 		}
@@ -110,7 +111,7 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 				if err != nil {
 					return consumer.Permanent(fmt.Errorf("event %s from %s: data is not JSON: %w", e.ID, e.Source, err))
 				}
-				at, err := eventTime(e, recorded)
+				at, err := eventTime(tenant, e, recorded)
 				if err != nil {
 					return err
 				}
@@ -149,42 +150,31 @@ func (s *Service) metersFor(ctx context.Context, q *billingdb.Queries, tenant uu
 }
 
 // eventTime is the event's time, or when it was recorded if it has none.
-func eventTime(e *envelope, recorded map[eventKey]time.Time) (time.Time, error) {
+func eventTime(tenant uuid.UUID, e *envelope, recorded map[eventstore.Key]time.Time) (time.Time, error) {
 	if e.Time != nil && !e.Time.IsZero() {
 		return *e.Time, nil
 	}
-	at, ok := recorded[eventKey{e.Source, e.ID}]
+	at, ok := recorded[eventstore.Key{Tenant: tenant, Source: e.Source, ID: e.ID}]
 	if !ok {
 		return time.Time{}, consumer.Permanent(fmt.Errorf("event %s from %s is not in the event store", e.ID, e.Source))
 	}
 	return at, nil
 }
 
-// eventKey names an event of one tenant.
-type eventKey struct{ source, id string }
-
 // recordedTimes reads, in one statement, when those of events that have no
 // time of their own were recorded.
-func recordedTimes(ctx context.Context, q *billingdb.Queries, tenant uuid.UUID, events []*envelope) (map[eventKey]time.Time, error) {
-	p := billingdb.EventsRecordedAtParams{TenantID: tenant}
+func recordedTimes(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, events []*envelope) (map[eventstore.Key]time.Time, error) {
+	var keys []eventstore.Key
 	for _, e := range events {
 		if e.Time == nil || e.Time.IsZero() {
-			p.Sources = append(p.Sources, e.Source)
-			p.Ids = append(p.Ids, e.ID)
+			keys = append(keys, eventstore.Key{Tenant: tenant, Source: e.Source, ID: e.ID})
 		}
 	}
-	if len(p.Ids) == 0 {
-		return nil, nil
-	}
-	rows, err := q.EventsRecordedAt(ctx, p)
+	at, err := eventstore.RecordedAt(ctx, tx, keys)
 	if err != nil {
-		return nil, fmt.Errorf("billing: read when events were recorded: %w", err)
+		return nil, fmt.Errorf("billing: %w", err)
 	}
-	out := make(map[eventKey]time.Time, len(rows))
-	for _, r := range rows {
-		out[eventKey{r.Source, r.ID}] = r.RecordedAt
-	}
-	return out, nil
+	return at, nil
 }
 
 // correct turns a correction into a new revision of its target's usage for

@@ -45,15 +45,6 @@ WHERE meter_id = @meter_id;
 SELECT seq, type, time, recorded_at, envelope::text AS envelope
 FROM events WHERE tenant_id = @tenant_id AND source = @source AND id = @id;
 
--- name: EventsRecordedAt :many
--- When each of the given events of one tenant was recorded (events not in
--- the store are left out): the usage time of events without a time of
--- their own, one statement per batch.
-SELECT e.source, e.id, e.recorded_at
-FROM events e
-JOIN (SELECT unnest(@sources::text[]) AS source, unnest(@ids::text[]) AS id) i
-  ON e.tenant_id = @tenant_id AND e.source = i.source AND e.id = i.id;
-
 -- name: EventsOfType :many
 SELECT seq, source, id, type, time, recorded_at, envelope::text AS envelope
 FROM events

@@ -299,28 +299,18 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 	}
 	// When was each event recorded? A rule applies in the version in force
 	// at that moment, so an update applies to later events only.
-	p := rulesdb.EventsRecordedAtParams{}
+	var keys []eventstore.Key
 	for _, it := range items {
 		if byTenant[it.tenant] != nil {
-			p.TenantIds = append(p.TenantIds, it.tenant)
-			p.Sources = append(p.Sources, it.ev.Source)
-			p.Ids = append(p.Ids, it.ev.ID)
+			keys = append(keys, eventstore.Key{Tenant: it.tenant, Source: it.ev.Source, ID: it.ev.ID})
 		}
 	}
-	if len(p.Ids) == 0 {
+	if len(keys) == 0 {
 		return nil
 	}
-	rec, err := q.EventsRecordedAt(ctx, p)
+	at, err := eventstore.RecordedAt(ctx, tx, keys)
 	if err != nil {
-		return fmt.Errorf("rules: read recording times: %w", err)
-	}
-	type ident struct {
-		t     uuid.UUID
-		s, id string
-	}
-	at := make(map[ident]time.Time, len(rec))
-	for _, r := range rec {
-		at[ident{r.TenantID, r.Source, r.ID}] = r.RecordedAt
+		return fmt.Errorf("rules: %w", err)
 	}
 	var out []eventstore.NewEvent
 	// Rules that overran and then evaluated within the budget again: their
@@ -331,7 +321,7 @@ func (e *Engine) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.M
 		if heads == nil {
 			continue
 		}
-		it.recordedAt = at[ident{it.tenant, it.ev.Source, it.ev.ID}]
+		it.recordedAt = at[eventstore.Key{Tenant: it.tenant, Source: it.ev.Source, ID: it.ev.ID}]
 		if it.priv, err = reveal(ctx, e.cfg.Keyring, it.tenant, &it.ev); err != nil {
 			return err
 		}

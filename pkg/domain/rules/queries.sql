@@ -66,15 +66,6 @@ ORDER BY v.rule_id, v.version;
 -- name: GetVersionDocument :one
 SELECT document FROM rule_versions WHERE rule_id = @rule_id AND version = @version;
 
--- name: EventsRecordedAt :many
--- When each of the given events was recorded (events not in the store are
--- left out).
-SELECT e.tenant_id, e.source, e.id, e.recorded_at
-FROM events e
-JOIN (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@sources::text[]) AS source,
-             unnest(@ids::text[]) AS id) i
-  ON e.tenant_id = i.tenant_id AND e.source = i.source AND e.id = i.id;
-
 -- name: DecisionExists :one
 SELECT EXISTS (SELECT 1 FROM decisions
                WHERE tenant_id = @tenant_id AND rule_id = @rule_id AND event_source = @event_source AND event_id = @event_id);

@@ -301,3 +301,51 @@ func (q *Queries) NotifyOutbox(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, notifyOutbox)
 	return err
 }
+
+const recordedAt = `-- name: RecordedAt :many
+SELECT e.tenant_id, e.source, e.id, e.recorded_at
+FROM events e
+JOIN (SELECT unnest($1::uuid[]) AS tenant_id, unnest($2::text[]) AS source,
+             unnest($3::text[]) AS id) i
+  ON e.tenant_id = i.tenant_id AND e.source = i.source AND e.id = i.id
+`
+
+type RecordedAtParams struct {
+	TenantIds []uuid.UUID
+	Sources   []string
+	Ids       []string
+}
+
+type RecordedAtRow struct {
+	TenantID   uuid.UUID
+	Source     string
+	ID         string
+	RecordedAt time.Time
+}
+
+// When each of the given events was recorded (events not in the store are
+// left out).
+func (q *Queries) RecordedAt(ctx context.Context, arg RecordedAtParams) ([]RecordedAtRow, error) {
+	rows, err := q.db.Query(ctx, recordedAt, arg.TenantIds, arg.Sources, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RecordedAtRow
+	for rows.Next() {
+		var i RecordedAtRow
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.Source,
+			&i.ID,
+			&i.RecordedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

@@ -412,48 +412,6 @@ func (q *Queries) EventsOfType(ctx context.Context, arg EventsOfTypeParams) ([]E
 	return items, nil
 }
 
-const eventsRecordedAt = `-- name: EventsRecordedAt :many
-SELECT e.source, e.id, e.recorded_at
-FROM events e
-JOIN (SELECT unnest($1::text[]) AS source, unnest($2::text[]) AS id) i
-  ON e.tenant_id = $3 AND e.source = i.source AND e.id = i.id
-`
-
-type EventsRecordedAtParams struct {
-	Sources  []string
-	Ids      []string
-	TenantID uuid.UUID
-}
-
-type EventsRecordedAtRow struct {
-	Source     string
-	ID         string
-	RecordedAt time.Time
-}
-
-// When each of the given events of one tenant was recorded (events not in
-// the store are left out): the usage time of events without a time of
-// their own, one statement per batch.
-func (q *Queries) EventsRecordedAt(ctx context.Context, arg EventsRecordedAtParams) ([]EventsRecordedAtRow, error) {
-	rows, err := q.db.Query(ctx, eventsRecordedAt, arg.Sources, arg.Ids, arg.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []EventsRecordedAtRow
-	for rows.Next() {
-		var i EventsRecordedAtRow
-		if err := rows.Scan(&i.Source, &i.ID, &i.RecordedAt); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const failInvoice = `-- name: FailInvoice :exec
 UPDATE billing_invoices SET status = 'failed', error = $1, updated_at = now()
 WHERE invoice_id = $2 AND status = 'pending'

@@ -186,54 +186,6 @@ func (q *Queries) DisableWebhook(ctx context.Context, arg DisableWebhookParams) 
 	return err
 }
 
-const eventsRecordedAt = `-- name: EventsRecordedAt :many
-SELECT e.tenant_id, e.source, e.id, e.recorded_at
-FROM events e
-JOIN (SELECT unnest($1::uuid[]) AS tenant_id, unnest($2::text[]) AS source,
-             unnest($3::text[]) AS id) i
-  ON e.tenant_id = i.tenant_id AND e.source = i.source AND e.id = i.id
-`
-
-type EventsRecordedAtParams struct {
-	TenantIds []uuid.UUID
-	Sources   []string
-	Ids       []string
-}
-
-type EventsRecordedAtRow struct {
-	TenantID   uuid.UUID
-	Source     string
-	ID         string
-	RecordedAt time.Time
-}
-
-// When each of the given events was recorded (events not in the store are
-// left out).
-func (q *Queries) EventsRecordedAt(ctx context.Context, arg EventsRecordedAtParams) ([]EventsRecordedAtRow, error) {
-	rows, err := q.db.Query(ctx, eventsRecordedAt, arg.TenantIds, arg.Sources, arg.Ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []EventsRecordedAtRow
-	for rows.Next() {
-		var i EventsRecordedAtRow
-		if err := rows.Scan(
-			&i.TenantID,
-			&i.Source,
-			&i.ID,
-			&i.RecordedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const getDelivery = `-- name: GetDelivery :one
 SELECT webhook_id, tenant_id, rule_id, decision_id, url, status, http_status, attempts, job_id, last_error, updated_at FROM webhook_deliveries WHERE webhook_id = $1
 `
