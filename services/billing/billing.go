@@ -73,6 +73,9 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	if cc.Logger == nil {
 		cc.Logger = cfg.Logger
 	}
+	// Only events some meter counts (and corrections and Stripe invoice
+	// events) are recorded and handed to the handler.
+	cc.Relevant = s.Billing.Relevant
 	var err error
 	if s.Consumer, err = consumer.New(pool, js, cc, s.Billing.HandleEvents); err != nil {
 		return nil, err

@@ -140,3 +140,34 @@ func TestConsumerExactlyOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return h.total("calls") == "6" }, 20*time.Second, 50*time.Millisecond)
 }
+
+// TestOnlyMeteredRecorded: an event no meter of its tenant counts is
+// acknowledged without a record (consumer.Config.Relevant); a meter made
+// later still counts it, through its backfill; once the meter exists its
+// events are recorded and counted by the consumer.
+func TestOnlyMeteredRecorded(t *testing.T) {
+	t.Parallel()
+	h := start(t, prosttest.StartStripeMock(t))
+	ctx := t.Context()
+	recorded := func(id string) int {
+		var n int
+		require.NoError(t, testDB.Pool.QueryRow(ctx, `SELECT count(*) FROM consumer_processed WHERE consumer = $1 AND msg_id = $2`,
+			billingsvc.ConsumerName, subjects.MsgID(h.tenant, "/web", id)).Scan(&n))
+		return n
+	}
+	processed := h.svc.Consumer.Processed()
+	h.post(`{"specversion":"1.0","id":"v1","source":"/web","type":"page.viewed","time":"2026-11-02T10:00:00Z"}`)
+	require.Eventually(t, func() bool { return h.svc.Consumer.Processed() > processed }, 20*time.Second, 50*time.Millisecond)
+	require.Zero(t, recorded("v1"), "an event no meter counts leaves no record")
+
+	var in billing.MeterInput
+	require.NoError(t, json.Unmarshal([]byte(`{"slug":"views","event_type":"page.viewed","aggregation":"COUNT"}`), &in))
+	_, err := h.svc.Billing.CreateMeter(ctx, h.tenant, in)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return h.total("views") == "1" }, 20*time.Second, 50*time.Millisecond, "the backfill counts it")
+
+	h.post(`{"specversion":"1.0","id":"v2","source":"/web","type":"page.viewed","time":"2026-11-03T10:00:00Z"}`)
+	require.Eventually(t, func() bool { return h.total("views") == "2" }, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, 1, recorded("v2"), "a metered event is recorded")
+	require.Zero(t, recorded("v1"))
+}

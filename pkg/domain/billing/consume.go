@@ -68,16 +68,20 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 		}
 		byTenant[tenant] = append(byTenant[tenant], item{m, e})
 	}
+	// Every tenant's meters of the batch's types, in one statement.
+	var pairs []meterKey
+	for _, tenant := range order {
+		for _, it := range byTenant[tenant] {
+			pairs = append(pairs, meterKey{tenant, it.env.Type})
+		}
+	}
+	byPair, err := metersOf(ctx, q, pairs)
+	if err != nil {
+		return err
+	}
 	for _, tenant := range order {
 		items := byTenant[tenant]
-		types := make([]string, 0, len(items))
-		for _, it := range items {
-			types = append(types, it.env.Type)
-		}
-		meters, err := s.metersFor(ctx, q, tenant, types)
-		if err != nil {
-			return err
-		}
+		meters := byPair[tenant]
 		var metered []*envelope
 		for i := range items {
 			if e := &items[i].env; len(meters[e.Type]) > 0 && e.Type != CorrectionType {
@@ -98,7 +102,7 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 					return err
 				}
 				rows = append(rows, rs...)
-			case e.Type == "stripe.invoice.paid" && e.Source == StripeSource:
+			case e.Type == invoicePaidType && e.Source == StripeSource:
 				if err := markPaid(ctx, q, tenant, e); err != nil {
 					return err
 				}
@@ -132,21 +136,76 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 	return nil
 }
 
-// metersFor returns the tenant's live meters of types, by type.
-func (s *Service) metersFor(ctx context.Context, q *billingdb.Queries, tenant uuid.UUID, types []string) (map[string][]Meter, error) {
-	rows, err := q.MetersForTypes(ctx, billingdb.MetersForTypesParams{TenantID: tenant, EventTypes: types})
+// meterKey is a (tenant, event type) pair.
+type meterKey struct {
+	tenant uuid.UUID
+	typ    string
+}
+
+// metersOf returns, in one statement, the live meters of each pair, by
+// tenant and then by type. Every tenant named in pairs has a map (empty
+// when it has no meter of those types).
+func metersOf(ctx context.Context, q *billingdb.Queries, pairs []meterKey) (map[uuid.UUID]map[string][]Meter, error) {
+	out := map[uuid.UUID]map[string][]Meter{}
+	seen := make(map[meterKey]bool, len(pairs))
+	var p billingdb.MetersForPairsParams
+	for _, k := range pairs {
+		if out[k.tenant] == nil {
+			out[k.tenant] = map[string][]Meter{}
+		}
+		if !seen[k] {
+			seen[k] = true
+			p.TenantIds, p.EventTypes = append(p.TenantIds, k.tenant), append(p.EventTypes, k.typ)
+		}
+	}
+	if len(p.TenantIds) == 0 {
+		return out, nil
+	}
+	rows, err := q.MetersForPairs(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("billing: read meters: %w", err)
 	}
-	out := map[string][]Meter{}
 	for _, r := range rows {
 		m, err := meterFrom(r)
 		if err != nil {
 			return nil, err
 		}
-		out[m.EventType] = append(out[m.EventType], m)
+		out[m.tenant][m.EventType] = append(out[m.tenant][m.EventType], m)
 	}
 	return out, nil
+}
+
+// invoicePaidType is the type of the Stripe event that marks an invoice
+// paid (from StripeSource only).
+const invoicePaidType = "stripe.invoice.paid"
+
+// Relevant is the billing consumer's consumer.Config.Relevant: it keeps the
+// messages whose tenant has a live meter of their type, every correction
+// and every Stripe invoice event (they act on other events' usage and on
+// invoices), and every message whose subject names no tenant or type. One
+// statement reads the meters of the whole batch. What it leaves out counts
+// towards no meter, and is not recorded as processed: a meter created later
+// counts it through its backfill from the event store (RunBackfill), as it
+// counts every event stored before the meter existed.
+func (s *Service) Relevant(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) ([]*consumer.Message, error) {
+	var pairs []meterKey
+	for _, m := range msgs {
+		t, ok := m.Tenant()
+		typ, typed := m.EventType()
+		if ok && typed && typ != CorrectionType && typ != invoicePaidType {
+			pairs = append(pairs, meterKey{t, typ})
+		}
+	}
+	if len(pairs) == 0 {
+		return msgs, nil
+	}
+	meters, err := metersOf(ctx, billingdb.New(tx), pairs)
+	if err != nil {
+		return nil, err
+	}
+	return consumer.Keep(msgs, func(t uuid.UUID, typ string, typed bool) bool {
+		return !typed || typ == CorrectionType || typ == invoicePaidType || len(meters[t][typ]) > 0
+	}), nil
 }
 
 // eventTime is the event's time, or when it was recorded if it has none.
@@ -201,11 +260,11 @@ func (s *Service) correct(ctx context.Context, q *billingdb.Queries, tenant uuid
 	}
 	ms, ok := meters[target.Type]
 	if !ok {
-		m, err := s.metersFor(ctx, q, tenant, []string{target.Type})
+		m, err := metersOf(ctx, q, []meterKey{{tenant, target.Type}})
 		if err != nil {
 			return nil, err
 		}
-		ms = m[target.Type]
+		ms = m[tenant][target.Type]
 		meters[target.Type] = ms
 	}
 	if len(ms) == 0 {

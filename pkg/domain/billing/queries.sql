@@ -27,10 +27,13 @@ UPDATE billing_meters SET deleted_at = now(), updated_at = now()
 WHERE tenant_id = @tenant_id AND slug = @slug AND deleted_at IS NULL
 RETURNING *;
 
--- name: MetersForTypes :many
+-- name: MetersForPairs :many
+-- The live meters of each (tenant, event type) pair, for a batch of many
+-- tenants in one statement.
 SELECT * FROM billing_meters
-WHERE tenant_id = @tenant_id AND event_type = ANY(@event_types::text[]) AND deleted_at IS NULL
-ORDER BY meter_id;
+WHERE deleted_at IS NULL
+  AND (tenant_id, event_type) IN (SELECT unnest(@tenant_ids::uuid[]), unnest(@event_types::text[]))
+ORDER BY tenant_id, meter_id;
 
 -- name: AdvanceBackfill :exec
 UPDATE billing_meters

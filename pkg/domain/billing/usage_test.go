@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/consumer"
@@ -293,4 +294,45 @@ func TestUsageTimeWithoutEventTime(t *testing.T) {
 	err = b.handle(t, ghost)
 	require.True(t, consumer.IsPermanent(err))
 	require.ErrorContains(t, err, "event ghost from /llm is not in the event store")
+}
+
+// TestManyTenantsInOneBatch: a batch of several Apps' events reads their
+// meters in one statement and counts each event only towards its own App's
+// meters; Relevant keeps exactly the events some meter of their App counts,
+// and every correction.
+func TestManyTenantsInOneBatch(t *testing.T) {
+	t.Parallel()
+	a, b, c := setup(t, nil), setup(t, nil), setup(t, nil)
+	a.meter(t, `{"slug":"tokens","event_type":"llm.call","aggregation":"SUM","value_property":"$.tokens"}`)
+	b.meter(t, `{"slug":"tokens","event_type":"llm.call","aggregation":"SUM","value_property":"$.tokens"}`)
+	b.meter(t, `{"slug":"views","event_type":"page.viewed","aggregation":"COUNT"}`)
+	// c has no meter.
+	a1 := a.record(t, llmCall("a1", "2026-11-10T10:00:00Z", "x", "m", 1))
+	aView := a.record(t, `{"specversion":"1.0","id":"av","source":"/web","type":"page.viewed","time":"2026-11-10T10:00:00Z"}`)
+	b1 := b.record(t, llmCall("b1", "2026-11-10T10:00:00Z", "x", "m", 20))
+	bView := b.record(t, `{"specversion":"1.0","id":"bv","source":"/web","type":"page.viewed","time":"2026-11-10T10:00:00Z"}`)
+	c1 := c.record(t, llmCall("c1", "2026-11-10T10:00:00Z", "x", "m", 300))
+	cFix := c.record(t, correction("cf", "c1", `{"tokens":3}`))
+	a2 := a.record(t, llmCall("a2", "2026-11-10T11:00:00Z", "x", "m", 4000))
+	batch := []*consumer.Message{a1, aView, b1, bView, c1, cFix, a2}
+
+	var kept []*consumer.Message
+	require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+		var err error
+		kept, err = a.svc.Relevant(t.Context(), tx, batch)
+		return err
+	}))
+	require.Equal(t, []*consumer.Message{a1, b1, bView, cFix, a2}, kept)
+	require.NoError(t, a.handle(t, kept...))
+
+	total := func(x *bundle, slug string) string {
+		t.Helper()
+		u, err := x.svc.QueryUsage(t.Context(), x.tenant, slug, billing.UsageQuery{From: ts("2026-11-01T00:00:00Z"), To: ts("2026-12-01T00:00:00Z")})
+		require.NoError(t, err)
+		require.Len(t, u.Data, 1)
+		return u.Data[0].Value.String()
+	}
+	require.Equal(t, "4001", total(a, "tokens"))
+	require.Equal(t, "20", total(b, "tokens"))
+	require.Equal(t, "1", total(b, "views"))
 }

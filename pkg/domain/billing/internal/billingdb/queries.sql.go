@@ -1359,19 +1359,22 @@ func (q *Queries) MarkInvoicePaid(ctx context.Context, arg MarkInvoicePaidParams
 	return err
 }
 
-const metersForTypes = `-- name: MetersForTypes :many
+const metersForPairs = `-- name: MetersForPairs :many
 SELECT meter_id, tenant_id, slug, description, event_type, aggregation, value_property, group_by, customer_property, backfill_seq, backfill_done_at, backfill_skipped, backfill_error, created_at, updated_at, deleted_at FROM billing_meters
-WHERE tenant_id = $1 AND event_type = ANY($2::text[]) AND deleted_at IS NULL
-ORDER BY meter_id
+WHERE deleted_at IS NULL
+  AND (tenant_id, event_type) IN (SELECT unnest($1::uuid[]), unnest($2::text[]))
+ORDER BY tenant_id, meter_id
 `
 
-type MetersForTypesParams struct {
-	TenantID   uuid.UUID
+type MetersForPairsParams struct {
+	TenantIds  []uuid.UUID
 	EventTypes []string
 }
 
-func (q *Queries) MetersForTypes(ctx context.Context, arg MetersForTypesParams) ([]BillingMeter, error) {
-	rows, err := q.db.Query(ctx, metersForTypes, arg.TenantID, arg.EventTypes)
+// The live meters of each (tenant, event type) pair, for a batch of many
+// tenants in one statement.
+func (q *Queries) MetersForPairs(ctx context.Context, arg MetersForPairsParams) ([]BillingMeter, error) {
+	rows, err := q.db.Query(ctx, metersForPairs, arg.TenantIds, arg.EventTypes)
 	if err != nil {
 		return nil, err
 	}
