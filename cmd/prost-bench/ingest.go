@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -217,14 +218,16 @@ func (p *prostProc) look(ctx context.Context) (sample, error) {
 	return s, nil
 }
 
-// waitDrained waits until every accepted event is published and audited, or
-// for timeout.
+// waitDrained waits until every accepted event is published and audited and
+// the billing consumer has acknowledged every message it was given, or for
+// timeout. (Billing's idempotency records do not say it: it records only the
+// events some meter counts.)
 func (p *prostProc) waitDrained(ctx context.Context, timeout time.Duration) *Drain {
 	start := time.Now()
 	deadline := start.Add(timeout)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
 		s, err := p.look(ctx)
-		if err == nil && s.pending == 0 && s.audited >= s.accepted && s.billed >= s.accepted {
+		if err == nil && s.pending == 0 && s.audited >= s.accepted && p.consumerIdle(ctx, "billing-usage") {
 			return &Drain{Seconds: time.Since(start).Seconds(), Complete: true}
 		}
 		select {
@@ -233,6 +236,25 @@ func (p *prostProc) waitDrained(ctx context.Context, timeout time.Duration) *Dra
 		}
 	}
 	return &Drain{Seconds: time.Since(start).Seconds()}
+}
+
+// consumerIdle says whether every durable of the named consumer has nothing
+// pending and nothing unacknowledged.
+func (p *prostProc) consumerIdle(ctx context.Context, name string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	lister := p.stream.ListConsumers(ctx)
+	found := false
+	for ci := range lister.Info() {
+		if !strings.HasPrefix(ci.Name, name) {
+			continue
+		}
+		found = true
+		if ci.NumPending > 0 || ci.NumAckPending > 0 {
+			return false
+		}
+	}
+	return found && lister.Err() == nil
 }
 
 // backlogThreshold is what a stage that keeps up still has waiting: one

@@ -753,7 +753,8 @@ func renderScaleOut(w func(string, ...any), r *Results) {
 	w("the second instance starts a moment after the first, which holds every lane until the leases rebalance (within about two\n")
 	w("lease intervals, 4 s by default), so a stage done in a few seconds is mostly the first instance's; the lanes each held at the end\n")
 	w("show the balance. The audit consumer is one lane (one durable over every partition, in stream order, its chains in the order\n")
-	w("events were accepted) with 16 tenant workers inside the instance holding it: it scales up, not out, and its second instance\n")
+	w("events were accepted), applied in batches by one worker of the instance holding it (failing tenants move to retry workers):\n")
+	w("it scales up, not out, and its second instance\n")
 	w("stands by holding the replay lane. The others have a lane per partition.\n\n")
 	if so.Error != "" {
 		w("Not completed: %s\n\n", so.Error)

@@ -28,10 +28,11 @@
 //     durable's leader, so what a killed instance held, or what was lost in
 //     flight, is redelivered at once and in order rather than after AckWait
 //     behind later messages.
-//   - Tenant lanes: with TenantLanes > 1 each durable's messages are spread
-//     over that many ordered workers by a hash of their tenant, so one
-//     tenant's messages are still applied in stream order while a failing
-//     message holds back only the tenants of its worker.
+//   - Tenant lanes: with TenantLanes > 1 a tenant whose message fails moves
+//     from the durable's main worker to a retry worker with its later
+//     messages, so one tenant's messages are still applied in stream order
+//     while a failing message holds back only its own tenant (and tenants
+//     failing in the same retry worker).
 //   - Retries: when a message fails, the messages before it are committed and
 //     acknowledged, and the failed one is retried by its worker after the
 //     next delay of the Backoff schedule (its later messages wait behind it:
@@ -128,6 +129,10 @@ type Message struct {
 	// failedHere is set once an attempt at the message failed in this
 	// process, so its failure count is cleared when it finally succeeds.
 	failedHere bool
+	// handoff is the error of the attempt that failed on a lane's main
+	// worker, which handed the message to a retry worker to go on from
+	// there (Config.TenantLanes).
+	handoff error
 	// firstFailure is when it first failed in this process: the retry
 	// budget's start when the database cannot say.
 	firstFailure time.Time
@@ -259,9 +264,9 @@ const (
 	DevRetryBudget = 30 * time.Second
 )
 
-// TenantLane is the worker, of lanes, that the messages of tenant (the
-// tenant token of their subject) are handled by when Config.TenantLanes is
-// lanes: FNV-1a of the tenant, modulo lanes.
+// TenantLane is FNV-1a of tenant (the tenant token of a subject), modulo
+// lanes: with Config.TenantLanes n, a failing tenant's messages are retried
+// by worker 1 + TenantLane(tenant, n-1).
 func TenantLane(tenant string, lanes int) int { return subjects.Partition(tenant, lanes) }
 
 // RetryPolicy is how a consumer retries a failing message.
@@ -330,12 +335,16 @@ type Config struct {
 	// Concurrency caps the transactions this consumer runs at once across
 	// its partitions. Defaults to 4.
 	Concurrency int
-	// TenantLanes is how many ordered workers each durable's messages are
-	// spread over, by TenantLane of the tenant token of their subject
-	// (prost.events.<tenant>.… or prost.replay.<consumer>.<tenant>.…).
-	// One tenant's messages are handled by one worker in stream order; a
-	// message that keeps failing holds back only the tenants of its worker,
-	// the other workers go on. Defaults to 1: one worker per durable, every
+	// TenantLanes is how many ordered workers each durable has: with more
+	// than one, a main worker applies every tenant's messages in batches,
+	// and a tenant (the tenant token of the subject: prost.events.<tenant>.…
+	// or prost.replay.<consumer>.<tenant>.…) whose message fails there with
+	// an error a retry could fix moves, with its later messages, to retry
+	// worker 1 + TenantLane(tenant, TenantLanes-1) until that worker has
+	// applied all it holds. One tenant's messages are in one worker at a
+	// time and applied in stream order; a message that keeps failing holds
+	// back only its tenant's later messages and those of tenants failing in
+	// the same retry worker. Defaults to 1: one worker per durable, every
 	// message in stream order.
 	TenantLanes int
 	// MaxAckPending caps the messages each durable has delivered and not yet
@@ -828,12 +837,11 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 		}
 		return true
 	}
-	workers := make([]*worker, c.cfg.TenantLanes)
+	r := newRouter(c.cfg.TenantLanes)
+	workers := r.workers
 	held := make([][]*Message, len(workers))
 	var wg sync.WaitGroup
-	for i := range workers {
-		w := &worker{wake: make(chan struct{}, 1)}
-		workers[i] = w
+	for i, w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -876,7 +884,7 @@ func (c *Consumer) runLane(ctx context.Context, l lane, restarted bool) (restart
 			return true
 		case m := <-buf:
 			if msg := c.intake(lctx, m, log); msg != nil {
-				workers[c.workerOf(msg)].push(msg)
+				r.push(msg)
 			}
 		}
 	}
@@ -889,6 +897,115 @@ type worker struct {
 	q       []*Message
 	arrived []time.Time // when each of q arrived, for Config.Linger
 	wake    chan struct{}
+	// quarantine, on a main worker with retry workers beside it, takes a
+	// failing message (its handoff set) and what is behind it in its batch.
+	quarantine func(held []*Message)
+	// release, on a retry worker, gives its tenants back to the main
+	// worker once it has nothing left to apply.
+	release func()
+}
+
+// router spreads a durable's messages over its workers (Config.TenantLanes).
+// Every tenant's messages go to the main worker (0), which applies them in
+// batches as large as the traffic allows, whatever the number of tenants.
+// When a message fails there with an error a retry could fix, its tenant
+// moves to a retry worker (1 to n-1, by a hash of the tenant) with the
+// failing message and everything of the tenant behind it; its later
+// messages follow it there until that worker has applied all it holds, and
+// then the tenant goes back to the main worker. A failing tenant so holds
+// back only the tenants failing in the same retry worker, and every tenant's
+// messages are applied in stream order: they are in one worker at a time,
+// and move only when nothing of the tenant is in flight elsewhere.
+type router struct {
+	mu      sync.Mutex // before any worker's mu
+	workers []*worker
+	moved   map[string]int // tenant token -> retry worker
+}
+
+func newRouter(lanes int) *router {
+	r := &router{workers: make([]*worker, max(lanes, 1)), moved: map[string]int{}}
+	for i := range r.workers {
+		w := &worker{wake: make(chan struct{}, 1)}
+		if lanes > 1 {
+			if i == 0 {
+				w.quarantine = func(held []*Message) { r.quarantine(held) }
+			} else {
+				w.release = func() { r.release(i) }
+			}
+		}
+		r.workers[i] = w
+	}
+	return r
+}
+
+// push queues m for the worker its tenant is in.
+func (r *router) push(m *Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := 0
+	if len(r.moved) > 0 {
+		k = r.moved[tenantToken(originalSubject(m))]
+	}
+	r.workers[k].push(m)
+}
+
+// quarantine moves the tenant of held[0] (which failed on the main worker)
+// to its retry worker: held's messages of that tenant and those queued on
+// the main worker, in order. held's other messages go back to the front of
+// the main worker's queue, to be applied at once.
+func (r *router) quarantine(held []*Message) {
+	token := tenantToken(originalSubject(held[0]))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := 1 + TenantLane(token, len(r.workers)-1)
+	r.moved[token] = k
+	var move, stay []*Message
+	for _, m := range held {
+		if tenantToken(originalSubject(m)) == token {
+			move = append(move, m)
+		} else {
+			stay = append(stay, m)
+		}
+	}
+	main := r.workers[0]
+	main.mu.Lock()
+	q := make([]*Message, 0, len(stay)+len(main.q))
+	arrived := make([]time.Time, 0, cap(q))
+	for _, m := range stay {
+		q, arrived = append(q, m), append(arrived, time.Time{}) // taken again without lingering
+	}
+	for i, m := range main.q {
+		if tenantToken(originalSubject(m)) == token {
+			move = append(move, m)
+		} else {
+			q, arrived = append(q, m), append(arrived, main.arrived[i])
+		}
+	}
+	main.q, main.arrived = q, arrived
+	main.mu.Unlock()
+	for _, m := range move {
+		r.workers[k].push(m)
+	}
+}
+
+// release gives retry worker k's tenants back to the main worker if k holds
+// nothing more. Only k's goroutine calls it, between batches, so nothing of
+// those tenants is in flight.
+func (r *router) release(k int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.workers[k]
+	w.mu.Lock()
+	empty := len(w.q) == 0
+	w.mu.Unlock()
+	if !empty {
+		return
+	}
+	for token, at := range r.moved {
+		if at == k {
+			delete(r.moved, token)
+		}
+	}
 }
 
 func (w *worker) push(m *Message) {
@@ -943,14 +1060,6 @@ func (w *worker) queued() []*Message {
 
 func (w *worker) drain() []*Message { return w.take(int(^uint(0) >> 1)) }
 
-// workerOf is the index of the worker of m's tenant.
-func (c *Consumer) workerOf(m *Message) int {
-	if c.cfg.TenantLanes <= 1 {
-		return 0
-	}
-	return TenantLane(tenantToken(originalSubject(m)), c.cfg.TenantLanes)
-}
-
 // tenantToken is the third token of an event subject (its tenant), or the
 // whole subject when it has fewer.
 func tenantToken(subject string) string {
@@ -998,6 +1107,9 @@ func (c *Consumer) work(ctx context.Context, w *worker, log *slog.Logger, lost f
 		}
 		if unsettled := c.handle(ctx, w, batch, log); unsettled != nil {
 			return unsettled
+		}
+		if w.release != nil {
+			w.release()
 		}
 	}
 	return nil
@@ -1067,22 +1179,44 @@ func handBack(msgs []jetstream.Msg) {
 // messages, it returns them unsettled for the caller to hand back; otherwise
 // it returns nil.
 func (c *Consumer) handle(ctx context.Context, w *worker, batch []*Message, log *slog.Logger) []*Message {
-	if err := c.apply(ctx, batch); err == nil {
+	if j := slices.IndexFunc(batch, func(m *Message) bool { return m.handoff != nil }); j >= 0 {
+		// A message the main worker handed over, failed: what is before it
+		// here first, then its retries, as if it had failed here.
+		if j > 0 {
+			if held := c.handle(ctx, w, batch[:j], log); held != nil {
+				return append(held, batch[j:]...)
+			}
+		}
+		err := batch[j].handoff
+		batch[j].handoff = nil
+		return c.retry(ctx, w, batch[j:], err, log)
+	}
+	err := c.apply(ctx, batch)
+	if err == nil {
 		c.ack(ctx, batch)
 		return nil
-	} else if len(batch) == 1 {
-		return c.retry(ctx, w, batch, err, log)
 	}
-	for i, m := range batch {
-		err := c.apply(ctx, []*Message{m})
-		if err == nil {
-			c.ack(ctx, []*Message{m})
-			continue
+	failed := 0
+	if len(batch) > 1 {
+		for failed = range batch {
+			if err = c.apply(ctx, batch[failed:failed+1]); err != nil {
+				break
+			}
+			c.ack(ctx, batch[failed:failed+1])
 		}
-		// retry takes over the failed message and everything behind it.
-		return c.retry(ctx, w, batch[i:], err, log)
+		if err == nil {
+			return nil
+		}
 	}
-	return nil
+	held := batch[failed:]
+	if w.quarantine != nil && !IsPermanent(err) && !(ctx.Err() != nil && errors.Is(err, ctx.Err())) && !errors.Is(err, lease.ErrLost) {
+		// Retried in a worker of its own, so that the other tenants go on.
+		held[0].handoff = err
+		w.quarantine(held)
+		return nil
+	}
+	// retry takes over the failed message and everything behind it.
+	return c.retry(ctx, w, held, err, log)
 }
 
 // retry keeps retrying held[0], whose last attempt failed with err, until it

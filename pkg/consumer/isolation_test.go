@@ -163,39 +163,35 @@ func TestRetryBudget(t *testing.T) {
 
 // TestTenantLanes reproduces issue 12 case 2's stall: with one ordered
 // worker, a failing event of one tenant held back every other tenant's
-// events through its whole retry schedule. With tenant lanes the other
-// tenants' events are applied meanwhile; only the tenants hashed to the
-// failing one's worker wait, and every tenant's events are applied in
-// stream order, across partitions.
+// events through its whole retry schedule. With tenant lanes the failing
+// tenant moves to a retry worker and every other tenant's events are applied
+// meanwhile, whatever their hash; the failing tenant's later events wait
+// behind its failing one, and every tenant's events are applied in stream
+// order, across partitions, also after the failing tenant is given back to
+// the main worker.
 func TestTenantLanes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{subjects.All}})
 	const lanes = 4
 	a := uuid.New()
-	laneOf := func(u uuid.UUID) int { return consumer.TenantLane(u.String(), lanes) }
-	var others []uuid.UUID  // in other lanes than a's
-	var neighbour uuid.UUID // in a's lane
-	for len(others) < 2 || neighbour == uuid.Nil {
-		u := uuid.New()
-		switch {
-		case laneOf(u) == laneOf(a) && neighbour == uuid.Nil:
-			neighbour = u
-		case laneOf(u) != laneOf(a) && len(others) < 2:
-			others = append(others, u)
-		}
+	tenants := []uuid.UUID{a}
+	for range 5 {
+		tenants = append(tenants, uuid.New())
 	}
-	tenants := append([]uuid.UUID{a, neighbour}, others...)
-	const per = 6
 	sent := map[uuid.UUID][]string{}
-	for k := range per {
-		for _, tn := range tenants {
-			id := fmt.Sprintf("%s-%02d", tn.String()[:8], k)
-			// Spread each tenant over partitions: its order must hold across them.
-			_, err := b.js.Publish(t.Context(), subjects.Event(tn, k%3, "t"), []byte(`{}`), jetstream.WithMsgID(id))
-			require.NoError(t, err)
-			sent[tn] = append(sent[tn], id)
+	publish := func(from, to int) {
+		for k := from; k < to; k++ {
+			for _, tn := range tenants {
+				id := fmt.Sprintf("%s-%02d", tn.String()[:8], k)
+				// Spread each tenant over partitions: its order must hold across them.
+				_, err := b.js.Publish(t.Context(), subjects.Event(tn, k%3, "t"), []byte(`{}`), jetstream.WithMsgID(id))
+				require.NoError(t, err)
+				sent[tn] = append(sent[tn], id)
+			}
 		}
 	}
+	const per = 6
+	publish(0, per)
 	poison := sent[a][1]
 
 	var blocked atomic.Bool
@@ -216,7 +212,7 @@ func TestTenantLanes(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		e := effects(t, b.name)
-		for _, tn := range others {
+		for _, tn := range tenants[1:] {
 			for _, id := range sent[tn] {
 				if e[id] != 1 {
 					return false
@@ -224,18 +220,15 @@ func TestTenantLanes(t *testing.T) {
 			}
 		}
 		return e[sent[a][0]] == 1 && c.Failed() >= 3
-	}, 15*time.Second, 10*time.Millisecond, "the tenants of other lanes must not wait for the failing event")
+	}, 15*time.Second, 10*time.Millisecond, "the other tenants must not wait for the failing event")
 	e := effects(t, b.name)
 	for _, id := range sent[a][1:] {
 		require.Zero(t, e[id], "%s overtook its tenant's failing event", id)
 	}
-	// The neighbour shares the failing event's worker: what came after the
-	// failing event in the stream waits for it.
-	for _, id := range sent[neighbour][1:] {
-		require.Zero(t, e[id], "%s overtook the failing event of its lane", id)
-	}
 
 	blocked.Store(false)
+	b.waitSettled(t, c)
+	publish(per, 2*per) // a is back on the main worker
 	b.waitSettled(t, c)
 	var all []string
 	for _, tn := range tenants {
@@ -253,6 +246,33 @@ func TestTenantLanes(t *testing.T) {
 		require.Equal(t, sent[tn], got, "tenant %s applied out of order", tn)
 	}
 	require.Zero(t, c.DeadLettered())
+}
+
+// TestTenantLanesBatchTogether: tenant lanes do not split a durable's
+// traffic by tenant: many tenants' messages waiting together are applied in
+// a few transactions, not one or more per lane.
+func TestTenantLanesBatchTogether(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{subjects.All}})
+	var ids []string
+	for i := range 64 {
+		id := fmt.Sprintf("m-%02d", i)
+		_, err := b.js.Publish(t.Context(), subjects.Event(uuid.New(), 0, "t"), []byte(`{}`), jetstream.WithMsgID(id))
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	var calls atomic.Int32
+	cfg := b.config(consumer.Config{TenantLanes: 16, BatchSize: 100, Linger: 200 * time.Millisecond})
+	cfg.FilterSubjects = []string{subjects.All}
+	c, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+		calls.Add(1)
+		return recordEffects(ctx, tx, b.name, msgs)
+	})
+	require.NoError(t, err)
+	run(t, c)
+	b.waitSettled(t, c)
+	require.Equal(t, exactlyOnce(ids...), effects(t, b.name))
+	require.LessOrEqual(t, calls.Load(), int32(4), "64 tenants' messages in a few batches, not one per lane")
 }
 
 // TestTenantLanesShutdown: stopping a consumer whose lanes hold a failing

@@ -36,10 +36,10 @@ type PolicyFile struct {
 	// stream is in per-key order), and so does the order of each tenant's
 	// events across partitions, which the audit log's per-tenant chains
 	// need; with one worker a failing message holds back all others, so
-	// such a consumer spreads its messages over TenantLanes.
+	// such a consumer runs TenantLanes to retry failing tenants aside.
 	SingleLane bool `json:"single_lane,omitempty"`
-	// TenantLanes is Config.TenantLanes: the ordered workers each durable's
-	// messages are spread over by a hash of their tenant.
+	// TenantLanes is Config.TenantLanes: the ordered workers of each
+	// durable, a main one and TenantLanes-1 that retry failing tenants.
 	TenantLanes int `json:"tenant_lanes,omitempty"`
 }
 
