@@ -32,6 +32,7 @@ import (
 
 	"github.com/prost-platform/prost/pkg/cursor"
 	"github.com/prost-platform/prost/pkg/domain/audit/internal/auditdb"
+	"github.com/prost-platform/prost/pkg/internal/lru"
 )
 
 // Genesis is the prev_hash of the first entry of every chain.
@@ -92,11 +93,18 @@ func (e *Entry) ComputeHash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// knownHeads holds tenants whose chain head AppendTx has seen, so that it
+// does not try to create their heads again: at most 100,000 tenants (about
+// 10 MiB), the least recently appended to forgotten first. A tenant seen in
+// a transaction that rolled back, or in another database, is found missing
+// and its head created then.
+var knownHeads = lru.New[uuid.UUID, struct{}](100_000, 0)
+
 // AppendTx extends the chains of the records' tenants inside tx, in the order
-// given within each tenant. Whatever the number of tenants, it costs three
-// statements besides the inserted entries: the missing heads are created,
-// every head is locked and read, and every head is moved to its chain's new
-// last entry, once per call. Heads are locked in tenant order, so concurrent
+// given within each tenant. Whatever the number of tenants, it costs two
+// statements besides the inserted entries: every head is locked and read,
+// and every head is moved to its chain's new last entry, once per call (and
+// a third, first, when a tenant's head may not exist yet). Heads are locked in tenant order, so concurrent
 // appenders never deadlock and one chain only ever grows by one transaction
 // at a time.
 func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
@@ -114,15 +122,39 @@ func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
 	}
 	// uuid order is byte order, as in Postgres.
 	slices.SortFunc(tenants, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-	if err := q.EnsureHeads(ctx, auditdb.EnsureHeadsParams{TenantIds: tenants, Genesis: Genesis}); err != nil {
-		return nil, fmt.Errorf("audit head: %w", err)
+	ensure := func() error {
+		if err := q.EnsureHeads(ctx, auditdb.EnsureHeadsParams{TenantIds: tenants, Genesis: Genesis}); err != nil {
+			return fmt.Errorf("audit head: %w", err)
+		}
+		return nil
+	}
+	// Chains are never deleted, so a head seen once is there: only a batch
+	// with a tenant not seen yet creates the missing heads first.
+	ensured := false
+	if slices.ContainsFunc(tenants, func(t uuid.UUID) bool { _, ok := knownHeads.Get(t); return !ok }) {
+		if err := ensure(); err != nil {
+			return nil, err
+		}
+		ensured = true
 	}
 	heads, err := q.LockHeads(ctx, tenants)
 	if err != nil {
 		return nil, fmt.Errorf("audit head: %w", err)
 	}
+	if len(heads) != len(tenants) && !ensured {
+		// A head seen in a transaction that then rolled back: create it.
+		if err := ensure(); err != nil {
+			return nil, err
+		}
+		if heads, err = q.LockHeads(ctx, tenants); err != nil {
+			return nil, fmt.Errorf("audit head: %w", err)
+		}
+	}
 	if len(heads) != len(tenants) {
 		return nil, fmt.Errorf("audit head: %d of %d chain heads found", len(heads), len(tenants))
+	}
+	for _, t := range tenants {
+		knownHeads.Put(t, struct{}{})
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	all := make([]Entry, 0, len(recs))
