@@ -1198,13 +1198,7 @@ func (c *Consumer) handle(ctx context.Context, w *worker, batch []*Message, log 
 	}
 	failed := 0
 	if len(batch) > 1 {
-		for failed = range batch {
-			if err = c.apply(ctx, batch[failed:failed+1]); err != nil {
-				break
-			}
-			c.ack(ctx, batch[failed:failed+1])
-		}
-		if err == nil {
+		if failed, err = c.applySplit(ctx, batch); err == nil {
 			return nil
 		}
 	}
@@ -1217,6 +1211,30 @@ func (c *Consumer) handle(ctx context.Context, w *worker, batch []*Message, log 
 	}
 	// retry takes over the failed message and everything behind it.
 	return c.retry(ctx, w, held, err, log)
+}
+
+// applySplit applies msgs, which failed together, in order and in as few
+// transactions as it can: it halves the part it tries until that part
+// commits (or is one message that fails), so finding one failing message
+// among n costs about 2·log2(n) transactions, not n. Everything before the
+// failing message is committed and acknowledged; it returns that message's
+// index and error, or err nil when every message was applied.
+func (c *Consumer) applySplit(ctx context.Context, msgs []*Message) (int, error) {
+	i, n := 0, max(len(msgs)/2, 1)
+	for i < len(msgs) {
+		n = min(n, len(msgs)-i)
+		err := c.apply(ctx, msgs[i:i+n])
+		if err == nil {
+			c.ack(ctx, msgs[i:i+n])
+			i += n
+			continue
+		}
+		if n == 1 {
+			return i, err
+		}
+		n /= 2
+	}
+	return len(msgs), nil
 }
 
 // retry keeps retrying held[0], whose last attempt failed with err, until it

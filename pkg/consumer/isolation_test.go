@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -319,4 +320,44 @@ func TestTenantLanesShutdown(t *testing.T) {
 	run(t, c2)
 	b.waitSettled(t, c2)
 	require.Equal(t, ids, order(t, b.name))
+}
+
+// TestFailingMessageFoundInFewTransactions: when a batch fails, the runtime
+// finds the failing message by halving what it tries, not one message at a
+// time: a permanent failure among 64 messages costs a handful of
+// transactions, everything before it is applied once and in order, and it
+// alone is dead-lettered.
+func TestFailingMessageFoundInFewTransactions(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{subjects.All}})
+	tenant := uuid.New()
+	var ids []string
+	for i := range 64 {
+		id := fmt.Sprintf("m-%02d", i)
+		_, err := b.js.Publish(t.Context(), subjects.Event(tenant, 0, "t"), []byte(`{}`), jetstream.WithMsgID(id))
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	const bad = "m-41"
+	var calls atomic.Int32
+	cfg := b.config(consumer.Config{BatchSize: 64, Linger: 200 * time.Millisecond})
+	cfg.FilterSubjects = []string{subjects.All}
+	c, err := consumer.New(testDB.Pool, b.js, cfg, func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+		calls.Add(1)
+		for _, m := range msgs {
+			if m.ID == bad {
+				return consumer.Permanent(errors.New("never valid"))
+			}
+		}
+		return recordEffects(ctx, tx, b.name, msgs)
+	})
+	require.NoError(t, err)
+	run(t, c)
+	require.Eventually(t, func() bool { return c.DeadLettered() == 1 }, 15*time.Second, 10*time.Millisecond)
+	b.waitSettled(t, c)
+	good := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == bad })
+	require.Equal(t, good, order(t, b.name))
+	// 1 for the batch, about 2·log2(64) to find the failing message, 1 for
+	// the rest after it: one at a time it took 43.
+	require.LessOrEqual(t, calls.Load(), int32(16), "transactions to find one failing message among 64")
 }
