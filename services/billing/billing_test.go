@@ -100,7 +100,9 @@ func (h *harness) total(slug string) string {
 // change nothing; an event its meter cannot count is dead-lettered with
 // the reason; a new meter's backfill runs on the service's job workers.
 func TestConsumerExactlyOnce(t *testing.T) {
-	t.Parallel()
+	// Not parallel: every service of this package is consumer
+	// billing-usage, whose lanes are leased in the one test database, so two
+	// at once would split the lanes while each reads a bus of its own.
 	h := start(t, prosttest.StartStripeMock(t))
 	ctx := t.Context()
 	var in billing.MeterInput
@@ -146,7 +148,9 @@ func TestConsumerExactlyOnce(t *testing.T) {
 // later still counts it, through its backfill; once the meter exists its
 // events are recorded and counted by the consumer.
 func TestOnlyMeteredRecorded(t *testing.T) {
-	t.Parallel()
+	// Not parallel: every service of this package is consumer
+	// billing-usage, whose lanes are leased in the one test database, so two
+	// at once would split the lanes while each reads a bus of its own.
 	h := start(t, prosttest.StartStripeMock(t))
 	ctx := t.Context()
 	recorded := func(id string) int {
