@@ -116,7 +116,10 @@ func (s *Service) RunBackfill(ctx context.Context, j *jobs.Job) error {
 				}
 				skipped, lastErr = skipped+1, ptr(fmt.Sprintf("event %s from %s: %v", ev.ID, ev.Source, err))
 			}
-			if err := s.insertUsage(ctx, tx, m.tenant, rows); err != nil {
+			for i := range rows {
+				rows[i].tenant = m.tenant
+			}
+			if err := s.insertUsage(ctx, tx, rows); err != nil {
 				return err
 			}
 			if len(evs) > 0 {

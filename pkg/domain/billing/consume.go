@@ -79,6 +79,7 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 	if err != nil {
 		return err
 	}
+	var usage []usageRow
 	for _, tenant := range order {
 		items := byTenant[tenant]
 		meters := byPair[tenant]
@@ -129,11 +130,13 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 				}
 			}
 		}
-		if err := s.insertUsage(ctx, tx, tenant, rows); err != nil {
-			return err
+		for i := range rows {
+			rows[i].tenant = tenant
 		}
+		usage = append(usage, rows...)
 	}
-	return nil
+	// Every tenant's usage in one statement.
+	return s.insertUsage(ctx, tx, usage)
 }
 
 // meterKey is a (tenant, event type) pair.
@@ -295,27 +298,26 @@ func (s *Service) correct(ctx context.Context, q *billingdb.Queries, tenant uuid
 	return rows, nil
 }
 
-// insertUsage writes rows (repeats are skipped) and queues the Stripe
-// meter events of the new rows whose meter has a Stripe meter.
-func (s *Service) insertUsage(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, rows []usageRow) error {
+// insertUsage writes rows, of any tenants, in one statement (repeats are
+// skipped) and queues the Stripe meter events of the new rows whose meter
+// has a Stripe meter.
+func (s *Service) insertUsage(ctx context.Context, tx pgx.Tx, rows []usageRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	n := len(rows)
-	p := billingdb.InsertUsageParams{TenantID: tenant,
+	p := billingdb.InsertUsageParams{TenantIds: make([]uuid.UUID, n),
 		MeterIds: make([]uuid.UUID, n), EventSources: make([]string, n), EventIds: make([]string, n), Revisions: make([]int64, n),
 		Times: make([]time.Time, n), Customers: make([]string, n), GroupValues: make([]string, n), Vals: make([]pgtype.Numeric, n),
 		UniqueValues: make([]string, n), Voids: make([]bool, n), CorrectionSources: make([]string, n), CorrectionIds: make([]string, n)}
-	meterIDs := make([]uuid.UUID, 0, n)
 	for i, r := range rows {
 		groups, _ := json.Marshal(r.groups)
-		p.MeterIds[i], p.EventSources[i], p.EventIds[i], p.Revisions[i] = r.meter, r.source, r.id, r.revision
+		p.TenantIds[i], p.MeterIds[i], p.EventSources[i], p.EventIds[i], p.Revisions[i] = r.tenant, r.meter, r.source, r.id, r.revision
 		p.Times[i], p.Customers[i], p.GroupValues[i] = r.time, r.customer, string(groups)
 		if r.value != nil {
 			p.Vals[i] = numeric(*r.value)
 		}
 		p.UniqueValues[i], p.Voids[i], p.CorrectionSources[i], p.CorrectionIds[i] = r.unique, r.voided, r.corrSrc, r.corrID
-		meterIDs = append(meterIDs, r.meter)
 	}
 	q := billingdb.New(tx)
 	inserted, err := q.InsertUsage(ctx, p)
@@ -325,7 +327,15 @@ func (s *Service) insertUsage(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, 
 	if len(inserted) == 0 {
 		return nil
 	}
-	synced, err := q.SyncedStripeMeters(ctx, billingdb.SyncedStripeMetersParams{TenantID: tenant, MeterIds: meterIDs})
+	var sp billingdb.SyncedStripeMetersParams
+	seen := map[uuid.UUID]bool{}
+	for _, r := range inserted {
+		if !seen[r.MeterID] {
+			seen[r.MeterID] = true
+			sp.TenantIds, sp.MeterIds = append(sp.TenantIds, r.TenantID), append(sp.MeterIds, r.MeterID)
+		}
+	}
+	synced, err := q.SyncedStripeMeters(ctx, sp)
 	if err != nil {
 		return fmt.Errorf("billing: read stripe meters: %w", err)
 	}
@@ -344,7 +354,7 @@ func (s *Service) insertUsage(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, 
 		if r.Revision != 0 || !stripeMeters[r.MeterID] {
 			continue // corrections reach Stripe through invoices (docs/billing.md)
 		}
-		if err := queueMeterEvent(ctx, tx, tenant, r.MeterID, slugs[r.MeterID], r.EventSource, r.EventID); err != nil {
+		if err := queueMeterEvent(ctx, tx, r.TenantID, r.MeterID, slugs[r.MeterID], r.EventSource, r.EventID); err != nil {
 			return err
 		}
 	}

@@ -59,7 +59,8 @@ LIMIT @max_rows;
 
 -- name: InsertUsage :many
 WITH input AS (
-    SELECT unnest(@meter_ids::uuid[]) AS meter_id,
+    SELECT unnest(@tenant_ids::uuid[]) AS tenant_id,
+           unnest(@meter_ids::uuid[]) AS meter_id,
            unnest(@event_sources::text[]) AS event_source,
            unnest(@event_ids::text[]) AS event_id,
            unnest(@revisions::bigint[]) AS revision,
@@ -74,11 +75,11 @@ WITH input AS (
 )
 INSERT INTO billing_usage (tenant_id, meter_id, event_source, event_id, revision, time, customer, group_values,
                            value, unique_value, voided, correction_source, correction_id)
-SELECT @tenant_id, i.meter_id, i.event_source, i.event_id, i.revision, i.time, i.customer, i.group_values::jsonb,
+SELECT i.tenant_id, i.meter_id, i.event_source, i.event_id, i.revision, i.time, i.customer, i.group_values::jsonb,
        i.value, NULLIF(i.unique_value, ''), i.voided, NULLIF(i.correction_source, ''), NULLIF(i.correction_id, '')
 FROM input i
 ON CONFLICT DO NOTHING
-RETURNING meter_id, event_source, event_id, revision;
+RETURNING tenant_id, meter_id, event_source, event_id, revision;
 
 -- QueryUsage aggregates the newest revision of each event's usage of one
 -- meter in [from, to): per window (unit '' for one row over the range), per
@@ -260,7 +261,8 @@ SELECT * FROM billing_stripe_meters WHERE meter_id = @meter_id;
 
 -- name: SyncedStripeMeters :many
 SELECT * FROM billing_stripe_meters
-WHERE tenant_id = @tenant_id AND meter_id = ANY(@meter_ids::uuid[]) AND stripe_meter_id IS NOT NULL;
+WHERE (tenant_id, meter_id) IN (SELECT unnest(@tenant_ids::uuid[]), unnest(@meter_ids::uuid[]))
+  AND stripe_meter_id IS NOT NULL;
 
 -- name: RecordMeterEvent :one
 INSERT INTO billing_meter_events (meter_id, event_source, event_id, tenant_id, identifier, status, value, detail)

@@ -35,6 +35,7 @@ var Windows = []string{"MINUTE", "HOUR", "DAY", "MONTH"}
 
 // usageRow is one revision of one event's usage of one meter.
 type usageRow struct {
+	tenant           uuid.UUID
 	meter            uuid.UUID
 	source, id       string
 	revision         int64

@@ -892,7 +892,8 @@ func (q *Queries) InsertProduct(ctx context.Context, arg InsertProductParams) (B
 const insertUsage = `-- name: InsertUsage :many
 
 WITH input AS (
-    SELECT unnest($2::uuid[]) AS meter_id,
+    SELECT unnest($1::uuid[]) AS tenant_id,
+           unnest($2::uuid[]) AS meter_id,
            unnest($3::text[]) AS event_source,
            unnest($4::text[]) AS event_id,
            unnest($5::bigint[]) AS revision,
@@ -907,15 +908,15 @@ WITH input AS (
 )
 INSERT INTO billing_usage (tenant_id, meter_id, event_source, event_id, revision, time, customer, group_values,
                            value, unique_value, voided, correction_source, correction_id)
-SELECT $1, i.meter_id, i.event_source, i.event_id, i.revision, i.time, i.customer, i.group_values::jsonb,
+SELECT i.tenant_id, i.meter_id, i.event_source, i.event_id, i.revision, i.time, i.customer, i.group_values::jsonb,
        i.value, NULLIF(i.unique_value, ''), i.voided, NULLIF(i.correction_source, ''), NULLIF(i.correction_id, '')
 FROM input i
 ON CONFLICT DO NOTHING
-RETURNING meter_id, event_source, event_id, revision
+RETURNING tenant_id, meter_id, event_source, event_id, revision
 `
 
 type InsertUsageParams struct {
-	TenantID          uuid.UUID
+	TenantIds         []uuid.UUID
 	MeterIds          []uuid.UUID
 	EventSources      []string
 	EventIds          []string
@@ -931,6 +932,7 @@ type InsertUsageParams struct {
 }
 
 type InsertUsageRow struct {
+	TenantID    uuid.UUID
 	MeterID     uuid.UUID
 	EventSource string
 	EventID     string
@@ -940,7 +942,7 @@ type InsertUsageRow struct {
 // Usage ----------------------------------------------------------------------
 func (q *Queries) InsertUsage(ctx context.Context, arg InsertUsageParams) ([]InsertUsageRow, error) {
 	rows, err := q.db.Query(ctx, insertUsage,
-		arg.TenantID,
+		arg.TenantIds,
 		arg.MeterIds,
 		arg.EventSources,
 		arg.EventIds,
@@ -962,6 +964,7 @@ func (q *Queries) InsertUsage(ctx context.Context, arg InsertUsageParams) ([]Ins
 	for rows.Next() {
 		var i InsertUsageRow
 		if err := rows.Scan(
+			&i.TenantID,
 			&i.MeterID,
 			&i.EventSource,
 			&i.EventID,
@@ -1703,16 +1706,17 @@ func (q *Queries) SetStripeMeterID(ctx context.Context, arg SetStripeMeterIDPara
 
 const syncedStripeMeters = `-- name: SyncedStripeMeters :many
 SELECT meter_id, tenant_id, event_name, stripe_meter_id, created_at FROM billing_stripe_meters
-WHERE tenant_id = $1 AND meter_id = ANY($2::uuid[]) AND stripe_meter_id IS NOT NULL
+WHERE (tenant_id, meter_id) IN (SELECT unnest($1::uuid[]), unnest($2::uuid[]))
+  AND stripe_meter_id IS NOT NULL
 `
 
 type SyncedStripeMetersParams struct {
-	TenantID uuid.UUID
-	MeterIds []uuid.UUID
+	TenantIds []uuid.UUID
+	MeterIds  []uuid.UUID
 }
 
 func (q *Queries) SyncedStripeMeters(ctx context.Context, arg SyncedStripeMetersParams) ([]BillingStripeMeter, error) {
-	rows, err := q.db.Query(ctx, syncedStripeMeters, arg.TenantID, arg.MeterIds)
+	rows, err := q.db.Query(ctx, syncedStripeMeters, arg.TenantIds, arg.MeterIds)
 	if err != nil {
 		return nil, err
 	}
