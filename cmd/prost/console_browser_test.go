@@ -164,17 +164,33 @@ func (tb *tab) open(path string) {
 	tb.waitFor(`document.querySelector("#root") && document.querySelector("#root").childElementCount > 0`, "the app drew "+path)
 }
 
-// waitFor polls a JavaScript predicate until it is true.
+// waitFor polls a JavaScript predicate until it is true. A poll the page's
+// navigation cut short (its JavaScript context replaced by the next page's:
+// "Cannot find context with specified id") is started again on the new page.
 func (tb *tab) waitFor(predicate, what string) {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, 40*time.Second)
 	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(35*time.Second)))
+	var err error
+	for {
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(35*time.Second)))
+		if err == nil || ctx.Err() != nil || !contextReplaced(err) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		text, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 		tb.shot("FAILED-" + strings.NewReplacer(" ", "-", "/", "-").Replace(what))
 		tb.t.Fatalf("waiting for %s: %v\npage text:\n%s", what, err, text)
 	}
+}
+
+// contextReplaced says whether err is Chrome's answer to a script run in a
+// JavaScript context a navigation has just destroyed.
+func contextReplaced(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find context with specified id") || strings.Contains(msg, "Execution context was destroyed")
 }
 
 // waitText waits until the page shows text (inside the element of css, "" for the body).
