@@ -104,9 +104,12 @@ var knownHeads = lru.New[uuid.UUID, struct{}](100_000, 0)
 // given within each tenant. Whatever the number of tenants, it costs two
 // statements besides the inserted entries: every head is locked and read,
 // and every head is moved to its chain's new last entry, once per call (and
-// a third, first, when a tenant's head may not exist yet). Heads are locked in tenant order, so concurrent
-// appenders never deadlock and one chain only ever grows by one transaction
-// at a time.
+// a third, first, when a tenant's head may not exist yet). Heads are locked
+// in tenant order, so concurrent appenders do not deadlock (except in one
+// rare case: a head seen in a transaction that rolled back is created while
+// the others are held; Postgres breaks such a deadlock and the caller's
+// retry settles it), and one chain only ever grows by one transaction at a
+// time.
 func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
 	if len(recs) == 0 {
 		return nil, nil
