@@ -1,0 +1,54 @@
+package consumer
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRouter: every tenant starts on the main worker; a failing tenant moves
+// to its retry worker with its messages (from the failed batch and from the
+// main worker's queue, in order), the others stay on the main worker ahead
+// of what was queued; the tenant's later messages follow it; it goes back to
+// the main worker only once its retry worker holds nothing.
+func TestRouter(t *testing.T) {
+	r := newRouter(4)
+	msg := func(tenant, id string) *Message { return &Message{ID: id, Subject: "prost.events." + tenant + ".0.t"} }
+	ids := func(w *worker) []string {
+		var out []string
+		for _, m := range w.queued() {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	a1, a2, a3, b1, b2 := msg("a", "a1"), msg("a", "a2"), msg("a", "a3"), msg("b", "b1"), msg("b", "b2")
+	r.push(a3)
+	r.push(b2)
+	require.Equal(t, []string{"a3", "b2"}, ids(r.workers[0]))
+
+	// a1 failed on the main worker in the batch [a1 b1 a2].
+	r.quarantine([]*Message{a1, b1, a2})
+	k := 1 + TenantLane("a", 3)
+	require.Equal(t, []string{"a1", "a2", "a3"}, ids(r.workers[k]))
+	require.Equal(t, []string{"b1", "b2"}, ids(r.workers[0]))
+	wait, ok := r.workers[0].ready(100, time.Hour)
+	require.True(t, ok)
+	require.Zero(t, wait, "b1, back from the failed batch, is taken at once")
+	r.workers[0].take(1)
+	wait, _ = r.workers[0].ready(100, time.Hour)
+	require.Positive(t, wait, "b2 lingers as it did before")
+
+	a4 := msg("a", "a4")
+	r.push(a4)
+	require.Equal(t, []string{"a1", "a2", "a3", "a4"}, ids(r.workers[k]), "a's later messages follow it")
+	r.release(k)
+	r.push(msg("a", "a5"))
+	require.Equal(t, "a5", ids(r.workers[k])[4], "not given back while its retry worker holds messages")
+
+	r.workers[k].drain()
+	r.release(k)
+	r.push(msg("a", "a6"))
+	require.Equal(t, []string{"b2", "a6"}, ids(r.workers[0]), "given back once its retry worker is empty")
+	require.Empty(t, ids(r.workers[k]))
+}
