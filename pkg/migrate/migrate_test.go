@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -219,4 +220,23 @@ func TestConcurrentUp(t *testing.T) {
 	var rows int
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM prost_migrations`).Scan(&rows))
 	require.Equal(t, len(all), rows)
+}
+
+// TestHotTablesIndexes pins the indexes of the tables every accepted event
+// writes a row to: each index is a write per event, so one is added only for
+// a query that reads through it (and this list with it).
+func TestHotTablesIndexes(t *testing.T) {
+	t.Parallel()
+	want := map[string][]string{
+		"consumer_processed": {"consumer_processed_pkey"},
+		"audit_log":          {"audit_log_event", "audit_log_pkey"},
+		"outbox":             {"outbox_pending", "outbox_pkey", "outbox_refused"},
+	}
+	for table, idx := range want {
+		rows, err := testDB.Pool.Query(t.Context(), `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 ORDER BY indexname`, table)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Equal(t, idx, got, "indexes of %s", table)
+	}
 }
