@@ -28,6 +28,11 @@ type E2E struct {
 	HarnessLateMaxMs float64 `json:"harness_late_max_ms"`
 	// AcceptLatency is send to 202.
 	AcceptLatency *Latency `json:"accept_latency"`
+	// PublishLatency is send to the outbox row's published_at: the start of
+	// the relay's mark transaction, after JetStream acknowledged the event.
+	// With Latency it splits the pipeline's time between the relay and the
+	// audit consumer.
+	PublishLatency *Latency `json:"publish_latency"`
 	// Latency is send to the audit entry's recorded_at.
 	Latency *Latency `json:"latency"`
 	// Missing counts accepted events with no audit entry after the drain.
@@ -209,10 +214,17 @@ schedule:
 		log.Error("prost: reading audit_log", "error", err)
 		return e
 	}
-	var e2e []time.Duration
+	published, err := p.publishTimes(ctx)
+	if err != nil {
+		log.Error("prost: reading outbox", "error", err)
+	}
+	var e2e, pub []time.Duration
 	for seq := warmN; seq < total; seq++ {
 		if !accepted[seq] {
 			continue
+		}
+		if at, ok := published[seq]; ok {
+			pub = append(pub, at.Sub(sendAt[seq]))
 		}
 		at, ok := audited[seq]
 		if !ok {
@@ -221,6 +233,7 @@ schedule:
 		}
 		e2e = append(e2e, at.Sub(sendAt[seq]))
 	}
+	e.PublishLatency = summarize(pub)
 	e.Latency = summarize(e2e)
 	log.Info("prost: end to end done", "audited", len(e2e), "missing", e.Missing, "flat", e.Backlog.Flat)
 	return e
@@ -254,7 +267,20 @@ func (p *prostProc) sampleBacklog(ctx context.Context, t0 time.Time, span time.D
 // auditTimes reads the end to end App's audit entries: recorded_at by the
 // event's sequence number.
 func (p *prostProc) auditTimes(ctx context.Context) (map[int64]time.Time, error) {
-	rows, err := p.pool.Query(ctx, `SELECT event_id, recorded_at FROM audit_log WHERE tenant_id = $1`, p.e2eApp.AppID)
+	return p.timesByEvent(ctx, `SELECT event_id, recorded_at FROM audit_log WHERE tenant_id = $1`)
+}
+
+// publishTimes reads when the end to end App's outbox rows were marked
+// published, by the event's sequence number.
+func (p *prostProc) publishTimes(ctx context.Context) (map[int64]time.Time, error) {
+	return p.timesByEvent(ctx, `SELECT e.id, o.published_at FROM events e JOIN outbox o ON o.event_seq = e.seq
+		WHERE e.tenant_id = $1 AND o.published_at IS NOT NULL`)
+}
+
+// timesByEvent runs query (an event id and a time per row, for the end to
+// end App's id) and keys the times by the sequence number in the id.
+func (p *prostProc) timesByEvent(ctx context.Context, query string) (map[int64]time.Time, error) {
+	rows, err := p.pool.Query(ctx, query, p.e2eApp.AppID)
 	if err != nil {
 		return nil, err
 	}

@@ -466,6 +466,7 @@ func renderMarkdown(r *Results, jsonName string) string {
 	if e := p.E2E; e != nil {
 		w("| end to end: offered open loop (%.0f%% of single-event max) | %s events/s | | |\n", e.LoadFraction*100, fmtInt(e.OfferedPerSec))
 		w("| end to end: send -> 202 p50 / p95 / p99 | %s | | |\n", fmtLatency(e.AcceptLatency, true))
+		w("| end to end: send -> published to JetStream (outbox row marked) p50 / p95 / p99 | %s | | |\n", fmtLatency(e.PublishLatency, true))
 		w("| end to end: send -> audit entry p50 / p95 / p99 | %s | | |\n", fmtLatency(e.Latency, true))
 		if e.Backlog != nil {
 			flat := "flat"
