@@ -370,8 +370,20 @@ func (p *prostProc) postJSON(ctx context.Context, path string, hdr map[string]st
 	return nil
 }
 
+// appsPairs is how many times the Apps curve measures each size.
+const appsPairs = 3
+
+// median of xs (not empty); the mean of the middle two for an even count.
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
 // scaleApps: single-event ingest (SingleClients clients, closed loop) by
-// one App, then spread over ScaleApps Apps in turn.
+// one App, then spread over ScaleApps Apps in turn, appsPairs times.
 func scaleApps(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) Curve {
 	c := Curve{Name: "single-event ingest", Unit: "events/s", SmallAt: "1 App", Want: targetAppsRatio,
 		LargeAt: fmtInt(float64(cfg.ScaleApps)) + " Apps"}
@@ -422,17 +434,35 @@ func scaleApps(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) 
 		}
 		return ptr(lr.rate()), nil
 	}
-	var err error
-	if c.Small, err = run("apps1", func(int, int64) creds { return apps[0] }); err != nil {
-		c.Error = err.Error()
-		return c
-	}
+	// The two sizes alternate appsPairs times and each is the median of its
+	// runs: runs on this kind of machine vary by a third from one to the
+	// next, and alternating keeps a drift of the machine from favouring one.
 	clients := int64(cfg.SingleClients)
-	if c.Large, err = run("appsN", func(w int, n int64) creds { return apps[(n*clients+int64(w))%int64(len(apps))] }); err != nil {
-		c.Error = err.Error()
+	var smalls, larges, ratios []float64
+	for i := range appsPairs {
+		small, err := run(fmt.Sprintf("apps1r%d", i), func(int, int64) creds { return apps[0] })
+		if err != nil {
+			c.Error = err.Error()
+			return c
+		}
+		large, err := run(fmt.Sprintf("appsNr%d", i), func(w int, n int64) creds { return apps[(n*clients+int64(w))%int64(len(apps))] })
+		if err != nil {
+			c.Error = err.Error()
+			return c
+		}
+		smalls, larges = append(smalls, *small), append(larges, *large)
+		if *small > 0 {
+			ratios = append(ratios, *large / *small)
+		}
 	}
-	c.Detail = fmt.Sprintf("%d clients, %s each after a %s warm-up; with many Apps each request is another App's", cfg.SingleClients,
-		fmtDuration(cfg.ScaleStep.Seconds()), fmtDuration(cfg.Warmup.Seconds()))
+	c.Small, c.Large = ptr(median(smalls)), ptr(median(larges))
+	parts := make([]string, len(ratios))
+	for i, r := range ratios {
+		parts[i] = fmtRatio(r)
+	}
+	c.Detail = fmt.Sprintf("%d clients, %s each after a %s warm-up; with many Apps each request is another App's; "+
+		"%d runs of each size, alternating, the medians shown (the runs' ratios: %s)", cfg.SingleClients,
+		fmtDuration(cfg.ScaleStep.Seconds()), fmtDuration(cfg.Warmup.Seconds()), appsPairs, strings.Join(parts, ", "))
 	return c
 }
 
