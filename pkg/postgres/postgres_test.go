@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/postgres"
@@ -152,4 +155,67 @@ func TestOpenErrors(t *testing.T) {
 			require.Nil(t, pool)
 		})
 	}
+}
+
+// TestUUIDBinary: a pool from Open sends and reads uuid.UUID (alone, in
+// arrays, through pointers, NULL) as the same values database/sql's methods
+// gave, and does it without formatting them as text.
+func TestUUIDBinary(t *testing.T) {
+	name := randomName("prost_uuid_")
+	dropAtEnd(t, name)
+	pool, err := postgres.Open(t.Context(), postgres.Config{URL: dbURL(t, name)})
+	require.NoError(t, err)
+	defer pool.Close()
+	ctx := t.Context()
+
+	a, b := uuid.New(), uuid.New()
+	var text string
+	var got uuid.UUID
+	require.NoError(t, pool.QueryRow(ctx, `SELECT $1::uuid::text, $1::uuid`, a).Scan(&text, &got))
+	require.Equal(t, a.String(), text, "sent as its 16 bytes, read back by Postgres as the same UUID")
+	require.Equal(t, a, got)
+
+	var arr []uuid.UUID
+	var arrText string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT $1::uuid[], $1::uuid[]::text`, []uuid.UUID{a, b}).Scan(&arr, &arrText))
+	require.Equal(t, []uuid.UUID{a, b}, arr)
+	require.Equal(t, "{"+a.String()+","+b.String()+"}", arrText)
+
+	var p *uuid.UUID
+	require.NoError(t, pool.QueryRow(ctx, `SELECT $1::uuid`, &b).Scan(&p))
+	require.NotNil(t, p)
+	require.Equal(t, b, *p)
+	require.NoError(t, pool.QueryRow(ctx, `SELECT NULL::uuid`).Scan(&p))
+	require.Nil(t, p, "NULL into a pointer stays nil")
+	// NULL into a uuid.UUID does what it did through (*uuid.UUID).Scan, on a
+	// connection without RegisterUUID.
+	plain, err := pgx.Connect(ctx, dbURL(t, name))
+	require.NoError(t, err)
+	defer plain.Close(context.WithoutCancel(ctx))
+	want, got := a, a
+	errPlain := plain.QueryRow(ctx, `SELECT NULL::uuid`).Scan(&want)
+	errOurs := pool.QueryRow(ctx, `SELECT NULL::uuid`).Scan(&got)
+	require.Equal(t, errPlain == nil, errOurs == nil, "plain: %v, registered: %v", errPlain, errOurs)
+	require.Equal(t, want, got)
+	var nilPtr *uuid.UUID
+	var isNull bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT $1::uuid IS NULL`, nilPtr).Scan(&isNull))
+	require.True(t, isNull)
+
+	// The binary path is taken: pgx's plan for a uuid.UUID is PROST's, not
+	// database/sql's Value (which formats the UUID as text).
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	plan := conn.Conn().TypeMap().PlanEncode(pgtype.UUIDOID, pgtype.BinaryFormatCode, a)
+	require.NotNil(t, plan)
+	require.NotContains(t, fmt.Sprintf("%T", plan), "DriverValuer")
+	buf, err := plan.Encode(a, nil)
+	require.NoError(t, err)
+	require.Equal(t, a[:], buf)
+	var scanned uuid.UUID
+	scan := conn.Conn().TypeMap().PlanScan(pgtype.UUIDOID, pgtype.BinaryFormatCode, &scanned)
+	require.NotContains(t, fmt.Sprintf("%T", scan), "SQLScanner")
+	require.NoError(t, scan.Scan(b[:], &scanned))
+	require.Equal(t, b, scanned)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/natsembed"
+	"github.com/prost-platform/prost/pkg/postgres"
 	"github.com/prost-platform/prost/pkg/streams"
 )
 
@@ -91,6 +92,10 @@ func createDatabase(ctx context.Context, template string) (*Database, func(), er
 		return nil, nil, err
 	}
 	pc.MaxConns = 32
+	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		postgres.RegisterUUID(c.TypeMap()) // as postgres.Open does
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		drop()
