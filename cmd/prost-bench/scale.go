@@ -419,6 +419,7 @@ func scaleApps(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) 
 		if d := p.waitDrained(ctx, cfg.DrainTimeout); !d.Complete {
 			return nil, errors.New("the pipeline did not catch up before the measurement")
 		}
+		log.Info("scale: ingest run", "tag", tag)
 		bufs := make([][]byte, cfg.SingleClients)
 		lr := runClosedLoop(ctx, cfg.SingleClients, cfg.Warmup, cfg.ScaleStep, func(ctx context.Context, w int, n int64) opResult {
 			bufs[w] = appendEvent(bufs[w][:0], eventID(tag, w, n), n, "")
