@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -239,8 +240,33 @@ func (g *Group) tick(ctx context.Context, work Work, log *slog.Logger) error {
 			h.cancel()
 		}
 	}
+	// Leases this instance still holds in the table without working them:
+	// their work stopped while the database could not be reached for a TTL,
+	// and handing them back failed with it. Renew keeps such a lease alive
+	// and Acquire does not take it (it is neither free nor expired), so
+	// without this the partition would stay held and unworked for good.
+	// Work it again within the share; hand back the rest.
+	var orphans []Lease
+	for p, e := range still {
+		if _, ok := g.running[p]; !ok {
+			orphans = append(orphans, Lease{Group: g.cfg.Group, Partition: p, Instance: g.cfg.Instance, Epoch: e})
+		}
+	}
 	busy := len(g.running)
 	g.mu.Unlock()
+	slices.SortFunc(orphans, func(a, b Lease) int { return a.Partition - b.Partition })
+	for _, l := range orphans {
+		if l.Partition < g.cfg.Partitions && kept < share {
+			kept++
+			busy++
+			log.Info("lease: working again a partition still held", "partition", l.Partition, "epoch", l.Epoch)
+			g.start(ctx, l, work, log)
+			continue
+		}
+		if err := g.q.Release(ctx, leasedb.ReleaseParams{Grp: l.Group, Partition: int32(l.Partition), Instance: l.Instance, Epoch: l.Epoch}); err != nil {
+			return err
+		}
+	}
 
 	want := share - kept
 	if want <= 0 || busy >= share {

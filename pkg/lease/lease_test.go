@@ -220,3 +220,38 @@ func TestConfigIsChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseHeldButNotWorkedIsWorkedAgain: a lease the table still gives to
+// this instance while it works nothing for it (its work stopped when the
+// database was out of reach for a TTL, and handing it back failed too) is
+// worked again, not renewed for ever. Over the instance's share it is handed
+// back. CI's postgres-restart chaos scenario once stalled this way.
+func TestLeaseHeldButNotWorkedIsWorkedAgain(t *testing.T) {
+	grp := unique("orphan")
+	c := cfg(grp, 3)
+	c.Instance = "orphan-holder"
+	ctx := context.Background()
+	// Partitions 0 and 2 are this instance's in the table, with a lease far
+	// from expiring, and 5 is from a larger partition count.
+	for _, p := range []int{0, 2, 5} {
+		_, err := testDB.Pool.Exec(ctx, `INSERT INTO partition_leases (grp, partition, owner, epoch, expires_at, taken_at)
+			VALUES ($1, $2, $3, 7, now() + interval '1 hour', now())`, grp, p, c.Instance)
+		require.NoError(t, err)
+	}
+	tr := newTracker(t)
+	a := start(t, c, tr.work)
+	require.Eventually(t, func() bool { return tr.total() == 3 }, 5*time.Second, 20*time.Millisecond,
+		"every partition is worked, those it already held included")
+	require.Equal(t, []int{0, 1, 2}, a.g.Held())
+	owners, err := lease.Owners(ctx, testDB.Pool, grp)
+	require.NoError(t, err)
+	for _, o := range owners {
+		switch o.Partition {
+		case 0, 2:
+			require.Equal(t, c.Instance, o.Owner)
+			require.EqualValues(t, 7, o.Epoch, "worked again under the epoch it held")
+		case 5:
+			require.Empty(t, o.Owner, "a partition past the count is handed back")
+		}
+	}
+}
