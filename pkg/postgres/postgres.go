@@ -47,10 +47,7 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	}
 	pc.MaxConns = cfg.MaxConns
 	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
-	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-		RegisterUUID(c.TypeMap())
-		return nil
-	}
+	pc.AfterConnect = AfterConnect
 	if err := EnsureDatabase(ctx, pc.ConnConfig); err != nil {
 		return nil, err
 	}
@@ -63,6 +60,14 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("postgres: ping: %w", err)
 	}
 	return pool, nil
+}
+
+// AfterConnect prepares each new connection of a PROST pool: it registers
+// RegisterUUID's codec. Open sets it; a pool made elsewhere (the tests') sets
+// it too, to run the same encodings.
+func AfterConnect(_ context.Context, c *pgx.Conn) error {
+	RegisterUUID(c.TypeMap())
+	return nil
 }
 
 // EnsureDatabase creates cc.Database when it does not exist, connecting to the

@@ -13,7 +13,7 @@ import (
 // and parsed back, and every UUID read is formatted as one and parsed; a
 // statement given the tenants of a batch as a uuid[] pays that once per
 // element. What is stored and read does not change (TestUUIDBinary compares
-// with a connection without it). Open registers it on every connection.
+// with a connection without it). AfterConnect registers it on every connection.
 func RegisterUUID(m *pgtype.Map) {
 	m.RegisterType(&pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}})
 }

@@ -92,10 +92,7 @@ func createDatabase(ctx context.Context, template string) (*Database, func(), er
 		return nil, nil, err
 	}
 	pc.MaxConns = 32
-	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-		postgres.RegisterUUID(c.TypeMap()) // as postgres.Open does
-		return nil
-	}
+	pc.AfterConnect = postgres.AfterConnect // as postgres.Open's pools
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		drop()
