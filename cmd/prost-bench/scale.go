@@ -216,10 +216,10 @@ func scaleSince(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc)
 			return c
 		}
 	}
-	// VACUUM as well as ANALYZE: left to autovacuum, the vacuum these
-	// inserts call for ran during the curves after this one (the Apps
-	// curve's runs varied from 0.69x to 0.96x against 0.93x-1.02x with a
-	// small table) and it is what a table in service has had anyway.
+	// VACUUM as well as ANALYZE: otherwise autovacuum may work through
+	// these rows during the curves after this one, and a table in service
+	// has been vacuumed anyway. (The Apps curve's gap with 3M rows stayed
+	// after this: docs/benchmarks.md.)
 	if _, err := p.pool.Exec(ctx, `VACUUM (ANALYZE) events`); err != nil {
 		c.Error = err.Error()
 		return c
