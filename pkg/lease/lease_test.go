@@ -245,6 +245,7 @@ func TestLeaseHeldButNotWorkedIsWorkedAgain(t *testing.T) {
 	require.Equal(t, []int{0, 1, 2}, a.g.Held())
 	owners, err := lease.Owners(ctx, testDB.Pool, grp)
 	require.NoError(t, err)
+	require.Len(t, owners, 4, "partitions 0, 1, 2 and 5")
 	for _, o := range owners {
 		switch o.Partition {
 		case 0, 2:
