@@ -12,7 +12,11 @@
 //     acknowledged and skipped, so a crash anywhere (before commit, between
 //     commit and ack, a lost ack) never applies a message twice nor loses it.
 //     The message id is the Prost-Msg-Id header of a replay, else the
-//     Nats-Msg-Id the relay sets (the event's stable id). With
+//     Nats-Msg-Id the relay sets (the event's stable id). A consumer whose
+//     handler is idempotent by keys of its own (Config.Idempotent: the
+//     audit and billing consumers) writes no record; its handler
+//     recognises a message it applied before, in the same transaction as
+//     its writes, with the same guarantee. With
 //     Config.Relevant only the messages it keeps are recorded; the others had
 //     no effect, are acknowledged with the batch, and are decided again if
 //     they come again.
@@ -136,7 +140,17 @@ type Message struct {
 	// firstFailure is when it first failed in this process: the retry
 	// budget's start when the database cannot say.
 	firstFailure time.Time
+	// seen is set by an Idempotent handler that found the message applied
+	// before (Seen).
+	seen bool
 }
+
+// Seen tells the runtime that the handler of an Idempotent consumer found
+// this message applied before and changed nothing for it, so it is counted
+// as skipped rather than applied. Only a handler calls it, inside its
+// transaction; if the transaction then fails, the mark is cleared with the
+// next attempt.
+func (m *Message) Seen() { m.seen = true }
 
 // Tenant is the tenant its subject names (the third token of an event
 // subject, or of the original subject of a replay), and false when that is
@@ -323,6 +337,18 @@ type Config struct {
 	// retried) runs a read-only transaction, which Postgres commits without
 	// a flush to disk. nil: every message is relevant.
 	Relevant func(ctx context.Context, tx pgx.Tx, msgs []*Message) ([]*Message, error)
+	// Idempotent says the handler is idempotent by keys of its own: a
+	// message applied again, in a later transaction, changes nothing (the
+	// audit consumer finds the event's entry under its tenant's chain-head
+	// lock; the billing consumer's usage rows conflict on their primary
+	// key). The runtime then writes no idempotency record for this
+	// consumer, which saves a row, an index entry and a statement per
+	// message, and hands a redelivered message to the handler again: the
+	// handler must recognise it, and calls Message.Seen so it is counted
+	// as skipped. Copies of one message in one batch are still handed over
+	// once. Default false: the runtime records every message it applies in
+	// consumer_processed and never hands over one it recorded.
+	Idempotent bool
 	// BatchSize caps the messages handled in one transaction. Defaults to 100.
 	BatchSize int
 	// Linger is how long a worker holding fewer than BatchSize messages
@@ -1412,7 +1438,19 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 			}
 		}
 		fresh = fresh[:0]
-		if len(relevant) > 0 {
+		switch {
+		case len(relevant) > 0 && c.cfg.Idempotent:
+			// No record: the handler recognises what it applied before.
+			// A copy later in the same batch is still a duplicate.
+			seen := make(map[string]bool, len(relevant))
+			for _, m := range relevant {
+				if !seen[m.ID] {
+					seen[m.ID] = true
+					m.seen = false
+					fresh = append(fresh, m)
+				}
+			}
+		case len(relevant) > 0:
 			ids := make([]string, len(relevant))
 			for i, m := range relevant {
 				ids[i] = m.ID
@@ -1447,9 +1485,15 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 		s.End()
 	}
 	if err == nil {
+		seen := 0
+		for _, m := range fresh {
+			if m.seen {
+				seen++
+			}
+		}
 		// What was not relevant counts as processed: it had nothing to do.
-		c.processed.Add(int64(len(fresh) + len(msgs) - len(relevant)))
-		c.skipped.Add(int64(len(relevant) - len(fresh)))
+		c.processed.Add(int64(len(fresh) - seen + len(msgs) - len(relevant)))
+		c.skipped.Add(int64(len(relevant) - len(fresh) + seen))
 	}
 	return err
 }

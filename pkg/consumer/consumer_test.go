@@ -239,6 +239,65 @@ func TestSkipsWhatWasAlreadyApplied(t *testing.T) {
 	require.Zero(t, c.Failed())
 }
 
+// TestIdempotentWritesNoRecord: with Config.Idempotent the runtime writes
+// no idempotency record; the handler recognises a copy by its own key and
+// marks it Seen, which counts it as skipped; copies of one message in one
+// batch reach the handler once.
+func TestIdempotentWritesNoRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.StreamConfig{Name: "OWNKEYS", Duplicates: 100 * time.Millisecond})
+	// copyOf publishes id again once JetStream stores it as a new message.
+	copyOf := func(id string) {
+		require.Eventually(t, func() bool {
+			ack, err := b.js.Publish(t.Context(), "test.events", []byte(`{"id":"`+id+`"}`), jetstream.WithMsgID(id))
+			require.NoError(t, err)
+			return !ack.Duplicate
+		}, 5*time.Second, 20*time.Millisecond)
+	}
+	b.publish(t, "a", "b")
+	copyOf("b") // in the first batch with b
+
+	var mu sync.Mutex
+	handled := map[string]int{}
+	c, err := consumer.New(testDB.Pool, b.js, b.config(consumer.Config{Idempotent: true}), func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
+		for _, m := range msgs {
+			mu.Lock()
+			handled[m.ID]++
+			mu.Unlock()
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM test_effects WHERE consumer = $1 AND msg_id = $2`, b.name, m.ID).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				m.Seen()
+				continue
+			}
+			if err := recordEffects(ctx, tx, b.name, []*consumer.Message{m}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	run(t, c)
+	require.Eventually(t, func() bool { return c.Processed() == 2 }, 15*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	require.Equal(t, map[string]int{"a": 1, "b": 1}, handled, "a copy in the same batch is handed over once")
+	mu.Unlock()
+
+	copyOf("a") // applied before: the handler sees it and skips it
+	require.Eventually(t, func() bool { return c.Skipped() == 2 }, 15*time.Second, 10*time.Millisecond)
+	b.waitSettled(t, c)
+	require.EqualValues(t, 2, c.Processed())
+	require.Equal(t, exactlyOnce("a", "b"), effects(t, b.name))
+	mu.Lock()
+	require.Equal(t, map[string]int{"a": 2, "b": 1}, handled)
+	mu.Unlock()
+	var records int
+	require.NoError(t, testDB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM consumer_processed WHERE consumer = $1`, b.name).Scan(&records))
+	require.Zero(t, records, "an idempotent handler's messages leave no record")
+}
+
 // TestFailureIsRetriedInOrder: a handler failure on one message of a batch
 // does not fail the others; the messages before it commit, the failing one is
 // retried after the backoff until it succeeds, and the ones behind it wait
