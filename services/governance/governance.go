@@ -10,8 +10,8 @@ import (
 	"github.com/prost-platform/prost/pkg/domain/audit"
 )
 
-// ConsumerName is the durable JetStream consumer name (and idempotency
-// namespace, and DLQ consumer name) of the audit log.
+// ConsumerName is the durable JetStream consumer name (and DLQ consumer
+// name) of the audit log.
 const ConsumerName = "governance-audit"
 
 // New returns the audit consumer; run it with Run. cfg carries the
@@ -20,6 +20,8 @@ const ConsumerName = "governance-audit"
 // BatchSize defaults to 200.
 func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg consumer.Config) (*consumer.Consumer, error) {
 	cfg.Name = ConsumerName
+	// An event's entry is its own idempotency record (audit.AppendNewTx).
+	cfg.Idempotent = true
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 200
 	}

@@ -111,8 +111,25 @@ var knownHeads = lru.New[uuid.UUID, struct{}](100_000, 0)
 // retry settles it), and one chain only ever grows by one transaction at a
 // time.
 func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
+	all, _, err := appendTx(ctx, tx, recs, false)
+	return all, err
+}
+
+// AppendNewTx is AppendTx for records that must be in the log once (the
+// audit consumer's, one per event): a record whose entry is there already,
+// with every field the same, is left out, and dup[i] says so for recs[i].
+// It looks while holding the tenants' heads, which every appender of those
+// tenants must take first, so no transaction can add the same entry
+// meanwhile: this is the audit consumer's idempotency (its
+// consumer.Config.Idempotent), one indexed read per batch instead of a
+// record per event.
+func AppendNewTx(ctx context.Context, tx pgx.Tx, recs []Record) (entries []Entry, dup []bool, err error) {
+	return appendTx(ctx, tx, recs, true)
+}
+
+func appendTx(ctx context.Context, tx pgx.Tx, recs []Record, skipRecorded bool) ([]Entry, []bool, error) {
 	if len(recs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	q := auditdb.New(tx)
 	byTenant := map[uuid.UUID][]Record{}
@@ -136,28 +153,42 @@ func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
 	ensured := false
 	if slices.ContainsFunc(tenants, func(t uuid.UUID) bool { _, ok := knownHeads.Get(t); return !ok }) {
 		if err := ensure(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ensured = true
 	}
 	heads, err := q.LockHeads(ctx, tenants)
 	if err != nil {
-		return nil, fmt.Errorf("audit head: %w", err)
+		return nil, nil, fmt.Errorf("audit head: %w", err)
 	}
 	if len(heads) != len(tenants) && !ensured {
 		// A head seen in a transaction that then rolled back: create it.
 		if err := ensure(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if heads, err = q.LockHeads(ctx, tenants); err != nil {
-			return nil, fmt.Errorf("audit head: %w", err)
+			return nil, nil, fmt.Errorf("audit head: %w", err)
 		}
 	}
 	if len(heads) != len(tenants) {
-		return nil, fmt.Errorf("audit head: %d of %d chain heads found", len(heads), len(tenants))
+		return nil, nil, fmt.Errorf("audit head: %d of %d chain heads found", len(heads), len(tenants))
 	}
 	for _, t := range tenants {
 		knownHeads.Put(t, struct{}{})
+	}
+	var dup []bool
+	if skipRecorded {
+		var err error
+		if dup, err = recorded(ctx, q, recs); err != nil {
+			return nil, nil, err
+		}
+		kept := byTenant
+		byTenant = make(map[uuid.UUID][]Record, len(kept))
+		for i, r := range recs {
+			if !dup[i] {
+				byTenant[r.TenantID] = append(byTenant[r.TenantID], r)
+			}
+		}
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	all := make([]Entry, 0, len(recs))
@@ -167,7 +198,7 @@ func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
 	for i, head := range heads {
 		t := head.TenantID
 		if t != tenants[i] {
-			return nil, fmt.Errorf("audit head: chain head %s found where %s was expected", t, tenants[i])
+			return nil, nil, fmt.Errorf("audit head: chain head %s found where %s was expected", t, tenants[i])
 		}
 		seq, prev := head.Seq, head.Hash
 		for _, r := range byTenant[t] {
@@ -183,13 +214,39 @@ func AppendTx(ctx context.Context, tx pgx.Tx, recs []Record) ([]Entry, error) {
 		}
 		seqs[i], hashes[i] = seq, prev
 	}
+	if len(rows) == 0 {
+		return all, dup, nil // every record was in the log already
+	}
 	if err := q.UpdateHeads(ctx, auditdb.UpdateHeadsParams{TenantIds: tenants, Seqs: seqs, Hashes: hashes}); err != nil {
-		return nil, fmt.Errorf("audit head: %w", err)
+		return nil, nil, fmt.Errorf("audit head: %w", err)
 	}
 	if _, err := q.InsertEntries(ctx, rows); err != nil {
-		return nil, fmt.Errorf("audit insert: %w", err)
+		return nil, nil, fmt.Errorf("audit insert: %w", err)
 	}
-	return all, nil
+	return all, dup, nil
+}
+
+// recorded says, for each record, whether the log holds an entry with its
+// tenant, event, type, actor and action already.
+func recorded(ctx context.Context, q *auditdb.Queries, recs []Record) ([]bool, error) {
+	p := auditdb.EntriesOfEventsParams{TenantIds: make([]uuid.UUID, len(recs)), EventIds: make([]string, len(recs))}
+	for i, r := range recs {
+		p.TenantIds[i], p.EventIds[i] = r.TenantID, r.EventID
+	}
+	rows, err := q.EntriesOfEvents(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read recorded entries: %w", err)
+	}
+	have := make(map[Record]bool, len(rows))
+	for _, r := range rows {
+		have[Record{TenantID: r.TenantID, EventID: r.EventID, EventSource: r.EventSource, EventType: r.EventType,
+			ActorID: r.ActorID, Action: r.Action}] = true
+	}
+	dup := make([]bool, len(recs))
+	for i, r := range recs {
+		dup[i] = have[r]
+	}
+	return dup, nil
 }
 
 // Page is a page of one tenant's chain.

@@ -25,7 +25,9 @@ type envelope struct {
 // HandleEvents is the governance consumer's handler: it appends each event
 // (a structured CloudEvent stamped with tenantid) to its tenant's chain inside
 // tx. actor_id and action come from the actorid and action extensions. A
-// message that is not such an event fails permanently.
+// message that is not such an event fails permanently. An event whose entry
+// the chain holds already (a redelivery) is left out and marked Seen: the
+// consumer runs with consumer.Config.Idempotent, and this is its record.
 func HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
 	recs := make([]Record, 0, len(msgs))
 	for _, m := range msgs {
@@ -40,8 +42,16 @@ func HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) erro
 		recs = append(recs, Record{TenantID: tenant, EventID: e.ID, EventSource: e.Source, EventType: e.Type,
 			ActorID: extString(e.ActorID), Action: extString(e.Action)})
 	}
-	_, err := AppendTx(ctx, tx, recs)
-	return err
+	_, dup, err := AppendNewTx(ctx, tx, recs)
+	if err != nil {
+		return err
+	}
+	for i, d := range dup {
+		if d {
+			msgs[i].Seen()
+		}
+	}
+	return nil
 }
 
 // extString renders an extension value (string, boolean or integer) as text.

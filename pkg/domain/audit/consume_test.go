@@ -83,3 +83,57 @@ func TestHandleEventsStoreRefusalIsPermanent(t *testing.T) {
 	require.True(t, consumer.IsPermanent(err), "%v", err)
 	require.Empty(t, chain(t, tenant))
 }
+
+// TestHandleEventsSkipsWhatIsRecorded: the audit consumer writes no
+// idempotency record (consumer.Config.Idempotent); an event whose entry the
+// chain holds is left out and marked Seen, in a batch of its own or mixed
+// with new events, while a replay entry of the same event (another type,
+// actor and action) does not count as its entry.
+func TestHandleEventsSkipsWhatIsRecorded(t *testing.T) {
+	t.Parallel()
+	tenant := uuid.New()
+	ev := func(id string) *consumer.Message {
+		return &consumer.Message{ID: "m-" + id, Data: []byte(`{"specversion":"1.0","id":"` + id + `","source":"shop","type":"order.created","tenantid":"` + tenant.String() + `","actorid":"u","action":"create"}`)}
+	}
+	handle := func(msgs ...*consumer.Message) {
+		require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+			return audit.HandleEvents(t.Context(), tx, msgs)
+		}))
+	}
+	// A replay entry of event 2 is in the chain before the event itself.
+	require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+		_, err := audit.AppendTx(t.Context(), tx, []audit.Record{{TenantID: tenant, EventID: "2", EventSource: "shop",
+			EventType: "prost.dlq.replayed", ActorID: "admin", Action: "replay:governance-audit"}})
+		return err
+	}))
+	handle(ev("1"), ev("2"))
+	require.Len(t, chain(t, tenant), 3)
+
+	// Both again, with a new one between them.
+	var entries []audit.Entry
+	var dup []bool
+	require.NoError(t, pgx.BeginFunc(t.Context(), testDB.Pool, func(tx pgx.Tx) error {
+		var err error
+		entries, dup, err = audit.AppendNewTx(t.Context(), tx, []audit.Record{
+			{TenantID: tenant, EventID: "1", EventSource: "shop", EventType: "order.created", ActorID: "u", Action: "create"},
+			{TenantID: tenant, EventID: "3", EventSource: "shop", EventType: "order.created", ActorID: "u", Action: "create"},
+			{TenantID: tenant, EventID: "2", EventSource: "shop", EventType: "order.created", ActorID: "u", Action: "create"},
+		})
+		return err
+	}))
+	require.Equal(t, []bool{true, false, true}, dup)
+	require.Len(t, entries, 1)
+	require.Equal(t, "3", entries[0].EventID)
+	got := chain(t, tenant)
+	requireValidChain(t, got)
+	var ids []string
+	for _, e := range got {
+		ids = append(ids, e.EventID+"/"+e.EventType)
+	}
+	require.Equal(t, []string{"2/prost.dlq.replayed", "1/order.created", "2/order.created", "3/order.created"}, ids)
+
+	// A batch of nothing but redeliveries changes nothing, head included.
+	handle(ev("3"), ev("1"))
+	require.Equal(t, got, chain(t, tenant))
+	requireVerifies(t, tenant, 4)
+}

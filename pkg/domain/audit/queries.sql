@@ -22,6 +22,15 @@ FROM (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@seqs::bigint[]) A
              unnest(@hashes::text[]) AS hash) u
 WHERE h.tenant_id = u.tenant_id;
 
+-- name: EntriesOfEvents :many
+-- The entries of the given (tenant, event id) pairs, taken element by
+-- element (audit_log_event finds them): how the audit consumer, holding
+-- the tenants' heads, tells an event it recorded before.
+SELECT a.tenant_id, a.event_id, a.event_source, a.event_type, a.actor_id, a.action
+FROM audit_log a
+JOIN (SELECT unnest(@tenant_ids::uuid[]) AS tenant_id, unnest(@event_ids::text[]) AS event_id) k
+  ON a.tenant_id = k.tenant_id AND a.event_id = k.event_id;
+
 -- name: InsertEntries :copyfrom
 INSERT INTO audit_log (tenant_id, seq, event_id, event_source, event_type, actor_id, action, recorded_at, prev_hash, hash)
 VALUES (@tenant_id, @seq, @event_id, @event_source, @event_type, @actor_id, @action, @recorded_at, @prev_hash, @hash);

@@ -72,6 +72,57 @@ func (q *Queries) EnsureHeads(ctx context.Context, arg EnsureHeadsParams) error 
 	return err
 }
 
+const entriesOfEvents = `-- name: EntriesOfEvents :many
+SELECT a.tenant_id, a.event_id, a.event_source, a.event_type, a.actor_id, a.action
+FROM audit_log a
+JOIN (SELECT unnest($1::uuid[]) AS tenant_id, unnest($2::text[]) AS event_id) k
+  ON a.tenant_id = k.tenant_id AND a.event_id = k.event_id
+`
+
+type EntriesOfEventsParams struct {
+	TenantIds []uuid.UUID
+	EventIds  []string
+}
+
+type EntriesOfEventsRow struct {
+	TenantID    uuid.UUID
+	EventID     string
+	EventSource string
+	EventType   string
+	ActorID     string
+	Action      string
+}
+
+// The entries of the given (tenant, event id) pairs, taken element by
+// element (audit_log_event finds them): how the audit consumer, holding
+// the tenants' heads, tells an event it recorded before.
+func (q *Queries) EntriesOfEvents(ctx context.Context, arg EntriesOfEventsParams) ([]EntriesOfEventsRow, error) {
+	rows, err := q.db.Query(ctx, entriesOfEvents, arg.TenantIds, arg.EventIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EntriesOfEventsRow
+	for rows.Next() {
+		var i EntriesOfEventsRow
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.EventID,
+			&i.EventSource,
+			&i.EventType,
+			&i.ActorID,
+			&i.Action,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const eventsToAudit = `-- name: EventsToAudit :many
 SELECT e.seq, e.recorded_at, e.source, e.id, e.type,
        EXISTS (SELECT 1 FROM audit_log a
