@@ -19,8 +19,8 @@ import (
 	"github.com/prost-platform/prost/pkg/lifecycle"
 )
 
-// ConsumerName is the durable consumer name (idempotency namespace and DLQ
-// consumer name) of the billing consumer.
+// ConsumerName is the durable consumer name (and DLQ consumer name) of the
+// billing consumer.
 const ConsumerName = "billing-usage"
 
 // DefaultBatchSize is the consumer's batch size when Config sets none.
@@ -76,6 +76,9 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config) (*Service, erro
 	// Only events some meter counts (and corrections and Stripe invoice
 	// events) are recorded and handed to the handler.
 	cc.Relevant = s.Billing.Relevant
+	// A usage row's primary key (meter, event, revision) is the message's
+	// record: a redelivery inserts nothing and queues no Stripe job again.
+	cc.Idempotent = true
 	var err error
 	if s.Consumer, err = consumer.New(pool, js, cc, s.Billing.HandleEvents); err != nil {
 		return nil, err

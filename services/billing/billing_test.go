@@ -117,13 +117,20 @@ func TestConsumerExactlyOnce(t *testing.T) {
 	h.post(`{"specversion":"1.0","id":"bad","source":"/llm","type":"llm.call","time":"2026-11-09T10:00:00Z","data":{"tokens":1}}`)
 	require.Eventually(t, func() bool { return h.total("tokens") == "43.1230005" }, 20*time.Second, 50*time.Millisecond)
 
-	// Every message again, as new stream messages.
-	processed := h.svc.Consumer.Processed()
+	// Each good event was applied by the consumer or, where the meter's
+	// backfill (racing it) wrote the row first, skipped.
+	require.Eventually(t, func() bool { return h.svc.Consumer.Processed()+h.svc.Consumer.Skipped() == int64(len(values)) }, 20*time.Second, 50*time.Millisecond)
+
+	// Every message again, as new stream messages: each counted event's
+	// usage rows are there already, so it is skipped (Message.Seen).
+	processed, skipped := h.svc.Consumer.Processed(), h.svc.Consumer.Skipped()
 	for id, env := range h.envs {
 		_, err := h.js.Publish(ctx, h.subjs[id], env)
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { return h.svc.Consumer.Processed() >= processed+int64(len(values)) }, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return h.svc.Consumer.Skipped() >= skipped+int64(len(values)) }, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, skipped+int64(len(values)), h.svc.Consumer.Skipped(), "each counted event is skipped once")
+	require.Equal(t, processed, h.svc.Consumer.Processed(), "and none is applied again")
 	require.Equal(t, "43.1230005", h.total("tokens"))
 
 	var entries []dlq.Entry
@@ -143,26 +150,27 @@ func TestConsumerExactlyOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return h.total("calls") == "6" }, 20*time.Second, 50*time.Millisecond)
 }
 
-// TestOnlyMeteredRecorded: an event no meter of its tenant counts is
-// acknowledged without a record (consumer.Config.Relevant); a meter made
-// later still counts it, through its backfill; once the meter exists its
-// events are recorded and counted by the consumer.
-func TestOnlyMeteredRecorded(t *testing.T) {
+// TestUsageRowsAreTheRecord: the billing consumer writes no idempotency
+// record (consumer.Config.Idempotent): an event no meter counts leaves
+// nothing, a meter made later still counts it through its backfill, a
+// metered event is counted by the consumer, and the same event delivered
+// again (a new stream message with the same id, as after the duplicate
+// window) is skipped and counted once.
+func TestUsageRowsAreTheRecord(t *testing.T) {
 	// Not parallel: every service of this package is consumer
 	// billing-usage, whose lanes are leased in the one test database, so two
 	// at once would split the lanes while each reads a bus of its own.
 	h := start(t, prosttest.StartStripeMock(t))
 	ctx := t.Context()
-	recorded := func(id string) int {
+	records := func() int {
 		var n int
-		require.NoError(t, testDB.Pool.QueryRow(ctx, `SELECT count(*) FROM consumer_processed WHERE consumer = $1 AND msg_id = $2`,
-			billingsvc.ConsumerName, subjects.MsgID(h.tenant, "/web", id)).Scan(&n))
+		require.NoError(t, testDB.Pool.QueryRow(ctx, `SELECT count(*) FROM consumer_processed WHERE consumer = $1`,
+			billingsvc.ConsumerName).Scan(&n))
 		return n
 	}
 	processed := h.svc.Consumer.Processed()
 	h.post(`{"specversion":"1.0","id":"v1","source":"/web","type":"page.viewed","time":"2026-11-02T10:00:00Z"}`)
 	require.Eventually(t, func() bool { return h.svc.Consumer.Processed() > processed }, 20*time.Second, 50*time.Millisecond)
-	require.Zero(t, recorded("v1"), "an event no meter counts leaves no record")
 
 	var in billing.MeterInput
 	require.NoError(t, json.Unmarshal([]byte(`{"slug":"views","event_type":"page.viewed","aggregation":"COUNT"}`), &in))
@@ -170,8 +178,18 @@ func TestOnlyMeteredRecorded(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return h.total("views") == "1" }, 20*time.Second, 50*time.Millisecond, "the backfill counts it")
 
+	processed, skipped := h.svc.Consumer.Processed(), h.svc.Consumer.Skipped()
 	h.post(`{"specversion":"1.0","id":"v2","source":"/web","type":"page.viewed","time":"2026-11-03T10:00:00Z"}`)
 	require.Eventually(t, func() bool { return h.total("views") == "2" }, 20*time.Second, 50*time.Millisecond)
-	require.Equal(t, 1, recorded("v2"), "a metered event is recorded")
-	require.Zero(t, recorded("v1"))
+	require.Eventually(t, func() bool { return h.svc.Consumer.Processed() == processed+1 }, 20*time.Second, 50*time.Millisecond)
+
+	// v2 again, and v1, which the backfill counted: both are skipped.
+	for _, id := range []string{"v2", "v1"} {
+		_, err = h.js.Publish(ctx, h.subjs[id], h.envs[id])
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return h.svc.Consumer.Skipped() == skipped+2 }, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, processed+1, h.svc.Consumer.Processed())
+	require.Equal(t, "2", h.total("views"))
+	require.Zero(t, records(), "the usage rows are the record")
 }

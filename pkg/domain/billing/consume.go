@@ -102,6 +102,9 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 				if err != nil {
 					return err
 				}
+				for i := range rs {
+					rs[i].msg = it.msg
+				}
 				rows = append(rows, rs...)
 			case e.Type == invoicePaidType && e.Source == StripeSource:
 				if err := markPaid(ctx, q, tenant, e); err != nil {
@@ -125,7 +128,7 @@ func (s *Service) HandleEvents(ctx context.Context, tx pgx.Tx, msgs []*consumer.
 					if err != nil {
 						return consumer.Permanent(fmt.Errorf("event %s from %s: %w", e.ID, e.Source, err))
 					}
-					r.source, r.id, r.time = e.Source, e.ID, at
+					r.source, r.id, r.time, r.msg = e.Source, e.ID, at, it.msg
 					rows = append(rows, r)
 				}
 			}
@@ -324,6 +327,7 @@ func (s *Service) insertUsage(ctx context.Context, tx pgx.Tx, rows []usageRow) e
 	if err != nil {
 		return fmt.Errorf("billing: insert usage: %w", err)
 	}
+	markSeen(rows, inserted)
 	if len(inserted) == 0 {
 		return nil
 	}
@@ -359,6 +363,32 @@ func (s *Service) insertUsage(ctx context.Context, tx pgx.Tx, rows []usageRow) e
 		}
 	}
 	return nil
+}
+
+// markSeen marks Seen each message all of whose rows were there already:
+// the consumer applied it before (it runs with consumer.Config.Idempotent,
+// the rows' primary key being its record), so it counts as skipped.
+func markSeen(rows []usageRow, inserted []billingdb.InsertUsageRow) {
+	type key struct {
+		meter      uuid.UUID
+		source, id string
+		revision   int64
+	}
+	isNew := make(map[key]bool, len(inserted))
+	for _, r := range inserted {
+		isNew[key{r.MeterID, r.EventSource, r.EventID, r.Revision}] = true
+	}
+	wrote := map[*consumer.Message]bool{}
+	for _, r := range rows {
+		if r.msg != nil {
+			wrote[r.msg] = wrote[r.msg] || isNew[key{r.meter, r.source, r.id, r.revision}]
+		}
+	}
+	for m, w := range wrote {
+		if !w {
+			m.Seen()
+		}
+	}
 }
 
 // meterEventArgs are the args of a billing.stripe.meter_event job.

@@ -13,6 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/prost-platform/prost/pkg/consumer"
+
 	"github.com/prost-platform/prost/pkg/dataprotect"
 	"github.com/prost-platform/prost/pkg/domain/billing/internal/billingdb"
 	"github.com/prost-platform/prost/pkg/problem"
@@ -48,6 +50,9 @@ type usageRow struct {
 	corrSrc, corrID  string
 	meterSlug        string
 	meterAggregation Aggregation
+	// msg is the message the consumer turned into this row (nil in a
+	// backfill): one whose rows were all there already is marked Seen.
+	msg *consumer.Message
 }
 
 // ExtractError says why an event cannot be counted by a meter.
