@@ -220,7 +220,7 @@ func (p *prostProc) look(ctx context.Context) (sample, error) {
 
 // waitDrained waits until every accepted event is published and audited and
 // the billing consumer has acknowledged every message it was given, or for
-// timeout. (Billing's idempotency records do not say it: it records only the
+// timeout. (Billing's usage rows do not say it: it writes rows only for the
 // events some meter counts.)
 func (p *prostProc) waitDrained(ctx context.Context, timeout time.Duration) *Drain {
 	start := time.Now()

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -336,18 +337,31 @@ func (p *prostProc) createMeter(ctx context.Context, app creds) error {
 	return nil
 }
 
-// billed is how many messages the billing consumer has handled: its
-// idempotency records (consumer_processed), one per message it applied or
-// skipped. (PROST's /metrics says it too, but a scrape asks JetStream for
-// every durable's lag and takes seconds under load.)
+// billed is how many events the billing consumer has counted: its usage
+// rows, one per event with the benchmark's one meter per App. (PROST's
+// /metrics says it too, but a scrape asks JetStream for every durable's lag
+// and takes seconds under load.)
 func (p *prostProc) billed(ctx context.Context) (int64, error) {
-	return p.applied(ctx, "billing-usage")
+	return applied(ctx, p.pool, "billing-usage")
 }
 
-// applied is how many messages a consumer has handled (see billed).
-func (p *prostProc) applied(ctx context.Context, consumer string) (int64, error) {
+// applied is how many messages a consumer has applied, read from what it
+// wrote: the audit chains' lengths, the billing usage rows (one meter per
+// App in the benchmark), and otherwise the consumer's idempotency records
+// (consumer_processed). The audit and billing consumers write no records
+// (consumer.Config.Idempotent): their own rows are their records.
+func applied(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, consumer string) (int64, error) {
+	q, args := `SELECT count(*) FROM consumer_processed WHERE consumer = $1`, []any{consumer}
+	switch consumer {
+	case "governance-audit":
+		q, args = `SELECT coalesce(sum(seq), 0)::bigint FROM audit_heads`, nil
+	case "billing-usage":
+		q, args = `SELECT count(*) FROM billing_usage`, nil
+	}
 	var n int64
-	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM consumer_processed WHERE consumer = $1`, consumer).Scan(&n)
+	err := db.QueryRow(ctx, q, args...).Scan(&n)
 	return n, err
 }
 

@@ -312,7 +312,7 @@ func scaleRules(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc)
 		if d := p.waitDrained(ctx, cfg.DrainTimeout); !d.Complete {
 			return nil, errors.New("the pipeline did not catch up before the measurement")
 		}
-		before, err := p.applied(ctx, "rules-engine")
+		before, err := applied(ctx, p.pool, "rules-engine")
 		if err != nil {
 			return nil, err
 		}
@@ -324,7 +324,7 @@ func scaleRules(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc)
 		want := before + int64(rounds*100)
 		deadline := time.Now().Add(2 * cfg.DrainTimeout)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
-			n, err := p.applied(ctx, "rules-engine")
+			n, err := applied(ctx, p.pool, "rules-engine")
 			if err == nil && n >= want {
 				return ptr(float64(rounds*100) / time.Since(t0).Seconds()), nil
 			}

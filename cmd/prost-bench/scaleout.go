@@ -377,9 +377,7 @@ func runScaleOut(ctx context.Context, cfg Config, log *slog.Logger, res *Results
 		so.Consumers[i].Name = name
 		wg.Go(func() {
 			err := measureStage(ctx, cfg, &so.Consumers[i], func(ctx context.Context) (int64, error) {
-				var n int64
-				err := pool.QueryRow(ctx, `SELECT count(*) FROM consumer_processed WHERE consumer = $1`, name).Scan(&n)
-				return n, err
+				return applied(ctx, pool, name)
 			})
 			mu.Lock()
 			errs = append(errs, err)
