@@ -72,7 +72,8 @@
 //     what the stream itself lost).
 //   - Batching: messages that arrive together are handled in one transaction
 //     (a worker with fewer than BatchSize waits up to Config.Linger for
-//     more); if it fails, they are retried one at a time so one bad message
+//     more, and stops waiting once none has come for Config.LingerQuiet);
+//     if it fails, they are retried one at a time so one bad message
 //     never fails the others.
 //   - Shutdown: when Run's context ends, the runtime stops pulling, finishes
 //     the transaction in flight, hands back (Nak, in order) what it holds, and
@@ -358,6 +359,12 @@ type Config struct {
 	// few, at the price of up to Linger of latency per consumer. Defaults
 	// to DefaultLinger; negative handles at once what has arrived.
 	Linger time.Duration
+	// LingerQuiet ends a worker's Linger early once no message has arrived
+	// for LingerQuiet: the relay publishes what it read in one round, which
+	// reaches a consumer as one burst, so a burst that has stopped arriving
+	// is whole and waiting longer only adds latency. Defaults to
+	// DefaultLingerQuiet; negative lingers the whole Linger.
+	LingerQuiet time.Duration
 	// Concurrency caps the transactions this consumer runs at once across
 	// its partitions. Defaults to 4.
 	Concurrency int
@@ -407,6 +414,9 @@ type Config struct {
 // (~1,000 events/s over 4 partitions) the five consumers ran a transaction
 // per message or two without it.
 const DefaultLinger = 20 * time.Millisecond
+
+// DefaultLingerQuiet: see Config.LingerQuiet.
+const DefaultLingerQuiet = 3 * time.Millisecond
 
 // DefaultDurableCheckInterval: see Config.DurableCheckInterval.
 const DefaultDurableCheckInterval = 30 * time.Second
@@ -478,6 +488,12 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, h Handler) (*Co
 		cfg.Linger = DefaultLinger
 	case cfg.Linger < 0:
 		cfg.Linger = 0
+	}
+	switch {
+	case cfg.LingerQuiet == 0:
+		cfg.LingerQuiet = DefaultLingerQuiet
+	case cfg.LingerQuiet < 0:
+		cfg.LingerQuiet = 0
 	}
 	if cfg.TenantLanes <= 0 {
 		cfg.TenantLanes = 1
@@ -1062,7 +1078,7 @@ func (w *worker) take(n int) []*Message {
 // ready reports how long to wait before a batch is worth taking: zero when
 // n messages are queued or the oldest has waited linger, else the rest of
 // its linger. An empty queue waits for a push (ok false).
-func (w *worker) ready(n int, linger time.Duration) (wait time.Duration, ok bool) {
+func (w *worker) ready(n int, linger, quiet time.Duration) (wait time.Duration, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.q) == 0 {
@@ -1071,7 +1087,11 @@ func (w *worker) ready(n int, linger time.Duration) (wait time.Duration, ok bool
 	if len(w.q) >= n || linger <= 0 {
 		return 0, true
 	}
-	return max(0, linger-time.Since(w.arrived[0])), true
+	wait = linger - time.Since(w.arrived[0])
+	if quiet > 0 {
+		wait = min(wait, quiet-time.Since(w.arrived[len(w.arrived)-1]))
+	}
+	return max(0, wait), true
 }
 
 // queued returns the messages waiting, without removing them.
@@ -1103,7 +1123,7 @@ func tenantToken(subject string) string {
 func (c *Consumer) work(ctx context.Context, w *worker, log *slog.Logger, lost func() bool) []*Message {
 	var linger *time.Timer
 	for ctx.Err() == nil {
-		wait, ok := w.ready(c.cfg.BatchSize, c.cfg.Linger)
+		wait, ok := w.ready(c.cfg.BatchSize, c.cfg.Linger, c.cfg.LingerQuiet)
 		if !ok {
 			select {
 			case <-ctx.Done():

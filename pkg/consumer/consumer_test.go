@@ -673,25 +673,36 @@ func TestKilledInstanceMessagesComeFirst(t *testing.T) {
 
 // TestLinger: a worker holding fewer than BatchSize messages waits up to
 // Linger from the oldest's arrival for more, so a trickle is applied in a
-// few transactions rather than one per message; a full batch does not wait.
+// few transactions rather than one per message; a full batch does not wait;
+// with LingerQuiet (the default) it stops waiting once nothing has arrived
+// for that long.
 func TestLinger(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		batch     int
 		linger    time.Duration
+		quiet     time.Duration
 		send      int
+		gap       time.Duration // between publishes; 0 publishes them together
 		wantSizes func(t *testing.T, sizes []int, elapsed time.Duration)
 	}{
-		{"a trickle waits for company", 100, 2 * time.Second, 5, func(t *testing.T, sizes []int, elapsed time.Duration) {
+		{"a trickle waits for company", 100, 2 * time.Second, -1, 5, 20 * time.Millisecond, func(t *testing.T, sizes []int, elapsed time.Duration) {
 			require.Equal(t, []int{5}, sizes, "five messages 20ms apart within one linger are one transaction")
 			require.GreaterOrEqual(t, elapsed, 2*time.Second, "the batch is handled once the oldest has waited Linger")
 		}},
-		{"a full batch goes at once", 5, time.Hour, 5, func(t *testing.T, sizes []int, _ time.Duration) {
+		{"a full batch goes at once", 5, time.Hour, -1, 5, 20 * time.Millisecond, func(t *testing.T, sizes []int, _ time.Duration) {
 			require.Equal(t, []int{5}, sizes)
 		}},
-		{"negative linger handles each at once", 100, -1, 5, func(t *testing.T, sizes []int, _ time.Duration) {
+		{"negative linger handles each at once", 100, -1, 0, 5, 20 * time.Millisecond, func(t *testing.T, sizes []int, _ time.Duration) {
 			require.Len(t, sizes, 5, "20ms apart, each message is its own transaction")
+		}},
+		{"a burst that stopped is not lingered on", 100, time.Hour, 0, 5, 0, func(t *testing.T, sizes []int, elapsed time.Duration) {
+			require.Less(t, elapsed, 20*time.Second, "handled within LingerQuiet of the last arrival, not after the hour's Linger")
+			require.LessOrEqual(t, len(sizes), 5)
+		}},
+		{"a trickle slower than LingerQuiet goes one by one", 100, time.Hour, 5 * time.Millisecond, 5, 50 * time.Millisecond, func(t *testing.T, sizes []int, _ time.Duration) {
+			require.Len(t, sizes, 5, "50ms apart with a 5ms LingerQuiet, each message is its own transaction")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -699,7 +710,7 @@ func TestLinger(t *testing.T) {
 			b := setup(t, jetstream.StreamConfig{})
 			var mu sync.Mutex
 			var sizes []int
-			c, err := consumer.New(testDB.Pool, b.js, b.config(consumer.Config{BatchSize: tc.batch, Linger: tc.linger}),
+			c, err := consumer.New(testDB.Pool, b.js, b.config(consumer.Config{BatchSize: tc.batch, Linger: tc.linger, LingerQuiet: tc.quiet}),
 				func(ctx context.Context, tx pgx.Tx, msgs []*consumer.Message) error {
 					mu.Lock()
 					sizes = append(sizes, len(msgs))
@@ -717,9 +728,19 @@ func TestLinger(t *testing.T) {
 				}()
 			}, 30*time.Second, 10*time.Millisecond)
 			start := time.Now()
+			if tc.gap == 0 {
+				for _, id := range idList("l", tc.send) {
+					_, err := b.js.PublishAsync("test.events", []byte(`{"id":"`+id+`"}`), jetstream.WithMsgID(id))
+					require.NoError(t, err)
+				}
+				<-b.js.PublishAsyncComplete()
+			}
 			for i, id := range idList("l", tc.send) {
+				if tc.gap == 0 {
+					break
+				}
 				if i > 0 {
-					time.Sleep(20 * time.Millisecond)
+					time.Sleep(tc.gap)
 				}
 				b.publish(t, id)
 			}

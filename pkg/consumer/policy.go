@@ -27,6 +27,10 @@ type PolicyFile struct {
 	// Linger is Config.Linger: how long a worker waits for a batch to
 	// fill ("0s" or a negative duration: not at all). At most 1s.
 	Linger string `json:"linger,omitempty"`
+	// LingerQuiet is Config.LingerQuiet: a worker stops lingering once no
+	// message has arrived for this long ("0s" or a negative duration: it
+	// lingers the whole Linger). At most 1s.
+	LingerQuiet string `json:"linger_quiet,omitempty"`
 	// RetryBudget is RetryPolicy.Budget: how long a failing message is
 	// retried, from its first failure, before it is dead-lettered whatever
 	// its schedule has left ("0" or a negative duration: no budget).
@@ -120,6 +124,17 @@ func (f PolicyFile) Apply(cfg Config) (Config, error) {
 			cfg.Linger = -1
 		default:
 			cfg.Linger = d
+		}
+	}
+	if f.LingerQuiet != "" {
+		d, err := time.ParseDuration(f.LingerQuiet)
+		switch {
+		case err != nil || d > time.Second:
+			errs = append(errs, fmt.Errorf("linger_quiet %q must be a duration of at most 1s", f.LingerQuiet))
+		case d <= 0:
+			cfg.LingerQuiet = -1
+		default:
+			cfg.LingerQuiet = d
 		}
 	}
 	if f.SingleLane {

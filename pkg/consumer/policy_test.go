@@ -22,7 +22,7 @@ func TestPolicyApply(t *testing.T) {
 			require.Equal(t, consumer.Config{Partitions: 4}, c)
 		}, ""},
 		{"every field", consumer.PolicyFile{Name: "x", MaxDeliver: 3, Backoff: []string{"1s", "2m"}, AckWait: "45s",
-			BatchSize: 250, RetryBudget: "1h", TenantLanes: 8, SingleLane: true, Linger: "5ms"}, func(t *testing.T, c consumer.Config) {
+			BatchSize: 250, RetryBudget: "1h", TenantLanes: 8, SingleLane: true, Linger: "5ms", LingerQuiet: "2ms"}, func(t *testing.T, c consumer.Config) {
 			require.Equal(t, 3, c.Retry.MaxDeliver)
 			require.Equal(t, []time.Duration{time.Second, 2 * time.Minute}, c.Retry.Backoff)
 			require.Equal(t, 45*time.Second, c.Retry.AckWait)
@@ -31,13 +31,16 @@ func TestPolicyApply(t *testing.T) {
 			require.Equal(t, 8, c.TenantLanes)
 			require.Equal(t, 1, c.Partitions)
 			require.Equal(t, 5*time.Millisecond, c.Linger)
+			require.Equal(t, 2*time.Millisecond, c.LingerQuiet)
 		}, ""},
-		{"zero linger and budget switch them off", consumer.PolicyFile{Name: "x", Linger: "0s", RetryBudget: "0"}, func(t *testing.T, c consumer.Config) {
+		{"zero linger and budget switch them off", consumer.PolicyFile{Name: "x", Linger: "0s", LingerQuiet: "0s", RetryBudget: "0"}, func(t *testing.T, c consumer.Config) {
 			require.Negative(t, c.Linger)
+			require.Negative(t, c.LingerQuiet)
 			require.Negative(t, c.Retry.Budget)
 		}, ""},
 		{"linger over a second", consumer.PolicyFile{Name: "x", Linger: "2s"}, nil, `linger "2s" must be a duration of at most 1s`},
 		{"linger not a duration", consumer.PolicyFile{Name: "x", Linger: "soon"}, nil, `linger "soon"`},
+		{"linger_quiet over a second", consumer.PolicyFile{Name: "x", LingerQuiet: "2s"}, nil, `linger_quiet "2s" must be a duration of at most 1s`},
 		{"short ack_wait", consumer.PolicyFile{Name: "x", AckWait: "10ms"}, nil, `ack_wait "10ms" must be a duration of at least 1s`},
 		{"bad backoff", consumer.PolicyFile{Name: "x", Backoff: []string{"-1s"}}, nil, `backoff "-1s" is not a positive duration`},
 		{"negative numbers", consumer.PolicyFile{Name: "x", MaxDeliver: -1, BatchSize: -1, TenantLanes: -1}, nil, "batch_size must be positive"},

@@ -32,11 +32,11 @@ func TestRouter(t *testing.T) {
 	k := 1 + TenantLane("a", 3)
 	require.Equal(t, []string{"a1", "a2", "a3"}, ids(r.workers[k]))
 	require.Equal(t, []string{"b1", "b2"}, ids(r.workers[0]))
-	wait, ok := r.workers[0].ready(100, time.Hour)
+	wait, ok := r.workers[0].ready(100, time.Hour, 0)
 	require.True(t, ok)
 	require.Zero(t, wait, "b1, back from the failed batch, is taken at once")
 	r.workers[0].take(1)
-	wait, _ = r.workers[0].ready(100, time.Hour)
+	wait, _ = r.workers[0].ready(100, time.Hour, 0)
 	require.Positive(t, wait, "b2 lingers as it did before")
 
 	a4 := msg("a", "a4")
@@ -51,4 +51,35 @@ func TestRouter(t *testing.T) {
 	r.push(msg("a", "a6"))
 	require.Equal(t, []string{"b2", "a6"}, ids(r.workers[0]), "given back once its retry worker is empty")
 	require.Empty(t, ids(r.workers[k]))
+}
+
+// TestLingerQuiet: a worker holding fewer than a batch lingers for more until
+// the oldest has waited Linger, or, with LingerQuiet, until nothing has
+// arrived for LingerQuiet (a burst that stopped is whole); a full batch is
+// taken at once.
+func TestLingerQuiet(t *testing.T) {
+	w := newRouter(1).workers[0]
+	_, ok := w.ready(3, time.Hour, 0)
+	require.False(t, ok, "an empty queue waits for a push")
+	w.push(&Message{ID: "1"})
+	w.push(&Message{ID: "2"})
+
+	wait, ok := w.ready(3, time.Hour, 0)
+	require.True(t, ok)
+	require.Greater(t, wait, 59*time.Minute, "without LingerQuiet it lingers the whole Linger")
+	wait, _ = w.ready(3, time.Hour, 50*time.Millisecond)
+	require.Positive(t, wait)
+	require.LessOrEqual(t, wait, 50*time.Millisecond, "LingerQuiet counts from the last arrival")
+
+	time.Sleep(60 * time.Millisecond)
+	wait, _ = w.ready(3, time.Hour, 50*time.Millisecond)
+	require.Zero(t, wait, "quiet for longer than LingerQuiet: taken now")
+	wait, _ = w.ready(3, time.Hour, 0)
+	require.Positive(t, wait, "still lingering without it")
+
+	w.push(&Message{ID: "3"})
+	wait, _ = w.ready(3, time.Hour, 50*time.Millisecond)
+	require.Zero(t, wait, "a full batch is taken at once")
+	wait, _ = w.ready(4, time.Hour, 50*time.Millisecond)
+	require.Positive(t, wait, "a new arrival restarts the quiet wait")
 }
