@@ -699,7 +699,6 @@ func TestLinger(t *testing.T) {
 		}},
 		{"a burst that stopped is not lingered on", 100, time.Hour, 0, 5, 0, func(t *testing.T, sizes []int, elapsed time.Duration) {
 			require.Less(t, elapsed, 20*time.Second, "handled within LingerQuiet of the last arrival, not after the hour's Linger")
-			require.LessOrEqual(t, len(sizes), 5)
 		}},
 		{"a trickle slower than LingerQuiet goes one by one", 100, time.Hour, 5 * time.Millisecond, 5, 50 * time.Millisecond, func(t *testing.T, sizes []int, _ time.Duration) {
 			require.Len(t, sizes, 5, "50ms apart with a 5ms LingerQuiet, each message is its own transaction")
@@ -728,22 +727,18 @@ func TestLinger(t *testing.T) {
 				}()
 			}, 30*time.Second, 10*time.Millisecond)
 			start := time.Now()
-			if tc.gap == 0 {
-				for _, id := range idList("l", tc.send) {
+			for i, id := range idList("l", tc.send) {
+				switch {
+				case tc.gap == 0:
 					_, err := b.js.PublishAsync("test.events", []byte(`{"id":"`+id+`"}`), jetstream.WithMsgID(id))
 					require.NoError(t, err)
-				}
-				<-b.js.PublishAsyncComplete()
-			}
-			for i, id := range idList("l", tc.send) {
-				if tc.gap == 0 {
-					break
-				}
-				if i > 0 {
+					continue
+				case i > 0:
 					time.Sleep(tc.gap)
 				}
 				b.publish(t, id)
 			}
+			<-b.js.PublishAsyncComplete()
 			require.Eventually(t, func() bool { return len(effects(t, b.name)) == tc.send }, 30*time.Second, 5*time.Millisecond)
 			elapsed := time.Since(start)
 			mu.Lock()

@@ -18,9 +18,10 @@ import (
 // TestMeasureConsume measures how fast one lane works through a backlog of
 // N messages with a handler that does nothing, to tell the runtime's cost
 // (pull, batch, transaction, ack) from a handler's. It runs only with
-// PROST_MEASURE_CONSUME_N set, e.g.
+// PROST_MEASURE_CONSUME_N set (PROST_MEASURE_CONSUME_BATCH sets the batch
+// size, else the runtime's default), e.g.
 //
-//	PROST_MEASURE_CONSUME_N=20000 go test -run TestMeasureConsume -v ./consumer/
+//	PROST_MEASURE_CONSUME_N=20000 PROST_MEASURE_CONSUME_BATCH=200 go test -run TestMeasureConsume -v ./consumer/
 func TestMeasureConsume(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PROST_MEASURE_CONSUME_N"))
 	if n == 0 {
@@ -49,9 +50,7 @@ func TestMeasureConsume(t *testing.T) {
 	done := make(chan error, 1)
 	began := time.Now()
 	go func() { done <- c.Run(ctx) }()
-	for c.Processed()+c.Skipped() < int64(n) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	require.Eventually(t, func() bool { return c.Processed()+c.Skipped() >= int64(n) }, 10*time.Minute, 5*time.Millisecond)
 	took := time.Since(began)
 	cancel()
 	require.NoError(t, <-done)

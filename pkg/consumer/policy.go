@@ -115,27 +115,11 @@ func (f PolicyFile) Apply(cfg Config) (Config, error) {
 			cfg.Retry.Budget = d
 		}
 	}
-	if f.Linger != "" {
-		d, err := time.ParseDuration(f.Linger)
-		switch {
-		case err != nil || d > time.Second:
-			errs = append(errs, fmt.Errorf("linger %q must be a duration of at most 1s", f.Linger))
-		case d <= 0:
-			cfg.Linger = -1
-		default:
-			cfg.Linger = d
-		}
+	if err := lingerField("linger", f.Linger, &cfg.Linger); err != nil {
+		errs = append(errs, err)
 	}
-	if f.LingerQuiet != "" {
-		d, err := time.ParseDuration(f.LingerQuiet)
-		switch {
-		case err != nil || d > time.Second:
-			errs = append(errs, fmt.Errorf("linger_quiet %q must be a duration of at most 1s", f.LingerQuiet))
-		case d <= 0:
-			cfg.LingerQuiet = -1
-		default:
-			cfg.LingerQuiet = d
-		}
+	if err := lingerField("linger_quiet", f.LingerQuiet, &cfg.LingerQuiet); err != nil {
+		errs = append(errs, err)
 	}
 	if f.SingleLane {
 		cfg.Partitions = 1
@@ -151,4 +135,23 @@ func (f PolicyFile) Apply(cfg Config) (Config, error) {
 		cfg.BatchSize = f.BatchSize
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// lingerField sets *dst from a policy file's linger-like field: unset leaves
+// it, "0s" or a negative duration switches it off (-1), and anything else
+// must be a duration of at most 1s.
+func lingerField(name, v string, dst *time.Duration) error {
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil || d > time.Second:
+		return fmt.Errorf("%s %q must be a duration of at most 1s", name, v)
+	case d <= 0:
+		*dst = -1
+	default:
+		*dst = d
+	}
+	return nil
 }

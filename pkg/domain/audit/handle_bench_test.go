@@ -24,10 +24,10 @@ func BenchmarkHandleEvents(b *testing.B) {
 		msgs := make([]*consumer.Message, 200)
 		for i := range msgs {
 			n++
-			t := tenants[n%len(tenants)]
+			tenant := tenants[n%len(tenants)]
 			msgs[i] = &consumer.Message{ID: fmt.Sprint("m-", n), Data: fmt.Appendf(nil,
 				`{"specversion":"1.0","id":"ev-%d","source":"bench/orders","type":"order.created","tenantid":"%s","time":"2026-12-01T10:00:00Z","datacontenttype":"application/json","data":{"order_id":"o-%d","amount":1999,"currency":"EUR","items":[{"sku":"a","qty":1},{"sku":"b","qty":2}],"customer":{"id":"c-%d","country":"PT"}}}`,
-				n, t, n, n%100)}
+				n, tenant, n, n%100)}
 		}
 		return msgs
 	}
