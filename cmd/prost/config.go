@@ -64,6 +64,7 @@ type env struct {
 	SyncAlwaysEmbedded bool          // PROST_EMBEDDED_NATS_SYNC_ALWAYS
 	SecretsKey         string        // PROST_SECRETS_KEY (base64 of 32 bytes)
 	PprofAddr          string        // PROST_PPROF_ADDR: serve net/http/pprof here when set
+	PprofContention    bool          // PROST_PPROF_CONTENTION: sample the block and mutex profiles while PprofAddr is set (default true)
 	MemoryLimitMiB     int           // PROST_MEMORY_LIMIT_MIB: the Go runtime's soft memory limit; 0 leaves it to GOMEMLIMIT
 	MetricsAddr        string        // PROST_METRICS_ADDR: serve /metrics there (unauthenticated unless PROST_METRICS_TOKEN) instead of on the API
 	MetricsToken       string        // PROST_METRICS_TOKEN: bearer token of /metrics (default: the admin token)
@@ -127,6 +128,7 @@ func envFromOS() env {
 		SyncAlwaysEmbedded: getbool("PROST_EMBEDDED_NATS_SYNC_ALWAYS", true),
 		SecretsKey:         os.Getenv("PROST_SECRETS_KEY"),
 		PprofAddr:          os.Getenv("PROST_PPROF_ADDR"),
+		PprofContention:    getbool("PROST_PPROF_CONTENTION", true),
 		MemoryLimitMiB:     getint("PROST_MEMORY_LIMIT_MIB", DefaultMemoryLimitMiB),
 		MetricsAddr:        os.Getenv("PROST_METRICS_ADDR"),
 		MetricsToken:       os.Getenv("PROST_METRICS_TOKEN"),

@@ -481,8 +481,12 @@ func (p *platform) runOnce(ctx context.Context, names []string, adminToken strin
 		// Blocking and lock contention are sampled while profiles are
 		// served: one event per 10us spent blocked, one contended lock in
 		// 100, which costs next to nothing next to the work they show.
-		runtime.SetBlockProfileRate(int(pprofBlockRate))
-		runtime.SetMutexProfileFraction(pprofMutexFraction)
+		// PROST_PPROF_CONTENTION=false leaves them off, for a CPU profile
+		// of a measurement that should pay for nothing else (make bench).
+		if p.env.PprofContention {
+			runtime.SetBlockProfileRate(int(pprofBlockRate))
+			runtime.SetMutexProfileFraction(pprofMutexFraction)
+		}
 		pm := http.NewServeMux()
 		pm.HandleFunc("/debug/pprof/", pprof.Index)
 		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,22 @@ func (f Func) Run(ctx context.Context) error { return f(ctx) }
 
 // DefaultShutdownTimeout bounds a Group's stop when Config sets none.
 const DefaultShutdownTimeout = 20 * time.Second
+
+// ProfileLabel is the pprof label a Group puts on each component's
+// goroutines, and on every goroutine they start: its value is the
+// component's name, after its parent's when Groups nest ("gateway/ingest").
+// A CPU profile then splits the process's time by component (see
+// docs/benchmarks.md); goroutines no Group started (an embedded server, a
+// client library's I/O, the garbage collector's workers) carry none.
+const ProfileLabel = "component"
+
+// labelPath is name under the component ctx already belongs to, if any.
+func labelPath(ctx context.Context, name string) string {
+	if parent, ok := pprof.Label(ctx, ProfileLabel); ok && parent != "" {
+		return parent + "/" + name
+	}
+	return name
+}
 
 // Group runs components. The zero value is usable; Add every component
 // before Run.
@@ -84,7 +101,10 @@ func (g *Group) Run(ctx context.Context) error {
 		cancels[i], done[i] = cancel, make(chan struct{})
 		eg.Go(func() error {
 			defer close(done[i])
-			err := m.c.Run(cctx)
+			var err error
+			pprof.Do(cctx, pprof.Labels(ProfileLabel, labelPath(cctx, m.name)), func(ctx context.Context) {
+				err = m.c.Run(ctx)
+			})
 			if err == nil && cctx.Err() == nil {
 				err = errors.New("stopped before it was asked to")
 			}

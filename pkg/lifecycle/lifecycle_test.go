@@ -1,8 +1,10 @@
 package lifecycle_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -78,4 +80,38 @@ func TestShutdownTimeoutNamesTheStuck(t *testing.T) {
 	cancel()
 	err := g.Run(ctx)
 	require.ErrorContains(t, err, "stuck did not stop within 50ms")
+}
+
+// TestProfileLabels: every goroutine a component starts carries its name
+// as a pprof label, after its parent's when Groups nest, so a CPU profile
+// can say which component spent the time.
+func TestProfileLabels(t *testing.T) {
+	seen := make(chan string, 1)
+	parked := make(chan struct{})
+	inner := lifecycle.Func(func(ctx context.Context) error {
+		label, _ := pprof.Label(ctx, lifecycle.ProfileLabel)
+		seen <- label
+		// A goroutine the component starts inherits the label.
+		go func() { <-parked }()
+		<-ctx.Done()
+		return nil
+	})
+	outer := lifecycle.Func(func(ctx context.Context) error {
+		var g lifecycle.Group
+		g.Add("ingest", inner)
+		return g.Run(ctx)
+	})
+	var g lifecycle.Group
+	g.Add("gateway", outer)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	require.Equal(t, "gateway/ingest", <-seen)
+
+	var dump bytes.Buffer
+	require.NoError(t, pprof.Lookup("goroutine").WriteTo(&dump, 1))
+	require.Contains(t, dump.String(), `# labels: {"component":"gateway/ingest"}`)
+	close(parked)
+	cancel()
+	require.NoError(t, <-done)
 }
