@@ -26,6 +26,8 @@ type Ingest struct {
 	Non202 map[string]int64 `json:"non_202"`
 	// CPU is the cores each party kept busy during the step.
 	CPU *CPUShare `json:"cpu"`
+	// Profile splits PROST's CPU by component (single-event step only).
+	Profile *CPUProfile `json:"cpu_profile,omitempty"`
 	// DrainAfter is how long the relay and audit consumer took to catch up
 	// with everything accepted, after the step.
 	DrainAfter *Drain `json:"drain_after"`
@@ -62,6 +64,7 @@ func runSingle(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) 
 	log.Info("prost: single-event ingest", "clients", cfg.SingleClients, "duration", cfg.Duration)
 	bufs := make([][]byte, cfg.SingleClients)
 	cpu := watchCPU(ctx, p.pid, cfg.Warmup, cfg.Duration)
+	prof := p.profileCPU(ctx, cfg.Warmup, cfg.Duration)
 	lr := runClosedLoop(ctx, cfg.SingleClients, cfg.Warmup, cfg.Duration, func(ctx context.Context, w int, n int64) opResult {
 		bufs[w] = appendEvent(bufs[w][:0], eventID("single", w, n), n, "")
 		st, err := p.post(ctx, p.demo, ctStructured, bufs[w])
@@ -74,7 +77,10 @@ func runSingle(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) 
 	p.markMemory("single-event ingest")
 	in := &Ingest{Clients: cfg.SingleClients, EventsPerRequest: 1, EventsPerSec: lr.rate(),
 		RequestsPerSec: float64(lr.Ops) / lr.Window.Seconds(), Latency: summarize(lr.Latencies),
-		Non202: failureCounts(lr.Failures), CPU: cpu()}
+		Non202: failureCounts(lr.Failures), CPU: cpu(), Profile: prof()}
+	if in.Profile != nil && in.CPU != nil && in.EventsPerSec > 0 {
+		in.Profile.perEvent(in.CPU.Prost / in.EventsPerSec * 1e6)
+	}
 	log.Info("prost: single-event done", "events_per_s", int(in.EventsPerSec), "non_202", in.Non202)
 	return in
 }

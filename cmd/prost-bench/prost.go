@@ -48,6 +48,7 @@ type prostProc struct {
 	dataDir    string
 	base       string // http://host:port
 	natsURL    string
+	pprofBase  string // http://host:port of PROST_PPROF_ADDR
 	adminToken string
 	demo       creds
 	e2eApp     creds
@@ -119,6 +120,11 @@ func startProst(ctx context.Context, cfg Config, log *slog.Logger, extraEnv ...s
 	if err != nil {
 		return nil, err
 	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p.pprofBase = "http://" + pprofAddr
 	p.adminToken = "prost_admin_bench_" + randomSuffix() + randomSuffix()
 	cmd := exec.Command(bin, "dev")
 	cmd.Dir = p.dataDir
@@ -137,6 +143,10 @@ func startProst(ctx context.Context, cfg Config, log *slog.Logger, extraEnv ...s
 		"PROST_LOG_LEVEL=warn",
 		"PROST_LOG_FORMAT=json",
 		"NATS_URL=",
+		// CPU profiles of the single-event step, split by component;
+		// nothing else is sampled.
+		"PROST_PPROF_ADDR="+pprofAddr,
+		"PROST_PPROF_CONTENTION=false",
 	)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.SysProcAttr = childAttr()
