@@ -38,11 +38,11 @@ type CPUProfile struct {
 	Components    []ComponentCPU `json:"components"`
 }
 
-// profileCPU asks PROST's pprof listener for a CPU profile of the measured
+// profileCPU asks PROST's pprof listener for a CPU profile of step's measured
 // window (after warmup, whole seconds of measure) and splits it by
 // component. It returns nil when PROST serves no profiles or the profile
 // cannot be had: the step's figures do not depend on it.
-func (p *prostProc) profileCPU(ctx context.Context, warmup, measure time.Duration) func() *CPUProfile {
+func (p *prostProc) profileCPU(ctx context.Context, warmup, measure time.Duration, step string) func() *CPUProfile {
 	done := make(chan *CPUProfile, 1)
 	secs := int(measure / time.Second)
 	if p.pprofBase == "" || secs < 1 {
@@ -61,10 +61,10 @@ func (p *prostProc) profileCPU(ctx context.Context, warmup, measure time.Duratio
 			return
 		}
 		// Kept for `go tool pprof -tagfocus component=gateway/http ...`.
-		path := filepath.Join(os.TempDir(), "prost-bench-single-event.pprof")
+		path := filepath.Join(os.TempDir(), "prost-bench-"+step+".pprof")
 		if f, err := os.Create(path); err == nil {
 			if prof.Write(f) == nil && f.Close() == nil {
-				p.log.Info("prost: CPU profile of the single-event step", "path", path)
+				p.log.Info("prost: CPU profile of the step", "step", step, "path", path)
 			} else {
 				_ = f.Close()
 			}

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,4 +75,19 @@ func TestSplitByComponentReadsARealProfile(t *testing.T) {
 	require.NotEmpty(t, c.Components)
 	require.Equal(t, "relay", c.Components[0].Component)
 	require.Greater(t, c.Components[0].Share, 0.5)
+}
+
+// TestWriteComponents: the two steps' splits share one row per component,
+// in the single-event step's order, with a blank cell where a step had none.
+func TestWriteComponents(t *testing.T) {
+	t.Parallel()
+	single := &CPUProfile{Components: []ComponentCPU{{Component: "gateway/http", Share: 0.5, MicrosPerEvent: 100}, {Component: "relay", Share: 0.5, MicrosPerEvent: 100}}}
+	e2e := &CPUProfile{Components: []ComponentCPU{{Component: "relay", Share: 0.25, MicrosPerEvent: 200}, {Component: "governance", Share: 0.75, MicrosPerEvent: 600}}}
+	var b strings.Builder
+	writeComponents(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }, single, e2e)
+	out := b.String()
+	require.Contains(t, out, "| gateway/http | 50% | 100 |  |  |\n")
+	require.Contains(t, out, "| relay | 50% | 100 | 25% | 200 |\n")
+	require.Contains(t, out, "| governance |  |  | 75% | 600 |\n")
+	require.Less(t, strings.Index(out, "| relay"), strings.Index(out, "| governance"))
 }

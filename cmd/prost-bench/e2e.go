@@ -40,6 +40,8 @@ type E2E struct {
 	Backlog    *Backlog  `json:"backlog"`
 	CPU        *CPUShare `json:"cpu"`
 	DrainAfter *Drain    `json:"drain_after"`
+	// Profile splits PROST's CPU by component over the measured window.
+	Profile *CPUProfile `json:"cpu_profile,omitempty"`
 }
 
 // Backlog is the pipeline's backlog sampled every second of the step.
@@ -157,6 +159,7 @@ func runE2E(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc, max
 	start := time.Now()
 	t0 := start.Add(cfg.Warmup)
 	cpu := watchCPU(ctx, p.pid, cfg.Warmup, cfg.Duration)
+	prof := p.profileCPU(ctx, cfg.Warmup, cfg.Duration, "end-to-end")
 	backlog := make(chan [2][]int64, 1)
 	go func() { backlog <- p.sampleBacklog(ctx, t0, cfg.Duration, &e2eAccepted) }()
 
@@ -185,6 +188,9 @@ schedule:
 	close(jobs)
 	wg.Wait()
 	e.CPU = cpu()
+	if e.Profile = prof(); e.Profile != nil && e.CPU != nil && rate > 0 {
+		e.Profile.perEvent(e.CPU.Prost / rate * 1e6)
+	}
 	bl := <-backlog
 	p.markMemory("end to end")
 

@@ -64,7 +64,7 @@ func runSingle(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) 
 	log.Info("prost: single-event ingest", "clients", cfg.SingleClients, "duration", cfg.Duration)
 	bufs := make([][]byte, cfg.SingleClients)
 	cpu := watchCPU(ctx, p.pid, cfg.Warmup, cfg.Duration)
-	prof := p.profileCPU(ctx, cfg.Warmup, cfg.Duration)
+	prof := p.profileCPU(ctx, cfg.Warmup, cfg.Duration, "single-event")
 	lr := runClosedLoop(ctx, cfg.SingleClients, cfg.Warmup, cfg.Duration, func(ctx context.Context, w int, n int64) opResult {
 		bufs[w] = appendEvent(bufs[w][:0], eventID("single", w, n), n, "")
 		st, err := p.post(ctx, p.demo, ctStructured, bufs[w])

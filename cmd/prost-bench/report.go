@@ -579,8 +579,15 @@ func renderMarkdown(r *Results, jsonName string) string {
 		w("| batched ingest %s\n", fmtCPU(s.CPU, s.EventsPerSec))
 	}
 	w("\n")
-	if s := p.Single; s != nil && s.Profile != nil {
-		writeComponents(w, s.Profile)
+	if s, e := p.Single, p.E2E; (s != nil && s.Profile != nil) || (e != nil && e.Profile != nil) {
+		var a, b *CPUProfile
+		if s != nil {
+			a = s.Profile
+		}
+		if e != nil {
+			b = e.Profile
+		}
+		writeComponents(w, a, b)
 	}
 	if s := p.Single; s != nil {
 		w("- Single-event ingest: non-202 answers %s; the relay and the audit consumer %s the step.\n", fmtCounts(s.Non202), fmtDrain(s.DrainAfter))
@@ -851,14 +858,40 @@ func renderScaleMarkdown(r *Results, jsonName string) string {
 	return b.String()
 }
 
-// writeComponents is the single-event step's CPU profile split by component.
-func writeComponents(w func(string, ...any), c *CPUProfile) {
-	w("Where PROST's CPU went in the single-event step: a CPU profile of %s s of its measured window\n", fmtInt(c.WindowSeconds))
-	w("(`PROST_PPROF_ADDR`, nothing else sampled), split by the pprof label `component` that every goroutine a\n")
-	w("service starts carries (pkg/lifecycle); per event is the share times the step's PROST CPU per accepted event:\n\n")
-	w("| component | share of PROST's CPU | us per accepted event |\n|---|---|---|\n")
-	for _, x := range c.Components {
-		w("| %s | %.0f%% | %s |\n", x.Component, x.Share*100, fmtInt(x.MicrosPerEvent))
+// writeComponents is the CPU profiles of the single-event and end to end
+// steps split by component, side by side; either may be nil.
+func writeComponents(w func(string, ...any), single, e2e *CPUProfile) {
+	w("Where PROST's CPU went: a CPU profile of each step's measured window (`PROST_PPROF_ADDR`, nothing\n")
+	w("else sampled), split by the pprof label `component` that every goroutine a service starts carries\n")
+	w("(pkg/lifecycle); per event is the share times the step's PROST CPU per event (accepted in the\n")
+	w("single-event step, offered in the end to end one):\n\n")
+	w("| component | single-event: share | us/event | end to end: share | us/event |\n|---|---|---|---|---|\n")
+	var names []string
+	seen := map[string]bool{}
+	at := func(c *CPUProfile) map[string]ComponentCPU {
+		m := map[string]ComponentCPU{}
+		if c == nil {
+			return m
+		}
+		for _, x := range c.Components {
+			m[x.Component] = x
+			if !seen[x.Component] {
+				seen[x.Component] = true
+				names = append(names, x.Component)
+			}
+		}
+		return m
+	}
+	a, b := at(single), at(e2e)
+	cell := func(m map[string]ComponentCPU, name string) string {
+		x, ok := m[name]
+		if !ok {
+			return " | "
+		}
+		return fmt.Sprintf("%.0f%% | %s", x.Share*100, fmtInt(x.MicrosPerEvent))
+	}
+	for _, name := range names {
+		w("| %s | %s | %s |\n", name, cell(a, name), cell(b, name))
 	}
 	w("\n")
 }
