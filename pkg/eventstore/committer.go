@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/prost-platform/prost/pkg/problem"
@@ -255,16 +254,10 @@ func (c *Committer) commit(wc *writerConn, evs []NewEvent) (out []Outcome, err e
 	if err != nil {
 		return nil, fmt.Errorf("commit %d events: %w", len(evs), err)
 	}
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		out, err = AppendTx(ctx, tx, evs)
-		if err != nil {
-			return err
-		}
-		if !c.cfg.NoNotify {
-			return NotifyTx(ctx, tx)
-		}
-		return nil
-	})
+	// One statement outside a transaction block is its own transaction:
+	// BEGIN, the notification and COMMIT would each be a round trip more.
+	// It has committed when it returns without error.
+	out, err = appendEvents(ctx, conn, evs, !c.cfg.NoNotify)
 	if err != nil {
 		wc.release()
 		return nil, fmt.Errorf("commit %d events: %w", len(evs), err)

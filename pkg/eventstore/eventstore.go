@@ -65,6 +65,15 @@ type DB = eventsdb.DBTX
 // A (tenant, source, id) seen before, in the store or earlier in evs, is a
 // duplicate: not stored again and given no outbox row.
 func AppendTx(ctx context.Context, db DB, evs []NewEvent) ([]Outcome, error) {
+	return appendEvents(ctx, db, evs, false)
+}
+
+// appendEvents is AppendTx in one statement, which also notifies
+// prost_outbox when notify is set. Run on a connection outside a
+// transaction, that statement is a transaction of its own: the events, their
+// outbox rows and the notification are committed together when it returns,
+// in one round trip (the ingest committer's way).
+func appendEvents(ctx context.Context, db DB, evs []NewEvent, notify bool) ([]Outcome, error) {
 	out := make([]Outcome, len(evs))
 	if len(evs) == 0 {
 		return out, nil
@@ -80,7 +89,7 @@ func AppendTx(ctx context.Context, db DB, evs []NewEvent) ([]Outcome, error) {
 		Ids: make([]string, 0, n), Types: make([]string, 0, n), Subjects: make([]string, 0, n),
 		Times: make([]string, 0, n), PartitionKeys: make([]string, 0, n), Envelopes: make([]string, 0, n),
 		OutboxSubjects: make([]string, 0, n), TraceParents: make([]string, 0, n), TraceStates: make([]string, 0, n),
-		KeyOrds: []int32{}, KeyIds: []uuid.UUID{},
+		KeyOrds: []int32{}, KeyIds: []uuid.UUID{}, Notify: notify,
 	}
 	for i := range evs {
 		e := &evs[i]

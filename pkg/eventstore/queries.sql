@@ -4,6 +4,8 @@
 -- repeats of the same (tenant, source, id) from the input first. An empty
 -- subject, time or partition key is stored as NULL; a repeat of
 -- an event already stored is skipped by ON CONFLICT and gets no outbox row.
+-- Being one statement, it is atomic on its own: run outside a transaction it
+-- is one (implicit) transaction, committed when it returns.
 WITH input AS (
     SELECT unnest(@ords::int4[]) AS ord,
            unnest(@tenant_ids::uuid[]) AS tenant_id,
@@ -43,8 +45,15 @@ WITH input AS (
     JOIN ins ON ins.tenant_id = i.tenant_id AND ins.source = i.source AND ins.id = i.id
     ON CONFLICT DO NOTHING
     RETURNING event_seq
+), nt AS MATERIALIZED (
+    -- With @notify, NOTIFY prost_outbox (the relays' wake-up; delivered at
+    -- commit, repeats within one transaction folded into one), in the same
+    -- statement so that a commit is one round trip. It is sent when the
+    -- statement stored an event, and not for a batch of repeats only: there
+    -- is nothing new to publish.
+    SELECT pg_notify('prost_outbox', '') WHERE @notify::bool AND EXISTS (SELECT FROM ins)
 )
-SELECT ins.seq, ins.tenant_id, ins.source, ins.id FROM ins;
+SELECT ins.seq, ins.tenant_id, ins.source, ins.id FROM ins LEFT JOIN nt ON true;
 
 -- name: NotifyOutbox :exec
 SELECT pg_notify('prost_outbox', '');
