@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/prost-platform/prost/pkg/lifecycle"
 )
 
 // unlabelled names the CPU of goroutines no lifecycle component started:
@@ -109,7 +111,7 @@ func splitByComponent(prof *profile.Profile, window float64) *CPUProfile {
 	var total int64
 	for _, s := range prof.Sample {
 		name := unlabelled
-		if v := s.Label["component"]; len(v) > 0 && v[0] != "" {
+		if v := s.Label[lifecycle.ProfileLabel]; len(v) > 0 && v[0] != "" {
 			name = v[0]
 		}
 		by[name] += s.Value[idx]

@@ -143,8 +143,8 @@ func startProst(ctx context.Context, cfg Config, log *slog.Logger, extraEnv ...s
 		"PROST_LOG_LEVEL=warn",
 		"PROST_LOG_FORMAT=json",
 		"NATS_URL=",
-		// CPU profiles of the single-event step, split by component;
-		// nothing else is sampled.
+		// CPU profiles of the single-event and end to end steps, split by
+		// component; nothing else is sampled.
 		"PROST_PPROF_ADDR="+pprofAddr,
 		"PROST_PPROF_CONTENTION=false",
 	)

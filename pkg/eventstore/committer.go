@@ -42,8 +42,8 @@ type CommitterConfig struct {
 	QueueSize int
 	// TxTimeout bounds one shared transaction. Defaults to DefaultTxTimeout.
 	TxTimeout time.Duration
-	// NoNotify leaves out the NOTIFY prost_outbox each transaction sends to
-	// wake relays in other processes. Defaults to false (notify).
+	// NoNotify leaves out the NOTIFY prost_outbox each transaction that
+	// stored events sends to wake relays in other processes. Defaults to false (notify).
 	NoNotify bool
 	// OnCommit, when set, is called after every successful commit (the
 	// in-process relay's wake-up). It must not block.
