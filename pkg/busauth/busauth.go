@@ -29,7 +29,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 )
@@ -55,6 +57,10 @@ var (
 // use.
 type Signer struct {
 	keys [][]byte
+	// macs holds, for each key, HMACs to reset and reuse: a new one per
+	// message was ~6% of what the all-in-one process allocated while it
+	// caught up a backlog (every consumer verifies every message).
+	macs []*sync.Pool
 }
 
 // NewKey returns the base64 form of a new random key.
@@ -84,25 +90,43 @@ func Parse(s string) (*Signer, error) {
 			return nil, fmt.Errorf("busauth: key %d must be %d bytes, got %d", i+1, KeyLen, len(b))
 		}
 		out.keys = append(out.keys, b)
+		out.macs = append(out.macs, &sync.Pool{New: func() any { return &hmacState{h: hmac.New(sha256.New, b)} }})
 	}
 	return &out, nil
 }
 
-func mac(key []byte, subject, msgID string, body []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("prost-bus-v1\x00"))
-	m.Write([]byte(subject))
-	m.Write([]byte{0})
-	m.Write([]byte(msgID))
-	m.Write([]byte{0})
-	m.Write(body)
-	return m.Sum(nil)
+// hmacState is a reusable HMAC with the scratch space of one signature.
+type hmacState struct {
+	h   hash.Hash
+	buf []byte // the prefix, subject and id, written at once
+	sum [sha256.Size]byte
+}
+
+// mac appends to dst the HMAC with key i of a message on subject with
+// idempotency key msgID and body.
+func (s *Signer) mac(dst []byte, i int, subject, msgID string, body []byte) []byte {
+	st := s.macs[i].Get().(*hmacState)
+	st.h.Reset()
+	p := append(st.buf[:0], "prost-bus-v1\x00"...)
+	p = append(p, subject...)
+	p = append(p, 0)
+	p = append(p, msgID...)
+	p = append(p, 0)
+	st.h.Write(p)
+	st.h.Write(body)
+	dst = append(dst, st.h.Sum(st.sum[:0])...)
+	if cap(p) <= 4096 {
+		st.buf = p
+	}
+	s.macs[i].Put(st)
+	return dst
 }
 
 // Sign sets the signature of a message on subject with idempotency key
 // msgID and body, replacing any signature h held.
 func (s *Signer) Sign(h nats.Header, subject, msgID string, body []byte) {
-	h.Set(Header, "v1,"+base64.RawURLEncoding.EncodeToString(mac(s.keys[0], subject, msgID, body)))
+	var sum [sha256.Size]byte
+	h.Set(Header, "v1,"+base64.RawURLEncoding.EncodeToString(s.mac(sum[:0], 0, subject, msgID, body)))
 }
 
 // Verify checks the signature in h of a message on subject with
@@ -117,12 +141,15 @@ func (s *Signer) Verify(h nats.Header, subject, msgID string, body []byte) error
 	if !ok {
 		return ErrBadSignature
 	}
-	got, err := base64.RawURLEncoding.DecodeString(b64)
-	if err != nil {
+	var got, want [sha256.Size]byte
+	if base64.RawURLEncoding.DecodedLen(len(b64)) != len(got) {
 		return ErrBadSignature
 	}
-	for _, k := range s.keys {
-		if hmac.Equal(got, mac(k, subject, msgID, body)) {
+	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(b64)); err != nil || n != len(got) {
+		return ErrBadSignature
+	}
+	for i := range s.keys {
+		if hmac.Equal(got[:], s.mac(want[:0], i, subject, msgID, body)) {
 			return nil
 		}
 	}

@@ -1,7 +1,12 @@
 package busauth_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -50,4 +55,60 @@ func TestParse(t *testing.T) {
 		_, err := busauth.Parse(bad)
 		require.Error(t, err, bad)
 	}
+}
+
+// The signature is HMAC-SHA256 over the documented message, whatever the
+// length of its parts, from any number of goroutines at once (the HMACs are
+// reused).
+func TestSignatureFormat(t *testing.T) {
+	t.Parallel()
+	key := busauth.NewKey()
+	raw, err := base64.StdEncoding.DecodeString(key)
+	require.NoError(t, err)
+	s, err := busauth.Parse(key)
+	require.NoError(t, err)
+	want := func(subject, id string, body []byte) string {
+		m := hmac.New(sha256.New, raw)
+		m.Write([]byte("prost-bus-v1\x00" + subject + "\x00" + id + "\x00"))
+		m.Write(body)
+		return "v1," + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				// Parts longer than the stack buffer the prefix is built in.
+				subject := "prost.events.t.1." + strings.Repeat("x", (g*200+i)%400)
+				id := fmt.Sprintf("id-%d-%d", g, i)
+				body := []byte(strings.Repeat("b", i))
+				h := nats.Header{}
+				s.Sign(h, subject, id, body)
+				if got := h.Get(busauth.Header); got != want(subject, id, body) {
+					t.Errorf("signature of %q/%q: got %s, want %s", subject, id, got, want(subject, id, body))
+					return
+				}
+				if err := s.Verify(h, subject, id, body); err != nil {
+					t.Errorf("verify %q/%q: %v", subject, id, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Verify runs for every message every consumer reads: it allocates nothing
+// beyond reading the header.
+func TestVerifyAllocations(t *testing.T) {
+	s, err := busauth.Parse(busauth.NewKey())
+	require.NoError(t, err)
+	h := nats.Header{}
+	body := []byte(strings.Repeat("b", 600))
+	s.Sign(h, "prost.events.t.1.x", "id-1", body)
+	allocs := testing.AllocsPerRun(200, func() {
+		if err := s.Verify(h, "prost.events.t.1.x", "id-1", body); err != nil {
+			panic(err)
+		}
+	})
+	require.LessOrEqual(t, allocs, 1.0)
 }
