@@ -55,6 +55,15 @@ func TestTraceCrossesEveryHop(t *testing.T) {
 	}, 20*time.Second, 50*time.Millisecond)
 	require.Equal(t, ingest.SpanContext().TraceID(), consume.SpanContext().TraceID())
 	require.Equal(t, trace.SpanKindConsumer, consume.SpanKind())
+	// A recorded consumer span carries the messaging attributes.
+	attrs := map[string]string{}
+	for _, kv := range consume.Attributes() {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	require.Equal(t, "nats", attrs["messaging.system"])
+	require.Contains(t, attrs["messaging.destination.name"], "prost.events.")
+	require.NotEmpty(t, attrs["messaging.message.id"])
+	require.Equal(t, "1", attrs["messaging.nats.delivered"])
 	require.Equal(t, ingest.SpanContext().SpanID(), consume.Parent().SpanID(), "the consumer span is a child of the ingest span")
 
 	// The stored event carries the trace context it travelled with.

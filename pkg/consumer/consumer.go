@@ -433,6 +433,8 @@ type Consumer struct {
 	cfg  Config
 	h    Handler
 	sem  chan struct{}
+	// spanName names the span of each message handled: "consume <name>".
+	spanName string
 
 	processed    atomic.Int64
 	skipped      atomic.Int64
@@ -519,7 +521,7 @@ func New(pool *pgxpool.Pool, js jetstream.JetStream, cfg Config, h Handler) (*Co
 	if cfg.DurableCheckInterval <= 0 {
 		cfg.DurableCheckInterval = DefaultDurableCheckInterval
 	}
-	return &Consumer{pool: pool, js: js, cfg: cfg, h: h, sem: make(chan struct{}, cfg.Concurrency)}, nil
+	return &Consumer{pool: pool, js: js, cfg: cfg, h: h, sem: make(chan struct{}, cfg.Concurrency), spanName: "consume " + cfg.Name}, nil
 }
 
 // Processed counts messages applied.
@@ -1433,12 +1435,16 @@ func (c *Consumer) apply(ctx context.Context, msgs []*Message) error {
 	}
 	spans := make([]trace.Span, len(msgs))
 	for i, m := range msgs {
-		m.ctx, spans[i] = telemetry.Tracer().Start(telemetry.Extract(tctx, m.Header), "consume "+c.cfg.Name,
-			trace.WithSpanKind(trace.SpanKindConsumer),
-			trace.WithAttributes(attribute.String("messaging.system", "nats"),
+		m.ctx, spans[i] = telemetry.Tracer().Start(telemetry.Extract(tctx, m.Header), c.spanName,
+			trace.WithSpanKind(trace.SpanKindConsumer))
+		// Attributes only for a span something reads: built for every
+		// message, they were most of what a batch's spans allocated.
+		if spans[i].IsRecording() {
+			spans[i].SetAttributes(attribute.String("messaging.system", "nats"),
 				attribute.String("messaging.destination.name", m.Subject),
 				attribute.String("messaging.message.id", m.ID),
-				attribute.Int64("messaging.nats.delivered", int64(m.NumDelivered))))
+				attribute.Int64("messaging.nats.delivered", int64(m.NumDelivered)))
+		}
 	}
 	var fresh, relevant []*Message
 	err := pgx.BeginFunc(tctx, c.pool, func(tx pgx.Tx) error {
