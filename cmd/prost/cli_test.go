@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 )
 
@@ -140,6 +144,8 @@ func TestDevPrintsWorkingCredentials(t *testing.T) {
 	t.Setenv("PROST_EMBEDDED_NATS_ADDR", "127.0.0.1:0")
 	t.Setenv("PROST_NATS_DIR", "../../nats")
 	t.Setenv("PROST_LOG_LEVEL", "warn")
+	t.Setenv("PROST_PARTITIONS", "")
+	dataDir := os.Getenv("PROST_DATA_DIR")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -156,7 +162,30 @@ func TestDevPrintsWorkingCredentials(t *testing.T) {
 	require.ErrorIs(t, err, nats.ErrAuthorization)
 	nc, err := nats.Connect(bus[1], nats.UserCredentials(bus[2]))
 	require.NoError(t, err)
-	nc.Close()
+	defer nc.Close()
+	// A new data directory runs on one partition (DevPartitions), recorded
+	// for the next start: one durable per consumer on the events stream.
+	b, err := os.ReadFile(filepath.Join(dataDir, "partitions"))
+	require.NoError(t, err)
+	require.Equal(t, "1", strings.TrimSpace(string(b)))
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	var durables []string
+	require.Eventually(t, func() bool {
+		durables = durables[:0]
+		st, err := js.Stream(ctx, "PROST_EVENTS")
+		if err != nil {
+			return false
+		}
+		names := st.ConsumerNames(ctx)
+		for n := range names.Name() {
+			durables = append(durables, n)
+		}
+		return slices.Contains(durables, "rules-engine") && slices.Contains(durables, "billing-usage")
+	}, 30*time.Second, 50*time.Millisecond)
+	for _, d := range durables {
+		require.NotRegexp(t, `-p[0-9]+$`, d, "no partitioned durables: %v", durables)
+	}
 	require.Regexp(t, `export PROST_ADMIN_TOKEN=prost_admin_[0-9a-f]{48}`, text)
 	curl := regexp.MustCompile(`(?s)(curl -i \S+/v1/events \\.*?-d '[^']*')`).FindString(text)
 	require.NotEmpty(t, curl, text)

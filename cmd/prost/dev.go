@@ -11,11 +11,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/prost-platform/prost/pkg/busauth"
 	"github.com/prost-platform/prost/pkg/consumer"
 	"github.com/prost-platform/prost/pkg/domain/apps"
+	"github.com/prost-platform/prost/pkg/subjects"
 	"github.com/spf13/cobra"
 
 	"github.com/prost-platform/prost/pkg/natsauth"
@@ -67,6 +69,13 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(e.DataDir, 0o700); err != nil {
 		return err
 	}
+	// Before anything else is written to the data directory: what is
+	// there tells a new one from one an earlier version ran on.
+	if os.Getenv("PROST_PARTITIONS") == "" {
+		if e.Partitions, err = devPartitions(e.DataDir); err != nil {
+			return err
+		}
+	}
 	token := e.AdminToken
 	tokenSource := "PROST_ADMIN_TOKEN"
 	if token == "" {
@@ -111,6 +120,44 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 			printBus(stdout, p.natsURL, filepath.Join(e.devAuthDir(), natsauth.FileServiceCreds))
 		}
 	})
+}
+
+// DevPartitions is PROST_PARTITIONS's default for a new `prost dev` data
+// directory. prost dev is one process, one instance of every consumer: more
+// partitions only add durables, and each durable of a partitioned consumer
+// reads the whole stream to pick its partition's messages. With four, the
+// embedded server kept ~17 durables walking the stream; with one, five
+// (decision 0018).
+const DevPartitions = 1
+
+// devPartitions returns the partition count kept in PROST_DATA_DIR/partitions,
+// recording it on first start: DevPartitions for a new data directory, and
+// for one an earlier prost dev ran on without recording it (it holds the
+// embedded server's store, the bus key, the admin token or the demo App),
+// subjects.DefaultPartitions, the count it ran with,
+// so that its durables keep their messages (docs/delivery.md: changing the
+// count needs draining first).
+func devPartitions(dir string) (int, error) {
+	path := filepath.Join(dir, "partitions")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		n, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+		if perr != nil || n < 1 {
+			return 0, fmt.Errorf("%s: want a positive number of partitions, got %q (set PROST_PARTITIONS or fix the file)", path, strings.TrimSpace(string(b)))
+		}
+		return n, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	n := DevPartitions
+	for _, earlier := range []string{"nats", "bus-key", "admin-token", "demo-app.json"} {
+		if _, err := os.Stat(filepath.Join(dir, earlier)); err == nil {
+			n = subjects.DefaultPartitions
+			break
+		}
+	}
+	return n, os.WriteFile(path, []byte(strconv.Itoa(n)+"\n"), 0o600)
 }
 
 // devBusKey returns the bus signing key kept in PROST_DATA_DIR/bus-key (mode
