@@ -40,9 +40,10 @@ func TestLoadRepositoryDefinitions(t *testing.T) {
 	// and a poll, and a standby takes over within a poll: the duplicate
 	// window covers both twice over. It is also bounded: the server keeps
 	// ~150 bytes per message published within it, so 2 minutes at 20,000
-	// msg/s held 350 MiB (issue 13).
+	// msg/s held 350 MiB, and 20 s ~50 MiB while the relay caught up a
+	// backlog at 10,000 msg/s (issue 13; decision 0003).
 	require.GreaterOrEqual(t, ev.Duplicates, 2*(outbox.DefaultAckTimeout+outbox.DefaultPollInterval))
-	require.LessOrEqual(t, ev.Duplicates, 30*time.Second)
+	require.LessOrEqual(t, ev.Duplicates, 15*time.Second)
 	require.True(t, ev.AllowAtomicPublish, "the relay publishes rounds as atomic batches")
 	require.Positive(t, ev.MaxAge)
 }
