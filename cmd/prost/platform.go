@@ -127,13 +127,16 @@ type platform struct {
 
 // DefaultMemoryLimitMiB is PROST_MEMORY_LIMIT_MIB's default: the Go
 // runtime's soft memory limit (heap, stacks and the runtime's own; the
-// binary's code adds about 55 MiB of resident memory beside it). Under it
+// binary's code adds about 60 MiB of resident memory beside it). Under it
 // the garbage collector lets the heap grow to twice what is live (GOGC
 // 100); near it, it collects sooner, at up to half the CPU when the live
 // heap comes close. The all-in-one process's live heap under `make bench`
 // is 60 to 150 MiB. Raise it for a process that holds more, or where
 // catching up a backlog matters more than memory (docs/benchmarks.md).
-const DefaultMemoryLimitMiB = 184
+// It was 184 before 2026-12-03: with one partition in prost dev and a 12 s
+// duplicate window, the live heap under a backlog shrank, and at 172 a
+// quick bench caught up as fast and peaked at 240.6 MiB.
+const DefaultMemoryLimitMiB = 172
 
 // Sampling of the block and mutex profiles while PROST_PPROF_ADDR is set.
 const (
