@@ -132,11 +132,11 @@ const DevPartitions = 1
 
 // devPartitions returns the partition count kept in PROST_DATA_DIR/partitions,
 // recording it on first start: DevPartitions for a new data directory, and
-// for one an earlier prost dev ran on without recording it (it holds the
-// embedded server's store, the bus key, the admin token or the demo App),
-// subjects.DefaultPartitions, the count it ran with,
-// so that its durables keep their messages (docs/delivery.md: changing the
-// count needs draining first).
+// subjects.DefaultPartitions, the count it ran with, for one an earlier
+// prost dev ran on without recording it (it holds the embedded server's
+// store, the bus key, the admin token or the demo App), so that its durables
+// keep their messages (docs/delivery.md: changing the count needs draining
+// first).
 func devPartitions(dir string) (int, error) {
 	path := filepath.Join(dir, "partitions")
 	b, err := os.ReadFile(path)
