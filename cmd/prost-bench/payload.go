@@ -18,7 +18,7 @@ import (
 const (
 	eventSource = "/bench/shop"
 	eventType   = "order.placed"
-	partitions  = 1 // PROST_PARTITIONS of prost dev on a new data directory (cmd/prost DevPartitions)
+	partitions  = subjects.DevPartitions // PROST_PARTITIONS of prost dev on a new data directory
 )
 
 // eventTime is the events' time attribute; fixed, so payloads are the same size.

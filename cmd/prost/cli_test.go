@@ -163,7 +163,7 @@ func TestDevPrintsWorkingCredentials(t *testing.T) {
 	nc, err := nats.Connect(bus[1], nats.UserCredentials(bus[2]))
 	require.NoError(t, err)
 	defer nc.Close()
-	// A new data directory runs on one partition (DevPartitions), recorded
+	// A new data directory runs on one partition (subjects.DevPartitions), recorded
 	// for the next start: one durable per consumer on the events stream.
 	b, err := os.ReadFile(filepath.Join(dataDir, "partitions"))
 	require.NoError(t, err)

@@ -122,16 +122,8 @@ func runDev(ctx context.Context, e env, stdout, stderr io.Writer) error {
 	})
 }
 
-// DevPartitions is PROST_PARTITIONS's default for a new `prost dev` data
-// directory. prost dev is one process, one instance of every consumer: more
-// partitions only add durables, and each durable of a partitioned consumer
-// reads the whole stream to pick its partition's messages. With four, the
-// embedded server kept ~17 durables walking the stream; with one, five
-// (decision 0018).
-const DevPartitions = 1
-
 // devPartitions returns the partition count kept in PROST_DATA_DIR/partitions,
-// recording it on first start: DevPartitions for a new data directory, and
+// recording it on first start: subjects.DevPartitions for a new data directory, and
 // subjects.DefaultPartitions, the count it ran with, for one an earlier
 // prost dev ran on without recording it (it holds the embedded server's
 // store, the bus key, the admin token or the demo App), so that its durables
@@ -150,7 +142,7 @@ func devPartitions(dir string) (int, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return 0, err
 	}
-	n := DevPartitions
+	n := subjects.DevPartitions
 	for _, earlier := range []string{"nats", "bus-key", "admin-token", "demo-app.json"} {
 		if _, err := os.Stat(filepath.Join(dir, earlier)); err == nil {
 			n = subjects.DefaultPartitions

@@ -17,7 +17,7 @@ func TestDevPartitions(t *testing.T) {
 		want    int
 		wantErr bool
 	}{
-		{name: "new data directory", want: DevPartitions},
+		{name: "new data directory", want: subjects.DevPartitions},
 		{name: "recorded", files: map[string]string{"partitions": "3\n"}, want: 3},
 		{name: "recorded wins over an earlier run", files: map[string]string{"partitions": "1", "bus-key": "k"}, want: 1},
 		{name: "earlier run with an embedded server", files: map[string]string{"nats/x": ""}, want: subjects.DefaultPartitions},

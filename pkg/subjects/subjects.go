@@ -115,6 +115,14 @@ func safeByte(c byte) bool {
 // see docs/delivery.md for changing it on a running deployment.
 const DefaultPartitions = 4
 
+// DevPartitions is PROST_PARTITIONS when unset for `prost dev` on a new
+// data directory. prost dev is one process, one instance of every consumer:
+// more partitions only add durables, and each durable of a partitioned
+// consumer reads the whole stream to pick its partition's messages. With
+// four, the embedded server kept ~17 durables walking the stream; with one,
+// five (decision 0018).
+const DevPartitions = 1
+
 // Partition maps a partition key to a partition in [0, n) with 32-bit FNV-1a.
 // The same key always maps to the same partition while n stays the same.
 func Partition(key string, n int) int {
