@@ -1,15 +1,19 @@
 // Package invalidate tells every PROST process that something it may have
-// cached has changed, through Postgres LISTEN/NOTIFY: a store that changes an
-// App, a schema subject or a contract calls Notify after its commit, and
-// every process's Feed hands the key to the caches subscribed to the topic,
-// which drop it. Caches can then keep what they read for long (a TTL is only
-// a safety net), instead of asking the database again every few seconds for
+// cached has changed, through Postgres LISTEN/NOTIFY on Channel, and every
+// process's Feed hands the key to the caches subscribed to the topic, which
+// drop it. Caches can then keep what they read for long (DefaultTTL is only a
+// safety net), instead of asking the database again every few seconds for
 // every App.
 //
-// Delivery is best effort, as NOTIFY is: a notification sent while a Feed is
-// reconnecting is lost, so on every (re)connection a Feed tells each
-// subscriber to drop everything (key ""). A process that dies between its
-// commit and its Notify leaves the others to their TTL.
+// Apps, schema subjects and registry settings, and contracts are notified by
+// triggers on their tables (migration 027), from the transaction that changes
+// them: the notice is delivered when, and only when, the change commits,
+// whoever made it. Other topics (dataprotect's destroyed keys) call Notify
+// after their commit; a process that dies in between leaves the others to
+// their own, short, TTL.
+//
+// A notification sent while a Feed is reconnecting is not heard, so on every
+// (re)connection a Feed tells each subscriber to drop everything (key "").
 package invalidate
 
 import (
@@ -26,8 +30,12 @@ import (
 const Channel = "prost_invalidate"
 
 // DefaultTTL is how long a cache subscribed to a running Feed keeps an entry
-// when it hears nothing: a safety net against a lost notification.
-const DefaultTTL = 30 * time.Second
+// when it hears nothing. With the notices sent by triggers it is a safety net
+// against a write the triggers do not see, not against a lost notification.
+// It was 30 s while the notices were sent after the commit: with 1,000 Apps
+// every process then read every App's credentials, schema states and
+// contracts again twice a minute (docs/benchmarks.md).
+const DefaultTTL = 10 * time.Minute
 
 // Feed delivers invalidations to the subscribed caches of this process. A nil
 // *Feed is usable: Notify and Subscribe do nothing.
@@ -64,7 +72,8 @@ type message struct {
 }
 
 // Notify tells every process that key of topic changed. Call it after the
-// change committed. It fails only when the database does.
+// change committed (topics with a trigger need no call). It fails only when
+// the database does.
 func (f *Feed) Notify(ctx context.Context, topic, key string) error {
 	if f == nil {
 		return nil

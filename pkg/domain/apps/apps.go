@@ -81,8 +81,9 @@ type Config struct {
 	// CacheTTL is how long a successful credential lookup is reused before the
 	// database is asked again. Without a Feed it bounds how long a disable or
 	// rotation made by another process takes to apply here: it defaults to
-	// DefaultCacheTTL and is capped at 5s. With a Feed it is a safety net
-	// against a lost notification, defaulting to invalidate.DefaultTTL.
+	// DefaultCacheTTL and is capped at 5s. With a Feed, which hears every
+	// change from the apps table's trigger, it is a safety net against a write
+	// the trigger does not see, defaulting to invalidate.DefaultTTL.
 	// Changes made through this Store apply at once.
 	CacheTTL time.Duration
 	// CacheSize caps the number of cached Apps; the cache is emptied when full.
@@ -303,11 +304,11 @@ func (s *Store) forget(key string) {
 	s.gen++
 }
 
-// changed forgets key here and tells the other processes. A failed notice
-// leaves them to their CacheTTL.
-func (s *Store) changed(ctx context.Context, key string) {
+// changed forgets key here at once. The other processes hear of the change
+// from the row's trigger (migration 027), which notifies from the committing
+// transaction itself.
+func (s *Store) changed(_ context.Context, key string) {
 	s.forget(key)
-	_ = s.cfg.Feed.Notify(ctx, invalidateTopic, key)
 }
 
 func fromRow(r appsdb.App) App {

@@ -458,3 +458,49 @@ func TestFeedAppliesChangesEverywhereAtOnce(t *testing.T) {
 		return errors.Is(err, apps.ErrDisabled)
 	}, 5*time.Second, 10*time.Millisecond, "the disable applies in the other process")
 }
+
+// TestFeedHearsChangesMadeInSQL: the notice comes from the apps table's
+// trigger, in the changing transaction, so a disable an operator makes in
+// psql applies at once too, and a change rolled back is not announced as
+// one (the cached row stays, and keeps working).
+func TestFeedHearsChangesMadeInSQL(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	feed := invalidate.New(testDB.Pool, nil)
+	listening := make(chan struct{})
+	var once sync.Once
+	feed.Subscribe("apps", func(key string) { // a connected Feed flushes once: from then on it hears
+		if key == "" {
+			once.Do(func() { close(listening) })
+		}
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = feed.Run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+	select {
+	case <-listening:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the feed did not connect")
+	}
+	a := apps.NewStore(testDB.Pool, apps.Config{CacheTTL: time.Hour})
+	b := apps.NewStore(testDB.Pool, apps.Config{Feed: feed, CacheTTL: time.Hour})
+	app, creds, err := a.Create(ctx, "sql-disabled")
+	require.NoError(t, err)
+	_, err = b.Authenticate(ctx, creds.APIKey, creds.APISecret) // cached in b for an hour
+	require.NoError(t, err)
+
+	tx, err := testDB.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `UPDATE apps SET status = 'disabled' WHERE app_id = $1`, app.ID)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+	_, err = b.Authenticate(ctx, creds.APIKey, creds.APISecret)
+	require.NoError(t, err, "a rolled-back disable changes nothing")
+
+	_, err = testDB.Pool.Exec(ctx, `UPDATE apps SET status = 'disabled' WHERE app_id = $1`, app.ID)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := b.Authenticate(ctx, creds.APIKey, creds.APISecret)
+		return errors.Is(err, apps.ErrDisabled)
+	}, 5*time.Second, 10*time.Millisecond, "a disable made in SQL applies in the process that cached the App")
+}

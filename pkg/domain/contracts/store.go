@@ -102,7 +102,6 @@ type Store struct {
 	pool  *pgxpool.Pool
 	q     *contractsdb.Queries
 	rules *lru.Cache[ruleKey, Rules]
-	feed  *invalidate.Feed
 }
 
 type ruleKey struct {
@@ -118,7 +117,7 @@ func NewStore(pool *pgxpool.Pool, cfg StoreConfig) *Store {
 			cfg.TTL = invalidate.DefaultTTL
 		}
 	}
-	s := &Store{pool: pool, q: contractsdb.New(pool), rules: lru.New[ruleKey, Rules](100_000, cfg.TTL), feed: cfg.Feed}
+	s := &Store{pool: pool, q: contractsdb.New(pool), rules: lru.New[ruleKey, Rules](100_000, cfg.TTL)}
 	cfg.Feed.Subscribe(invalidateTopic, func(key string) {
 		tenant, typ, ok := strings.Cut(key, "/")
 		id, err := uuid.Parse(tenant)
@@ -149,8 +148,9 @@ func (s *Store) Put(ctx context.Context, tenant uuid.UUID, c *Contract) (Stored,
 	if err != nil {
 		return Stored{}, false, err
 	}
+	// Here at once; the other processes hear of it from the row's trigger
+	// (migration 027), which notifies from the statement's transaction.
 	s.rules.Remove(ruleKey{tenant, c.Type})
-	_ = s.feed.Notify(ctx, invalidateTopic, tenant.String()+"/"+c.Type)
 	return Stored{Contract: *c, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}, row.CreatedAt.Equal(row.UpdatedAt), nil
 }
 
@@ -208,6 +208,7 @@ func (s *Store) Rules(ctx context.Context, tenant uuid.UUID, typ string) (Rules,
 		return r, nil
 	}
 	var r Rules
+	gen := s.rules.Gen()
 	st, err := s.Get(ctx, tenant, typ)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -219,6 +220,6 @@ func (s *Store) Rules(ctx context.Context, tenant uuid.UUID, typ string) (Rules,
 			return Rules{}, fmt.Errorf("contracts: stored contract %q: %w", typ, err)
 		}
 	}
-	s.rules.Put(key, r)
+	s.rules.PutIfGen(key, r, gen)
 	return r, nil
 }

@@ -141,6 +141,7 @@ func (r *Registry) unregisteredPolicy(ctx context.Context, tenant uuid.UUID) (st
 	if p, ok := r.tenants.Get(tenant); ok {
 		return p, nil
 	}
+	gen := r.tenants.Gen()
 	row, err := r.configRow(ctx, tenant, "")
 	if err != nil {
 		return "", err
@@ -149,7 +150,7 @@ func (r *Registry) unregisteredPolicy(ctx context.Context, tenant uuid.UUID) (st
 	if row.UnregisteredTypes != nil {
 		p = *row.UnregisteredTypes
 	}
-	r.tenants.Put(tenant, p)
+	r.tenants.PutIfGen(tenant, p, gen)
 	return p, nil
 }
 

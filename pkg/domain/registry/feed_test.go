@@ -52,3 +52,58 @@ func TestFeedCarriesRegistryChanges(t *testing.T) {
 		return err != nil
 	}, 5*time.Second, 10*time.Millisecond, "the new version validates in the other process at once")
 }
+
+// TestFeedHearsRegistryAndContractChangesMadeInSQL: the registry's and the
+// contracts' tables notify from the changing transaction (migration 027),
+// so a setting changed or a contract removed in psql reaches a process that
+// would otherwise trust what it read for an hour.
+func TestFeedHearsRegistryAndContractChangesMadeInSQL(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	feed := invalidate.New(testDB.Pool, nil)
+	listening := make(chan struct{})
+	var once sync.Once
+	feed.Subscribe("registry", func(key string) { // a connected Feed flushes once: from then on it hears
+		if key == "" {
+			once.Do(func() { close(listening) })
+		}
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = feed.Run(ctx) })
+	defer wg.Wait()
+	defer cancel()
+	select {
+	case <-listening:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the feed did not connect")
+	}
+	reg, err := registry.New(testDB.Pool, registry.Config{Feed: feed, StateTTL: time.Hour})
+	require.NoError(t, err)
+	cs := contracts.NewStore(testDB.Pool, contracts.StoreConfig{Feed: feed, TTL: time.Hour})
+	ingest := registry.NewIngest(reg, cs, nil, registry.IngestConfig{})
+	tenant := uuid.New()
+	ev := cloudevent.Event{SpecVersion: "1.0", ID: "s-1", Source: "/s", Type: "sql.thing", Data: []byte(`{}`)}
+
+	_, err = ingest.CheckEvents(ctx, tenant, []cloudevent.Event{ev}, false)
+	require.Error(t, err, "unregistered types are refused by default")
+	_, err = testDB.Pool.Exec(ctx, `INSERT INTO registry_config (tenant_id, subject, unregistered_types) VALUES ($1, '', 'accept')`, tenant)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := ingest.CheckEvents(ctx, tenant, []cloudevent.Event{ev}, false)
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond, "a tenant setting made in SQL applies at once")
+
+	c := contracts.Contract{Type: "sql.thing", Owner: "shop", Description: "a thing happened", Level: contracts.LevelStandard,
+		Schema: "urn:prost:schema:sql.thing:1", Compatibility: "BACKWARD", PartitionKey: "/order_id", Ordered: true,
+		Idempotency: &contracts.Idempotency{Key: []string{"source", "id"}}, Retry: &contracts.Retry{MaxAttempts: 5}}
+	_, _, err = cs.Put(ctx, tenant, &c)
+	require.NoError(t, err)
+	r, err := cs.Rules(ctx, tenant, "sql.thing") // cached for an hour
+	require.NoError(t, err)
+	require.Equal(t, "/order_id", r.PartitionKey)
+	_, err = testDB.Pool.Exec(ctx, `DELETE FROM contracts WHERE tenant_id = $1 AND type = 'sql.thing'`, tenant)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		r, err := cs.Rules(ctx, tenant, "sql.thing")
+		return err == nil && r.PartitionKey == ""
+	}, 5*time.Second, 10*time.Millisecond, "a contract deleted in SQL is forgotten at once")
+}

@@ -156,14 +156,15 @@ func (r *Registry) forget(key string) {
 	}
 }
 
-// changed forgets key here and tells the other processes.
-func (r *Registry) changed(ctx context.Context, tenant uuid.UUID, subject string) {
+// changed forgets key here at once. The other processes hear of the change
+// from the rows' triggers (migration 027), which notify from the committing
+// transaction itself.
+func (r *Registry) changed(_ context.Context, tenant uuid.UUID, subject string) {
 	key := tenant.String()
 	if subject != "" {
 		key += "/" + subject
 	}
 	r.forget(key)
-	_ = r.cfg.Feed.Notify(context.WithoutCancel(ctx), invalidateTopic, key)
 }
 
 // New returns a registry on pool, loading and compiling the platform
@@ -729,6 +730,7 @@ func (r *Registry) loadState(ctx context.Context, tenant uuid.UUID, subject stri
 	if st, ok := r.states.Get(key); ok {
 		return st, nil
 	}
+	gen := r.states.Gen()
 	rows, err := r.q.ListVersions(ctx, registrydb.ListVersionsParams{TenantID: tenant, Subject: subject})
 	if err != nil {
 		return subjectState{}, err
@@ -737,7 +739,7 @@ func (r *Registry) loadState(ctx context.Context, tenant uuid.UUID, subject stri
 	for i, row := range rows {
 		st.versions[i] = versionRef{version: int(row.Version), id: row.ID}
 	}
-	r.states.Put(key, st)
+	r.states.PutIfGen(key, st, gen)
 	return st, nil
 }
 

@@ -17,6 +17,7 @@ type Cache[K comparable, V any] struct {
 	ll    *list.List
 	items map[K]*list.Element
 	now   func() time.Time
+	gen   uint64 // counts Remove and RemoveIf calls (see Gen)
 }
 
 type lruEntry[K comparable, V any] struct {
@@ -57,6 +58,10 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 func (c *Cache[K, V]) Put(key K, val V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.put(key, val)
+}
+
+func (c *Cache[K, V]) put(key K, val V) {
 	var exp time.Time
 	if c.ttl > 0 {
 		exp = c.now().Add(c.ttl)
@@ -75,10 +80,34 @@ func (c *Cache[K, V]) Put(key K, val V) {
 	}
 }
 
+// Gen is the cache's generation, which every Remove and RemoveIf changes. A
+// caller that fills the cache from elsewhere takes Gen before it reads and
+// stores what it read with PutIfGen: a removal in between (the value read
+// may predate the change that caused it) then wins, where a plain Put would
+// cache the stale value until it expires.
+func (c *Cache[K, V]) Gen() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// PutIfGen stores key like Put unless Remove or RemoveIf was called since Gen
+// returned gen; it reports whether it stored.
+func (c *Cache[K, V]) PutIfGen(key K, val V, gen uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return false
+	}
+	c.put(key, val)
+	return true
+}
+
 // Remove drops key.
 func (c *Cache[K, V]) Remove(key K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	if el, ok := c.items[key]; ok {
 		c.ll.Remove(el)
 		delete(c.items, key)
@@ -89,6 +118,7 @@ func (c *Cache[K, V]) Remove(key K) {
 func (c *Cache[K, V]) RemoveIf(match func(K) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for k, el := range c.items {
 		if match(k) {
 			c.ll.Remove(el)

@@ -29,6 +29,37 @@ func TestCache(t *testing.T) {
 	require.Zero(t, c.Len())
 }
 
+// TestPutIfGen: a value read before a removal is not cached after it, even
+// when the removal was of a key not yet in the cache (the reader's own), and
+// a read that saw no removal is cached.
+func TestPutIfGen(t *testing.T) {
+	t.Parallel()
+	for _, remove := range []struct {
+		name string
+		fn   func(c *Cache[string, int])
+	}{
+		{"Remove of the key being read", func(c *Cache[string, int]) { c.Remove("a") }},
+		{"Remove of another key", func(c *Cache[string, int]) { c.Remove("zzz") }},
+		{"RemoveIf", func(c *Cache[string, int]) { c.RemoveIf(func(string) bool { return true }) }},
+	} {
+		t.Run(remove.name, func(t *testing.T) {
+			t.Parallel()
+			c := New[string, int](10, 0)
+			gen := c.Gen()
+			remove.fn(c) // a change lands while the reader reads
+			require.False(t, c.PutIfGen("a", 1, gen))
+			_, ok := c.Get("a")
+			require.False(t, ok, "the stale read must not be cached")
+
+			gen = c.Gen()
+			require.True(t, c.PutIfGen("a", 2, gen))
+			v, ok := c.Get("a")
+			require.True(t, ok)
+			require.Equal(t, 2, v)
+		})
+	}
+}
+
 func TestCacheTTL(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(0, 0)
