@@ -854,6 +854,8 @@ func renderScaleMarkdown(r *Results, jsonName string) string {
 	w("  whose filters name 50 event types (one rule in 50 on the events' type) and whose condition never holds.\n")
 	w("- Apps: closed-loop single-event ingest by 64 clients, all as one App, then each request as the next of the Apps;\n")
 	w("  the two alternate %d times and each size's figure is the median of its runs (each run's ratio is listed).\n", appsPairs)
+	w("  Before the first run every App records one event, so what PROST does once per new App is not counted in\n")
+	w("  the first 1,000-App run alone.\n")
 	w("- Audit verify: `GET /admin/v1/audit/verify?app_id=` (what `prost audit verify --app` asks) of a chain written with\n")
 	w("  `pkg/domain/audit`, as entries verified per second, with PROST's memory around the large one.\n")
 	return b.String()
