@@ -45,6 +45,9 @@ type Feed struct {
 
 	mu   sync.Mutex
 	subs map[string][]func(key string)
+
+	listening  chan struct{} // closed once the Feed first listens
+	listenOnce sync.Once
 }
 
 // New returns a Feed on pool; Run it.
@@ -52,7 +55,21 @@ func New(pool *pgxpool.Pool, log *slog.Logger) *Feed {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Feed{pool: pool, log: log, subs: map[string][]func(string){}}
+	return &Feed{pool: pool, log: log, subs: map[string][]func(string){}, listening: make(chan struct{})}
+}
+
+// closedChan is what a nil Feed's Listening returns.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Listening is closed once the Feed first listens: every change committed
+// after that reaches the subscribers (a test waits for it before it caches
+// what it means to see dropped). A nil Feed's is closed: there is nothing to
+// wait for.
+func (f *Feed) Listening() <-chan struct{} {
+	if f == nil {
+		return closedChan
+	}
+	return f.listening
 }
 
 // Subscribe calls fn with the key of every change notified on topic, by
@@ -135,6 +152,7 @@ func (f *Feed) listen(ctx context.Context) error {
 	}
 	// Whatever changed before the LISTEN took effect was not heard.
 	f.flushAll()
+	f.listenOnce.Do(func() { close(f.listening) })
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

@@ -58,7 +58,26 @@ func TestNotifyReachesEveryProcess(t *testing.T) {
 	}, 5*time.Second, 50*time.Millisecond)
 	require.False(t, other.has("prost_pk_1"), "another topic hears nothing")
 
+	// Once Listening is closed, a change needs no retry to be heard.
+	select {
+	case <-b.Listening():
+	default:
+		t.Fatal("a Feed that heard a notice is listening")
+	}
+	require.NoError(t, a.Notify(t.Context(), "registry", "k-after-listening"))
+	require.Eventually(t, func() bool { return other.has("k-after-listening") }, 5*time.Second, 10*time.Millisecond)
+	select {
+	case <-invalidate.New(testDB.Pool, nil).Listening():
+		t.Fatal("a Feed that never ran is not listening")
+	default:
+	}
+
 	var nilFeed *invalidate.Feed
+	select {
+	case <-nilFeed.Listening():
+	default:
+		t.Fatal("a nil Feed has nothing to wait for")
+	}
 	nilFeed.Subscribe("apps", apps.add)
 	require.NoError(t, nilFeed.Notify(t.Context(), "apps", "x"), "a nil Feed does nothing")
 }
