@@ -235,49 +235,56 @@ func scaleSince(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc)
 // sendBatches posts rounds batches of per events to each of apps, four
 // requests at a time.
 func (p *prostProc) sendBatches(ctx context.Context, apps []creds, tag string, per, rounds int) error {
+	bufs := make([][]byte, 4)
+	return inParallel(rounds*len(apps), len(bufs), func(w, j int) error {
+		buf := append(bufs[w][:0], '[')
+		for i := range per {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			k := int64(j*per + i)
+			buf = appendEvent(buf, eventID(tag, w, k), k, "")
+		}
+		bufs[w] = append(buf, ']')
+		st, err := p.post(ctx, apps[j%len(apps)], ctBatch, bufs[w])
+		if err == nil && st != http.StatusAccepted {
+			err = fmt.Errorf("batch answered %d", st)
+		}
+		if err != nil {
+			return err
+		}
+		p.accepted.Add(int64(per))
+		return nil
+	})
+}
+
+// inParallel calls do(w, i) for every i in [0, n), workers at a time (w is
+// the worker, 0 to workers-1, for state of its own), and returns the first
+// error after every call has been made.
+func inParallel(n, workers int, do func(w, i int) error) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	var mu sync.Mutex
+	var first error
 	jobs := make(chan int)
-	for w := range 4 {
+	for w := range workers {
 		wg.Go(func() {
-			var buf []byte
-			for j := range jobs {
-				app := apps[j%len(apps)]
-				buf = append(buf[:0], '[')
-				for i := range per {
-					if i > 0 {
-						buf = append(buf, ',')
+			for i := range jobs {
+				if err := do(w, i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
 					}
-					k := int64(j*per + i)
-					buf = appendEvent(buf, eventID(tag, w, k), k, "")
+					mu.Unlock()
 				}
-				buf = append(buf, ']')
-				st, err := p.post(ctx, app, ctBatch, buf)
-				if err == nil && st != http.StatusAccepted {
-					err = fmt.Errorf("batch answered %d", st)
-				}
-				if err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-					continue
-				}
-				p.accepted.Add(int64(per))
 			}
 		})
 	}
-	for j := range rounds * len(apps) {
-		jobs <- j
+	for i := range n {
+		jobs <- i
 	}
 	close(jobs)
 	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
+	return first
 }
 
 // scaleRules: how fast the rules consumer works through ScaleRulesEvents
@@ -393,30 +400,12 @@ func scaleApps(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) 
 		LargeAt: fmtInt(float64(cfg.ScaleApps)) + " Apps"}
 	log.Info("scale: creating Apps", "apps", cfg.ScaleApps)
 	apps := make([]creds, cfg.ScaleApps)
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	for range 8 {
-		wg.Go(func() {
-			for i := range jobs {
-				a, err := p.createApp(ctx, "scale-app-"+strconv.Itoa(i))
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				apps[i] = a
-				mu.Unlock()
-			}
-		})
-	}
-	for i := range apps {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		c.Error = firstErr.Error()
+	if err := inParallel(len(apps), 8, func(_, i int) error {
+		var err error
+		apps[i], err = p.createApp(ctx, "scale-app-"+strconv.Itoa(i))
+		return err
+	}); err != nil {
+		c.Error = err.Error()
 		return c
 	}
 	// Every App records one event before anything is measured, so the runs
@@ -426,33 +415,17 @@ func scaleApps(ctx context.Context, cfg Config, log *slog.Logger, p *prostProc) 
 	// look at its tenant) is not counted against the first 1,000-App run
 	// alone, where the single App had it behind it after its warm-up.
 	log.Info("scale: one event from each App first")
-	primeJobs := make(chan int)
-	var primeWG sync.WaitGroup
-	for w := range cfg.SingleClients {
-		primeWG.Go(func() {
-			var buf []byte
-			for i := range primeJobs {
-				buf = appendEvent(buf[:0], eventID("appsprime", w, int64(i)), int64(i), "")
-				st, err := p.post(ctx, apps[i], ctStructured, buf)
-				if err == nil && st == http.StatusAccepted {
-					p.accepted.Add(1)
-					continue
-				}
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("one event from each App: %s", statusFailure(st, err))
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	for i := range apps {
-		primeJobs <- i
-	}
-	close(primeJobs)
-	primeWG.Wait()
-	if firstErr != nil {
-		c.Error = firstErr.Error()
+	primeBufs := make([][]byte, cfg.SingleClients)
+	if err := inParallel(len(apps), len(primeBufs), func(w, i int) error {
+		primeBufs[w] = appendEvent(primeBufs[w][:0], eventID("appsprime", w, int64(i)), int64(i), "")
+		st, err := p.post(ctx, apps[i], ctStructured, primeBufs[w])
+		if err == nil && st == http.StatusAccepted {
+			p.accepted.Add(1)
+			return nil
+		}
+		return fmt.Errorf("one event from each App: %s", statusFailure(st, err))
+	}); err != nil {
+		c.Error = err.Error()
 		return c
 	}
 	run := func(tag string, pick func(w int, n int64) creds) (*float64, error) {
