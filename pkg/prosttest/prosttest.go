@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/migrate"
 	"github.com/prost-platform/prost/pkg/natsauth"
 	"github.com/prost-platform/prost/pkg/natsembed"
@@ -314,4 +315,27 @@ func Connect(t testing.TB, url string, creds []byte, opts ...nats.Option) *nats.
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// Feed runs an invalidation feed on pool until the test ends and returns it
+// once it listens: a change committed after Feed returns reaches its
+// subscribers.
+func Feed(t testing.TB, pool *pgxpool.Pool) *invalidate.Feed {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := invalidate.New(pool, nil)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("invalidation feed: %v", err)
+		}
+	})
+	select {
+	case <-f.Listening():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the invalidation feed did not start listening")
+	}
+	return f
 }

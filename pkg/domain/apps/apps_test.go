@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/domain/apps"
-	"github.com/prost-platform/prost/pkg/invalidate"
 	"github.com/prost-platform/prost/pkg/prosttest"
 )
 
@@ -425,16 +424,8 @@ func TestList(t *testing.T) {
 // rotation or a disable made through one process's Store applies at once in
 // another's, although its cache would trust the old row for an hour.
 func TestFeedAppliesChangesEverywhereAtOnce(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	feedA, feedB := invalidate.New(testDB.Pool, nil), invalidate.New(testDB.Pool, nil)
-	var wg sync.WaitGroup
-	for _, f := range []*invalidate.Feed{feedA, feedB} {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = f.Run(ctx) }()
-	}
-	defer wg.Wait()
-	defer cancel()
+	ctx := t.Context()
+	feedA, feedB := prosttest.Feed(t, testDB.Pool), prosttest.Feed(t, testDB.Pool)
 	a := apps.NewStore(testDB.Pool, apps.Config{Feed: feedA, CacheTTL: time.Hour})
 	b := apps.NewStore(testDB.Pool, apps.Config{Feed: feedB, CacheTTL: time.Hour})
 	app, creds, err := a.Create(ctx, "fed")
@@ -464,17 +455,8 @@ func TestFeedAppliesChangesEverywhereAtOnce(t *testing.T) {
 // psql applies at once too, and a change rolled back is not announced as
 // one (the cached row stays, and keeps working).
 func TestFeedHearsChangesMadeInSQL(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	feed := invalidate.New(testDB.Pool, nil)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = feed.Run(ctx) })
-	defer wg.Wait()
-	defer cancel()
-	select {
-	case <-feed.Listening():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the feed did not connect")
-	}
+	ctx := t.Context()
+	feed := prosttest.Feed(t, testDB.Pool)
 	a := apps.NewStore(testDB.Pool, apps.Config{CacheTTL: time.Hour})
 	b := apps.NewStore(testDB.Pool, apps.Config{Feed: feed, CacheTTL: time.Hour})
 	app, creds, err := a.Create(ctx, "sql-disabled")

@@ -1,8 +1,6 @@
 package registry_test
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +10,7 @@ import (
 	"github.com/prost-platform/prost/pkg/cloudevent"
 	"github.com/prost-platform/prost/pkg/domain/contracts"
 	"github.com/prost-platform/prost/pkg/domain/registry"
-	"github.com/prost-platform/prost/pkg/invalidate"
+	"github.com/prost-platform/prost/pkg/prosttest"
 )
 
 // TestFeedCarriesRegistryChanges: with an invalidation feed, a version
@@ -20,15 +18,8 @@ import (
 // once to ingest in another, although it would trust what it read for an
 // hour.
 func TestFeedCarriesRegistryChanges(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	feedA, feedB := invalidate.New(testDB.Pool, nil), invalidate.New(testDB.Pool, nil)
-	var wg sync.WaitGroup
-	for _, f := range []*invalidate.Feed{feedA, feedB} {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = f.Run(ctx) }()
-	}
-	defer wg.Wait()
-	defer cancel()
+	ctx := t.Context()
+	feedA, feedB := prosttest.Feed(t, testDB.Pool), prosttest.Feed(t, testDB.Pool)
 	a, err := registry.New(testDB.Pool, registry.Config{Feed: feedA, StateTTL: time.Hour})
 	require.NoError(t, err)
 	b, err := registry.New(testDB.Pool, registry.Config{Feed: feedB, StateTTL: time.Hour})
@@ -58,17 +49,8 @@ func TestFeedCarriesRegistryChanges(t *testing.T) {
 // so a setting changed or a contract removed in psql reaches a process that
 // would otherwise trust what it read for an hour.
 func TestFeedHearsRegistryAndContractChangesMadeInSQL(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	feed := invalidate.New(testDB.Pool, nil)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = feed.Run(ctx) })
-	defer wg.Wait()
-	defer cancel()
-	select {
-	case <-feed.Listening():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the feed did not connect")
-	}
+	ctx := t.Context()
+	feed := prosttest.Feed(t, testDB.Pool)
 	reg, err := registry.New(testDB.Pool, registry.Config{Feed: feed, StateTTL: time.Hour})
 	require.NoError(t, err)
 	cs := contracts.NewStore(testDB.Pool, contracts.StoreConfig{Feed: feed, TTL: time.Hour})
