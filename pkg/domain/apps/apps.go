@@ -212,7 +212,7 @@ func (s *Store) RotateSecret(ctx context.Context, id uuid.UUID) (Credentials, er
 	if err != nil {
 		return Credentials{}, fmt.Errorf("rotate secret: %w", err)
 	}
-	s.changed(ctx, row.ApiKey)
+	s.forget(row.ApiKey) // the other processes hear of it from the row's trigger (migration 027)
 	return Credentials{AppID: id, APIKey: row.ApiKey, APISecret: secret}, nil
 }
 
@@ -229,7 +229,7 @@ func (s *Store) SetStatus(ctx context.Context, id uuid.UUID, status string) (App
 	if err != nil {
 		return App{}, fmt.Errorf("set app status: %w", err)
 	}
-	s.changed(ctx, row.ApiKey)
+	s.forget(row.ApiKey) // the other processes hear of it from the row's trigger (migration 027)
 	return fromRow(row), nil
 }
 
@@ -302,13 +302,6 @@ func (s *Store) forget(key string) {
 		delete(s.cache, key)
 	}
 	s.gen++
-}
-
-// changed forgets key here at once. The other processes hear of the change
-// from the row's trigger (migration 027), which notifies from the committing
-// transaction itself.
-func (s *Store) changed(_ context.Context, key string) {
-	s.forget(key)
 }
 
 func fromRow(r appsdb.App) App {

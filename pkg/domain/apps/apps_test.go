@@ -452,11 +452,14 @@ func TestFeedAppliesChangesEverywhereAtOnce(t *testing.T) {
 
 // TestFeedHearsChangesMadeInSQL: the notice comes from the apps table's
 // trigger, in the changing transaction, so a disable an operator makes in
-// psql applies at once too, and a change rolled back is not announced as
-// one (the cached row stays, and keeps working).
+// psql applies at once too, and the App's key is announced once: not for a
+// change rolled back, and not a second time by the store.
 func TestFeedHearsChangesMadeInSQL(t *testing.T) {
 	ctx := t.Context()
 	feed := prosttest.Feed(t, testDB.Pool)
+	var mu sync.Mutex
+	var heard []string // the keys announced on the apps topic, in commit order
+	feed.Subscribe("apps", func(key string) { mu.Lock(); heard = append(heard, key); mu.Unlock() })
 	a := apps.NewStore(testDB.Pool, apps.Config{CacheTTL: time.Hour})
 	b := apps.NewStore(testDB.Pool, apps.Config{Feed: feed, CacheTTL: time.Hour})
 	app, creds, err := a.Create(ctx, "sql-disabled")
@@ -478,4 +481,15 @@ func TestFeedHearsChangesMadeInSQL(t *testing.T) {
 		_, err := b.Authenticate(ctx, creds.APIKey, creds.APISecret)
 		return errors.Is(err, apps.ErrDisabled)
 	}, 5*time.Second, 10*time.Millisecond, "a disable made in SQL applies in the process that cached the App")
+	// Notices arrive in commit order, so the committed disable's being heard
+	// means a notice of the rolled-back one would have been heard before it.
+	mu.Lock()
+	defer mu.Unlock()
+	announced := 0
+	for _, k := range heard {
+		if k == creds.APIKey {
+			announced++
+		}
+	}
+	require.Equal(t, 1, announced, "the App's key is announced once, for the committed change only: %q", heard)
 }

@@ -117,7 +117,7 @@ func (r *Registry) SetConfig(ctx context.Context, tenant uuid.UUID, subject stri
 	if err := r.q.PutConfig(ctx, params); err != nil {
 		return Settings{}, err
 	}
-	r.changed(ctx, tenant, subject)
+	r.changed(tenant, subject)
 	return r.Config(ctx, tenant, subject)
 }
 
@@ -131,7 +131,7 @@ func (r *Registry) DeleteConfig(ctx context.Context, tenant uuid.UUID, subject s
 	if _, err := r.q.DeleteConfig(ctx, registrydb.DeleteConfigParams{TenantID: tenant, Subject: subject}); err != nil {
 		return Settings{}, err
 	}
-	r.changed(ctx, tenant, subject)
+	r.changed(tenant, subject)
 	return r.Config(ctx, tenant, subject)
 }
 

@@ -159,7 +159,7 @@ func (r *Registry) forget(key string) {
 // changed forgets key here at once. The other processes hear of the change
 // from the rows' triggers (migration 027), which notify from the committing
 // transaction itself.
-func (r *Registry) changed(_ context.Context, tenant uuid.UUID, subject string) {
+func (r *Registry) changed(tenant uuid.UUID, subject string) {
 	key := tenant.String()
 	if subject != "" {
 		key += "/" + subject
@@ -392,7 +392,7 @@ func (r *Registry) Register(ctx context.Context, tenant uuid.UUID, subject strin
 	if err != nil {
 		return Version{}, false, err
 	}
-	r.changed(ctx, tenant, subject)
+	r.changed(tenant, subject)
 	return v, created, nil
 }
 
@@ -630,7 +630,7 @@ func (r *Registry) DeleteSubject(ctx context.Context, tenant uuid.UUID, subject 
 	if r.IsPlatform(subject) {
 		return nil, fmt.Errorf("%w: %q is a platform subject", ErrReadOnly, subject)
 	}
-	defer r.changed(ctx, tenant, subject)
+	defer r.changed(tenant, subject)
 	var out []int32
 	var err error
 	if permanent {
@@ -675,7 +675,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, tenant uuid.UUID, subject,
 	if err != nil {
 		return 0, err
 	}
-	defer r.changed(ctx, tenant, subject)
+	defer r.changed(tenant, subject)
 	if n == 0 {
 		if permanent {
 			return 0, fmt.Errorf("%w: name the version to delete permanently", ErrInvalidVersion)
