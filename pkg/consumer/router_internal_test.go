@@ -59,27 +59,39 @@ func TestRouter(t *testing.T) {
 // taken at once.
 func TestLingerQuiet(t *testing.T) {
 	w := newRouter(1).workers[0]
+	// age moves every arrival d into the past, in place of sleeping: a
+	// slow machine can neither stretch a wait the test means to be short
+	// nor let a quiet period pass that it means to be still running.
+	age := func(d time.Duration) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for i := range w.arrived {
+			w.arrived[i] = w.arrived[i].Add(-d)
+		}
+	}
 	_, ok := w.ready(3, time.Hour, 0)
 	require.False(t, ok, "an empty queue waits for a push")
 	w.push(&Message{ID: "1"})
+	age(30 * time.Minute)
 	w.push(&Message{ID: "2"})
 
 	wait, ok := w.ready(3, time.Hour, 0)
 	require.True(t, ok)
-	require.Greater(t, wait, 59*time.Minute, "without LingerQuiet it lingers the whole Linger")
-	wait, _ = w.ready(3, time.Hour, 50*time.Millisecond)
-	require.Positive(t, wait)
-	require.LessOrEqual(t, wait, 50*time.Millisecond, "LingerQuiet counts from the last arrival")
+	require.Greater(t, wait, 29*time.Minute, "without LingerQuiet it lingers until the oldest has waited Linger")
+	require.LessOrEqual(t, wait, 30*time.Minute, "Linger counts from the oldest arrival")
+	wait, _ = w.ready(3, time.Hour, time.Minute)
+	require.Positive(t, wait, "the last arrival is not a minute old")
+	require.LessOrEqual(t, wait, time.Minute, "LingerQuiet counts from the last arrival")
 
-	time.Sleep(60 * time.Millisecond)
-	wait, _ = w.ready(3, time.Hour, 50*time.Millisecond)
+	age(2 * time.Minute)
+	wait, _ = w.ready(3, time.Hour, time.Minute)
 	require.Zero(t, wait, "quiet for longer than LingerQuiet: taken now")
 	wait, _ = w.ready(3, time.Hour, 0)
 	require.Positive(t, wait, "still lingering without it")
 
 	w.push(&Message{ID: "3"})
-	wait, _ = w.ready(3, time.Hour, 50*time.Millisecond)
+	wait, _ = w.ready(3, time.Hour, time.Minute)
 	require.Zero(t, wait, "a full batch is taken at once")
-	wait, _ = w.ready(4, time.Hour, 50*time.Millisecond)
+	wait, _ = w.ready(4, time.Hour, time.Minute)
 	require.Positive(t, wait, "a new arrival restarts the quiet wait")
 }
