@@ -95,7 +95,7 @@ func TestOneInstanceTakesEveryPartition(t *testing.T) {
 	tr := newTracker(t)
 	grp := unique("one")
 	a := start(t, cfg(grp, 5), tr.work)
-	require.Eventually(t, func() bool { return tr.total() == 5 }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return tr.total() == 5 }, 30*time.Second, 20*time.Millisecond)
 	require.Equal(t, []int{0, 1, 2, 3, 4}, a.g.Held())
 
 	// A graceful stop hands every partition back at once.
@@ -112,7 +112,7 @@ func TestInstancesShareAndTakeOver(t *testing.T) {
 	tr := newTracker(t)
 	grp := unique("share")
 	a := start(t, cfg(grp, 8), tr.work)
-	require.Eventually(t, func() bool { return tr.total() == 8 }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return tr.total() == 8 }, 30*time.Second, 20*time.Millisecond)
 
 	// A second instance joins: the first hands back half, the second takes it.
 	b := start(t, cfg(grp, 8), tr.work)
@@ -146,21 +146,25 @@ func TestSurvivorTakesOverADeadInstance(t *testing.T) {
 	grp := unique("dead")
 	c := cfg(grp, 4)
 	a := start(t, c, tr.work)
-	require.Eventually(t, func() bool { return tr.total() == 4 }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return tr.total() == 4 }, 30*time.Second, 20*time.Millisecond)
 
 	// The "dead" instance holds two partitions in the table only: it never
-	// renews, as a killed process would not.
+	// renews, as a killed process would not. They are b's, given to it
+	// while b still holds them: were they handed back first, a could take
+	// them before they are given to the dead instance, and then the test
+	// would check nothing. b, stopping, hands back nothing (Release needs
+	// its owner and epoch).
 	dead := "dead-instance"
 	ctx := context.Background()
 	b := start(t, c, tr.work)
-	require.Eventually(t, func() bool { return tr.count()[b.g.Instance()] == 2 }, 10*time.Second, 20*time.Millisecond)
-	b.cancel() // stop b's loop without its hand-back: take its rows as the dead one's
-	<-b.done
-	_, err := testDB.Pool.Exec(ctx, `UPDATE partition_leases SET owner = $1, expires_at = now() + interval '1 second'
-		WHERE grp = $2 AND owner IS NULL`, dead, grp)
+	require.Eventually(t, func() bool { return tr.count()[b.g.Instance()] == 2 }, 30*time.Second, 20*time.Millisecond)
+	tag, err := testDB.Pool.Exec(ctx, `UPDATE partition_leases SET owner = $1, epoch = epoch + 1, expires_at = now() + interval '1 second'
+		WHERE grp = $2 AND owner = $3`, dead, grp, b.g.Instance())
 	require.NoError(t, err)
+	require.EqualValues(t, 2, tag.RowsAffected(), "b's two partitions become the dead instance's")
 	_, err = testDB.Pool.Exec(ctx, `INSERT INTO lease_members (grp, instance, seen_at) VALUES ($2, $1, now())`, dead, grp)
 	require.NoError(t, err)
+	b.stop()
 
 	took := time.Now()
 	require.Eventually(t, func() bool { return tr.count()[a.g.Instance()] == 4 }, 10*time.Second, 20*time.Millisecond)
@@ -181,7 +185,7 @@ func TestHoldFencesAWorkerThatLostItsLease(t *testing.T) {
 			mu.Unlock()
 			<-ctx.Done()
 		})
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 }, 30*time.Second, 20*time.Millisecond)
 	l := got[0]
 
 	inTx := func(f func(tx pgx.Tx) error) error {
@@ -240,7 +244,7 @@ func TestLeaseHeldButNotWorkedIsWorkedAgain(t *testing.T) {
 	}
 	tr := newTracker(t)
 	a := start(t, c, tr.work)
-	require.Eventually(t, func() bool { return tr.total() == 3 }, 5*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return tr.total() == 3 }, 30*time.Second, 20*time.Millisecond,
 		"every partition is worked, those it already held included")
 	require.Equal(t, []int{0, 1, 2}, a.g.Held())
 	owners, err := lease.Owners(ctx, testDB.Pool, grp)
