@@ -393,7 +393,7 @@ func TestRetriesBackOffThenDiscard(t *testing.T) {
 		require.GreaterOrEqual(t, gap, time.Duration(i)*150*time.Millisecond, "attempt %d came too early", i+1)
 	}
 
-	require.Eventually(t, func() bool { return len(discards.get()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(discards.get()) == 1 }, 30*time.Second, 10*time.Millisecond)
 	d := discards.get()[0]
 	require.Equal(t, j.ID, d.ID)
 	require.Equal(t, StateDiscarded, d.State)
@@ -498,7 +498,7 @@ func TestJobTimeout(t *testing.T) {
 	j := insert(t, InsertParams{Kind: testKind(t), MaxAttempts: 1})
 	done := waitState(t, j.ID, StateDiscarded)
 	require.Contains(t, done.LastError, "deadline exceeded")
-	require.Eventually(t, func() bool { return discarded.Load() == j.ID }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return discarded.Load() == j.ID }, 30*time.Second, 10*time.Millisecond)
 }
 
 func TestCompleteTx(t *testing.T) {
@@ -565,7 +565,7 @@ func TestRescueStale(t *testing.T) {
 	l := waitState(t, last.ID, StateDiscarded)
 	require.Equal(t, 1, l.Attempt)
 	require.Contains(t, l.LastError, "stale")
-	require.Eventually(t, func() bool { return len(discards.get()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(discards.get()) == 1 }, 30*time.Second, 10*time.Millisecond)
 	require.Equal(t, last.ID, discards.get()[0].ID)
 
 	for _, j := range ran.get() {
@@ -766,18 +766,27 @@ func TestStopDeadlineCancelsJobs(t *testing.T) {
 func TestWake(t *testing.T) {
 	t.Parallel()
 	ran := make(chan int64, 2)
+	// A job waiting before the start is claimed by the first (immediate)
+	// poll: once it ran, that poll is over and the next is an hour away,
+	// however slowly the client started.
+	first := insert(t, InsertParams{Kind: testKind(t)})
 	c := startClient(t, Config{PollInterval: time.Hour}, map[string]Handler{testKind(t): func(_ context.Context, j *Job) error {
 		ran <- j.ID
 		return nil
 	}})
-	time.Sleep(100 * time.Millisecond) // past the first (immediate) poll
+	select {
+	case id := <-ran:
+		require.Equal(t, first.ID, id)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first poll did not claim the waiting job")
+	}
 	j, inserted, err := c.Insert(t.Context(), InsertParams{Kind: testKind(t)})
 	require.NoError(t, err)
 	require.True(t, inserted)
 	select {
 	case id := <-ran:
 		require.Equal(t, j.ID, id)
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Client.Insert did not wake the client")
 	}
 
@@ -786,7 +795,7 @@ func TestWake(t *testing.T) {
 	select {
 	case id := <-ran:
 		require.Equal(t, other.ID, id)
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Wake did not wake the client")
 	}
 }
