@@ -184,7 +184,7 @@ func (l *live) checkPrivateBus() {
 	require.Eventually(t, func() bool {
 		return seen.has(`Subscription to "`+theirSubjects+`"`) && seen.has(`Publish to "prost.events.`) &&
 			seen.has(theirs.ProtocolSettings.Consumer) && seen.has("CONSUMER.CREATE")
-	}, 5*time.Second, 20*time.Millisecond, "the server refused each: %v", seen.all())
+	}, 30*time.Second, 20*time.Millisecond, "the server refused each: %v", seen.all())
 }
 
 // violations collects a connection's asynchronous errors.

@@ -146,7 +146,7 @@ func TestTenantUser(t *testing.T) {
 	t.Run("another consumer", func(t *testing.T) {
 		_, err := js.Consumer(short(), "PROST_EVENTS", "sub_B")
 		require.Error(t, err)
-		require.Eventually(t, func() bool { return v.has(`Publish to "PROST.JSAPI.CONSUMER.INFO.PROST_EVENTS.sub_B"`) }, 2*time.Second, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return v.has(`Publish to "PROST.JSAPI.CONSUMER.INFO.PROST_EVENTS.sub_B"`) }, 30*time.Second, 10*time.Millisecond)
 	})
 	t.Run("creating a consumer", func(t *testing.T) {
 		_, err := js.CreateConsumer(short(), "PROST_EVENTS", jetstream.ConsumerConfig{FilterSubject: "prost.events.B.>"})
@@ -158,13 +158,13 @@ func TestTenantUser(t *testing.T) {
 		for _, subj := range []string{"prost.events.B.>", "prost.events.>", ">", "_INBOX_B.>", "$JS.API.>"} {
 			_, err := nc.SubscribeSync(subj)
 			require.NoError(t, err) // refused asynchronously
-			require.Eventually(t, func() bool { return v.has(`Subscription to "` + subj + `"`) }, 2*time.Second, 10*time.Millisecond, subj)
+			require.Eventually(t, func() bool { return v.has(`Subscription to "` + subj + `"`) }, 30*time.Second, 10*time.Millisecond, subj)
 		}
 	})
 	t.Run("publishing", func(t *testing.T) {
 		for _, subj := range []string{"prost.events.A.0.forged", "prost.events.B.0.forged", "prost.replay.x.A.0.y"} {
 			require.NoError(t, nc.Publish(subj, []byte(`{}`)))
-			require.Eventually(t, func() bool { return v.has(`Publish to "` + subj + `"`) }, 2*time.Second, 10*time.Millisecond, subj)
+			require.Eventually(t, func() bool { return v.has(`Publish to "` + subj + `"`) }, 30*time.Second, 10*time.Millisecond, subj)
 		}
 	})
 	t.Run("a reply subject into another tenant's stream", func(t *testing.T) {
