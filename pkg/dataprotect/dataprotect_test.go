@@ -491,5 +491,5 @@ func TestErasureReachesOtherProcesses(t *testing.T) {
 		got, err := b.Reveal(ctx, tenant, doc)
 		require.NoError(t, err)
 		return string(got) == `{"id":"u","email":{"erased":true}}`
-	}, 5*time.Second, 20*time.Millisecond)
+	}, 30*time.Second, 20*time.Millisecond)
 }

@@ -51,11 +51,11 @@ func TestNotifyReachesEveryProcess(t *testing.T) {
 	b.Subscribe("registry", other.add)
 	run(t, a)
 	run(t, b)
-	require.Eventually(t, func() bool { return apps.has("") }, 5*time.Second, 10*time.Millisecond, "a connecting Feed flushes")
+	require.Eventually(t, func() bool { return apps.has("") }, 30*time.Second, 10*time.Millisecond, "a connecting Feed flushes")
 	require.Eventually(t, func() bool {
 		require.NoError(t, a.Notify(t.Context(), "apps", "prost_pk_1"))
 		return apps.has("prost_pk_1")
-	}, 5*time.Second, 50*time.Millisecond)
+	}, 30*time.Second, 50*time.Millisecond)
 	require.False(t, other.has("prost_pk_1"), "another topic hears nothing")
 
 	// Once Listening is closed, a change needs no retry to be heard.
@@ -65,7 +65,7 @@ func TestNotifyReachesEveryProcess(t *testing.T) {
 		t.Fatal("a Feed that heard a notice is listening")
 	}
 	require.NoError(t, a.Notify(t.Context(), "registry", "k-after-listening"))
-	require.Eventually(t, func() bool { return other.has("k-after-listening") }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return other.has("k-after-listening") }, 30*time.Second, 10*time.Millisecond)
 	select {
 	case <-invalidate.New(testDB.Pool, nil).Listening():
 		t.Fatal("a Feed that never ran is not listening")

@@ -175,7 +175,7 @@ func TestIngest(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		return h.do(t, "POST", "/v1/events", ce, event("e-3"), h.auth()...).status == http.StatusForbidden
-	}, 5*time.Second, 50*time.Millisecond)
+	}, 30*time.Second, 50*time.Millisecond)
 }
 
 func TestIngestLimits(t *testing.T) {

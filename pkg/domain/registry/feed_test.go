@@ -34,14 +34,14 @@ func TestFeedCarriesRegistryChanges(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, err := ingestB.CheckEvents(ctx, tenant, []cloudevent.Event{ev}, false)
 		return err == nil
-	}, 5*time.Second, 10*time.Millisecond, "the tenant's setting reaches the other process")
+	}, 30*time.Second, 10*time.Millisecond, "the tenant's setting reaches the other process")
 
 	_, _, err = a.Register(ctx, tenant, "fed.thing", []byte(`{"type":"object","required":["a"]}`))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		_, err := ingestB.CheckEvents(ctx, tenant, []cloudevent.Event{ev}, false)
 		return err != nil
-	}, 5*time.Second, 10*time.Millisecond, "the new version validates in the other process at once")
+	}, 30*time.Second, 10*time.Millisecond, "the new version validates in the other process at once")
 }
 
 // TestFeedHearsRegistryAndContractChangesMadeInSQL: the registry's and the
@@ -65,7 +65,7 @@ func TestFeedHearsRegistryAndContractChangesMadeInSQL(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, err := ingest.CheckEvents(ctx, tenant, []cloudevent.Event{ev}, false)
 		return err == nil
-	}, 5*time.Second, 10*time.Millisecond, "a tenant setting made in SQL applies at once")
+	}, 30*time.Second, 10*time.Millisecond, "a tenant setting made in SQL applies at once")
 
 	c := contracts.Contract{Type: "sql.thing", Owner: "shop", Description: "a thing happened", Level: contracts.LevelStandard,
 		Schema: "urn:prost:schema:sql.thing:1", Compatibility: "BACKWARD", PartitionKey: "/order_id", Ordered: true,
@@ -80,5 +80,5 @@ func TestFeedHearsRegistryAndContractChangesMadeInSQL(t *testing.T) {
 	require.Eventually(t, func() bool {
 		r, err := cs.Rules(ctx, tenant, "sql.thing")
 		return err == nil && r.PartitionKey == ""
-	}, 5*time.Second, 10*time.Millisecond, "a contract deleted in SQL is forgotten at once")
+	}, 30*time.Second, 10*time.Millisecond, "a contract deleted in SQL is forgotten at once")
 }
