@@ -57,7 +57,7 @@ func TestRelayAtomicBatches(t *testing.T) {
 	r := outbox.New(b.db.Pool, b.js, outbox.Config{LockKey: lockKey(), PollInterval: 50 * time.Millisecond, BatchSize: 400, Signer: signer})
 	start(t, r)
 	b.waitMarked(t, ids)
-	require.Eventually(t, func() bool { return r.Published() == 2500 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return r.Published() == 2500 }, 30*time.Second, 5*time.Millisecond)
 	require.EqualValues(t, 7, r.Batches(), "2,500 rows in rounds of 400: seven batches")
 	require.Zero(t, r.Fallbacks())
 	require.Zero(t, r.Singles())

@@ -38,7 +38,7 @@ func TestRelayPublishesAndMarks(t *testing.T) {
 	require.True(t, r.Leader())
 	// The counter moves after the mark commits, which waitMarked may see
 	// first.
-	require.Eventually(t, func() bool { return r.Published() == 10 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return r.Published() == 10 }, 30*time.Second, 5*time.Millisecond)
 	require.EqualValues(t, 10, r.Published())
 
 	msgs := b.messages(t, tenant)
@@ -58,7 +58,8 @@ func TestRelayPublishesAndMarks(t *testing.T) {
 }
 
 // TestRelayWakesUp: with a one-minute poll, new rows are still relayed at
-// once on a NOTIFY from the ingest transaction or an in-process Wake.
+// once on a NOTIFY from the ingest transaction or an in-process Wake. (The
+// waits, 20s each, are well short of the poll, which they must not reach.)
 func TestRelayWakesUp(t *testing.T) {
 	b := setup(t)
 	pool, app := b.namedPool(t)
@@ -72,11 +73,11 @@ func TestRelayWakesUp(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond)
 
 	notified := b.store(t, true, testEvents(tenant, "notified", 3)...)
-	require.Eventually(t, func() bool { return b.unmarked(t, notified) == 0 }, 5*time.Second, 10*time.Millisecond, "a NOTIFY must wake the relay")
+	require.Eventually(t, func() bool { return b.unmarked(t, notified) == 0 }, 20*time.Second, 10*time.Millisecond, "a NOTIFY must wake the relay")
 
 	woken := b.store(t, false, testEvents(tenant, "woken", 2)...)
 	r.Wake()
-	require.Eventually(t, func() bool { return b.unmarked(t, woken) == 0 }, 5*time.Second, 10*time.Millisecond, "Wake must wake the relay")
+	require.Eventually(t, func() bool { return b.unmarked(t, woken) == 0 }, 20*time.Second, 10*time.Millisecond, "Wake must wake the relay")
 	require.Equal(t, 5, b.streamCount(t, tenant))
 	for range 3 {
 		r.Wake() // never blocks, however often it is called
