@@ -202,7 +202,7 @@ func TestSkipsWhatWasAlreadyApplied(t *testing.T) {
 		require.NoError(t, err)
 		copySeq = ack.Sequence
 		return !ack.Duplicate
-	}, 5*time.Second, 20*time.Millisecond)
+	}, 30*time.Second, 20*time.Millisecond)
 	s, err := b.js.Stream(t.Context(), b.stream)
 	require.NoError(t, err)
 	si, err := s.Info(t.Context())
@@ -252,7 +252,7 @@ func TestIdempotentWritesNoRecord(t *testing.T) {
 			ack, err := b.js.Publish(t.Context(), "test.events", []byte(`{"id":"`+id+`"}`), jetstream.WithMsgID(id))
 			require.NoError(t, err)
 			return !ack.Duplicate
-		}, 5*time.Second, 20*time.Millisecond)
+		}, 30*time.Second, 20*time.Millisecond)
 	}
 	b.publish(t, "a", "b")
 	copyOf("b") // in the first batch with b

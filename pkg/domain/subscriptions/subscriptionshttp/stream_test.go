@@ -267,5 +267,5 @@ func TestStreamLeavesNoConsumer(t *testing.T) {
 	require.Eventually(t, func() bool {
 		info, err := st.Info(t.Context())
 		return err == nil && info.State.Consumers == 0
-	}, 5*time.Second, 20*time.Millisecond, "every closed stream's consumer is deleted")
+	}, 30*time.Second, 20*time.Millisecond, "every closed stream's consumer is deleted")
 }
