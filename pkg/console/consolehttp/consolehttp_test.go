@@ -280,10 +280,16 @@ func TestSessions(t *testing.T) {
 // TestSessionExpiry: sessions end after their TTL and after idling.
 func TestSessionExpiry(t *testing.T) {
 	tenantCreds := map[string]string{"kind": "tenant", "api_key": "prost_pk_a", "api_secret": "prost_sk_a"}
-	b := setup(t, console.Config{TTL: 300 * time.Millisecond}, app)
+	// The session must still be valid when it is first used: with a TTL of
+	// 300ms a slow sign-in and request on a loaded machine could use it up
+	// before then. 2s leaves that slack; the sleep is from the sign-in's
+	// answer, after the session's expiry was set, so it ends past it.
+	const ttl = 2 * time.Second
+	b := setup(t, console.Config{TTL: ttl}, app)
 	c, _ := b.signIn(t, tenantCreds)
+	signedIn := time.Now()
 	require.Equal(t, http.StatusOK, b.srv.Do(t, "GET", "/console/api/session", nil, withCookie(c)).Status)
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(time.Until(signedIn.Add(ttl + 100*time.Millisecond)))
 	require.Equal(t, http.StatusUnauthorized, b.srv.Do(t, "GET", "/console/api/session", nil, withCookie(c)).Status)
 
 	b = setup(t, console.Config{IdleTimeout: 300 * time.Millisecond}, app)
