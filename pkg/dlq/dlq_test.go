@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/prost-platform/prost/pkg/consumer"
@@ -133,12 +134,26 @@ func raceReplays(t *testing.T, immediate bool) {
 	require.Eventually(t, func() bool { return countDead(t, name) == n }, 20*time.Second, 10*time.Millisecond)
 
 	m := dlq.NewManager(testDB.Pool, js)
+	start := time.Now()
 	for round := 1; round <= rounds; round++ {
 		res, err := m.Replay(t.Context(), dlq.Filter{Consumer: name}, "race@test", false)
 		require.NoError(t, err)
 		require.Equal(t, n, res.Count, "round %d", round)
-		require.Eventually(t, func() bool { return countDead(t, name) == n && len(entries(t, name)) == n*(round+1) },
-			20*time.Second, 5*time.Millisecond, "round %d: a failed replay left no new dead entry", round)
+		// 60s: longer than the consumer's AckWait (30s), after which JetStream
+		// redelivers a delivery lost in flight. CI once saw a round wait over
+		// 20s on a loaded machine; an entry that vanished never comes, and
+		// the checks below still require exactly one new entry per replay.
+		var dead, total int
+		if !assert.Eventually(t, func() bool {
+			dead, total = countDead(t, name), len(entries(t, name))
+			return dead == n && total == n*(round+1)
+		}, 60*time.Second, 5*time.Millisecond) {
+			t.Fatalf("round %d: a failed replay left no new dead entry: %d dead of %d entries, want %d of %d", round, dead, total, n, n*(round+1))
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Logf("round %d took %s", round, d)
+		}
+		start = time.Now()
 	}
 
 	all := entries(t, name)
