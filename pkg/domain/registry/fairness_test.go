@@ -47,18 +47,26 @@ func TestValidationIsBoundedPerRequest(t *testing.T) {
 	b.register(light, "bulk.loaded", heavySchema(2000))
 	big := []cloudevent.Event{{SpecVersion: "1.0", ID: "e", Source: "/s", Type: "bulk.loaded", Data: heavyData(20_000, 2000)}}
 
-	// Unbounded, the validation takes its time (the baseline).
+	// Unbounded, the validation takes its time (the baseline): the faster
+	// of two runs, since the first also compiles the schema and either may
+	// meet a busy machine, and a budget taken from a slow one could let the
+	// bounded run below finish inside it.
 	unbounded := registry.NewIngest(b.reg, nil, nil, registry.IngestConfig{ValidationBudget: -1})
-	start := time.Now()
-	_, err := unbounded.CheckEvents(context.Background(), heavy, big, false)
-	require.NoError(t, err)
-	full := time.Since(start)
+	var full time.Duration
+	for i := range 2 {
+		start := time.Now()
+		_, err := unbounded.CheckEvents(context.Background(), heavy, big, false)
+		require.NoError(t, err)
+		if took := time.Since(start); i == 0 || took < full {
+			full = took
+		}
+	}
 	budget := full / 5
 	t.Logf("unbounded validation %s; budget %s", full, budget)
 
 	in := registry.NewIngest(b.reg, nil, nil, registry.IngestConfig{ValidationBudget: budget, ValidationsPerTenant: 1})
-	start = time.Now()
-	_, err = in.CheckEvents(t.Context(), heavy, big, false)
+	start := time.Now()
+	_, err := in.CheckEvents(t.Context(), heavy, big, false)
 	took := time.Since(start)
 	var ie *registry.IngestError
 	require.ErrorAs(t, err, &ie)
