@@ -79,14 +79,15 @@ func entries(t *testing.T, name string) []row {
 	return out
 }
 
-func countDead(t *testing.T, name string) int {
-	n := 0
-	for _, r := range entries(t, name) {
+// tally counts name's dead entries and all its entries, from one read.
+func tally(t *testing.T, name string) (dead, total int) {
+	all := entries(t, name)
+	for _, r := range all {
 		if r.state == dlq.StateDead {
-			n++
+			dead++
 		}
 	}
-	return n
+	return dead, len(all)
 }
 
 // TestFailedReplayNeverVanishes reproduces issue 12 case 3: a replay that
@@ -131,7 +132,7 @@ func raceReplays(t *testing.T, immediate bool) {
 		failing(t, js, name)
 		publishEvents(t, js, uuid.New(), n)
 	}
-	require.Eventually(t, func() bool { return countDead(t, name) == n }, 20*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { dead, _ := tally(t, name); return dead == n }, 20*time.Second, 10*time.Millisecond)
 
 	m := dlq.NewManager(testDB.Pool, js)
 	start := time.Now()
@@ -143,11 +144,11 @@ func raceReplays(t *testing.T, immediate bool) {
 		// redelivers a delivery lost in flight. CI once saw a round wait over
 		// 20s on a loaded machine; an entry that vanished never comes, and
 		// the checks below still require exactly one new entry per replay.
-		var dead, total int
 		if !assert.Eventually(t, func() bool {
-			dead, total = countDead(t, name), len(entries(t, name))
+			dead, total := tally(t, name)
 			return dead == n && total == n*(round+1)
 		}, 60*time.Second, 5*time.Millisecond) {
+			dead, total := tally(t, name)
 			t.Fatalf("round %d: a failed replay left no new dead entry: %d dead of %d entries, want %d of %d", round, dead, total, n, n*(round+1))
 		}
 		if d := time.Since(start); d > 10*time.Second {
