@@ -383,7 +383,7 @@ func (p *prostProc) postJSON(ctx context.Context, path string, hdr map[string]st
 
 // appsPairs is how many times the Apps curve measures each size. With 3,
 // one pair's ratio ranged 0.79-1.05 across a session and the median moved
-// with a single pair; 5 cost a minute more (~30 s a pair).
+// with a single pair; 5 cost ~50 s more (~25 s a pair).
 const appsPairs = 5
 
 // median of xs (not empty); the mean of the middle two for an even count.
